@@ -1,0 +1,329 @@
+"""Duration distributions, written ``exp(3ms)`` in configs.
+
+Each distribution knows its mean and variance (in nanoseconds) so that results can be
+checked against queueing theory, and draws integer nanoseconds from a numpy Generator
+(never a global seed: every run owns its stream).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .units import NS_PER, UnitError, format_duration, parse_duration
+
+_CALL = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.S)
+
+
+class Distribution(ABC):
+    """A law of durations: ``mean`` and ``variance`` in ns, ``sample`` in integer ns."""
+
+    spec: str
+    mean: float
+    variance: float
+
+    @abstractmethod
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` raw (float) draws in nanoseconds."""
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` draws as non-negative int64 nanoseconds."""
+        values = self.draw(rng, n)
+        return np.maximum(np.rint(values), 0).astype(np.int64)
+
+    @property
+    def scv(self) -> float:
+        """Squared coefficient of variation, the number Pollaczek-Khinchine needs."""
+        return self.variance / self.mean**2 if self.mean else 0.0
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+@dataclass(frozen=True)
+class Const(Distribution):
+    value: int
+
+    @property
+    def spec(self):  # type: ignore[override]
+        return format_duration(self.value)
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return float(self.value)
+
+    @property
+    def variance(self):  # type: ignore[override]
+        return 0.0
+
+    def draw(self, rng, n):
+        return np.full(n, self.value, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Exp(Distribution):
+    mean_ns: int
+
+    @property
+    def spec(self):  # type: ignore[override]
+        return f"exp({format_duration(self.mean_ns)})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return float(self.mean_ns)
+
+    @property
+    def variance(self):  # type: ignore[override]
+        return float(self.mean_ns) ** 2
+
+    def draw(self, rng, n):
+        return rng.exponential(self.mean_ns, n)
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    low: int
+    high: int
+
+    @property
+    def spec(self):  # type: ignore[override]
+        return f"uniform({format_duration(self.low)}, {format_duration(self.high)})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self):  # type: ignore[override]
+        return (self.high - self.low) ** 2 / 12
+
+    def draw(self, rng, n):
+        return rng.uniform(self.low, self.high, n)
+
+
+@dataclass(frozen=True)
+class Lognormal(Distribution):
+    mean_ns: int
+    cv: float
+
+    @property
+    def spec(self):  # type: ignore[override]
+        return f"lognormal({format_duration(self.mean_ns)}, {self.cv:g})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return float(self.mean_ns)
+
+    @property
+    def variance(self):  # type: ignore[override]
+        return (self.cv * self.mean_ns) ** 2
+
+    def draw(self, rng, n):
+        sigma2 = math.log1p(self.cv**2)
+        mu = math.log(self.mean_ns) - sigma2 / 2
+        return rng.lognormal(mu, math.sqrt(sigma2), n)
+
+
+@dataclass(frozen=True)
+class Bimodal(Distribution):
+    short: int
+    long: int
+    p_long: float
+
+    @property
+    def spec(self):  # type: ignore[override]
+        s, lo = format_duration(self.short), format_duration(self.long)
+        return f"bimodal({s}, {lo}, {self.p_long:g})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return (1 - self.p_long) * self.short + self.p_long * self.long
+
+    @property
+    def variance(self):  # type: ignore[override]
+        second = (1 - self.p_long) * self.short**2 + self.p_long * self.long**2
+        return second - self.mean**2
+
+    def draw(self, rng, n):
+        return np.where(rng.random(n) < self.p_long, self.long, self.short)
+
+
+def _bounded_pareto_moment(low: float, high: float, alpha: float, k: int) -> float:
+    """E[X^k] of the Pareto law with shape ``alpha`` truncated to [low, high]."""
+    norm = low**alpha / (1 - (low / high) ** alpha)
+    if math.isclose(alpha, k):
+        return norm * alpha * math.log(high / low)
+    return norm * alpha / (k - alpha) * (high ** (k - alpha) - low ** (k - alpha))
+
+
+@dataclass(frozen=True)
+class Pareto(Distribution):
+    """Pareto with the given mean; with ``max`` it is the bounded Pareto on [L, max]
+    whose scale L is solved so that the mean is still the one asked for."""
+
+    mean_ns: int
+    alpha: float
+    max_ns: int | None = None
+    low: float = field(init=False)
+
+    def __post_init__(self):
+        if self.max_ns is None:
+            low = self.mean_ns * (self.alpha - 1) / self.alpha
+        else:
+            lo, hi = 1e-9 * self.mean_ns, float(self.mean_ns)
+            for _ in range(200):  # the bounded mean grows with L: bisect
+                mid = (lo + hi) / 2
+                if _bounded_pareto_moment(mid, self.max_ns, self.alpha, 1) < self.mean_ns:
+                    lo = mid
+                else:
+                    hi = mid
+            low = (lo + hi) / 2
+        object.__setattr__(self, "low", low)
+
+    @property
+    def spec(self):  # type: ignore[override]
+        tail = f", max={format_duration(self.max_ns)}" if self.max_ns is not None else ""
+        return f"pareto({format_duration(self.mean_ns)}, {self.alpha:g}{tail})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return float(self.mean_ns)
+
+    @property
+    def variance(self):  # type: ignore[override]
+        if self.max_ns is None:
+            a = self.alpha
+            return self.low**2 * a / ((a - 1) ** 2 * (a - 2))
+        return _bounded_pareto_moment(self.low, self.max_ns, self.alpha, 2) - self.mean**2
+
+    def draw(self, rng, n):
+        u = rng.random(n)
+        a, low = self.alpha, self.low
+        if self.max_ns is None:
+            return low / (1 - u) ** (1 / a)
+        ratio = (low / self.max_ns) ** a
+        return low / (1 - u * (1 - ratio)) ** (1 / a)
+
+
+@dataclass(frozen=True, eq=False)
+class Empirical(Distribution):
+    """Resampling of measured durations read from a CSV file."""
+
+    path: str
+    values: np.ndarray
+
+    @property
+    def spec(self):  # type: ignore[override]
+        return f"empirical({self.path})"
+
+    @property
+    def mean(self):  # type: ignore[override]
+        return float(self.values.mean())
+
+    @property
+    def variance(self):  # type: ignore[override]
+        return float(self.values.var())
+
+    def draw(self, rng, n):
+        return rng.choice(self.values, n)
+
+
+def _args(body: str) -> tuple[list[str], dict[str, str]]:
+    positional, named = [], {}
+    for part in (p.strip() for p in body.split(",")):
+        if not part:
+            raise UnitError("empty argument")
+        if "=" in part:
+            key, value = (s.strip() for s in part.split("=", 1))
+            named[key] = value
+        else:
+            positional.append(part)
+    return positional, named
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UnitError(f"{what} must be a number, got {text!r}") from None
+
+
+def _read_empirical(path: str, base_dir: Path | None) -> np.ndarray:
+    file = Path(path) if base_dir is None else base_dir / path
+    try:
+        lines = file.read_text().split()
+    except OSError as exc:
+        raise UnitError(f"cannot read {file}: {exc.strerror}") from None
+    if not lines:
+        raise UnitError(f"{file} is empty")
+    header = lines[0].split(",")[0].strip()
+    rows = [line.split(",")[0].strip() for line in lines[1:]]
+    try:
+        if header in NS_PER:
+            values = [float(r) * NS_PER[header] for r in rows]
+        else:
+            values = [parse_duration(r) for r in [header, *rows]]
+    except (ValueError, UnitError) as exc:
+        raise UnitError(f"{file}: {exc} (first column: durations with units, "
+                        "or numbers under a header naming the unit: ns, us, ms, s)") from None
+    if not values or min(values) < 0:
+        raise UnitError(f"{file} must hold at least one non-negative duration")
+    return np.asarray(values, dtype=float)
+
+
+def parse_distribution(text: object, base_dir: Path | None = None) -> Distribution:
+    """Read ``exp(3ms)``, ``lognormal(3ms, 0.5)``, ... or a bare duration (constant)."""
+    if not isinstance(text, str):
+        return Const(parse_duration(text))
+    match = _CALL.match(text)
+    if not match:
+        return Const(parse_duration(text))
+    name, body = match.groups()
+    if name == "empirical":
+        return Empirical(body.strip(), _read_empirical(body.strip(), base_dir))
+    pos, named = _args(body)
+    expected = {
+        "const": 1, "exp": 1, "uniform": 2, "lognormal": 2, "bimodal": 3, "pareto": 2,
+    }
+    if name not in expected:
+        raise UnitError(f"unknown distribution {name!r}; expected one of "
+                        "const, exp, uniform, lognormal, bimodal, pareto, empirical")
+    if len(pos) != expected[name] or (named and (name != "pareto" or set(named) != {"max"})):
+        raise UnitError(f"{name}() takes {expected[name]} arguments, got {text!r}")
+    if name == "const":
+        return Const(parse_duration(pos[0]))
+    if name == "exp":
+        mean = parse_duration(pos[0])
+        if mean <= 0:
+            raise UnitError("exp() mean must be positive")
+        return Exp(mean)
+    if name == "uniform":
+        low, high = parse_duration(pos[0]), parse_duration(pos[1])
+        if high < low:
+            raise UnitError(f"uniform({pos[0]}, {pos[1]}): the upper bound is below the lower")
+        return Uniform(low, high)
+    if name == "lognormal":
+        mean, cv = parse_duration(pos[0]), _number(pos[1], "lognormal cv")
+        if mean <= 0 or cv < 0:
+            raise UnitError("lognormal() needs a positive mean and a non-negative cv")
+        return Lognormal(mean, cv)
+    if name == "bimodal":
+        short, long_, p = parse_duration(pos[0]), parse_duration(pos[1]), _number(pos[2], "p_long")
+        if not 0 <= p <= 1:
+            raise UnitError(f"bimodal p_long must be in [0, 1], got {p}")
+        return Bimodal(short, long_, p)
+    mean, alpha = parse_duration(pos[0]), _number(pos[1], "pareto alpha")
+    cap = parse_duration(named["max"]) if "max" in named else None
+    if mean <= 0 or alpha <= 1:
+        raise UnitError("pareto() needs a positive mean and alpha > 1")
+    if cap is None and alpha <= 2:
+        raise UnitError("pareto() with alpha <= 2 has infinite variance: give max=..., "
+                        "e.g. pareto(3ms, 1.5, max=1s)")
+    if cap is not None and cap <= mean:
+        raise UnitError("pareto() max must be above the mean")
+    return Pareto(mean, alpha, cap)

@@ -1,0 +1,141 @@
+"""From a recorder to tidy tables (DESIGN section 4): tasks, wake-ups and summary rows.
+
+The measured window is [warmup, horizon): a task counts if it arrived in it, and is
+followed to completion. Percentiles use numpy's default (linear) method.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .recorder import Recorder
+from .units import ns_to_ms
+from .workload import Workload
+
+SUMMARY_COLUMNS = [
+    "scheduler", "model", "point", "replication", "seed", "class", "tasks",
+    "throughput_per_s", "utilisation", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
+    "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "slowdown_mean", "slowdown_p99",
+    "wait_mean_ms", "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
+    "wake_delay_max_ms", "jain", "preemptions", "context_switches", "gil_handoffs",
+    "slow_callbacks", "unfinished",
+]
+
+
+def jain(x: np.ndarray) -> float:
+    """Jain's index (sum x)^2 / (n sum x^2); NaN for no values."""
+    if not len(x):
+        return float("nan")
+    return float(x.sum() ** 2 / (len(x) * (x**2).sum()))
+
+
+def _nullable(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
+    """Integer ns with <NA> where there is no value (a task that never started or finished)."""
+    return pd.arrays.IntegerArray(values.astype(np.int64), ~valid)
+
+
+def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
+    """One row per task that arrived; times in integer nanoseconds."""
+    arrival = np.asarray(rec.arrival, dtype=np.int64)
+    ids = np.flatnonzero(arrival >= 0)
+    arrival = arrival[ids]
+    finish = np.asarray(rec.finish, dtype=np.int64)[ids]
+    start = np.asarray(rec.start, dtype=np.int64)[ids]
+    done = finish >= 0
+    demand = workload.demand[ids]
+    latency = np.where(done, finish - arrival, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slowdown = np.where(done & (demand > 0), latency / demand, np.nan)
+    lo, hi = workload.warmup, workload.horizon
+    classes = np.asarray(workload.classes, dtype=object)
+    return pd.DataFrame({
+        "task_id": ids,
+        "class": pd.Categorical(classes[workload.task_class[ids]], categories=workload.classes),
+        "arrival": arrival,
+        "start": _nullable(start, start >= 0),
+        "finish": _nullable(finish, done),
+        "demand": demand,
+        "cpu": workload.cpu[ids],
+        "overhead": np.asarray(rec.overhead, dtype=np.int64)[ids],
+        "wait": np.asarray(rec.wait, dtype=np.int64)[ids],
+        "latency": _nullable(latency, done),
+        "slowdown": slowdown,
+        "preemptions": np.asarray(rec.preemptions, dtype=np.int64)[ids],
+        "context_switches": np.asarray(rec.switches, dtype=np.int64)[ids],
+        "gil_handoffs": np.asarray(rec.handoffs, dtype=np.int64)[ids],
+        "slow_callbacks": np.asarray(rec.slow, dtype=np.int64)[ids],
+        "counted": (arrival >= lo) & (arrival < hi),
+    })
+
+
+def wakeup_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
+    w = rec.wakeups()
+    task = w["task_id"]
+    arrival = np.asarray(rec.arrival, dtype=np.int64)[task]
+    classes = np.asarray(workload.classes, dtype=object)
+    return pd.DataFrame({
+        "task_id": task,
+        "class": pd.Categorical(classes[workload.task_class[task]], categories=workload.classes),
+        "ready": w["ready"],
+        "run": w["run"],
+        "delay": w["run"] - w["ready"],
+        "counted": (arrival >= workload.warmup) & (arrival < workload.horizon),
+    })
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
+                 workload: Workload, cores: int) -> list[dict]:
+    """One row per class, then ``all``: the contract's columns (times in ms)."""
+    window_ns = workload.horizon - workload.warmup
+    rows = []
+    groups = [(name, tasks["class"] == name, wakeups["class"] == name,
+               rec.busy_by_class[i]) for i, name in enumerate(workload.classes)]
+    groups.append(("all", np.ones(len(tasks), bool), np.ones(len(wakeups), bool),
+                   sum(rec.busy_by_class)))
+    counted = tasks["counted"].to_numpy()
+    finish = tasks["finish"].to_numpy(dtype=float, na_value=np.nan)
+    in_window = (finish >= workload.warmup) & (finish < workload.horizon)
+    for name, of_class, wmask, busy in groups:
+        of_class = np.asarray(of_class)
+        mask = of_class & counted
+        sel = tasks[mask]
+        done = sel["finish"].notna().to_numpy()
+        latency = sel["latency"].to_numpy(dtype=float, na_value=np.nan)[done]
+        slowdown = sel["slowdown"].to_numpy()
+        slowdown = slowdown[~np.isnan(slowdown)]
+        delays = wakeups["delay"].to_numpy()[np.asarray(wmask) & wakeups["counted"].to_numpy()]
+        rows.append({
+            "class": name,
+            "tasks": int(mask.sum()),
+            "throughput_per_s": float((of_class & in_window).sum() / (window_ns / 1e9)),
+            "utilisation": float(busy / (cores * window_ns)),
+            "latency_mean_ms": ns_to_ms(_mean(latency)),
+            "latency_p50_ms": ns_to_ms(_pct(latency, 50)),
+            "latency_p95_ms": ns_to_ms(_pct(latency, 95)),
+            "latency_p99_ms": ns_to_ms(_pct(latency, 99)),
+            "latency_p999_ms": ns_to_ms(_pct(latency, 99.9)),
+            "latency_max_ms": ns_to_ms(float(latency.max()) if len(latency) else np.nan),
+            "slowdown_mean": _mean(slowdown),
+            "slowdown_p99": _pct(slowdown, 99),
+            "wait_mean_ms": ns_to_ms(_mean(sel["wait"].to_numpy()[done].astype(float))),
+            "wake_delay_mean_ms": ns_to_ms(_mean(delays.astype(float))),
+            "wake_delay_p50_ms": ns_to_ms(_pct(delays, 50)),
+            "wake_delay_p99_ms": ns_to_ms(_pct(delays, 99)),
+            "wake_delay_max_ms": ns_to_ms(float(delays.max()) if len(delays) else np.nan),
+            "jain": jain(1 / slowdown),
+            "preemptions": int(sel["preemptions"].sum()),
+            "context_switches": int(sel["context_switches"].sum()),
+            "gil_handoffs": int(sel["gil_handoffs"].sum()),
+            "slow_callbacks": int(sel["slow_callbacks"].sum()),
+            "unfinished": int((~done).sum()),
+        })
+    return rows

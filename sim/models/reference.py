@@ -1,0 +1,182 @@
+"""Textbook disciplines on ``machine.cores`` servers: the baselines theory can check.
+
+``io``, ``sleep`` and ``block`` leave the server, ``cpu`` and ``native`` are service,
+``yield`` goes to the back of the queue. ``fcfs`` and ``round_robin`` run every task as a
+thread on ``Cores`` (no slice, or a slice of ``quantum``); ``processor_sharing`` shares
+the cores equally among the tasks in service (M/G/1-PS: E[T | x] = x / (1 - rho)).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from typing import Literal
+
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..schema import Duration
+from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+
+
+class FcfsOptions(SchedulerOptions):
+    model: Literal["fcfs"]
+
+
+class RoundRobinOptions(SchedulerOptions):
+    model: Literal["round_robin"]
+    quantum: Duration = 10_000_000
+
+    def check(self, cfg, path):
+        if self.quantum <= 0:
+            raise ValueError(f"{path}.quantum: must be positive")
+
+
+class ProcessorSharingOptions(SchedulerOptions):
+    model: Literal["processor_sharing"]
+
+
+class Fcfs(Model):
+    """First come, first served on ``machine.cores`` servers; a burst is never cut."""
+
+    Options = FcfsOptions
+    slice_ns = FOREVER
+
+    def __init__(self, engine: Engine, options):
+        super().__init__(engine, options)
+        self.cores = Cores(engine, engine.cfg.machine.cores, self.slice_ns)
+
+    def arrive(self, task: int) -> None:
+        self._advance(Thread(), task)
+
+    def _advance(self, thread: Thread, task: int) -> None:
+        engine, rec = self.engine, self.engine.rec
+        while True:
+            kind, arg = engine.next_phase(task)
+            if kind == CPU or kind == NATIVE:
+                if arg:
+                    self.cores.compute(thread, task, arg, self._burst_done)
+                    return
+            elif kind == IO or kind == SLEEP or kind == BLOCK:
+                if arg:
+                    self.cores.release(thread)
+                    rec.running(task, engine.env.now)
+                    engine.after(arg, lambda _e, th=thread, t=task: self._back(th, t))
+                    return
+            elif kind == YIELD:
+                self.cores.yield_core(thread, task, self._burst_done)
+                return
+            elif kind == DONE:
+                self.cores.release(thread)
+                rec.running(task, engine.env.now)
+                engine.finish(task)
+                return
+
+    def _burst_done(self, thread: Thread) -> None:
+        self._advance(thread, thread.task)
+
+    def _back(self, thread: Thread, task: int) -> None:
+        self.engine.rec.ready(task, self.engine.env.now, True)
+        self._advance(thread, task)
+
+
+class RoundRobin(Fcfs):
+    """Round robin with ``quantum``: a burst longer than it goes to the back of the queue."""
+
+    Options = RoundRobinOptions
+
+    def __init__(self, engine: Engine, options):
+        self.slice_ns = options.quantum
+        super().__init__(engine, options)
+
+
+class ProcessorSharing(Model):
+    """Egalitarian processor sharing: n tasks in service each get min(1, cores / n) of a core.
+
+    Service is tracked in virtual time (the service each task in service has received), so
+    an arrival or departure costs O(log n); departure times are rounded up to whole ns.
+    """
+
+    Options = ProcessorSharingOptions
+
+    def __init__(self, engine: Engine, options):
+        super().__init__(engine, options)
+        self.cores = engine.cfg.machine.cores
+        self.virtual = 0.0  # service per task in service since the start
+        self.last = 0
+        self.heap: list[tuple[float, int]] = []  # (virtual finish, task)
+        self.entered: dict[int, int] = {}
+        self.work: dict[int, int] = {}
+        self.per_class: dict[int, int] = {}
+        self.gen = 0
+
+    def _rate(self) -> float:
+        n = len(self.heap)
+        return min(1.0, self.cores / n) if n else 0.0
+
+    def _advance_clock(self) -> None:
+        now = self.engine.env.now
+        if self.heap and now > self.last:
+            rate = self._rate()
+            self.virtual += (now - self.last) * rate
+            rec = self.engine.rec
+            for cls, count in self.per_class.items():
+                if count:
+                    rec.busy_share(cls, self.last, now, rate * count)
+        self.last = now
+
+    def arrive(self, task: int) -> None:
+        self._advance(task)
+
+    def _advance(self, task: int) -> None:
+        engine, rec = self.engine, self.engine.rec
+        while True:
+            kind, arg = engine.next_phase(task)
+            rec.running(task, engine.env.now)
+            if (kind == CPU or kind == NATIVE) and arg:
+                self._enter(task, arg)
+                return
+            if (kind == IO or kind == SLEEP or kind == BLOCK) and arg:
+                engine.after(arg, lambda _e, t=task: self._back(t))
+                return
+            if kind == DONE:
+                engine.finish(task)
+                return
+
+    def _back(self, task: int) -> None:
+        self.engine.rec.ready(task, self.engine.env.now, True)
+        self._advance(task)
+
+    def _enter(self, task: int, work: int) -> None:
+        self._advance_clock()
+        cls = self.engine.rec.task_class[task]
+        self.per_class[cls] = self.per_class.get(cls, 0) + 1
+        self.entered[task] = self.engine.env.now
+        self.work[task] = work
+        heapq.heappush(self.heap, (self.virtual + work, task))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self.gen += 1
+        if not self.heap:
+            return
+        gen = self.gen
+        delay = max(0, math.ceil((self.heap[0][0] - self.virtual) / self._rate()))
+
+        def depart(_event):
+            if gen == self.gen:
+                self._depart()
+
+        self.engine.after(delay, depart)
+
+    def _depart(self) -> None:
+        self._advance_clock()
+        now, rec = self.engine.env.now, self.engine.rec
+        leaving = []
+        while self.heap and self.heap[0][0] <= self.virtual + 1e-6:
+            leaving.append(heapq.heappop(self.heap)[1])
+        for task in leaving:
+            self.per_class[rec.task_class[task]] -= 1
+            # in service the whole time, but served at less than a full core: that is wait
+            rec.wait[task] += now - self.entered.pop(task) - self.work.pop(task)
+        self._schedule()
+        for task in leaving:
+            self._advance(task)

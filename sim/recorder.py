@@ -1,0 +1,103 @@
+"""The one recorder every model reports to.
+
+Models say what happens to a task (it arrived, became ready, started running, was
+preempted, burned CPU from t0 to t1, finished); the recorder keeps flat per-task lists and
+a wake-up log. Wait is accumulated independently of the phase durations, so the invariant
+``wait == latency - demand - overhead`` checks the models rather than restating a formula.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Recorder:
+    __slots__ = (
+        "task_class", "window", "arrival", "start", "finish", "wait", "overhead",
+        "preemptions", "switches", "handoffs", "slow", "ready_since", "woken",
+        "wake_task", "wake_ready", "wake_run", "busy_by_class", "busy_total",
+    )
+
+    def __init__(self, task_class: list[int], n_classes: int, warmup: int, horizon: int):
+        n = len(task_class)
+        self.task_class = task_class
+        self.window = (warmup, horizon)
+        self.arrival = [-1] * n
+        self.start = [-1] * n
+        self.finish = [-1] * n
+        self.wait = [0] * n
+        self.overhead = [0] * n
+        self.preemptions = [0] * n
+        self.switches = [0] * n
+        self.handoffs = [0] * n
+        self.slow = [0] * n
+        self.ready_since = [-1] * n  # when the task became runnable, -1 while not waiting
+        self.woken = [-1] * n  # the real moment of a pending wake-up, -1 if none
+        self.wake_task: list[int] = []
+        self.wake_ready: list[int] = []
+        self.wake_run: list[int] = []
+        self.busy_by_class = [0] * n_classes  # cpu/native/overhead time inside the window
+        self.busy_total = 0
+
+    def arrive(self, task: int, t: int) -> None:
+        """The task exists from ``t``; its arrival is its first wake-up."""
+        self.arrival[task] = t
+        self.ready_since[task] = t
+        self.woken[task] = t
+
+    def ready(self, task: int, t: int, wake: bool) -> None:
+        """The task could run from ``t``: after a real event (``wake``) or a re-queue."""
+        if self.ready_since[task] < 0:
+            self.ready_since[task] = t
+        if wake:
+            self.woken[task] = t
+
+    def running(self, task: int, t: int) -> None:
+        """The task runs (again) from ``t``; a no-op if it was not waiting."""
+        since = self.ready_since[task]
+        if since < 0:
+            return
+        self.wait[task] += t - since
+        self.ready_since[task] = -1
+        woken = self.woken[task]
+        if woken >= 0:
+            self.wake_task.append(task)
+            self.wake_ready.append(woken)
+            self.wake_run.append(t)
+            self.woken[task] = -1
+        if self.start[task] < 0:
+            self.start[task] = t
+
+    def busy(self, task: int, t0: int, t1: int) -> None:
+        """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead)."""
+        self.busy_total += t1 - t0
+        lo, hi = self.window
+        a, b = max(t0, lo), min(t1, hi)
+        if b > a:
+            self.busy_by_class[self.task_class[task]] += b - a
+
+    def busy_share(self, cls: int, t0: int, t1: int, cores: float) -> None:
+        """Tasks of class ``cls`` used ``cores`` cores in total from ``t0`` to ``t1`` (PS)."""
+        self.busy_total += (t1 - t0) * cores
+        lo, hi = self.window
+        a, b = max(t0, lo), min(t1, hi)
+        if b > a:
+            self.busy_by_class[cls] += (b - a) * cores
+
+    def charge(self, task: int, ns: int) -> None:
+        """An overhead (a step's cost) spent on the task's behalf, outside its demand."""
+        self.overhead[task] += ns
+
+    def preempt(self, task: int, t: int) -> None:
+        self.preemptions[task] += 1
+        self.ready(task, t, False)
+
+    def done(self, task: int, t: int) -> None:
+        self.finish[task] = t
+
+    def wakeups(self) -> dict[str, np.ndarray]:
+        return {
+            "task_id": np.asarray(self.wake_task, dtype=np.int64),
+            "ready": np.asarray(self.wake_ready, dtype=np.int64),
+            "run": np.asarray(self.wake_run, dtype=np.int64),
+        }
