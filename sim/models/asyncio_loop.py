@@ -218,7 +218,7 @@ class Loop:
                 self._end_step(task)
                 self.executor.submit(task, kind, arg, self)
                 return True
-            if kind == CPU or kind == NATIVE:
+            if kind in (CPU, NATIVE):
                 if arg:
                     self.cores.compute(self.thread, task, arg, self._resume)
                     return False
@@ -228,7 +228,7 @@ class Loop:
                     self._end_step(task)
                     engine.after(arg, lambda _e, t=task: self.io_event(t))
                     return True
-            elif kind == SLEEP or kind == YIELD:
+            elif kind in (SLEEP, YIELD):
                 rec.running(task, engine.env.now)
                 self._end_step(task)
                 if arg:

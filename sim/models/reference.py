@@ -51,11 +51,11 @@ class Fcfs(Model):
         engine, rec = self.engine, self.engine.rec
         while True:
             kind, arg = engine.next_phase(task)
-            if kind == CPU or kind == NATIVE:
+            if kind in (CPU, NATIVE):
                 if arg:
                     self.cores.compute(thread, task, arg, self._burst_done)
                     return
-            elif kind == IO or kind == SLEEP or kind == BLOCK:
+            elif kind in (IO, SLEEP, BLOCK):
                 if arg:
                     self.cores.release(thread)
                     rec.running(task, engine.env.now)
@@ -131,10 +131,10 @@ class ProcessorSharing(Model):
         while True:
             kind, arg = engine.next_phase(task)
             rec.running(task, engine.env.now)
-            if (kind == CPU or kind == NATIVE) and arg:
+            if (kind in (CPU, NATIVE)) and arg:
                 self._enter(task, arg)
                 return
-            if (kind == IO or kind == SLEEP or kind == BLOCK) and arg:
+            if (kind in (IO, SLEEP, BLOCK)) and arg:
                 engine.after(arg, lambda _e, t=task: self._back(t))
                 return
             if kind == DONE:
