@@ -305,6 +305,12 @@ def _part_of(parts: list[dict[str, np.ndarray]], task: int) -> dict[str, np.ndar
     raise KeyError(task)
 
 
+def check_size(cfg: Config) -> None:
+    """Refuse (``ConfigError``) a run expected to create more than ``max_tasks`` tasks."""
+    templates = _templates(cfg)
+    _check_expected_count(cfg, templates, load_factor(cfg, templates))
+
+
 def _check_expected_count(cfg: Config, templates: list[Template], factor: float) -> None:
     expected = 0.0
     for c, cls in enumerate(cfg.workload.values()):

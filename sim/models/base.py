@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
+from simpy.events import NORMAL
 
 from ..phases import DONE, SPAWN
 from ..schema import StrictModel
@@ -26,6 +26,18 @@ if TYPE_CHECKING:
     from ..workload import Workload
 
 FOREVER = 1 << 62
+
+
+class Call:
+    """A bare SimPy event that calls one function: a ``Timeout`` without its checks and
+    bookkeeping, since the hot path schedules one per burst (DESIGN section 6)."""
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, callback, value: Any = None):
+        self.callbacks = [callback]
+        self._ok = True
+        self._value = value
 
 
 class SchedulerOptions(StrictModel):
@@ -79,10 +91,10 @@ class Engine:
 
     # --- time -----------------------------------------------------------------------------
 
-    def after(self, delay: int, callback) -> Timeout:
-        """Call ``callback(event)`` ``delay`` ns from now."""
-        event = Timeout(self.env, delay)
-        event.callbacks.append(callback)
+    def after(self, delay: int, callback, value: Any = None) -> Call:
+        """Call ``callback(event)`` ``delay`` ns from now (``event._value`` is ``value``)."""
+        event = Call(callback, value)
+        self.env.schedule(event, NORMAL, delay)
         return event
 
     # --- arrivals and completions ----------------------------------------------------------
@@ -172,12 +184,13 @@ class Model(ABC):
 class Thread:
     """An OS thread as the cores see it: it computes for a task, or it is off-core."""
 
-    __slots__ = ("on_core", "queued", "task", "remaining", "done", "slice_start", "seg_start",
-                 "gen")
+    __slots__ = ("on_core", "queued", "pending", "task", "remaining", "done", "slice_start",
+                 "seg_start", "gen")
 
     def __init__(self):
         self.on_core = False
         self.queued = False
+        self.pending = False  # a segment-end event is scheduled
         self.task = -1
         self.remaining = 0
         self.done = None
@@ -189,12 +202,14 @@ class Thread:
 class Cores:
     """``count`` CPUs shared round-robin by time slice among the threads that want one.
 
-    With no more threads than cores nobody is ever descheduled; beyond that, a thread whose
-    slice has expired while another waits goes to the back of the run queue. The same
-    mechanism is the ``round_robin`` discipline (slice = quantum) and ``fcfs`` (no slice).
+    A thread that got a core at ``t0`` is descheduled at the first slice boundary
+    ``t0 + k * slice`` at which another thread is waiting, and goes to the back of the run
+    queue; with no more threads than cores nobody is ever descheduled (and no slice events
+    are scheduled). The same mechanism is the ``round_robin`` discipline (slice = quantum)
+    and ``fcfs`` (no slice).
     """
 
-    __slots__ = ("engine", "env", "rec", "free", "slice", "queue")
+    __slots__ = ("engine", "env", "rec", "free", "slice", "queue", "holders")
 
     def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER):
         self.engine = engine
@@ -203,43 +218,52 @@ class Cores:
         self.free = count
         self.slice = slice_ns
         self.queue: deque[Thread] = deque()
+        self.holders: set[Thread] = set()
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         """Run ``work`` ns of CPU for ``task`` on ``thread``, then call ``done(thread)``."""
         thread.task, thread.remaining, thread.done = task, work, done
+        now = self.env._now
         if not thread.on_core:
             if not self.free:
                 thread.queued = True
                 self.queue.append(thread)
-                self.rec.ready(task, self.env.now, False)
+                self.rec.ready(task, now, False)
+                if len(self.queue) == 1:
+                    self._contended()
                 return
             self.free -= 1
             thread.on_core = True
-            thread.slice_start = self.env.now
-        self.rec.running(task, self.env.now)
+            thread.slice_start = now
+            self.holders.add(thread)
+        self.rec.running(task, now)
         self._segment(thread)
 
     def release(self, thread: Thread) -> None:
         """The thread blocks (I/O, a lock, a sleep): its core goes to the next in line."""
         if thread.on_core:
             thread.on_core = False
+            thread.pending = False
             thread.gen += 1
+            self.holders.discard(thread)
             self._dispatch()
 
     def interrupt(self, thread: Thread) -> int:
         """Stop the thread's computation now (it keeps its core); return the work left."""
-        if thread.queued or not thread.on_core:
+        if not thread.pending:
             return thread.remaining
-        now = self.env.now
+        now = self.env._now
         if thread.seg_start < now:
             self.rec.busy(thread.task, thread.seg_start, now)
         thread.remaining -= now - thread.seg_start
         thread.seg_start = now
+        thread.pending = False
         thread.gen += 1
         return thread.remaining
 
     def yield_core(self, thread: Thread, task: int, done) -> None:
         """The thread offers its core to a waiting thread and continues after it."""
+        thread.task = task
         if self.queue and thread.on_core:
             self.release(thread)
             self.compute(thread, task, 0, done)
@@ -252,36 +276,52 @@ class Cores:
         if thread.remaining == 0:
             thread.done(thread)
             return
-        now = self.env.now
-        if now >= thread.slice_start + self.slice:
-            if self.queue:
+        now = self.env._now
+        end = now + thread.remaining
+        if self.queue:
+            boundary = self._boundary(thread, now)
+            if boundary <= now:
                 self._preempt(thread)
                 return
-            thread.slice_start = now
+            end = min(end, boundary)
         thread.seg_start = now
+        thread.pending = True
         thread.gen += 1
-        gen = thread.gen
-        end = min(now + thread.remaining, thread.slice_start + self.slice)
+        self.engine.after(end - now, self._segment_end, (thread, thread.gen))
 
-        def on_end(_event):
-            if thread.gen == gen:
-                self._segment_end(thread)
+    def _boundary(self, thread: Thread, now: int) -> int:
+        """The thread's first slice boundary at or after ``now`` (never its start)."""
+        slices = -(-(now - thread.slice_start) // self.slice)
+        return thread.slice_start + max(slices, 1) * self.slice
 
-        self.engine.after(end - now, on_end)
+    def _contended(self) -> None:
+        """A thread now waits: cut the holders' current segments at their slice boundary."""
+        for holder in list(self.holders):
+            if holder.pending:
+                self.interrupt(holder)
+                self._segment(holder)
 
-    def _segment_end(self, thread: Thread) -> None:
-        now = self.env.now
+    def _segment_end(self, event: Call) -> None:
+        thread, gen = event._value
+        if thread.gen != gen:
+            return
+        now = self.env._now
         self.rec.busy(thread.task, thread.seg_start, now)
         thread.remaining -= now - thread.seg_start
         thread.seg_start = now
-        thread.gen += 1
-        self._segment(thread)
+        thread.pending = False
+        if thread.remaining and self.queue:
+            self._preempt(thread)
+        else:
+            self._segment(thread)
 
     def _preempt(self, thread: Thread) -> None:
-        self.rec.preempt(thread.task, self.env.now)
+        self.rec.preempt(thread.task, self.env._now)
         thread.on_core = False
+        thread.pending = False
         thread.gen += 1
         thread.queued = True
+        self.holders.discard(thread)
         self.queue.append(thread)
         self._dispatch()
 
@@ -293,7 +333,8 @@ class Cores:
         nxt.queued = False
         self.free -= 1
         nxt.on_core = True
-        nxt.slice_start = self.env.now
+        nxt.slice_start = self.env._now
+        self.holders.add(nxt)
         self.rec.switches[nxt.task] += 1
-        self.rec.running(nxt.task, self.env.now)
+        self.rec.running(nxt.task, self.env._now)
         self._segment(nxt)

@@ -1,0 +1,101 @@
+"""Tasks simulated per second on M/M/1 (rho 0.8) for each model, beside a textbook SimPy
+model (a ``simpy.Resource`` and one process per customer) in the same run.
+
+    python benchmarks/bench_models.py [--tasks 200000] [--models asyncio fcfs ...]
+
+Reported: tasks/s, the ratio to the textbook model (measured in the same process, so a
+noisy shared machine affects both alike), and peak memory per recorded task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+import simpy
+
+from sim.config import validate
+from sim.metrics import task_table, wakeup_table
+from sim.models import MODELS
+from sim.runner import simulate
+from sim.workload import generate
+
+RHO = 0.8
+MEAN_MS = 1.0
+
+
+def textbook(n: int, seed: int = 1) -> float:
+    """The textbook SimPy M/M/1: a Resource, a source process, a process per customer."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(MEAN_MS / RHO, n)
+    services = rng.exponential(MEAN_MS, n)
+    env = simpy.Environment()
+    server = simpy.Resource(env, capacity=1)
+    latencies = []
+
+    def customer(service):
+        arrived = env.now
+        with server.request() as req:
+            yield req
+            yield env.timeout(service)
+        latencies.append(env.now - arrived)
+
+    def source():
+        for gap, service in zip(gaps, services, strict=True):
+            yield env.timeout(gap)
+            env.process(customer(service))
+
+    env.process(source())
+    start = time.perf_counter()
+    env.run()
+    return n / (time.perf_counter() - start)
+
+
+def model_config(model: str, n: int):
+    horizon_s = n / (RHO / (MEAN_MS / 1000))
+    return validate({
+        "horizon": f"{horizon_s}s", "machine": {"cores": 1},
+        "workload": {"w": {"arrival": {"poisson": f"{RHO / MEAN_MS * 1000}/s"},
+                           "phases": [{"cpu": f"exp({MEAN_MS}ms)"}]}},
+        "schedulers": {model: {"model": model}},
+    })
+
+
+def measure(model: str, n: int) -> tuple[float, float, int]:
+    """(tasks/s for simulate + metrics tables, bytes per task at peak, tasks)."""
+    cfg = model_config(model, n)
+    workload = generate(cfg)
+    tracemalloc.start()
+    start = time.perf_counter()
+    rec = simulate(cfg, workload, model, cfg.seed)
+    task_table(rec, workload), wakeup_table(rec, workload)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return workload.n / elapsed, peak / workload.n, workload.n
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", type=int, default=200_000)
+    p.add_argument("--models", nargs="*", default=list(MODELS))
+    args = p.parse_args()
+    base = textbook(args.tasks)
+    print(f"textbook SimPy M/M/1: {base:,.0f} tasks/s")
+    print(f"{'model':<20}{'tasks/s':>12}{'ratio':>8}{'bytes/task':>12}")
+    for model in args.models:
+        # tracemalloc slows the run; time it once without, once with, for memory
+        cfg = model_config(model, args.tasks)
+        workload = generate(cfg)
+        start = time.perf_counter()
+        rec = simulate(cfg, workload, model, cfg.seed)
+        task_table(rec, workload), wakeup_table(rec, workload)
+        rate = workload.n / (time.perf_counter() - start)
+        _, per_task, _ = measure(model, min(args.tasks, 50_000))
+        print(f"{model:<20}{rate:>12,.0f}{rate / base:>8.2f}{per_task:>12,.0f}")
+
+
+if __name__ == "__main__":
+    main()

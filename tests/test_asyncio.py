@@ -1,0 +1,128 @@
+"""The asyncio model: exact timings of BaseEventLoop._run_once on hand-built scenarios."""
+
+from helpers import MS, US, config, finish_times, run_scheduler
+
+
+def one(phases, at="0s"):
+    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
+
+
+def asyncio_cfg(workload, **options):
+    return config(workload, {"a": {"model": "asyncio", **options}})
+
+
+def wake_log(wakeups):
+    return [(int(t), int(r), int(u)) for t, r, u in
+            zip(wakeups["task_id"], wakeups["ready"], wakeups["run"], strict=True)]
+
+
+def test_a_50ms_burst_delays_an_expired_1ms_timer_until_50ms():
+    """The sleeper's timer expires at 1 ms but its step runs when the hog awaits, at 50 ms."""
+    cfg = asyncio_cfg({"sleeper": one([{"sleep": "1ms"}]), "hog": one([{"cpu": "50ms"}])})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 50 * MS, 1: 50 * MS}
+    # arrivals at 0 run at 0; the timer's wake-up: ready at 1 ms, run at 50 ms
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 1 * MS, 50 * MS)]
+    assert tasks.set_index("task_id").loc[0, "wait"] == 49 * MS
+
+
+def test_what_becomes_ready_during_an_iteration_runs_after_the_next_poll():
+    """B's I/O completes at 2 ms while A computes; A's yield re-queues A at once (one pass),
+    while B needs its readiness callback (iteration at 10 ms) and then its step (at 11 ms)."""
+    cfg = asyncio_cfg({
+        "B": one([{"io": "2ms"}, {"cpu": "1ms"}]),
+        "A": one([{"cpu": "10ms"}, "yield", {"cpu": "1ms"}]),
+    })
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 12 * MS, 1: 11 * MS}
+    assert (0, 2 * MS, 11 * MS) in wake_log(wakeups)
+
+
+def test_spawned_task_runs_in_the_next_iteration_after_its_parent_step():
+    """create_task is call_soon: the child runs right after the parent's step, before a
+    sibling's I/O callback that became ready meanwhile."""
+    cfg = asyncio_cfg({
+        "parent": one([{"cpu": "1ms"}, {"spawn": "child"}, {"cpu": "2ms"}]),
+        "child": {"arrival": "spawned", "phases": [{"cpu": "5ms"}]},
+    })
+    # ids: parent 0, child 1. Parent runs 0-3 ms (spawn at 1 ms); child runs 3-8 ms.
+    tasks = run_scheduler(cfg, "a")[0].set_index("task_id")
+    assert tasks.loc[1, "arrival"] == 1 * MS
+    assert finish_times(cfg, "a") == {0: 3 * MS, 1: 8 * MS}
+    assert tasks.loc[1, "wait"] == 2 * MS
+
+
+def test_idle_loop_rounds_its_select_timeout_up_to_whole_milliseconds():
+    """epoll_wait takes milliseconds: a 1.5 ms timer set at 0 on an idle loop fires at 2 ms
+    (EpollSelector.select rounds up); with select_resolution 0 it fires at 1.5 ms."""
+    work = {"t": one([{"sleep": "1.5ms"}, {"cpu": "100us"}])}
+    assert finish_times(asyncio_cfg(work), "a") == {0: 2 * MS + 100 * US}
+    exact = asyncio_cfg(work, select_resolution="0")
+    assert finish_times(exact, "a") == {0: 1500 * US + 100 * US}
+
+
+def test_block_holds_the_loop_and_native_too():
+    """A blocking call in a step holds the loop: the other task waits the full 20 ms."""
+    cfg = asyncio_cfg({
+        "blocker": one([{"block": "20ms"}, {"native": "5ms"}]),
+        "other": one([{"cpu": "1ms"}]),
+    })
+    assert finish_times(cfg, "a") == {0: 25 * MS, 1: 26 * MS}
+
+
+def test_offloading_block_to_the_executor_frees_the_loop():
+    """run_in_executor: the blocker's step ends at 0; the result comes back through
+    call_soon_threadsafe at 20 ms (callback iteration), then its step runs."""
+    cfg = asyncio_cfg({
+        "blocker": one([{"block": "20ms"}, {"cpu": "1ms"}]),
+        "other": one([{"cpu": "1ms"}]),
+    }, offload=["block"])
+    assert finish_times(cfg, "a") == {0: 21 * MS, 1: 1 * MS}
+
+
+def test_executor_threads_limit_offloaded_work():
+    """Two offloaded 10 ms calls on one executor thread run one after the other."""
+    cfg = config({"b": {"arrival": {"batch": {"count": 2}}, "phases": [{"block": "10ms"}]}},
+                 {"a": {"model": "asyncio", "offload": ["block"], "executor_threads": 1}})
+    assert sorted(finish_times(cfg, "a").values()) == [10 * MS, 20 * MS]
+
+
+def test_zero_length_io_does_not_yield():
+    """An await whose result is already there returns at once: the step goes on."""
+    cfg = asyncio_cfg({
+        "a": one([{"cpu": "1ms"}, {"io": "0"}, {"cpu": "1ms"}]),
+        "b": one([{"cpu": "1ms"}]),
+    })
+    assert finish_times(cfg, "a") == {0: 2 * MS, 1: 3 * MS}
+
+
+def test_slow_callbacks_are_counted_at_100ms():
+    cfg = asyncio_cfg({"a": one([{"cpu": "100ms"}, {"sleep": "1ms"}, {"cpu": "99ms"}])})
+    tasks = run_scheduler(cfg, "a")[0]
+    assert tasks["slow_callbacks"].tolist() == [1]
+
+
+def test_step_overhead_is_charged_per_step_and_excluded_from_wait():
+    cfg = asyncio_cfg({"a": one([{"cpu": "1ms"}, {"sleep": "1ms"}, {"cpu": "1ms"}])},
+                      step_overhead="10us", select_resolution="0")
+    tasks = run_scheduler(cfg, "a")[0]
+    # two steps: 10us + 1ms, sleep 1ms, 10us + 1ms
+    assert tasks["finish"].tolist() == [3 * MS + 20 * US]
+    assert tasks["overhead"].tolist() == [20 * US]
+    assert tasks["wait"].tolist() == [0]
+
+
+def test_two_loops_take_arrivals_round_robin_and_run_in_parallel():
+    cfg = config({"w": {"arrival": {"batch": {"count": 4}}, "phases": [{"cpu": "10ms"}]}},
+                 {"a": {"model": "asyncio", "loops": 2}}, machine={"cores": 2})
+    assert finish_times(cfg, "a") == {0: 10 * MS, 1: 10 * MS, 2: 20 * MS, 3: 20 * MS}
+
+
+def test_more_loops_than_cores_share_the_core_by_os_time_slice():
+    """Two loops on one core: the OS alternates them in 3 ms slices (os_time_slice)."""
+    cfg = config({"w": {"arrival": {"batch": {"count": 2}}, "phases": [{"cpu": "10ms"}]}},
+                 {"a": {"model": "asyncio", "loops": 2}})
+    # slices: A 0-3, B 3-6, A 6-9, B 9-12, A 12-15, B 15-18, A 18-19, B 19-20
+    assert finish_times(cfg, "a") == {0: 19 * MS, 1: 20 * MS}
+    tasks = run_scheduler(cfg, "a")[0]
+    assert tasks["preemptions"].tolist() == [3, 3]

@@ -1,0 +1,180 @@
+"""Config reading: units, distributions, overrides, and every kind of bad input."""
+
+import numpy as np
+import pytest
+import yaml
+from helpers import MS
+
+from sim.config import ConfigError, load_config, parse_yaml, validate
+from sim.distributions import parse_distribution
+from sim.units import UnitError, format_duration, parse_duration, parse_rate
+
+BASE = """
+name: t
+horizon: 2s
+warmup: 100ms
+machine: {cores: 2}
+workload:
+  api:
+    arrival: {poisson: 100/s}
+    phases:
+      - cpu: exp(1ms)
+      - repeat: 2
+        phases: [{io: 2ms}, yield]
+  child:
+    arrival: spawned
+    phases: [{cpu: 1ms}]
+  batchy:
+    arrival: {batch: {count: 3, at: 1s}}
+    phases: [{spawn: child}, {native: 1ms}, {block: 1ms}, {sleep: 1ms}]
+schedulers:
+  a: {model: asyncio}
+  rr: {model: round_robin, quantum: 2ms}
+"""
+
+
+@pytest.fixture
+def base(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(BASE)
+    return path
+
+
+@pytest.mark.parametrize("text,ns", [
+    ("5ms", 5 * MS), ("0.4ms", 400_000), ("1.5s", 1_500_000_000), ("250us", 250_000),
+    ("7ns", 7), (0, 0), ("0", 0), ("1e-3s", MS),
+])
+def test_durations(text, ns):
+    assert parse_duration(text) == ns
+
+
+@pytest.mark.parametrize("text", ["5", 5, "-1ms", "5 parsecs", "ms", True, None, "1m"])
+def test_bad_durations(text):
+    with pytest.raises(UnitError):
+        parse_duration(text)
+
+
+def test_rates_and_formatting_round_trip():
+    assert parse_rate("400/s") == 400.0
+    assert parse_rate("2.5/ms") == 2500.0
+    for ns in (0, 1, 999, 1_000, 1_500, 3 * MS, 400_000, 10**10):
+        assert parse_duration(format_duration(ns)) == ns
+
+
+@pytest.mark.parametrize("spec,mean,var", [
+    ("exp(2ms)", 2e6, 4e12),
+    ("uniform(1ms, 3ms)", 2e6, (2e6) ** 2 / 12),
+    ("lognormal(2ms, 0.5)", 2e6, (1e6) ** 2),
+    ("bimodal(1ms, 11ms, 0.1)", 2e6, 0.9 * 1e12 + 0.1 * 121e12 - 4e12),
+    ("pareto(2ms, 3)", 2e6, (4e6 / 3) ** 2 * 3 / (4 * 1)),
+    ("const(2ms)", 2e6, 0.0),
+])
+def test_distributions_know_their_moments_and_sample_them(spec, mean, var):
+    law = parse_distribution(spec)
+    assert law.mean == pytest.approx(mean)
+    assert law.variance == pytest.approx(var)
+    draws = law.sample(np.random.default_rng(7), 400_000).astype(float)
+    assert draws.mean() == pytest.approx(mean, rel=0.02)
+    if spec.startswith("pareto"):
+        return  # infinite fourth moment: the sample variance converges too slowly
+    assert draws.var() == pytest.approx(var, rel=0.05, abs=1.0)
+
+
+def test_bounded_pareto_keeps_its_mean():
+    law = parse_distribution("pareto(3ms, 1.5, max=1s)")
+    assert law.mean == 3e6
+    draws = law.sample(np.random.default_rng(3), 400_000)
+    assert draws.max() <= 1e9
+    assert draws.mean() == pytest.approx(3e6, rel=0.03)
+
+
+def test_empirical_reads_a_csv_relative_to_the_config(tmp_path):
+    (tmp_path / "d.csv").write_text("ms\n1\n2\n3\n")
+    (tmp_path / "c.yaml").write_text(BASE.replace("exp(1ms)", "empirical(d.csv)"))
+    cfg = load_config(tmp_path / "c.yaml")
+    law = cfg.workload["api"].phases[0].cpu
+    assert law.mean == 2e6
+    assert set(law.sample(np.random.default_rng(1), 100)) == {1 * MS, 2 * MS, 3 * MS}
+
+
+def test_resolved_config_round_trips(base):
+    cfg = load_config(base)
+    again = validate(yaml.safe_load(yaml.safe_dump(cfg.to_dict())))
+    assert again.to_dict() == cfg.to_dict()
+    assert cfg.schedulers["a"].slow_callback == 100 * MS  # defaults are filled in
+
+
+def test_overrides(base):
+    cfg = load_config(base, ["horizon=5s", "schedulers.rr.quantum=1ms",
+                             "workload.api.phases.0.cpu=2ms", "schedulers.a.loops=2"])
+    assert cfg.horizon == 5_000_000_000
+    assert cfg.schedulers["rr"].quantum == MS
+    assert cfg.workload["api"].phases[0].cpu.mean == 2 * MS
+    assert cfg.schedulers["a"].loops == 2  # an option at its default can be overridden
+
+
+@pytest.mark.parametrize("override,where", [
+    ("horizon", "expected key=value"),
+    ("nope=1", "nope: no such key"),
+    ("schedulers.new.model=fcfs", "schedulers.new.model: no such key"),
+    ("workload.api.phases.9.cpu=1ms", "workload.api.phases.9.cpu: no such key"),
+    ("schedulers.rr.quantum=-2ms", "schedulers.rr.quantum"),
+    ("machine.cores=[1", "malformed YAML"),
+])
+def test_bad_overrides(base, override, where):
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        load_config(base, [override])
+
+
+BAD = [
+    ("horizon: 2s\nhorizon: 3s", "horizon: duplicate key"),
+    ("machine: {cores: 0}", "machine.cores"),
+    ("machine: {cores: 2, turbo: true}", "machine.turbo: unknown key"),
+    ("horizon: 10", "horizon: duration 10 needs a unit"),
+    ("horizon: -1s", "horizon: duration '-1s' is negative"),
+    ("warmup: 5s", "warmup: must be shorter than horizon"),
+    ("schedulers: {x: {model: erlang}}", "schedulers.x: unknown or missing model"),
+    ("schedulers: {x: {model: fcfs, quantum: 1ms}}", "schedulers.x.quantum: unknown key"),
+    ("workload: {all: {arrival: {poisson: 1/s}, phases: [{cpu: 1ms}]}}", "workload.all"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{cpu: -1ms}]}}",
+     "workload.a.phases.0.cpu"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{cpu: exp(1ms}]}}",
+     "workload.a.phases.0.cpu"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{walk: 1ms}]}}",
+     "workload.a.phases.0: a phase is one of"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{spawn: b}]}}",
+     "workload.a.phases.0.spawn: spawns unknown class 'b'"),
+    ("workload: {a: {arrival: spawned, phases: [{spawn: a}]}}", "spawn cycle a -> a"),
+    ("workload: {a: {arrival: {poisson: fast}, phases: [{cpu: 1ms}]}}",
+     "workload.a.arrival.poisson"),
+    ("workload: {a: {arrival: {batch: {count: 1, at: 9s}}, phases: [{cpu: 1ms}]}}",
+     "workload.a.arrival.batch.at: must be before horizon"),
+    ("workload: {}", "workload"),
+    ("sweep: {grid: {machine.cpus: [1, 2]}}", "sweep.grid.machine.cpus: no such key"),
+    ("sweep: {grid: {machine.cores: [1, 0]}}", "machine.cores"),
+    ("schedulers: {a: {model: asyncio, offload: [cpu]}}", "schedulers.a.offload"),
+    ("[1, 2", "malformed YAML"),
+    ("- just a list", "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize("patch,message", BAD)
+def test_bad_input_names_the_key(tmp_path, patch, message):
+    raw = yaml.safe_load(BASE)
+    try:
+        extra = parse_yaml(patch)
+    except ConfigError as exc:
+        assert message in str(exc)
+        return
+    path = tmp_path / "c.yaml"
+    if isinstance(extra, dict):
+        raw.update(extra)
+        text = yaml.safe_dump(raw)
+        if "duplicate" in message:
+            text = patch + "\n" + yaml.safe_dump({k: v for k, v in raw.items() if k != "horizon"})
+        path.write_text(text)
+    else:
+        path.write_text(patch)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value)

@@ -1,0 +1,60 @@
+"""Reference disciplines: exact micro-scenarios."""
+
+from helpers import MS, config, finish_times, run_scheduler
+
+BATCH3 = {"arrival": {"batch": {"count": 3}}, "phases": [{"cpu": "10ms"}]}
+
+
+def test_fcfs_serves_in_arrival_order():
+    cfg = config({"w": BATCH3}, {"f": {"model": "fcfs"}})
+    assert finish_times(cfg, "f") == {0: 10 * MS, 1: 20 * MS, 2: 30 * MS}
+
+
+def test_round_robin_slices_by_quantum():
+    """Three 10 ms bursts, quantum 4 ms: 0-4 A, 4-8 B, 8-12 C, 12-16 A, 16-20 B, 20-24 C,
+    24-26 A, 26-28 B, 28-30 C."""
+    cfg = config({"w": BATCH3}, {"rr": {"model": "round_robin", "quantum": "4ms"}})
+    assert finish_times(cfg, "rr") == {0: 26 * MS, 1: 28 * MS, 2: 30 * MS}
+    assert run_scheduler(cfg, "rr")[0]["preemptions"].tolist() == [2, 2, 2]
+
+
+def test_processor_sharing_shares_equally():
+    """Bursts of 10, 20 and 30 ms under PS: all three share until 30 ms (10 each), then two
+    share until 50 ms, then the last runs alone until 60 ms."""
+    work = {"w": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "10ms"}]},
+            "x": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "20ms"}]},
+            "y": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "30ms"}]}}
+    cfg = config(work, {"ps": {"model": "processor_sharing"}})
+    assert finish_times(cfg, "ps") == {0: 30 * MS, 1: 50 * MS, 2: 60 * MS}
+
+
+def test_round_robin_with_a_quantum_above_every_burst_equals_fcfs_task_by_task():
+    cfg = config({"w": {"arrival": {"poisson": "700/s"},
+                        "phases": [{"cpu": "exp(1ms)"}, {"io": "exp(2ms)"}, {"cpu": "1ms"}]}},
+                 {"f": {"model": "fcfs"}, "rr": {"model": "round_robin", "quantum": "1s"}},
+                 machine={"cores": 2}, horizon="3s")
+    a = run_scheduler(cfg, "f")[0]
+    b = run_scheduler(cfg, "rr")[0]
+    assert len(a) > 1000
+    assert a["finish"].tolist() == b["finish"].tolist()
+    assert a["wait"].tolist() == b["wait"].tolist()
+
+
+def test_io_leaves_the_server_and_rejoins_at_the_back():
+    """A: 5 ms cpu, 1 ms io, 5 ms cpu; B: 10 ms cpu. FCFS: A 0-5, B 5-15 (A back at 6
+    queues behind B), A 15-20."""
+    work = {"A": {"arrival": {"batch": {"count": 1}},
+                  "phases": [{"cpu": "5ms"}, {"io": "1ms"}, {"cpu": "5ms"}]},
+            "B": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "10ms"}]}}
+    cfg = config(work, {"f": {"model": "fcfs"}})
+    assert finish_times(cfg, "f") == {0: 20 * MS, 1: 15 * MS}
+    wake = run_scheduler(cfg, "f")[1]
+    assert wake[wake["task_id"] == 0]["delay"].tolist() == [0, 9 * MS]
+
+
+def test_yield_goes_to_the_back_of_the_queue():
+    work = {"A": {"arrival": {"batch": {"count": 1}},
+                  "phases": [{"cpu": "5ms"}, "yield", {"cpu": "5ms"}]},
+            "B": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "10ms"}]}}
+    cfg = config(work, {"f": {"model": "fcfs"}})
+    assert finish_times(cfg, "f") == {0: 20 * MS, 1: 15 * MS}
