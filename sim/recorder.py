@@ -72,6 +72,9 @@ class Recorder:
         """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead)."""
         self.busy_total += t1 - t0
         lo, hi = self.window
+        if lo <= t0 and t1 <= hi:  # the common case, inside the window
+            self.busy_by_class[self.task_class[task]] += t1 - t0
+            return
         a, b = max(t0, lo), min(t1, hi)
         if b > a:
             self.busy_by_class[self.task_class[task]] += b - a

@@ -30,6 +30,7 @@ from pydantic import Field, PositiveInt
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
+from .gil_threads import Gil, GilLoopThread, PyThread
 
 OFFLOADABLE = ("block", "native")
 
@@ -46,11 +47,6 @@ class AsyncioOptions(SchedulerOptions):
     clock_resolution: Duration = 1  # time.get_clock_info('monotonic').resolution on Linux
 
     def check(self, cfg, path):
-        if "cpu" in self.offload:
-            raise ValueError(
-                f"{path}.offload: offloading cpu phases to the executor needs the GIL "
-                "model (executor threads running Python code share the loop's GIL); "
-                "offload block or native phases")
         if self.slow_callback <= 0:
             raise ValueError(f"{path}.slow_callback: must be positive")
 
@@ -59,11 +55,16 @@ class AsyncioOptions(SchedulerOptions):
 
 
 class Executor:
-    """``concurrent.futures.ThreadPoolExecutor``: a FIFO work queue served by its threads."""
+    """``concurrent.futures.ThreadPoolExecutor``: a FIFO work queue served by its threads.
+
+    With ``cpu`` offloaded its threads run Python code, so they and the loop thread share the
+    process's GIL (``gil_threads.Gil``, default switch interval): a job takes the GIL to
+    start, keeps it for ``cpu`` work and drops it around ``native`` and ``block`` calls."""
 
     def __init__(self, model: AsyncioModel, size: int):
         self.model = model
-        self.idle = [Thread() for _ in range(size)]
+        self.gil = Gil(model.engine, model.cores) if CPU in model.offload else None
+        self.idle = [PyThread() if self.gil else Thread() for _ in range(size)]
         self.queue: deque[tuple[int, int, int, Loop]] = deque()
 
     def submit(self, task: int, kind: int, work: int, loop: Loop) -> None:
@@ -75,9 +76,11 @@ class Executor:
     def _start(self) -> None:
         while self.idle and self.queue:
             thread = self.idle.pop()
-            task, kind, work, loop = self.queue.popleft()
+            task, kind, work, loop = item = self.queue.popleft()
             engine = self.model.engine
-            if kind == NATIVE:
+            if self.gil is not None:  # the worker returns from work_queue.get: take the GIL
+                self.gil.run(thread, task, 0, lambda th, it=item: self._job(th, it))
+            elif kind == NATIVE:
                 self.model.cores.compute(thread, task, work,
                                          lambda th, lp=loop: self._done(th, lp))
             else:
@@ -91,41 +94,76 @@ class Executor:
         loop.call_soon_threadsafe(thread.task)
         self._start()
 
+    def _job(self, thread: PyThread, item: tuple[int, int, int, Loop]) -> None:
+        """Run a job on a thread holding the GIL (the GIL path)."""
+        task, kind, work, loop = item
+
+        def then(th: PyThread) -> None:
+            self._job_done(th, loop)
+
+        if kind == CPU:
+            self.gil.run(thread, task, work, then)
+        else:
+            self.gil.call(thread, task, kind, work, then)
+
+    def _job_done(self, thread: PyThread, loop: Loop) -> None:
+        """The result is set holding the GIL; a queued job is taken without releasing it."""
+        loop.call_soon_threadsafe(thread.task)
+        if self.queue:
+            item = self.queue.popleft()
+            self.model.engine.rec.running(item[0], self.model.engine.env._now)
+            self._job(thread, item)
+        else:
+            self.idle.append(thread)
+            self.model.cores.release(thread)
+            self.gil.release(thread)
+
 
 class Loop:
-    """One event loop: its thread, ready deque, timer heap and pending I/O readiness."""
+    """One event loop: its thread, ready deque, timer heap and pending I/O readiness.
+
+    When the loop has a core to itself and no executor (``ahead``), a step's bursts need
+    no SimPy event: the loop runs on its own clock and meets the rest of the world once
+    per iteration, at its next poll (nothing outside can touch a running loop before it
+    polls). Otherwise every burst goes through the shared ``Cores``.
+    """
 
     SELECTING, RUNNING = 0, 1
 
-    def __init__(self, model: AsyncioModel, executor: Executor):
+    def __init__(self, model: AsyncioModel, executor: Executor, ahead: bool, pulls: bool):
         self.model = model
         self.engine = model.engine
         self.rec = model.engine.rec
         self.cores = model.cores
         self.options = model.options
         self.executor = executor
+        self.ahead = ahead
+        self.pulls = pulls  # takes open arrivals from the engine at each poll
         self.thread = Thread()
         self.ready: deque[int] = deque()  # task: its step; ~task: a callback that wakes it
-        self.io_ready: list[int] = []  # fds that became ready since the last select
+        self.io_ready: list[tuple[int, int]] = []  # (time, task): fds ready since last select
         self.timers: list[tuple[int, int, int]] = []  # (when, sequence, task)
         self.sequence = 0
         self.todo = 0
         self.state = Loop.SELECTING
         self.wake_gen = 0
+        self.clock = 0  # the loop's time: SimPy's, or ahead of it while ``ahead``
         self.step_task = -1
         self.step_start = 0
+        self.fast_step = ahead and not model.options.step_overhead
 
     # --- the outside world ------------------------------------------------------------------
 
-    def io_event(self, task: int) -> None:
+    def io_event(self, task: int, _event=None) -> None:
         """An fd the task waits on became ready (or a connection arrived) now."""
-        self.rec.ready(task, self.engine.env.now, True)
-        self.io_ready.append(task)
+        now = self.engine.env._now
+        self.rec.ready(task, now, True)
+        self.io_ready.append((now, task))
         self._wake()
 
     def call_soon_threadsafe(self, task: int) -> None:
         """An executor job finished: its callback is appended to ready at once."""
-        self.rec.ready(task, self.engine.env.now, True)
+        self.rec.ready(task, self.engine.env._now, True)
         self.ready.append(~task)
         self._wake()
 
@@ -139,31 +177,42 @@ class Loop:
         """Block in select for ``timeout`` ns (None: until an fd is ready)."""
         self.state = Loop.SELECTING
         self.wake_gen += 1
-        if timeout is None:
-            return
-        gen = self.wake_gen
+        if timeout is not None:
+            self.engine.after(timeout, self._wakeup, self.wake_gen)
 
-        def wake(_event):
-            if gen == self.wake_gen:
-                self.state = Loop.RUNNING
-                self._poll()
-                self._drive()
+    def _wakeup(self, event) -> None:
+        if event._value == self.wake_gen:
+            self.state = Loop.RUNNING
+            self._poll()
+            self._drive()
 
-        self.engine.after(timeout, wake)
+    def _caught_up(self, _event) -> None:
+        self._poll()
+        self._drive()
 
     def _poll(self) -> None:
         """What ``select`` returns: ready fds' callbacks, then due timers, join ready."""
-        ready = self.ready
-        for task in self.io_ready:
-            ready.append(~task)
-        self.io_ready.clear()
-        now = self.engine.env.now
-        end = now + self.options.clock_resolution
+        engine = self.engine
+        now = self.clock = engine.env._now
+        ready, io_ready = self.ready, self.io_ready
+        if self.pulls and engine.open_next < len(engine.open_times) \
+                and engine.open_times[engine.open_next] <= now:
+            arrived = engine.take_arrivals(now)
+            loop_of = self.model.loop_of
+            for _, task in arrived:
+                loop_of[task] = self
+            io_ready = sorted(io_ready + arrived) if io_ready else arrived
+        if io_ready:
+            for _, task in io_ready:
+                ready.append(~task)
+            self.io_ready = []
         timers = self.timers
-        while timers and timers[0][0] < end:
-            when, _, task = heapq.heappop(timers)
-            self.rec.ready(task, when, True)
-            ready.append(~task)
+        if timers and timers[0][0] < now + self.options.clock_resolution:
+            end = now + self.options.clock_resolution
+            while timers and timers[0][0] < end:
+                when, _, task = heapq.heappop(timers)
+                self.rec.ready(task, when, True)
+                ready.append(~task)
         self.todo = len(ready)
 
     def _drive(self) -> None:
@@ -175,8 +224,13 @@ class Loop:
                 handle = ready.popleft()
                 if handle < 0:
                     ready.append(~handle)  # future resolved: call_soon(task.__step)
-                elif not self._start_step(handle):
+                elif not (self._walk(handle) if self.fast_step else self._start_step(handle)):
                     return
+            now = self.engine.env._now
+            if self.clock > now:  # ran ahead: the next select happens at the loop's time
+                if self.clock <= self.engine.deadline:
+                    self.engine.after(self.clock - now, self._caught_up)
+                return
             if not (ready or self.io_ready):
                 timeout = self._select_timeout()
                 if timeout != 0:
@@ -186,74 +240,118 @@ class Loop:
             self._poll()
 
     def _select_timeout(self) -> int | None:
-        if not self.timers:
-            return None
-        timeout = max(0, self.timers[0][0] - self.engine.env.now)
-        res = self.options.select_resolution
-        return math.ceil(timeout / res) * res if res else timeout
+        now = self.engine.env._now
+        timeout = None
+        if self.timers:
+            timeout = max(0, self.timers[0][0] - now)
+            res = self.options.select_resolution
+            timeout = math.ceil(timeout / res) * res if res else timeout
+        if self.pulls:
+            arrival = self.engine.next_arrival()
+            if arrival is not None and (timeout is None or arrival - now < timeout):
+                timeout = max(0, arrival - now)  # a readable fd ends the wait at once
+        return timeout
 
     # --- a task step ------------------------------------------------------------------------
 
     def _start_step(self, task: int) -> bool:
+        """A task's ``__step`` begins: charge the step overhead, then run its phases."""
         self.step_task = task
-        self.step_start = self.engine.env.now
+        self.step_start = self.clock
         overhead = self.options.step_overhead
         if overhead:
             self.rec.charge(task, overhead)
-            self.cores.compute(self.thread, task, overhead, self._resume)
-            return False
+            if self.ahead:
+                self._ahead(task, overhead)
+            else:
+                self.cores.compute(self.thread, task, overhead, self._resume)
+                return False
         return self._walk(task)
 
+    def _ahead(self, task: int, work: int) -> None:
+        start = self.clock
+        self.rec.running(task, start)
+        self.rec.busy(task, start, start + work)
+        self.clock = start + work
+
     def _resume(self, _thread_or_event=None) -> None:
+        self.clock = self.engine.env._now
         if self._walk(self.step_task):
             self._drive()
 
     def _walk(self, task: int) -> bool:
-        """Run the step's phases; True if it ended now, False if it waits for time."""
-        engine, rec, offload = self.engine, self.rec, self.model.offload
+        """Run the step's phases; True if it ended, False if it waits for an event."""
+        if self.fast_step:  # what _start_step does when there is no overhead to charge
+            self.step_task = task
+            self.step_start = self.clock
+        engine, rec, offload, ahead = self.engine, self.rec, self.model.offload, self.ahead
+        pc, args, kinds, base = engine.pc, engine.args, engine.kinds[task], engine.offset[task]
         while True:
-            kind, arg = engine.next_phase(task)
+            i = pc[task]  # engine.next_phase, inlined: this is the hot path
+            if i == len(kinds):
+                kind, arg = DONE, 0
+            else:
+                pc[task] = i + 1
+                kind, arg = kinds[i], args[base + i]
+                if kind == SPAWN:
+                    engine.spawn(task, arg, self.clock)
+                    continue
             if kind in offload and arg:
-                rec.running(task, engine.env.now)
+                rec.running(task, self.clock)
                 self._end_step(task)
                 self.executor.submit(task, kind, arg, self)
                 return True
             if kind in (CPU, NATIVE):
                 if arg:
-                    self.cores.compute(self.thread, task, arg, self._resume)
-                    return False
+                    if not ahead:
+                        self.cores.compute(self.thread, task, arg, self._resume)
+                        return False
+                    start = self.clock
+                    if start + arg > engine.deadline:
+                        self.clock = engine.deadline + 1  # the drain limit cuts this step
+                        return False
+                    if rec.ready_since[task] >= 0:
+                        rec.running(task, start)
+                    rec.busy(task, start, start + arg)
+                    self.clock = start + arg
             elif kind == IO:
                 if arg:  # else the result is already there: the await does not yield
-                    rec.running(task, engine.env.now)
+                    rec.running(task, self.clock)
                     self._end_step(task)
-                    engine.after(arg, lambda _e, t=task: self.io_event(t))
+                    engine.after(self.clock + arg - engine.env._now, self._io_done, task)
                     return True
             elif kind in (SLEEP, YIELD):
-                rec.running(task, engine.env.now)
+                rec.running(task, self.clock)
                 self._end_step(task)
                 if arg:
                     self.sequence += 1
-                    heapq.heappush(self.timers, (engine.env.now + arg, self.sequence, task))
+                    heapq.heappush(self.timers, (self.clock + arg, self.sequence, task))
                 else:  # sleep(0) / bare yield: __step is re-scheduled with call_soon
-                    rec.ready(task, engine.env.now, False)
+                    rec.ready(task, self.clock, False)
                     self.ready.append(task)
                 return True
             elif kind == BLOCK:
                 if arg:  # a blocking call: the loop thread sleeps in the kernel, holding all
-                    rec.running(task, engine.env.now)
-                    self.cores.release(self.thread)
-                    engine.after(arg, self._resume)
-                    return False
+                    rec.running(task, self.clock)
+                    if ahead:
+                        self.clock += arg
+                    else:
+                        self.cores.release(self.thread)
+                        engine.after(arg, self._resume)
+                        return False
             elif kind == DONE:
-                rec.running(task, engine.env.now)
-                self._end_step(task)
-                engine.finish(task)
+                if rec.ready_since[task] >= 0:
+                    rec.running(task, self.clock)
+                if self.clock - self.step_start >= self.options.slow_callback:
+                    rec.slow[task] += 1
+                engine.finish(task, self.clock)
                 return True
-            elif kind == SPAWN:
-                pass  # the engine has already scheduled the child on this loop
+
+    def _io_done(self, event) -> None:
+        self.io_event(event._value)
 
     def _end_step(self, task: int) -> None:
-        if self.engine.env.now - self.step_start >= self.options.slow_callback:
+        if self.clock - self.step_start >= self.options.slow_callback:
             self.rec.slow[task] += 1
 
 
@@ -270,11 +368,21 @@ class AsyncioModel(Model):
         kinds = {"block": BLOCK, "native": NATIVE, "cpu": CPU}
         self.offload = {kinds[k] for k in options.offload}
         size = options.threads(cores)
-        self.loops = [Loop(self, Executor(self, size)) for _ in range(options.loops)]
+        # each loop has a core to itself and nothing else computes: it may run ahead
+        ahead = options.loops <= cores and not self.offload
+        self.pulls_arrivals = ahead and options.loops == 1
+        self.loops = [Loop(self, Executor(self, size), ahead, self.pulls_arrivals)
+                      for _ in range(options.loops)]
+        for loop in self.loops:  # offloaded Python code: the loop thread shares the GIL
+            if loop.executor.gil is not None:
+                loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
         self.loop_of = [None] * engine.workload.n
         self.next_loop = 0
+        if self.pulls_arrivals:  # the idle loop's first select ends at the first arrival
+            self.loops[0]._sleep(self.loops[0]._select_timeout())
 
     def arrive(self, task: int) -> None:
+        """A closed client's request or an open arrival: dealt round-robin to the loops."""
         loop = self.loops[self.next_loop]
         self.next_loop = (self.next_loop + 1) % len(self.loops)
         self.loop_of[task] = loop

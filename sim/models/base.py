@@ -69,13 +69,20 @@ class Engine:
         self.next_in_client = workload.next_in_client.tolist()
         self.outstanding = 0
         self.pending_arrivals = 0
+        self.deadline = self.horizon + cfg.drain_limit
+        order = workload.open_order
+        self.open_tasks = order.tolist()
+        self.open_times = workload.arrival[order].tolist()
+        self.open_next = 0  # cursor into the open arrivals, for models that pull them
         self.stop = self.env.event()
         self.model = model_cls(self, options)
 
     # --- phases ---------------------------------------------------------------------------
 
-    def next_phase(self, task: int) -> tuple[int, int]:
-        """Advance the task to its next phase: (kind, argument), or (DONE, 0)."""
+    def next_phase(self, task: int, now: int | None = None) -> tuple[int, int]:
+        """Advance the task to its next phase: (kind, argument), or (DONE, 0).
+
+        ``now`` is the model's own clock when it runs ahead of SimPy's (a spawn's time)."""
         i = self.pc[task]
         kinds = self.kinds[task]
         if i == len(kinds):
@@ -84,10 +91,14 @@ class Engine:
         kind = kinds[i]
         arg = self.args[self.offset[task] + i]
         if kind == SPAWN:
-            self.rec.arrive(arg, self.env.now)
-            self.outstanding += 1
-            self.model.spawn(task, arg)
+            self.spawn(task, arg, self.env._now if now is None else now)
         return kind, arg
+
+    def spawn(self, parent: int, child: int, now: int) -> None:
+        """``parent`` runs a spawn phase at ``now``: the child arrives."""
+        self.rec.arrive(child, now)
+        self.outstanding += 1
+        self.model.spawn(parent, child)
 
     # --- time -----------------------------------------------------------------------------
 
@@ -105,13 +116,36 @@ class Engine:
         self.outstanding += 1
         self.model.arrive(task)
 
-    def finish(self, task: int) -> None:
-        self.rec.done(task, self.env.now)
+    def finish(self, task: int, now: int | None = None) -> None:
+        """The task's phases are done (at ``now``, default SimPy's clock)."""
+        now = self.env._now if now is None else now
+        self.rec.done(task, now)
         self.outstanding -= 1
         nxt = self.next_in_client[task]
         if nxt >= 0:
-            self._issue_closed(nxt, self.env.now + self.think[nxt])
+            self._issue_closed(nxt, now + self.think[nxt])
         self._maybe_done()
+
+    def take_arrivals(self, until: int) -> list[tuple[int, int]]:
+        """For a model that pulls open arrivals: (time, task) of those due by ``until``,
+        recorded as arrived at their own times (no SimPy event per arrival)."""
+        times, tasks, i = self.open_times, self.open_tasks, self.open_next
+        end = i
+        while end < len(times) and times[end] <= until:
+            end += 1
+        taken = list(zip(times[i:end], tasks[i:end], strict=True))
+        for t, task in taken:
+            self.rec.arrive(task, t)
+        self.outstanding += end - i
+        self.open_next = end
+        if end == len(times) and taken:
+            self.pending_arrivals -= 1
+        return taken
+
+    def next_arrival(self) -> int | None:
+        """When the next open arrival is due, for a model that pulls them."""
+        i = self.open_next
+        return self.open_times[i] if i < len(self.open_times) else None
 
     def _issue_closed(self, task: int, at: int) -> None:
         if at >= self.horizon:
@@ -150,12 +184,14 @@ class Engine:
 
     def run(self) -> None:
         """Simulate until every task is done or the drain limit is reached."""
-        order = self.workload.open_order
-        self._open_arrivals(order.tolist(), self.workload.arrival[order].tolist())
+        if self.model.pulls_arrivals:
+            self.pending_arrivals += bool(self.open_tasks)
+        else:
+            self._open_arrivals(self.open_tasks, self.open_times)
         for task in self.workload.client_first.tolist():
             self._issue_closed(task, self.think[task])
         self._maybe_done()
-        cap = self.env.timeout(self.horizon + self.cfg.drain_limit)
+        cap = self.env.timeout(self.deadline)
         self.env.run(until=self.stop | cap)
 
 
@@ -167,6 +203,7 @@ class Model(ABC):
 
     Options: ClassVar[type[SchedulerOptions]]
     name: ClassVar[str]
+    pulls_arrivals = False  # True: the model takes open arrivals with engine.take_arrivals
 
     def __init__(self, engine: Engine, options: Any):
         self.engine = engine
