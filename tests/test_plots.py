@@ -1,0 +1,213 @@
+"""Charts: each draws what its data says (lines, bars, lanes) with labelled axes."""
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import MS, config
+from matplotlib.colors import to_hex
+
+from sim import plots, run
+
+matplotlib.use("Agg")  # no display in CI; pyplot is only used by the ax=None path
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def result():
+    """A hog among tickers: asyncio delays wake-ups, processor sharing does not."""
+    cfg = config(
+        {"ticker": {"arrival": {"periodic": "5ms"},
+                    "phases": [{"sleep": "1ms"}, {"cpu": "50us"}]},
+         "hog": {"arrival": {"periodic": "100ms", "offset": "20ms"},
+                 "phases": [{"cpu": "20ms"}]}},
+        {"asyncio": {"model": "asyncio"}, "ps": {"model": "processor_sharing"}},
+        horizon="300ms", warmup="10ms")
+    return run(cfg, progress=False)
+
+
+def labelled(ax):
+    return ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+
+
+def test_latency_cdf_one_curve_per_scheduler_on_a_log_axis(result):
+    ax = plots.latency_cdf(result.tasks)
+    lines = [line for line in ax.get_lines() if line.get_label().split()[0] in ("asyncio", "ps")]
+    assert [line.get_label().split()[0] for line in lines] == ["asyncio", "ps"]
+    assert ax.get_xscale() == "log" and labelled(ax)
+    counted = result.tasks[result.tasks["counted"] & (result.tasks["scheduler"] == "ps")]
+    x, y = lines[1].get_data()
+    assert y[-1] == 1 and x[-1] == pytest.approx(counted["latency"].max() / MS)
+    assert f"n={len(counted)}" in lines[1].get_label()
+
+
+def test_latency_tail_is_log_log_and_ends_at_one_task(result):
+    ax = plots.latency_tail(result.tasks, cls="ticker")
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log") and labelled(ax)
+    line = next(line for line in ax.get_lines() if line.get_label().startswith("asyncio"))
+    n = int((result.tasks["counted"] & (result.tasks["class"] == "ticker")
+             & (result.tasks["scheduler"] == "asyncio")).sum())
+    assert line.get_ydata()[0] == 1 and line.get_ydata()[-1] == pytest.approx(1 / n)
+    assert "ticker" in ax.get_title()
+
+
+def test_wake_delay_says_when_no_wake_up_waited(result):
+    ax = plots.wake_delay(result.wakeups)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[0].startswith("asyncio (") and "did not wait" in labels[0]
+    assert labels[1].startswith("ps (none of")
+    assert labelled(ax)
+
+
+def test_unfinished_tasks_keep_the_ecdf_below_one(result):
+    tasks = result.tasks[result.tasks["scheduler"] == "ps"].copy()
+    cut = tasks.index[tasks["counted"]][-2:]
+    tasks.loc[cut, ["finish", "latency"]] = pd.NA  # as if the drain limit had cut them
+    line = plots.latency_cdf(tasks).get_lines()[0]
+    n = int(tasks["counted"].sum())
+    assert line.get_ydata()[-1] == pytest.approx(1 - 2 / n)
+    assert "2 unfinished" in line.get_label()
+
+
+def test_several_sweep_points_need_a_choice(result):
+    two = pd.concat([result.tasks, result.tasks.assign(point=1)])
+    with pytest.raises(ValueError, match="point="):
+        plots.latency_cdf(two)
+    assert len(plots.latency_cdf(two, point=1).get_lines()) >= 2
+
+
+def sweep_summary():
+    """Two schedulers, loads 0.5 and 0.9, three replications with known spread."""
+    rows = []
+    for scheduler, base in (("a", 10.0), ("b", 20.0)):
+        for load in (0.5, 0.9):
+            for rep, delta in enumerate((-1.0, 0.0, 1.0)):
+                rows.append({"scheduler": scheduler, "class": "all", "replication": rep,
+                             "load": load, "latency_p50_ms": base * load + delta,
+                             "latency_p99_ms": 4 * base * load + delta})
+    return pd.DataFrame(rows)
+
+
+def test_load_curves_draw_means_and_t_bands():
+    ax = plots.load_curves(sweep_summary())
+    lines = ax.get_lines()
+    assert len(lines) == 4  # (p50, p99) x 2 schedulers
+    np.testing.assert_allclose(lines[0].get_ydata(), [5.0, 9.0])
+    assert list(lines[0].get_xdata()) == [0.5, 0.9]
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    half = 4.302653 * 1.0 / np.sqrt(3)  # t(0.975, 2) x std / sqrt(n)
+    assert band.min() == pytest.approx(5.0 - half) and band.max() == pytest.approx(9.0 + half)
+    assert ax.get_yscale() == "log" and labelled(ax) and "3 replications" in ax.get_title()
+
+
+def test_load_curves_read_an_aggregate():
+    agg = pd.DataFrame({"scheduler": ["a", "a"], "class": ["all", "all"], "load": [0.9, 0.5],
+                        "latency_p99_ms_mean": [8.0, 4.0], "latency_p99_ms_ci_low": [7.0, 3.0],
+                        "latency_p99_ms_ci_high": [9.0, 5.0]})
+    ax = plots.load_curves(agg, metrics=["latency_p99_ms"])
+    assert list(ax.get_lines()[0].get_ydata()) == [4.0, 8.0]
+    assert ax.collections[0].get_paths()[0].vertices[:, 1].max() == 9.0
+
+
+def test_load_curves_need_a_load_column(result):
+    with pytest.raises(ValueError, match="load"):
+        plots.load_curves(result.summary)
+
+
+def test_jain_and_slowdown_bars_match_the_summary(result):
+    summary = result.summary
+    ax = plots.jain_index(summary)
+    heights = [bar.get_height() for bar in ax.patches]
+    assert heights == pytest.approx(summary.loc[summary["class"] == "all", "jain"].tolist())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["asyncio", "ps"]
+    assert ax.get_ylabel()
+    ax = plots.slowdown_by_class(summary)
+    tops = [bar.get_y() + bar.get_height() for bar in ax.patches]
+    expected = [summary.loc[(summary["scheduler"] == s) & (summary["class"] == c),
+                            "slowdown_mean"].item()
+                for s in ("asyncio", "ps") for c in ("ticker", "hog", "all")]
+    assert tops == pytest.approx(expected)
+    assert ax.get_yscale() == "log" and ax.get_ylabel() and ax.get_legend()
+
+
+TRACE = pd.DataFrame(
+    [  # lane, task, state, start, end (ms here, ns below)
+        ("thread 10", -1, "idle", 0, 10),
+        ("thread 2", 7, "running", 0, 6),
+        ("thread 2", 7, "gil_wait", 6, 8),
+        ("thread 2", 7, "running", 8, 8.05),
+        ("core 0", 7, "running", 0, 6),
+        ("thread 1", 3, "io", 1, 4),
+        ("thread 1", 3, "blocked", 4, 5),
+        ("thread 1", 3, "runnable", 5, 12),
+    ], columns=["lane", "task", "state", "start", "end"])
+TRACE[["start", "end"]] = (TRACE[["start", "end"]] * MS).astype("int64")
+TRACE["scheduler"] = "threads"
+
+
+def test_timeline_lanes_and_states_match_the_trace():
+    ax = plots.timeline(TRACE, window=(0, "10ms"))
+    lanes = [t.get_text() for t in ax.get_yticklabels()]
+    assert lanes == ["core 0", "thread 1", "thread 2", "thread 10"]  # natural order
+    drawn = sorted((lanes[round(r.get_y() + r.get_height() / 2)], round(r.get_x(), 5),
+                    round(r.get_x() + r.get_width(), 5), to_hex(r.get_facecolor()))
+                   for r in ax.patches)
+    colour = {s: c.lower() for s, c in plots.STATE_COLOURS.items()}
+    assert drawn == sorted([
+        ("core 0", 0, 6, colour["running"]),
+        ("thread 1", 1, 4, colour["io"]),
+        ("thread 1", 4, 5, colour["blocked"]),
+        ("thread 1", 5, 10, colour["runnable"]),  # clipped to the window
+        ("thread 2", 0, 6, colour["running"]),
+        ("thread 2", 6, 8, colour["gil_wait"]),
+        ("thread 2", 8, 8.05, colour["running"]),
+    ])  # idle is left blank
+    labels = sorted((t.get_text(), t.get_position()) for t in ax.texts)
+    assert labels == [("7", (3, 0)), ("7", (3, 2))]  # the 0.05 ms one is too narrow
+    assert ax.get_xlim() == (0, 10) and ax.get_xlabel() == "simulated time (ms)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [plots.STATE_LABELS[s]
+                      for s in ("running", "gil_wait", "runnable", "io", "blocked")]
+
+
+def test_timeline_window_and_scheduler_choice():
+    ax = plots.timeline(TRACE, window=("5.5ms", "7ms"))
+    assert {to_hex(r.get_facecolor()) for r in ax.patches} == {
+        plots.STATE_COLOURS[s].lower() for s in ("running", "gil_wait", "runnable")}
+    assert min(r.get_x() for r in ax.patches) == 5.5
+    two = pd.concat([TRACE, TRACE.assign(scheduler="go")])
+    with pytest.raises(ValueError, match="scheduler="):
+        plots.timeline(two)
+    assert len(plots.timeline(two, scheduler="go").patches) == 7
+
+
+def test_standard_plots_write_the_files_and_leave_no_figure_open(result, tmp_path):
+    trace = TRACE.assign(scheduler="asyncio")
+    sweep = pd.concat([result.summary.assign(load=0.5),
+                       result.summary.assign(load=0.9, point=1)])
+    tasks = pd.concat([result.tasks, result.tasks.assign(point=1)])
+    wakeups = pd.concat([result.wakeups, result.wakeups.assign(point=1)])
+    before = plt.get_fignums()
+    written = plots.standard_plots(sweep, tasks, wakeups, tmp_path / "plots", trace=trace)
+    assert [p.name for p in written] == ["latency_cdf.png", "latency_tail.png",
+                                         "wake_delay.png", "fairness.png", "load_curves.png",
+                                         "timeline.png"]
+    assert all(p.stat().st_size > 10_000 for p in written)
+    assert plt.get_fignums() == before
+    single = plots.standard_plots(result.summary, result.tasks, result.wakeups, tmp_path / "one")
+    assert [p.name for p in single] == ["latency_cdf.png", "latency_tail.png",
+                                        "wake_delay.png", "fairness.png"]
+
+
+def test_default_window_frames_the_slowest_task(result):
+    trace = TRACE.assign(scheduler="asyncio", end=TRACE["end"] + 300 * MS)
+    lo, hi = plots.default_window(result.tasks, trace)
+    tasks = result.tasks[result.tasks["counted"] & (result.tasks["scheduler"] == "asyncio")]
+    worst = tasks.loc[tasks["latency"].astype("int64").idxmax()]
+    assert lo <= worst["arrival"] and worst["finish"] <= hi
