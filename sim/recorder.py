@@ -15,7 +15,8 @@ class Recorder:
     __slots__ = (
         "task_class", "window", "arrival", "start", "finish", "wait", "overhead",
         "preemptions", "switches", "handoffs", "slow", "ready_since", "woken",
-        "wake_task", "wake_ready", "wake_run", "busy_by_class", "busy_total",
+        "wake_task", "wake_ready", "wake_run", "busy_by_class", "busy_total", "tracing",
+        "trace_rows",
     )
 
     def __init__(self, task_class: list[int], n_classes: int, warmup: int, horizon: int):
@@ -38,6 +39,8 @@ class Recorder:
         self.wake_run: list[int] = []
         self.busy_by_class = [0] * n_classes  # cpu/native/overhead time inside the window
         self.busy_total = 0
+        self.tracing = False  # --trace: keep who ran where and when (lane spans)
+        self.trace_rows: list[tuple[str, int, str, int, int]] = []
 
     def arrive(self, task: int, t: int) -> None:
         """The task exists from ``t``; its arrival is its first wake-up."""
@@ -68,9 +71,12 @@ class Recorder:
         if self.start[task] < 0:
             self.start[task] = t
 
-    def busy(self, task: int, t0: int, t1: int) -> None:
-        """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead)."""
+    def busy(self, task: int, t0: int, t1: int, lane: str | None = None) -> None:
+        """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead),
+        on ``lane`` (the thread, loop, P or worker that ran it) when tracing."""
         self.busy_total += t1 - t0
+        if self.tracing and lane is not None:
+            self.trace_rows.append((lane, task, "running", t0, t1))
         lo, hi = self.window
         if lo <= t0 and t1 <= hi:  # the common case, inside the window
             self.busy_by_class[self.task_class[task]] += t1 - t0
@@ -87,6 +93,11 @@ class Recorder:
         if b > a:
             self.busy_by_class[cls] += (b - a) * cores
 
+    def span(self, lane: str, task: int, state: str, t0: int, t1: int) -> None:
+        """For the timeline: ``lane`` was in ``state`` (gil_wait, io, blocked, runnable)."""
+        if self.tracing and t1 > t0:
+            self.trace_rows.append((lane, task, state, t0, t1))
+
     def charge(self, task: int, ns: int) -> None:
         """An overhead (a step's cost) spent on the task's behalf, outside its demand."""
         self.overhead[task] += ns
@@ -97,6 +108,11 @@ class Recorder:
 
     def done(self, task: int, t: int) -> None:
         self.finish[task] = t
+
+    def trace(self) -> dict[str, list]:
+        lane, task, state, start, end = (list(c) for c in zip(*self.trace_rows, strict=True)) \
+            if self.trace_rows else ([], [], [], [], [])
+        return {"lane": lane, "task": task, "state": state, "start": start, "end": end}
 
     def wakeups(self) -> dict[str, np.ndarray]:
         return {

@@ -222,9 +222,11 @@ class Thread:
     """An OS thread as the cores see it: it computes for a task, or it is off-core."""
 
     __slots__ = ("on_core", "queued", "pending", "task", "remaining", "done", "slice_start",
-                 "seg_start", "gen")
+                 "seg_start", "gen", "lane", "queued_at")
 
-    def __init__(self):
+    def __init__(self, lane: str | None = None):
+        self.lane = lane  # its name on the timeline (--trace); None: not traced
+        self.queued_at = 0
         self.on_core = False
         self.queued = False
         self.pending = False  # a segment-end event is scheduled
@@ -264,6 +266,7 @@ class Cores:
         if not thread.on_core:
             if not self.free:
                 thread.queued = True
+                thread.queued_at = now
                 self.queue.append(thread)
                 self.rec.ready(task, now, False)
                 if len(self.queue) == 1:
@@ -291,7 +294,7 @@ class Cores:
             return thread.remaining
         now = self.env._now
         if thread.seg_start < now:
-            self.rec.busy(thread.task, thread.seg_start, now)
+            self.rec.busy(thread.task, thread.seg_start, now, thread.lane)
         thread.remaining -= now - thread.seg_start
         thread.seg_start = now
         thread.pending = False
@@ -343,7 +346,7 @@ class Cores:
         if thread.gen != gen:
             return
         now = self.env._now
-        self.rec.busy(thread.task, thread.seg_start, now)
+        self.rec.busy(thread.task, thread.seg_start, now, thread.lane)
         thread.remaining -= now - thread.seg_start
         thread.seg_start = now
         thread.pending = False
@@ -358,6 +361,7 @@ class Cores:
         thread.pending = False
         thread.gen += 1
         thread.queued = True
+        thread.queued_at = self.env._now
         self.holders.discard(thread)
         self.queue.append(thread)
         self._dispatch()
@@ -371,6 +375,8 @@ class Cores:
         self.free -= 1
         nxt.on_core = True
         nxt.slice_start = self.env._now
+        if nxt.lane:
+            self.rec.span(nxt.lane, nxt.task, "runnable", nxt.queued_at, nxt.slice_start)
         self.holders.add(nxt)
         self.rec.switches[nxt.task] += 1
         self.rec.running(nxt.task, self.env._now)
