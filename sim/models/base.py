@@ -257,7 +257,7 @@ class Cores:
         self.free = count
         self.slice = slice_ns
         self.queue: deque[Thread] = deque()
-        self.holders: set[Thread] = set()
+        self.holders: dict[Thread, None] = {}  # a set in insertion order (deterministic)
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         """Run ``work`` ns of CPU for ``task`` on ``thread``, then call ``done(thread)``."""
@@ -275,7 +275,7 @@ class Cores:
             self.free -= 1
             thread.on_core = True
             thread.slice_start = now
-            self.holders.add(thread)
+            self.holders[thread] = None
         self.rec.running(task, now)
         self._segment(thread)
 
@@ -285,7 +285,7 @@ class Cores:
             thread.on_core = False
             thread.pending = False
             thread.gen += 1
-            self.holders.discard(thread)
+            self.holders.pop(thread, None)
             self._dispatch()
 
     def interrupt(self, thread: Thread) -> int:
@@ -362,7 +362,7 @@ class Cores:
         thread.gen += 1
         thread.queued = True
         thread.queued_at = self.env._now
-        self.holders.discard(thread)
+        self.holders.pop(thread, None)
         self.queue.append(thread)
         self._dispatch()
 
@@ -377,7 +377,7 @@ class Cores:
         nxt.slice_start = self.env._now
         if nxt.lane:
             self.rec.span(nxt.lane, nxt.task, "runnable", nxt.queued_at, nxt.slice_start)
-        self.holders.add(nxt)
+        self.holders[nxt] = None
         self.rec.switches[nxt.task] += 1
         self.rec.running(nxt.task, self.env._now)
         self._segment(nxt)

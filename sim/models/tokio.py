@@ -1,0 +1,672 @@
+"""Tokio's multi-thread runtime, after tokio 1.53.1 (``tokio/src/``, HEAD ``ea91b33c``).
+
+``MT/`` below is ``runtime/scheduler/multi_thread/``. Each worker runs ``Context::run``
+(``MT/worker.rs``): per tick, maintenance every ``event_interval`` ticks (a zero-timeout
+driver poll), then ``next_task`` (the inject queue first every ``global_queue_interval``
+ticks, self-tuned from the mean poll time, ``MT/stats.rs``; else the LIFO slot, the local
+queue, a batch from the inject queue), else steal half of a random victim's queue
+(``MT/queue.rs``; at most half the workers search, ``MT/idle.rs``), else park.
+``run_task`` gives the task a coop budget of 128 (``task/coop/mod.rs``) and then polls the
+LIFO slot, at most 3 times, while budget remains. No preemption: a burst holds its worker.
+
+Tasks woken or spawned by a worker go to its LIFO slot (the occupant moves to the local
+queue's tail and another worker is notified; an empty slot notifies nobody, and the slot is
+never stolen). Timers and I/O are only seen when a worker polls the driver: one idle worker
+parks on it (it takes the driver's ``TryLock``), the other idle workers wait on their
+condition variables (``MT/park.rs``), and busy workers poll it at maintenance. Wakes found
+in a driver poll are scheduled on the polling worker; a worker woken by the driver is not
+"searching", so it does not wake a sibling (``transition_from_parked``). ``yield_now`` and
+a forced coop yield defer the waker until the worker next parks (``scheduler/defer.rs``).
+Timer deadlines round up to 1 ms ticks and the parked driver sleeps whole ticks counted
+from the current (floored) tick (``runtime/time/source.rs``, ``time/mod.rs``), so an idle
+runtime fires a sleep up to 1 ms after its tick.
+
+Arrivals are connections on a listener, taken by driver polls (pulled from the engine, no
+event each). By default (``accept: block_on``) the accept loop is ``#[tokio::main]``'s
+``block_on`` thread, woken by whichever worker polls the driver, so accepted tasks are
+spawned from outside the runtime: inject queue + ``notify_parked_remote``. ``accept:
+worker`` models an accept loop spawned on the runtime: the accepted task lands in the
+polling worker's LIFO slot (the accept task's own poll is not modelled).
+
+``spawn_blocking`` (``runtime/blocking/pool.rs``): a FIFO queue served by up to 512
+threads; completion wakes the task from a non-worker thread, hence through the inject queue.
+
+Not modelled: OS wake-up latency, thread creation and scheduler CPU costs (all zero),
+``block_in_place``, the unstable eager driver hand-off. Older runtimes:
+``global_queue_interval: 61`` is tokio < 1.29; a large ``lifo_polls`` approximates the
+uncapped LIFO chain before 1.29 (other 1.24 differences, such as coop yields going
+straight to the queue, are not options).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..schema import Duration
+from .base import Cores, Engine, Model, SchedulerOptions, Thread
+
+LOCAL_QUEUE_CAPACITY = 256  # MT/queue.rs LOCAL_QUEUE_CAPACITY
+MAX_LIFO_POLLS_PER_TICK = 3  # MT/worker.rs
+EVENT_INTERVAL = 61  # runtime/builder.rs Builder::new_multi_thread
+COOP_BUDGET = 128  # task/coop/mod.rs Budget::initial
+MAX_BLOCKING_THREADS = 512  # runtime/builder.rs max_blocking_threads
+TIMER_TICK = 1_000_000  # runtime/time/source.rs: 1 ms ticks, deadlines rounded up
+TARGET_GLOBAL_QUEUE_INTERVAL = 200_000.0  # MT/stats.rs, ns of polling between inject checks
+TARGET_TASKS_POLLED = 61  # MT/stats.rs, seeds the EWMA (so the first interval is 61)
+MAX_TASKS_POLLED = 127  # MT/stats.rs MAX_TASKS_POLLED_PER_GLOBAL_QUEUE_INTERVAL
+EWMA_ALPHA = 0.1  # MT/stats.rs TASK_POLL_TIME_EWMA_ALPHA
+
+EMPTY, PARKED_CONDVAR, PARKED_DRIVER, NOTIFIED = range(4)  # MT/park.rs
+
+
+def _time(event: tuple[int, int]) -> int:
+    return event[0]
+
+
+class TokioOptions(SchedulerOptions):
+    model: Literal["tokio"]
+    workers: PositiveInt | None = Field(  # builder.rs: worker_threads defaults to num CPUs
+        default=None, description="worker threads; None: machine.cores")
+    lifo_slot: bool = Field(  # false: the unstable Builder::disable_lifo_slot
+        default=True, description="spawned/woken tasks go to the worker's LIFO slot")
+    global_queue_interval: Literal["auto"] | PositiveInt = Field(  # builder.rs: None
+        default="auto", description="ticks between inject-queue checks; auto: self-tuned "
+        "(tokio >= 1.29), 61 in older releases")
+    event_interval: PositiveInt = Field(
+        default=EVENT_INTERVAL, description="ticks between driver polls of a busy worker")
+    coop_budget: PositiveInt = Field(
+        default=COOP_BUDGET, description="ready resource polls per task poll before a "
+        "forced yield")
+    blocking_threads: PositiveInt = Field(
+        default=MAX_BLOCKING_THREADS, description="spawn_blocking pool size")
+    offload: list[Literal["block", "native"]] = Field(
+        default_factory=list, description="phase kinds run through spawn_blocking")
+    lifo_polls: PositiveInt = Field(  # no cap before 1.29: the budget bounded the chain
+        default=MAX_LIFO_POLLS_PER_TICK, description="LIFO-slot polls per tick")
+    local_queue: PositiveInt = Field(
+        default=LOCAL_QUEUE_CAPACITY, description="local run queue capacity (even)")
+    timer_resolution: Duration = Field(
+        default=TIMER_TICK, description="timer wheel tick; deadlines round up to it")
+    accept: Literal["block_on", "worker"] = Field(
+        default="block_on", description="where the accept loop runs: block_on (accepted "
+        "tasks via the inject queue) or a worker (into its LIFO slot)")
+
+    def check(self, cfg, path):
+        if self.local_queue < 2 or self.local_queue % 2:
+            raise ValueError(f"{path}.local_queue: must be an even number >= 2 (overflow "
+                             "moves half of the queue)")
+        if self.timer_resolution <= 0:
+            raise ValueError(f"{path}.timer_resolution: must be positive")
+
+
+class Worker:
+    """A worker thread and its ``Core`` (MT/worker.rs): queues, tick, idle and park state."""
+
+    __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
+                 "defer", "state", "in_park", "blocked", "waking", "gen", "budget",
+                 "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
+                 "burst_end")
+
+    def __init__(self, index: int, gqi: int):
+        self.index = index
+        self.thread = Thread(f"worker {index}")
+        self.tick = 0
+        self.lifo = -1  # the LIFO slot: a task id or -1
+        self.runq: deque[int] = deque()
+        self.lifo_enabled = True
+        self.searching = False
+        self.defer: list[int] = []  # deferred wakers: yield_now and forced coop yields
+        self.state = EMPTY  # the Parker's state
+        self.in_park = False  # core.park taken out: local schedules notify nobody
+        self.blocked = False  # asleep on the driver or on its condvar
+        self.waking = False  # a wake-up is already on its way
+        self.gen = 0
+        self.budget = 0
+        self.lifo_polls = 0
+        self.current = -1
+        self.gqi = self.tuned = gqi
+        self.ewma = TARGET_GLOBAL_QUEUE_INTERVAL / TARGET_TASKS_POLLED
+        self.started = 0
+        self.polled = 0
+
+
+class BlockingPool:
+    """``spawn_blocking``'s pool: a FIFO queue served by up to ``size`` threads."""
+
+    def __init__(self, model: TokioModel, size: int):
+        self.model = model
+        self.size = size
+        self.threads = 0
+        self.idle: list[Thread] = []
+        self.queue: deque[tuple[int, int, int]] = deque()
+
+    def submit(self, task: int, kind: int, work: int) -> None:
+        self.model.rec.ready(task, self.model.env._now, False)  # waiting for a pool thread
+        self.queue.append((task, kind, work))
+        self._start()
+
+    def _start(self) -> None:
+        model = self.model
+        while self.queue and (self.idle or self.threads < self.size):
+            if self.idle:
+                thread = self.idle.pop()
+            else:
+                thread = Thread(f"blocking {self.threads}")
+                self.threads += 1
+            task, kind, work = self.queue.popleft()
+            thread.task = task
+            if kind == NATIVE:
+                model.cores.compute(thread, task, work, self._done)
+            else:  # the thread sleeps in the kernel: no core
+                now = model.env._now
+                model.rec.running(task, now)
+                model.rec.span(thread.lane, task, "blocked", now, now + work)
+                model.engine.after(work, lambda _e, th=thread: self._done(th))
+
+    def _done(self, thread: Thread) -> None:
+        model = self.model
+        model.cores.release(thread)
+        self.idle.append(thread)
+        model.rec.ready(thread.task, model.env._now, True)
+        model.schedule_remote(thread.task)  # the JoinHandle's waker, from a pool thread
+        self._start()
+
+
+class TokioModel(Model):
+    """``workers`` worker threads on ``machine.cores`` CPUs, one shared I/O+time driver."""
+
+    Options = TokioOptions
+    pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
+
+    def __init__(self, engine: Engine, options: TokioOptions):
+        super().__init__(engine, options)
+        cfg = engine.cfg
+        self.env = engine.env
+        self.rec = engine.rec
+        self.cores = Cores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
+        self.n = options.workers or cfg.machine.cores
+        self.auto_gqi = options.global_queue_interval == "auto"
+        gqi = (self._tuned(TARGET_GLOBAL_QUEUE_INTERVAL / TARGET_TASKS_POLLED)
+               if self.auto_gqi else options.global_queue_interval)
+        self.workers = [Worker(i, gqi) for i in range(self.n)]
+        self.lifo_on = options.lifo_slot
+        self.capacity = options.local_queue
+        self.budget = options.coop_budget
+        self.max_lifo = options.lifo_polls
+        self.event_interval = options.event_interval
+        self.resolution = options.timer_resolution
+        self.accept_local = options.accept == "worker"
+        self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
+        self.pool = BlockingPool(self, options.blocking_threads)
+        self.inject: deque[int] = deque()
+        self.sleepers: list[int] = []  # idle.rs Synced::sleepers, a stack
+        self.num_searching = 0
+        self.num_unparked = self.n
+        # I/O events not yet polled: (time, task), or (time, ~task) for a connection; open
+        # arrivals are pulled from the engine by the driver turns (no event each)
+        self.pending: list[tuple[int, int]] = []
+        self.timers: list[tuple[int, int, int, int]] = []  # (tick, seq, task, deadline)
+        self.seq = 0
+        self.elapsed = 0  # the timer wheel's last processed tick
+        self.holder: Worker | None = None  # the worker polling or parked on the driver
+        self.wake_tick = -1  # the tick the parked holder will wake at, -1: none
+        self.owes = [0] * engine.workload.n  # 1: the next poll completes an op (1 budget)
+        self.replay: dict[int, tuple[int, int]] = {}  # a phase refused for lack of budget
+        self.cur = self.workers[0]  # the worker polling right now (spawns go to it)
+        self.active = 0  # workers inside run_task, and its maximum (for the tests)
+        self.peak = 0
+        self.random: list[float] = []
+        # no more threads that compute than cores: the OS never time-slices them, so a
+        # burst is one timer (what Cores would do, minus its per-slice bookkeeping)
+        self.direct = self.n <= cfg.machine.cores and NATIVE not in self.offload
+        for w in self.workers:
+            w.lifo_enabled = self.lifo_on
+            w.resume = lambda _x=None, w=w: self._resume(w)
+            w.burst_end = lambda _e, w=w: self._burst_end(w)
+            engine.after(0, lambda _e, w=w: self._start(w))
+
+    # --- the outside world -----------------------------------------------------------------
+
+    def arrive(self, task: int) -> None:
+        """A connection (a closed client's request) is ready: an I/O event for the driver."""
+        self.pending.append((self.env._now, ~task))
+        if self.holder is not None:
+            self._request_wake(self.holder)
+
+    def spawn(self, parent: int, child: int) -> None:
+        """``tokio::spawn`` from a running task: ``schedule_local`` on its worker."""
+        self._schedule_local(self.cur, child)
+
+    def _io_ready(self, task: int) -> None:
+        now = self.env._now
+        self.rec.ready(task, now, True)
+        self.pending.append((now, task))
+        if self.holder is not None:
+            self._request_wake(self.holder)
+
+    def _add_timer(self, tick: int, task: int, deadline: int) -> None:
+        """A timer entry; an earlier deadline than the parked driver's wakes it
+        (``time/mod.rs`` ``reregister``)."""
+        self.seq += 1
+        heapq.heappush(self.timers, (tick, self.seq, task, deadline))
+        holder = self.holder
+        if holder is not None and (self.wake_tick < 0 or tick < self.wake_tick):
+            self._request_wake(holder)
+
+    # --- Context::run -----------------------------------------------------------------------
+
+    def _start(self, w: Worker) -> None:
+        self._start_processing(w)
+        self._loop(w)
+
+    def _loop(self, w: Worker) -> None:
+        """``Context::run``: one iteration per tick until the worker waits for time."""
+        while True:
+            w.tick += 1
+            if w.tick % self.event_interval == 0:  # maintenance: a zero-timeout driver poll
+                self._end_processing(w)
+                self._park_internal(w, True)
+                self._start_processing(w)
+            task = self._next_task(w)
+            if task < 0:
+                self._end_processing(w)
+                task = self._steal(w)
+                if task < 0:
+                    if w.defer:
+                        self._park_internal(w, True)
+                    elif not self._park(w):
+                        return  # asleep: _wake() carries on
+                    self._start_processing(w)
+                    continue
+                self._start_processing(w)
+            # run_task: the last searcher to find work wakes another worker; a fresh
+            # budget; the task; then the LIFO slot
+            if w.searching:
+                w.searching = False
+                self.num_searching -= 1
+                if self.num_searching == 0 and self.num_unparked < self.n:
+                    self._notify()
+            w.polled += 1
+            w.budget = self.budget
+            w.lifo_polls = 0
+            self.active += 1
+            if self.active > self.peak:
+                self.peak = self.active
+            if not (self._poll(w, task) and self._lifo_chain(w)):
+                return  # the worker is held by a burst: _resume() carries on
+
+    def _next_task(self, w: Worker) -> int:
+        """``Core::next_task``: every ``gqi`` ticks the inject queue first; else local."""
+        inject = self.inject
+        if w.tick % w.gqi == 0:
+            if abs(w.tuned - w.gqi) > 2:  # tune_global_queue_interval: smooths jitter
+                w.gqi = w.tuned
+            if inject:
+                return inject.popleft()
+        if w.lifo >= 0:
+            task, w.lifo = w.lifo, -1
+            return task
+        if w.runq:
+            return w.runq.popleft()
+        if not inject:
+            return -1
+        # a batch, so other workers get some too, kept in the first half of the queue
+        size = len(inject)
+        n = min(size // self.n + 1, self.capacity // 2, size)
+        task = inject.popleft()
+        for _ in range(n - 1):
+            w.runq.append(inject.popleft())
+        return task
+
+    def _steal(self, w: Worker) -> int:
+        """``Core::steal_work``: half of the first non-empty queue from a random start."""
+        if not w.searching:
+            if 2 * self.num_searching >= self.n:  # idle.rs: at most half the workers search
+                return -1
+            self.num_searching += 1
+            w.searching = True
+        if self.n > 1:
+            start = self._rand(self.n)
+            for i in range(self.n):
+                victim = self.workers[(start + i) % self.n]
+                q = victim.runq
+                if victim is w or not q:
+                    continue
+                stolen = [q.popleft() for _ in range(len(q) - len(q) // 2)]
+                task = stolen.pop()  # the newest stolen task runs now
+                w.runq.extend(stolen)
+                return task
+        return self.inject.popleft() if self.inject else -1
+
+    # --- run_task ---------------------------------------------------------------------------
+
+    def _lifo_chain(self, w: Worker) -> bool:
+        """Poll the LIFO slot while budget remains, at most ``lifo_polls`` times."""
+        while True:
+            task = w.lifo
+            if task < 0:
+                w.lifo_enabled = self.lifo_on
+                break
+            w.lifo = -1
+            if w.budget == 0:  # no budget for it: to the back of the queue, no notify
+                self._push_back(w, task)
+                break
+            w.lifo_polls += 1
+            if w.lifo_polls >= self.max_lifo:  # wakes made by this poll skip the slot
+                w.lifo_enabled = False
+            if not self._poll(w, task):
+                return False
+        self.active -= 1
+        return True
+
+    def _resume(self, w: Worker) -> None:
+        """A burst held by the worker is over: finish the poll, the chain, the loop."""
+        if self._poll(w, w.current) and self._lifo_chain(w):
+            self._loop(w)
+
+    def _burst_end(self, w: Worker) -> None:
+        self.rec.busy(w.current, w.thread.seg_start, self.env._now, w.thread.lane)
+        if self._poll(w, w.current) and self._lifo_chain(w):
+            self._loop(w)
+
+    def _poll(self, w: Worker, task: int) -> bool:
+        """Run ``task`` until it is pending or done (True) or holds the worker (False)."""
+        engine, rec = self.engine, self.rec
+        now = self.env._now
+        if rec.ready_since[task] >= 0:
+            rec.running(task, now)
+        w.current = task
+        self.cur = w
+        if self.owes[task]:  # the awaited op is ready: poll_proceed spends one unit
+            self.owes[task] = 0
+            w.budget -= 1
+        phase = self.replay.pop(task, None) if self.replay else None
+        while True:
+            if phase is None:
+                kind, arg = engine.next_phase(task)
+            else:
+                kind, arg = phase
+                phase = None
+            if kind == CPU or kind == NATIVE and NATIVE not in self.offload:
+                if arg:
+                    if self.direct:
+                        w.thread.seg_start = now
+                        engine.after(arg, w.burst_end)
+                    else:
+                        self.cores.compute(w.thread, task, arg, w.resume)
+                    return False
+            elif kind == DONE:
+                engine.finish(task)
+                return True
+            elif kind in (IO, SLEEP):
+                if w.budget == 0:  # coop::poll_proceed: Pending, waker deferred
+                    self.replay[task] = (kind, arg)
+                    rec.ready(task, now, False)
+                    w.defer.append(task)
+                    return True
+                if kind == IO:
+                    if not arg:  # already ready: the await returns, spending budget
+                        w.budget -= 1
+                        continue
+                    self.owes[task] = 1
+                    engine.after(arg, lambda _e, t=task: self._io_ready(t))
+                    return True
+                res = self.resolution
+                tick = (now + arg + res - 1) // res  # TimeSource::deadline_to_tick
+                if tick <= self.elapsed:  # wheel.insert: Elapsed, fires at once
+                    w.budget -= 1
+                    continue
+                self.owes[task] = 1
+                self._add_timer(tick, task, now + arg)
+                return True
+            elif kind == YIELD:  # yield_now: context::defer, woken at the next park
+                rec.ready(task, now, False)
+                w.defer.append(task)
+                return True
+            elif arg and kind in self.offload:  # spawn_blocking(..).await
+                self.owes[task] = 1
+                self.pool.submit(task, kind, arg)
+                return True
+            elif kind == BLOCK and arg:  # the thread sleeps in a syscall, holding the worker
+                rec.span(w.thread.lane, task, "blocked", now, now + arg)
+                if not self.direct:
+                    self.cores.release(w.thread)
+                engine.after(arg, w.resume)
+                return False
+            # SPAWN: spawn() has already scheduled the child
+
+    # --- scheduling -------------------------------------------------------------------------
+
+    def _schedule_local(self, w: Worker, task: int) -> None:
+        """``Handle::schedule_local``: into the LIFO slot; a displaced occupant goes to the
+        queue and wakes a sibling, unless the worker is inside park (notify deferred)."""
+        if w.lifo_enabled:
+            prev = w.lifo
+            w.lifo = task
+            if prev < 0:
+                return
+            task = prev
+        self._push_back(w, task)
+        if not w.in_park:
+            self._notify()
+
+    def _push_back(self, w: Worker, task: int) -> None:
+        """``push_back_or_overflow``: a full queue sends its newest half and the task to
+        the inject queue (MT/queue.rs, since 1.52)."""
+        q = w.runq
+        if len(q) < self.capacity:
+            q.append(task)
+            return
+        moved = [q.pop() for _ in range(self.capacity // 2)]
+        moved.reverse()
+        self.inject.extend(moved)
+        self.inject.append(task)
+
+    def schedule_remote(self, task: int) -> None:
+        """``schedule_task`` from a thread that is not a worker: inject + notify."""
+        self.inject.append(task)
+        if self.num_unparked < self.n:
+            self._notify()
+
+    # --- idle.rs ----------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        """``notify_parked_*``: wake the latest sleeper, unless a worker is searching."""
+        if self.num_searching or self.num_unparked == self.n:
+            return
+        self.num_searching += 1
+        self.num_unparked += 1
+        w = self.workers[self.sleepers.pop()]
+        w.state = NOTIFIED  # Unparker::unpark (MT/park.rs): a sleeping worker wakes
+        if w.blocked:
+            self._request_wake(w)
+
+    def _to_parked(self, w: Worker) -> bool:
+        """``transition_to_parked``; the last searcher re-checks every queue."""
+        if w.lifo >= 0 or w.runq:
+            return False
+        self.num_unparked -= 1
+        last = False
+        if w.searching:
+            self.num_searching -= 1
+            last = self.num_searching == 0
+            w.searching = False
+        self.sleepers.append(w.index)
+        if last and (self.inject or self.n > 1 and any(v.runq for v in self.workers)):
+            self._notify()  # notify_if_work_pending
+        return True
+
+    def _from_parked(self, w: Worker) -> bool:
+        """``transition_from_parked``: a worker with local work runs, searching only if it
+        was notified; one still in ``sleepers`` (a driver event, nothing local) re-parks."""
+        sleepers = self.sleepers
+        if w.lifo >= 0 or w.runq:
+            if w.index in sleepers:  # Idle::unpark_worker_by_id (swap_remove)
+                i = sleepers.index(w.index)
+                sleepers[i] = sleepers[-1]
+                sleepers.pop()
+                self.num_unparked += 1
+                w.searching = False
+            else:
+                w.searching = True
+            return True
+        if w.index in sleepers:
+            return False
+        w.searching = True
+        return True
+
+    # --- park.rs ----------------------------------------------------------------------------
+
+    def _park(self, w: Worker) -> bool:
+        """``Context::park``: True once there is work again, False if the worker sleeps."""
+        return not self._to_parked(w) or self._park_loop(w)
+
+    def _park_loop(self, w: Worker) -> bool:
+        while True:
+            if not self._park_internal(w, False):
+                return False
+            if self._from_parked(w):
+                return True
+
+    def _park_internal(self, w: Worker, zero: bool) -> bool:
+        """``park_internal``: poll the driver if its lock is free (a zero timeout never
+        sleeps); else sleep on it, or on the condvar. False if the worker sleeps."""
+        w.in_park = True
+        if zero:  # Parker::park_timeout(0): no lock, no poll; NOTIFIED is kept
+            if self.holder is None:
+                self.holder = w
+                self._turn(w)
+                self.holder = None
+        elif w.state == NOTIFIED:  # Inner::park consumes a pending notification
+            w.state = EMPTY
+        elif self.holder is None:
+            self.holder = w
+            w.state = PARKED_DRIVER
+            if not self._turn(w):  # nothing ready: block in epoll until an event
+                self._sleep(w)
+                return False
+            self.holder = None
+            w.state = EMPTY
+        else:
+            w.state = PARKED_CONDVAR
+            self._sleep(w)
+            return False
+        self._park_done(w)
+        return True
+
+    def _park_done(self, w: Worker) -> None:
+        """End of ``park_internal``: deferred wakers (popped last first), then notify a
+        sibling if more than one task waits here (``should_notify_others``)."""
+        while w.defer:
+            self._schedule_local(w, w.defer.pop())
+        w.in_park = False
+        if not w.searching and w.runq and (w.lifo >= 0 or len(w.runq) > 1):
+            self._notify()
+
+    def _sleep(self, w: Worker) -> None:
+        """Block; on the driver, epoll_wait until the next timer tick (whole ticks from
+        now's) or the next connection."""
+        w.blocked = True
+        w.gen += 1
+        if not self.direct:
+            self.cores.release(w.thread)
+        if self.holder is not w:
+            return
+        now = self.env._now
+        delay = -1
+        if self.timers:
+            self.wake_tick = tick = self.timers[0][0]
+            delay = (tick - now // self.resolution) * self.resolution
+        due = self.engine.next_arrival()
+        if due is not None and (delay < 0 or due - now < delay):
+            delay = due - now
+        if delay >= 0:
+            gen = w.gen
+            self.engine.after(delay, lambda _e: self._wake(w, gen))
+
+    def _request_wake(self, w: Worker) -> None:
+        if w.blocked and not w.waking:
+            w.waking = True
+            gen = w.gen
+            self.engine.after(0, lambda _e: self._wake(w, gen))
+
+    def _wake(self, w: Worker, gen: int) -> None:
+        if not w.blocked or w.gen != gen:
+            return
+        w.blocked = w.waking = False
+        w.gen += 1
+        if self.holder is w:  # epoll returned: dispatch what is ready
+            self.wake_tick = -1
+            self._turn(w)
+            self.holder = None
+        w.state = EMPTY
+        self._park_done(w)
+        if self._from_parked(w) or self._park_loop(w):
+            self._start_processing(w)
+            self._loop(w)
+
+    def _turn(self, w: Worker) -> bool:
+        """One driver turn on ``w``: I/O events, then expired timers (``time/mod.rs``
+        ``park_internal``/``process``). True if anything fired."""
+        now = self.env._now
+        events = self.pending
+        fired = bool(events)
+        if fired:
+            self.pending = []
+        due = self.engine.next_arrival()
+        if due is not None and due <= now:
+            fired = True
+            arrivals = self.engine.take_arrivals(now)
+            if not self.accept_local:  # the accept loop spawns them from outside
+                for _, task in arrivals:
+                    self.schedule_remote(task)
+            else:  # they land in this worker's slot like the wakes: keep time order
+                events = sorted(events + [(t, ~task) for t, task in arrivals], key=_time)
+        for _, task in events:
+            if task >= 0:
+                self._schedule_local(w, task)
+            elif self.accept_local:
+                self._schedule_local(w, ~task)
+            else:
+                self.schedule_remote(~task)
+        now_tick = now // self.resolution
+        if now_tick > self.elapsed:
+            self.elapsed = now_tick
+        timers = self.timers
+        while timers and timers[0][0] <= now_tick:
+            _, _, task, deadline = heapq.heappop(timers)
+            self.rec.ready(task, deadline, True)
+            self._schedule_local(w, task)
+            fired = True
+        return fired
+
+    # --- stats.rs ---------------------------------------------------------------------------
+
+    def _start_processing(self, w: Worker) -> None:
+        w.started = self.env._now
+        w.polled = 0
+
+    def _end_processing(self, w: Worker) -> None:
+        """The EWMA of the mean poll time, weighted by the polls in the batch."""
+        n = w.polled
+        if n and self.auto_gqi:
+            alpha = 1.0 - (1.0 - EWMA_ALPHA) ** n
+            w.ewma = alpha * (self.env._now - w.started) / n + (1.0 - alpha) * w.ewma
+            w.tuned = self._tuned(w.ewma)
+
+    @staticmethod
+    def _tuned(ewma: float) -> int:
+        """The interval that would take 200us of polls at the mean poll time."""
+        per = TARGET_GLOBAL_QUEUE_INTERVAL / ewma if ewma > 0 else MAX_TASKS_POLLED
+        return MAX_TASKS_POLLED if per >= MAX_TASKS_POLLED else 2 if per < 2 else int(per)
+
+    def _rand(self, n: int) -> int:
+        """``FastRand::fastrand_n`` from the model's own stream (buffered: it is hot)."""
+        if not self.random:
+            self.random = self.engine.rng.random(1024).tolist()
+        return int(self.random.pop() * n)

@@ -1,0 +1,310 @@
+"""The ``tokio`` model: exact micro-scenarios, queueing theory, invariants.
+
+Micro-scenarios: integer-ns finish times worked out by hand from ``MT/worker.rs``. Unless
+a test says otherwise, ``machine.cores`` = workers, every overhead is zero, and arrivals at
+0 come in through the driver and the inject queue (``accept: block_on``). A worker's first
+tick finds nothing; as it parks, its driver poll finds the connections, so the first task
+is polled at tick 2.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import (
+    MS,
+    US,
+    check_invariants,
+    config,
+    counted,
+    finish_times,
+    run_scheduler,
+    within_ci,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.config import ConfigError
+from sim.metrics import task_table
+from sim.models import MODELS
+from sim.models.base import Engine
+from sim.recorder import Recorder
+from sim.runner import model_rng
+from sim.workload import generate
+
+CHILD = {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}
+
+
+def at(time: str, *phases) -> dict:
+    return {"arrival": {"batch": {"count": 1, "at": time}}, "phases": list(phases)}
+
+
+def finishes(workload: dict, cores: int = 1, **options) -> dict[int, int]:
+    cfg = config(workload, {"tokio": {"model": "tokio", **options}}, machine={"cores": cores})
+    return finish_times(cfg, "tokio")
+
+
+# --- the LIFO slot and the queues ---------------------------------------------------------
+
+
+def test_lifo_slot_runs_the_newest_spawn_first():
+    """Each spawn takes the LIFO slot and pushes the previous occupant to the queue's tail."""
+    work = {"a": at("0s", {"spawn": "c"}, {"spawn": "c"}, {"spawn": "c"}, {"cpu": "1ms"}),
+            "c": CHILD}
+    # one worker: slot = c3, queue = [c1, c2]. a 0-1ms; its run_task then polls the slot:
+    # c3 1-2ms; the next ticks pop the queue: c1 2-3ms, c2 3-4ms (ids: a 0, c1..c3 1..3)
+    assert finishes(work) == {0: 1 * MS, 3: 2 * MS, 1: 3 * MS, 2: 4 * MS}
+
+
+def test_a_task_in_the_lifo_slot_waits_for_the_burst_even_with_an_idle_worker():
+    """The slot is never stolen, and filling an empty slot notifies nobody."""
+    work = {"a": at("0s", {"spawn": "c"}, {"cpu": "50ms"}), "c": CHILD}
+    # two workers, two cores. c sits in the slot of a's worker while a computes 0-50ms;
+    # the other worker stays parked. c is the first LIFO poll after a: 50-51ms.
+    assert finishes(work, cores=2) == {0: 50 * MS, 1: 51 * MS}
+    # without the slot, c goes to the run queue with a notify: stolen, 0-1ms
+    assert finishes(work, cores=2, lifo_slot=False) == {0: 50 * MS, 1: 1 * MS}
+    # a second spawn displaces c1 to the queue (notify): the idle worker steals it, 0-1ms;
+    # c2 is now the one stuck behind the burst: 50-51ms
+    work["a"] = at("0s", {"spawn": "c"}, {"spawn": "c"}, {"cpu": "50ms"})
+    assert finishes(work, cores=2) == {0: 50 * MS, 1: 1 * MS, 2: 51 * MS}
+
+
+def test_lifo_polls_are_capped_at_three_per_tick():
+    """The 3rd LIFO poll disables the slot: what it spawns goes to the queue (stealable)."""
+    work = {"a": at("0s", {"spawn": "b"}, {"cpu": "10ms"})}
+    for name, child in zip("bcd", "cde", strict=True):
+        work[name] = {"arrival": "spawned", "phases": [{"spawn": child}, {"cpu": "10ms"}]}
+    work["e"] = {"arrival": "spawned", "phases": [{"cpu": "10ms"}]}
+    # ids a..e = 0..4. a 0-10ms, then in the same run_task the LIFO polls b 10-20,
+    # c 20-30, d 30-40 (the 3rd). d's spawn of e goes to the run queue and wakes the other
+    # worker, which steals e: 30-40ms.
+    assert finishes(work, cores=2) == {0: 10 * MS, 1: 20 * MS, 2: 30 * MS, 3: 40 * MS,
+                                       4: 40 * MS}
+    # with a cap of 4, e is the 4th LIFO poll on the same worker: 40-50ms
+    assert finishes(work, cores=2, lifo_polls=4)[4] == 50 * MS
+
+
+def test_a_full_local_queue_sends_its_newest_half_to_the_inject_queue():
+    """``push_overflow`` (tokio >= 1.52): the oldest half stays, the newest half and the
+    pushed task go to the inject queue."""
+    work = {"a": at("0s", {"repeat": 6, "phases": [{"spawn": "c"}]}, {"cpu": "1ms"}),
+            "c": CHILD}
+    # local queue of 4. Spawns c1..c6 (ids 1..6): c6 ends in the slot; pushing c5 finds
+    # [c1, c2, c3, c4] full: c3, c4, c5 go to the inject queue, [c1, c2] stay.
+    # tick 2: a 0-1, c6 1-2 (LIFO); tick 3 (% 3: inject first) c3 2-3; tick 4 c1 3-4;
+    # tick 5 c2 4-5; tick 6 (inject first) c4 5-6; tick 7 (local empty: inject) c5 6-7.
+    assert finishes(work, local_queue=4, global_queue_interval=3) == {
+        0: 1 * MS, 6: 2 * MS, 3: 3 * MS, 1: 4 * MS, 2: 5 * MS, 4: 6 * MS, 5: 7 * MS}
+
+
+def test_an_idle_worker_steals_half_and_runs_the_newest_stolen_task():
+    work = {"a": at("0s", {"repeat": 5, "phases": [{"spawn": "c"}]}, {"cpu": "10ms"}),
+            "c": CHILD}
+    # slot = c5, queue = [c1..c4]; the first displacement wakes the other worker (the
+    # later notifies see it searching). It steals ceil(4/2) = 2, runs the newer, c2, 0-1ms,
+    # then c1 1-2ms; then steals 1 of [c3, c4]: c3 2-3ms; then c4 3-4ms.
+    # a 0-10ms, then c5 from its slot 10-11ms.
+    assert finishes(work, cores=2) == {0: 10 * MS, 2: 1 * MS, 1: 2 * MS, 3: 3 * MS,
+                                       4: 4 * MS, 5: 11 * MS}
+
+
+# --- coop budget, yield, driver, blocking pool ----------------------------------------------
+
+
+@pytest.mark.parametrize(("budget", "ready", "a_done", "c_done"), [
+    (128, 128, 1 * MS, 2 * MS),
+    (128, 129, 2 * MS, 1 * MS),
+    (4, 5, 2 * MS, 1 * MS),
+])
+def test_coop_budget_forces_a_yield_after_128_ready_polls(budget, ready, a_done, c_done):
+    """An ``io`` of length 0 is ready at once: the await returns but spends budget."""
+    work = {"a": at("0s", {"spawn": "c"}, {"repeat": ready, "phases": [{"io": 0}]},
+                    {"cpu": "1ms"}),
+            "c": CHILD}
+    # one worker; c is in the LIFO slot. ready = budget: every poll succeeds, a computes
+    # 0-1ms, then c has no budget left: to the back of the queue, next tick 1-2ms.
+    # ready = budget + 1: the last io finds no budget: a is deferred (pending); c (no
+    # budget) goes to the queue and runs 0-1ms; with nothing left the worker polls the
+    # driver (park_yield), which wakes a into the slot: fresh budget, a computes 1-2ms.
+    assert finishes(work, coop_budget=budget) == {0: a_done, 1: c_done}
+
+
+@pytest.mark.parametrize(("interval", "y_done"), [(61, 59 * MS), (10, 8 * MS)])
+def test_yield_waits_for_the_next_driver_poll(interval, y_done):
+    """``yield_now`` defers the waker until the worker's next park: here the maintenance
+    tick, not the back of the queue."""
+    work = {"y": at("0s", "yield", {"cpu": "1ms"}),
+            "m": {"arrival": {"batch": {"count": 100, "at": "0s"}}, "phases": [{"cpu": "1ms"}]}}
+    # one worker: all 101 tasks come from the inject queue at tick 2; y (id 0) runs first
+    # and yields. Ticks 3, 4, ... run m tasks, 1ms each. Maintenance at tick `interval`
+    # (after interval - 3 of them) wakes y into the LIFO slot: it computes for 1ms.
+    # (asyncio's sleep(0) would put y behind all 100: 101ms.)
+    done = finishes(work, event_interval=interval)
+    assert done[0] == y_done
+    assert max(done.values()) == 101 * MS
+
+
+def test_a_sleep_fires_on_the_timer_wheel_tick():
+    """Deadlines round up to 1ms ticks; the parked driver sleeps whole ticks from now's."""
+    cfg = config({"a": at("0s", {"cpu": "300us"}, {"sleep": "2ms"}, {"cpu": "1ms"})},
+                 {"tokio": {"model": "tokio"}})
+    tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
+    # deadline 2.3ms -> tick 3; the idle worker parks on the driver at 0.3ms (tick 0) for
+    # 3 - 0 ticks: it wakes at 3.3ms and a computes 3.3-4.3ms, its wake 1ms late
+    assert tasks["finish"].tolist() == [4300 * US]
+    assert wakeups["delay"].tolist() == [0, 1 * MS]
+
+
+def test_io_readiness_waits_for_a_driver_poll():
+    work = {"a": at("0s", {"io": "1ms"}, {"cpu": "1ms"}), "b": at("0s", {"cpu": "5ms"})}
+    # one worker: a registers its io and b computes 0-5ms; a's data is there at 1ms but
+    # nobody polls the driver until b is done and the worker parks: a 5-6ms
+    assert finishes(work) == {0: 6 * MS, 1: 5 * MS}
+
+
+def test_spawn_blocking_frees_the_worker():
+    work = {"a": at("0s", {"block": "10ms"}, {"cpu": "1ms"}), "b": at("0s", {"cpu": "1ms"})}
+    # one worker, one core; the worker takes a, then b, from the inject queue.
+    # a's blocking call holds the worker 0-10ms, a computes 10-11, b 11-12ms
+    assert finishes(work) == {0: 11 * MS, 1: 12 * MS}
+    # offloaded: a waits on a pool thread 0-10ms while b runs 0-1ms; at 10ms the pool
+    # thread wakes a through the inject queue and notifies the parked worker: a 10-11ms
+    assert finishes(work, offload=["block"]) == {0: 11 * MS, 1: 1 * MS}
+
+
+def test_an_accept_loop_on_a_worker_leaves_the_other_worker_asleep():
+    work = {"a": at("1ms", {"cpu": "10ms"}), "b": at("2ms", {"cpu": "1ms"})}
+    # two workers, both parked by 1ms: one on the driver, one on its condvar.
+    # block_on: accepted tasks go to the inject queue with a notify; the worker that runs
+    # a was searching, so it wakes the other, which parks on the driver again and sees b
+    # at 2ms: b 2-3ms
+    assert finishes(work, cores=2) == {0: 11 * MS, 1: 3 * MS}
+    # worker: the driver's worker finds a in its own slot and runs it without waking
+    # anyone (a driver wake is not "searching"); the other sleeps on its condvar and
+    # nobody polls the driver until a is done: b 11-12ms
+    assert finishes(work, cores=2, accept="worker") == {0: 11 * MS, 1: 12 * MS}
+
+
+def test_options_are_checked():
+    with pytest.raises(ConfigError, match="schedulers.tokio.local_queue"):
+        finishes({"a": at("0s", {"cpu": "1ms"})}, local_queue=3)
+    with pytest.raises(ConfigError, match="schedulers.tokio.global_queue_interval"):
+        finishes({"a": at("0s", {"cpu": "1ms"})}, global_queue_interval=0)
+
+
+# --- theory -----------------------------------------------------------------------------------
+
+SEEDS = range(10)
+
+
+def erlang_c_latency(c: int, lam: float, mean: float) -> float:
+    """M/M/c mean response time: P(wait) / (c mu - lambda) + 1 / mu."""
+    a = lam * mean
+    top = a**c / math.factorial(c) / (1 - a / c)
+    p_wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return p_wait / (c / mean - lam) + mean
+
+
+def mean_latency_ms(cfg, name: str, seed: int) -> float:
+    return counted(run_scheduler(cfg, name, seed)[0])["latency"].astype(float).mean() / MS
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_mmc_mean_latency_matches_erlang_c(workers):
+    """Poisson arrivals, one exponential cpu burst: the workers are an M/M/c queue."""
+    lam = 0.7 * workers  # per ms, mean burst 1ms: load 0.7
+    cfg = config({"r": {"arrival": {"poisson": f"{lam * 1000}/s"},
+                        "phases": [{"cpu": "exp(1ms)"}]}},
+                 {"tokio": {"model": "tokio", "workers": workers}},
+                 machine={"cores": workers}, horizon="3s", warmup="200ms")
+    means = np.array([mean_latency_ms(cfg, "tokio", s) for s in SEEDS])
+    assert within_ci(means, erlang_c_latency(workers, lam, 1.0))
+
+
+def test_one_worker_matches_one_asyncio_loop():
+    """One worker, single-burst tasks: both serve in near-arrival order without idling;
+    the per-replication difference of mean latencies is centred on 0."""
+    cfg = config({"r": {"arrival": {"poisson": "700/s"}, "phases": [{"cpu": "exp(1ms)"}]}},
+                 {"tokio": {"model": "tokio"}, "asyncio": {"model": "asyncio"}},
+                 horizon="3s", warmup="200ms")
+    diff = np.array([mean_latency_ms(cfg, "tokio", s) - mean_latency_ms(cfg, "asyncio", s)
+                     for s in SEEDS])
+    assert within_ci(diff, 0.0)
+    assert abs(diff.mean()) < 0.02 * erlang_c_latency(1, 0.7, 1.0)
+
+
+# --- invariants -----------------------------------------------------------------------------
+
+
+def run_model(cfg, name: str = "tokio", seed: int = 0):
+    """Like ``helpers.run_scheduler`` but keep the engine (and its model)."""
+    workload = generate(cfg, seed)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), cfg.warmup, cfg.horizon)
+    engine = Engine(workload, rec, cfg, MODELS["tokio"], cfg.schedulers[name],
+                    model_rng(seed, name))
+    engine.run()
+    return task_table(rec, workload), rec, workload, engine
+
+
+DURATION = st.sampled_from([0, "50us", "300us", "1ms", "2500us"])
+TIMED = st.sampled_from(["cpu", "io", "sleep", "block", "native"])
+
+
+@st.composite
+def phases(draw, spawn: bool):
+    kinds = st.one_of(st.tuples(TIMED, DURATION), st.just(("yield", None)),
+                      *([st.just(("spawn", None))] if spawn else []))
+    out = []
+    for kind, dur in draw(st.lists(kinds, min_size=1, max_size=6)):
+        out.append("yield" if kind == "yield" else {"spawn": "kid"} if kind == "spawn"
+                   else {kind: dur})
+    if draw(st.booleans()):
+        out = [{"repeat": draw(st.integers(2, 4)), "phases": out}]
+    return out
+
+
+@st.composite
+def scenarios(draw):
+    cores = draw(st.integers(1, 3))
+    options = {
+        "model": "tokio",
+        "workers": draw(st.sampled_from([None, 1, 2, 3])),
+        "lifo_slot": draw(st.booleans()),
+        "global_queue_interval": draw(st.sampled_from(["auto", 1, 2, 5])),
+        "event_interval": draw(st.sampled_from([1, 3, 61])),
+        "coop_budget": draw(st.sampled_from([1, 3, 128])),
+        "blocking_threads": draw(st.sampled_from([1, 2, 512])),
+        "offload": draw(st.sampled_from([[], ["block"], ["native"], ["block", "native"]])),
+        "lifo_polls": draw(st.sampled_from([1, 3])),
+        "local_queue": draw(st.sampled_from([2, 4, 256])),
+        "accept": draw(st.sampled_from(["block_on", "worker"])),
+    }
+    arrival = st.one_of(
+        st.builds(lambda n, t: {"batch": {"count": n, "at": f"{t}ms"}},
+                  st.integers(1, 12), st.integers(0, 20)),
+        st.just({"poisson": "300/s"}), st.just({"periodic": "7ms"}),
+        st.just({"closed": {"clients": 2, "think": "exp(1ms)"}}))
+    workload = {"root": {"arrival": draw(arrival), "phases": draw(phases(spawn=True))},
+                "other": {"arrival": draw(arrival), "phases": draw(phases(spawn=False))},
+                "kid": {"arrival": "spawned", "phases": draw(phases(spawn=False))}}
+    if not any("spawn" in str(p) for p in workload["root"]["phases"]):
+        workload["root"]["phases"].append({"spawn": "kid"})
+    return cores, options, workload
+
+
+@given(scenarios(), st.integers(0, 3))
+def test_invariants_on_random_workloads(scenario, seed):
+    cores, options, workload = scenario
+    cfg = config(workload, {"tokio": options}, machine={"cores": cores}, horizon="30ms")
+    tasks, rec, work, engine = run_model(cfg, seed=seed)
+    check_invariants(tasks, rec, work, cores)  # every task finished, wait is exact, ...
+    assert engine.outstanding == 0  # ... and finished exactly once
+    model = engine.model
+    assert model.peak <= model.n  # never more workers running tasks than workers
+    assert model.active == 0 and not model.inject and not model.pending
+    # the same seed gives the same run
+    again = run_model(cfg, seed=seed)[0]
+    assert again["finish"].equals(tasks["finish"])
