@@ -152,7 +152,7 @@ BAD = [
     ("workload: {}", "workload"),
     ("sweep: {grid: {machine.cpus: [1, 2]}}", "sweep.grid.machine.cpus: no such key"),
     ("sweep: {grid: {machine.cores: [1, 0]}}", "machine.cores"),
-    ("schedulers: {a: {model: asyncio, offload: [cpu]}}", "schedulers.a.offload"),
+    ("schedulers: {a: {model: asyncio, offload: [io]}}", "schedulers.a.offload"),
     ("[1, 2", "malformed YAML"),
     ("- just a list", "expected a mapping"),
 ]

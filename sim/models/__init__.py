@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from .asyncio_loop import AsyncioModel
 from .base import Model
+from .gil_threads import GilThreads
+from .go import GoModel
 from .reference import Fcfs, ProcessorSharing, RoundRobin
+from .tokio import TokioModel
 
 MODELS: dict[str, type[Model]] = {
     "asyncio": AsyncioModel,
+    "gil_threads": GilThreads,
+    "go": GoModel,
     "fcfs": Fcfs,
     "round_robin": RoundRobin,
     "processor_sharing": ProcessorSharing,
+    "tokio": TokioModel,
 }
 
 __all__ = ["MODELS", "Model"]

@@ -271,7 +271,7 @@ class Loop:
     def _ahead(self, task: int, work: int) -> None:
         start = self.clock
         self.rec.running(task, start)
-        self.rec.busy(task, start, start + work)
+        self.rec.busy(task, start, start + work, self.thread.lane)
         self.clock = start + work
 
     def _resume(self, _thread_or_event=None) -> None:
@@ -312,7 +312,7 @@ class Loop:
                         return False
                     if rec.ready_since[task] >= 0:
                         rec.running(task, start)
-                    rec.busy(task, start, start + arg)
+                    rec.busy(task, start, start + arg, self.thread.lane)
                     self.clock = start + arg
             elif kind == IO:
                 if arg:  # else the result is already there: the await does not yield
@@ -333,6 +333,7 @@ class Loop:
             elif kind == BLOCK:
                 if arg:  # a blocking call: the loop thread sleeps in the kernel, holding all
                     rec.running(task, self.clock)
+                    rec.span(self.thread.lane, task, "blocked", self.clock, self.clock + arg)
                     if ahead:
                         self.clock += arg
                     else:
@@ -376,6 +377,10 @@ class AsyncioModel(Model):
         for loop in self.loops:  # offloaded Python code: the loop thread shares the GIL
             if loop.executor.gil is not None:
                 loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
+        for i, loop in enumerate(self.loops):  # names on the timeline (--trace)
+            loop.thread.lane = f"loop {i}"
+            for j, thread in enumerate(reversed(loop.executor.idle)):
+                thread.lane = f"loop {i} executor {j}"
         self.loop_of = [None] * engine.workload.n
         self.next_loop = 0
         if self.pulls_arrivals:  # the idle loop's first select ends at the first arrival

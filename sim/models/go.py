@@ -1,0 +1,933 @@
+"""Go's goroutine scheduler, after ``src/runtime/proc.go`` and ``runtime2.go``.
+
+G, M, P: tasks are Gs; ``gomaxprocs`` Ps each hold a local run queue (``runq``, 256) and a
+one-slot ``runnext``; Ms are OS threads on the machine's ``Cores`` (the OS time-slices them
+when Ms in syscalls or cgo calls outnumber the cores). An M with a P loops ``schedule ->
+findRunnable``: its P's expired timers, one global pick when ``schedtick % 61 == 0``,
+``runqget`` (``runnext`` first, inheriting the time slice), ``globrunqgetbatch``, a
+non-blocking ``netpoll``, then ``stealWork``; finding nothing, it idles the P.
+
+Phases: ``cpu`` runs on a P (a loop without calls: only async preemption stops it); ``io``
+parks on the netpoller; ``sleep`` parks on a timer in the current P's heap (fired by
+``findRunnable``, a thief's last steal pass or the M sleeping in netpoll, never by sysmon);
+``block`` is a syscall and ``native`` a cgo call (``entersyscall``: the M keeps its P until
+``retake`` hands it off); ``yield`` is ``Gosched`` (tail of the global queue); ``spawn`` is
+``newproc`` (``runnext``). Arrivals are connections readied by the netpoller.
+
+sysmon (``sysmon``, ``retake``, ``preemptone``) is exact but lazy: its rounds fall on a grid
+(20 us, doubling after 50 idle rounds up to 10 ms; a deep sleep while every P is idle) that
+is computed, not simulated. An event is scheduled only for a round that acts (preempts,
+retakes a P, injects polled Gs); what a quiet round does (note a new ``schedtick``, a
+syscall's first sighting, ``gp.preempt``, a fruitless poll's ``lastpoll``) is worked out
+when it matters. Only sysmon's returns from a timed-out deep sleep keep its ``idle``.
+
+Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC,
+STW, trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
+blocked in ``netpoll`` (S4): readiness wakes it at once, and it sleeps until the earliest
+timer on any P; with every P busy, readiness waits for a ``findRunnable`` poll or sysmon's
+(S12). A G readied by the netpoller reads its socket on return: a zero-length syscall whose
+``entersyscall`` wakes a deep-sleeping sysmon (as real servers' read/accept calls do).
+A parked M (``startm``, or back from netpoll) runs after ``thread_wakeup``; there is no
+``needspinning`` hand-shake, no 3 us back-off before stealing ``runnext``, and no GOMAXPROCS
+update or forced GC in sysmon. A preemption signal for an M
+that waits for a core is retried at the next round. With ``async_preemption: false``,
+``preemptone`` only sets ``gp.preempt``, acted on when the G starts its next ``cpu`` phase
+(the next function prologue), never inside one. A G that leaves a syscall onto an idle P
+continues without ``execute``, so sysmon may find that P's slice long over and preempt it
+at once: the runtime's own bookkeeping, kept.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left
+from collections import deque
+from math import gcd
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..schema import Duration
+from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+
+SYSCALL_GRACE = 10_000_000  # proc.go:retake, pd.syscallwhen+10*1000*1000 > now
+NETPOLL_STALE = 10_000_000  # proc.go:sysmon, lastpoll+10*1000*1000 < now
+DEEP_SLEEP_MAX = 60_000_000_000  # proc.go:sysmon, forcegcperiod/2 (forcegcperiod = 2 min)
+
+RUN, SYSCALL, IDLE = 0, 1, 2  # a P's state; SYSCALL: its G is in a syscall, its M keeps it
+
+
+class GoOptions(SchedulerOptions):
+    model: Literal["go"]
+    gomaxprocs: PositiveInt | None = Field(
+        default=None, description="None: machine.cores (the runtime's default, ncpu)")
+    time_slice: Duration = 10_000_000  # proc.go: forcePreemptNS = 10 * 1000 * 1000
+    async_preemption: bool = True  # preempt.go (Go 1.14+); false: GODEBUG=asyncpreemptoff=1
+    local_queue: PositiveInt = 256  # runtime2.go: p.runq [256]guintptr
+    global_queue_interval: PositiveInt = 61  # proc.go:findRunnable, pp.schedtick%61 == 0
+    steal_tries: PositiveInt = 4  # proc.go:stealWork, const stealTries = 4
+    sysmon_min_delay: Duration = 20_000  # proc.go:sysmon, delay = 20 (us)
+    sysmon_max_delay: Duration = 10_000_000  # proc.go:sysmon, delay > 10*1000 (us)
+    sysmon_idle_rounds: NonNegativeInt = Field(default=50, le=10_000)  # sysmon: idle > 50
+    sysmon_sleep_overhead: Duration = 0  # usleep overshoot (Linux timer slack: ~50 us)
+    thread_wakeup: Duration = 0  # a parked M's wake-up latency (startm, netpoll's return)
+
+    def check(self, cfg, path):
+        if self.time_slice <= 0:
+            raise ValueError(f"{path}.time_slice: must be positive")
+        if self.sysmon_min_delay <= 0:
+            raise ValueError(f"{path}.sysmon_min_delay: must be positive")
+        if self.sysmon_max_delay < self.sysmon_min_delay:
+            raise ValueError(f"{path}.sysmon_max_delay: must be at least sysmon_min_delay")
+
+    def procs(self, cores: int) -> int:
+        return self.gomaxprocs or cores
+
+
+class SysmonClock:
+    """When sysmon's rounds fall, as arithmetic (proc.go:sysmon's delay schedule).
+
+    ``if idle == 0 { delay = 20 } else if idle > 50 { delay *= 2 }; if delay > 10*1000 {
+    delay = 10 * 1000 }; usleep(delay)``, then a round; ``idle`` counts rounds in a row that
+    retook no P. Until a retake or a deep sleep re-anchors it, the rounds after one round
+    (at ``f``, with ``idle`` and the ``delay`` slept before it) form a fixed grid.
+    """
+
+    __slots__ = ("min", "max", "rounds", "extra", "step", "cache", "f", "idle", "delay",
+                 "offs", "last")
+
+    def __init__(self, min_delay: int, max_delay: int, rounds: int, extra: int):
+        self.min, self.max, self.rounds, self.extra = min_delay, max_delay, rounds, extra
+        self.step = max_delay + extra
+        self.cache: dict[tuple[int, int], list[int]] = {}
+        self.start(min_delay + extra, 0, min_delay)  # sysmon starts at 0 with idle == 0
+
+    def start(self, f: int, idle: int, delay: int) -> None:
+        """Anchor the grid: a round at ``f`` with ``idle`` and ``delay`` as they were."""
+        self.f, self.idle, self.delay = f, idle, delay
+        key = (min(idle, self.rounds + 1), delay)
+        offs = self.cache.get(key)
+        if offs is None:
+            offs, i, d = [0], idle, delay
+            while not (i > self.rounds and d >= self.max):  # then every sleep is max
+                i += 1
+                d = min(d * 2 if i > self.rounds else d, self.max)
+                offs.append(offs[-1] + d + self.extra)
+            self.cache[key] = offs
+        self.offs, self.last = offs, offs[-1]
+
+    def ge(self, x: int) -> int:
+        """The first round at or after ``x``."""
+        f = self.f
+        if x <= f:
+            return f
+        off = x - f
+        if off <= self.last:
+            return f + self.offs[bisect_left(self.offs, off)]
+        return f + self.last - (off - self.last) // -self.step * self.step
+
+    def state(self, t: int) -> tuple[int, int]:
+        """(idle, delay) as they are at the round at ``t``."""
+        off = t - self.f
+        if off > self.last:
+            return self.idle + len(self.offs) - 1 + (off - self.last) // self.step, self.max
+        k = bisect_left(self.offs, off)
+        return self.idle + k, self.offs[k] - self.offs[k - 1] - self.extra if k else self.delay
+
+    def advance(self, t: int, retook: bool) -> None:
+        """The round at ``t`` has run: re-anchor on the next one."""
+        idle, d = self.state(t)
+        idle = 0 if retook else idle + 1
+        d = self.min if idle == 0 else min(d * 2 if idle > self.rounds else d, self.max)
+        self.start(t + d + self.extra, idle, d)
+
+
+class P:
+    """runtime2.go:p, with ``sysmontick`` (``pd_*``) and what the lazy sysmon needs."""
+
+    __slots__ = ("status", "m", "curg", "runq", "runnext", "timers", "schedtick",
+                 "syscalltick", "pd_tick", "pd_when", "watch", "pd_sys", "pd_syswhen",
+                 "sys_from", "check_from", "skip", "spinning", "done", "ev", "seg", "left",
+                 "lane")
+
+    def __init__(self, lane: str):
+        self.status = IDLE
+        self.m = Thread()
+        self.curg = -1
+        self.runq: deque[int] = deque()
+        self.runnext = -1
+        self.timers: list[tuple[int, int, int]] = []  # (when, sequence, g)
+        self.schedtick = self.syscalltick = 0
+        self.pd_tick = self.pd_when = self.pd_sys = self.pd_syswhen = 0
+        self.watch = -1  # since when sysmon could see an unseen schedtick (-1: none)
+        self.sys_from = 0  # rounds from here may first see the current syscall
+        self.check_from = 0  # rounds from here may set gp.preempt (async preemption off)
+        self.skip = -1  # a round whose preemption signal could not be delivered
+        self.spinning = False
+        self.done = None  # Cores callback when this P's G ends a cpu burst
+        self.ev = None  # direct mode: the burst's event, its start and its length
+        self.seg = self.left = 0
+        self.lane = lane  # its name on the timeline (--trace)
+
+
+class GoModel(Model):
+    """``gomaxprocs`` Ps, their Ms, the global queue, the netpoller, timers and sysmon."""
+
+    Options = GoOptions
+    pulls_arrivals = True  # connections wait in the netpoller until someone polls
+
+    def __init__(self, engine: Engine, options: GoOptions):
+        super().__init__(engine, options)
+        cfg = engine.cfg
+        self.env, self.rec = engine.env, engine.rec
+        self.cores = Cores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
+        n = self.nprocs = options.procs(cfg.machine.cores)
+        self.allp = [P(f"P{i}") for i in range(n)]
+        for p in self.allp:
+            p.done = lambda _thread, p=p: self._burst_done(p)
+        # No M can ever wait for a core (Ps <= cores, no cgo calls): a burst is then one
+        # event, exactly what Cores would do, without its bookkeeping.
+        self.direct = n <= cfg.machine.cores and not any(
+            NATIVE in t.kinds for t in engine.workload.templates)
+        self.pidle = self.allp[::-1]  # pidleget pops P0 first
+        self.glob: deque[int] = deque()  # sched.runq
+        self.netq: list[tuple[int, int]] = []  # (ready time, g) not yet polled
+        self.lastpoll = 0  # when the network was last polled (meaningless while P idle)
+        self.nmspinning = 0
+        self.ms: list[Thread] = []  # idle Ms
+        tasks = engine.workload.n
+        self.resume = [0] * tasks  # cpu left of a preempted burst
+        self.flag = bytearray(tasks)  # gp.preempt
+        self.netwake = bytearray(tasks)  # readied by the netpoller: reads on return
+        self.sysp: dict[int, P] = {}  # m.oldp of a G in a syscall
+        self.systh: dict[int, Thread] = {}  # the M of a G in a syscall
+        self.seq = 0
+        self.ntimers = 0
+        self.cur_p = self.allp[0]
+        self.slice = options.time_slice
+        self.async_pre = options.async_preemption
+        self.cap = options.local_queue
+        self.gqi = options.global_queue_interval
+        self.tries = options.steal_tries
+        self.wakeup = options.thread_wakeup
+        self.coprimes = [c for c in range(1, n + 1) if gcd(c, n) == 1]  # stealOrder
+        self.draws: list[int] = []
+        self.clock = SysmonClock(options.sysmon_min_delay, options.sysmon_max_delay,
+                                 options.sysmon_idle_rounds, options.sysmon_sleep_overhead)
+        self.idle_since = 0  # every P idle since
+        self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
+        self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
+        self.sm_at, self.sm_gen = FOREVER, 0
+        self.dirty = False  # something may have moved sysmon's next act earlier
+        self.nsys = 0  # Ps whose G is in a syscall
+        self.poll_at, self.poll_gen = FOREVER, 0
+        self._arm_poller()
+
+    # --- entry points (events); each ends by planning sysmon's next acting round ---------
+
+    def arrive(self, task: int) -> None:
+        """A closed client's request: a connection readied by the netpoller."""
+        self._netready(task, self.env._now)
+        self._plan()
+
+    def spawn(self, parent: int, child: int) -> None:
+        """proc.go:newproc: ``runqput(pp, newg, true)`` then ``wakep()``."""
+        self._runqput(self.cur_p, child, True)
+        self._wakep()
+
+    def _io_ready(self, event) -> None:
+        now = self.env._now
+        self.rec.ready(event._value, now, True)
+        self._netready(event._value, now)
+        self._plan()
+
+    def _burst_done(self, p: P) -> None:
+        if not self._advance(p, p.curg):
+            self._schedule(p)
+        self._plan()
+
+    def _direct_end(self, event) -> None:
+        p = event._value
+        if event is p.ev:
+            now = self.env._now
+            self.rec.busy(p.curg, p.seg, now, p.lane)
+            p.ev = None
+            if not self._advance(p, p.curg):
+                self._schedule(p)
+            if self.dirty or self.nsys or self.sm_at > now + self.slice:
+                self._plan()  # (its fast path, inlined: the hot path)
+
+    def _mstart(self, event) -> None:
+        self._schedule(event._value)
+        self._plan()
+
+    def _run_first(self, event) -> None:
+        p, g = event._value
+        if not self._execute(p, g, False):
+            self._schedule(p)
+        self._plan()
+
+    # --- the netpoller -----------------------------------------------------------------------
+
+    def _netready(self, g: int, now: int) -> None:
+        """Readiness of ``g``'s fd: an M blocked in netpoll returns with it and runs it on
+        an idle P (findRunnable step 9); with none idle it waits to be polled."""
+        self.netwake[g] = 1
+        if not self.pidle:
+            if not self.netq and self.lastpoll + NETPOLL_STALE < self.sm_at:
+                self.dirty = True  # sysmon's poll may act before its planned round
+            self.netq.append((now, g))
+            return
+        p = self._pidleget()
+        if self.wakeup:
+            self.engine.after(self.wakeup, self._run_first, (p, g))
+        elif not self._execute(p, g, False):
+            self._schedule(p)
+
+    def _ready_by(self, t: int) -> bool:
+        """Would ``netpoll`` at ``t`` return anything?"""
+        engine = self.engine
+        i = engine.open_next
+        return bool(self.netq and self.netq[0][0] <= t) or (
+            i < len(engine.open_times) and engine.open_times[i] <= t)
+
+    def _netpoll(self, now: int) -> list[int]:
+        """netpoll(0): every G whose fd is ready by ``now`` (new connections included)."""
+        engine = self.engine
+        i = engine.open_next
+        ready = self.netq
+        if i < len(engine.open_times) and engine.open_times[i] <= now:
+            arrived = engine.take_arrivals(now)
+            ready = sorted(ready + arrived) if ready else arrived
+        self.netq = []
+        netwake = self.netwake
+        gs = []
+        for _, g in ready:
+            netwake[g] = 1
+            gs.append(g)
+        return gs
+
+    def _arm_poller(self) -> None:
+        """The M in netpoll wakes at the next connection or the earliest timer on any P."""
+        if not self.pidle:
+            return
+        when = self.engine.next_arrival()
+        if when is None:
+            when = FOREVER
+        if self.ntimers:
+            when = min(when, min(q.timers[0][0] for q in self.allp if q.timers))
+        when += self.wakeup
+        if when >= self.poll_at or when > self.engine.deadline:
+            return
+        self.poll_at = when
+        self.poll_gen += 1
+        self.engine.after(max(0, when - self.env._now), self._poll_wake, self.poll_gen)
+
+    def _poll_wake(self, event) -> None:
+        if event._value != self.poll_gen:
+            return
+        self.poll_at = FOREVER
+        if self.pidle:
+            now = self.env._now
+            if self._ready_by(now):  # netpoll returns: run the first, inject the rest
+                ready = self._netpoll(now)
+                p = self._pidleget()
+                self._inject(ready[1:], p)
+                if not self._execute(p, ready[0], False):
+                    self._schedule(p)
+            elif self.ntimers and any(q.timers and q.timers[0][0] <= now for q in self.allp):
+                p = self._pidleget()  # it searches as a spinning M: its own timers,
+                p.spinning = True  # then the other Ps' in stealWork's last pass
+                self.nmspinning += 1
+                self._schedule(p)
+            self._arm_poller()
+        self._plan()
+
+    # --- schedule / findRunnable -------------------------------------------------------------
+
+    def _schedule(self, p: P) -> None:
+        """proc.go:schedule: find a G and run it, until one holds the P over time."""
+        while True:
+            found = self._find(p)
+            if p.spinning:  # resetspinning: a spinning M that found work wakes another
+                p.spinning = False
+                self.nmspinning -= 1
+                if found is not None:
+                    self._wakep()
+            if found is None:
+                self._idle(p)
+                return
+            if self._execute(p, found[0], found[1]):
+                return
+
+    def _find(self, p: P) -> tuple[int, bool] | None:
+        """proc.go:findRunnable, in its order; None: nothing (the M then idles the P)."""
+        now = self.env._now
+        if p.timers and p.timers[0][0] <= now:
+            self._run_timers(p, p, now)
+        glob = self.glob
+        if glob and p.schedtick % self.gqi == 0:
+            return glob.popleft(), False
+        g = p.runnext
+        if g >= 0:
+            p.runnext = -1
+            return g, True
+        if p.runq:
+            return p.runq.popleft(), False
+        if glob:  # globrunqgetbatch(len(pp.runq)/2), the rest onto the local queue
+            n = min(len(glob), len(glob) // self.nprocs + 1, self.cap // 2)
+            g = glob.popleft()
+            for _ in range(n - 1):
+                p.runq.append(glob.popleft())
+            return g, False
+        engine = self.engine  # netpoll(0) (unless an M is in netpoll: then none is ready)
+        if self.netq or engine.open_next < len(engine.open_times) and \
+                engine.open_times[engine.open_next] <= now and not self.pidle:
+            ready = self._netpoll(now)
+            if len(ready) > 1:
+                self._inject(ready[1:], p)
+            return ready[0], False
+        if self.nprocs > 1 and (p.spinning or 2 * self.nmspinning < self.nprocs - len(self.pidle)):
+            return self._steal(p, now)
+        return None
+
+    def _steal(self, p: P, now: int) -> tuple[int, bool] | None:
+        """proc.go:stealWork: ``stealTries`` passes over the other Ps in a random coprime
+        order; only the last steals timers and ``runnext``; ``runqsteal`` takes half."""
+        allp = self.allp
+        if not any(q is not p and (q.runq or q.runnext >= 0 or (q.timers and q.timers[0][0]
+                   <= now)) for q in allp):
+            return None  # the passes would find nothing: skip them and their random draws
+        n, coprimes = self.nprocs, self.coprimes
+        for i in range(self.tries):
+            last = i == self.tries - 1
+            r = self._draw()
+            pos, inc = r % n, coprimes[r // n % len(coprimes)]
+            for _ in range(n):
+                q = allp[pos]
+                pos = (pos + inc) % n
+                if q is p:
+                    continue
+                if last and q.timers and q.timers[0][0] <= now:
+                    self._run_timers(q, p, now)
+                    if p.runnext >= 0:
+                        g, p.runnext = p.runnext, -1
+                        return g, True
+                    if p.runq:
+                        return p.runq.popleft(), False
+                if q.status != IDLE:
+                    rq = q.runq
+                    k = len(rq) - len(rq) // 2  # runqgrab: n - n/2
+                    if k:
+                        batch = [rq.popleft() for _ in range(k)]
+                        g = batch.pop()  # runqsteal runs the last one grabbed
+                        p.runq.extend(batch)
+                        return g, False
+                    if last and q.runnext >= 0:
+                        g, q.runnext = q.runnext, -1
+                        return g, False
+        return None
+
+    def _draw(self) -> int:
+        if not self.draws:
+            self.draws = self.engine.rng.integers(0, 1 << 31, size=256).tolist()
+        return self.draws.pop()
+
+    def _execute(self, p: P, g: int, inherit: bool) -> bool:
+        """proc.go:execute; True if ``g`` now holds the P until a callback."""
+        now = self.env._now
+        if not inherit:
+            p.schedtick += 1
+            p.watch = now
+        self.rec.switches[g] += 1
+        self.flag[g] = 0
+        p.curg = g
+        p.check_from = now
+        if self.netwake[g]:  # read(2) or accept4(2) on return from the netpoller
+            self.netwake[g] = 0
+            if self.sleep_until > now:
+                self._wake_sysmon()
+            p.syscalltick += 1
+        left = self.resume[g]
+        if left:
+            self.resume[g] = 0
+            self._compute(p, g, left)
+            return True
+        return self._advance(p, g)
+
+    def _advance(self, p: P, g: int) -> bool:
+        """Run ``g``'s phases on ``p``; True if it holds the P until a callback."""
+        engine, rec = self.engine, self.rec
+        now = self.env._now
+        self.cur_p = p
+        while True:
+            kind, arg = engine.next_phase(g)
+            if kind == CPU:
+                if arg:
+                    if not self.async_pre and self._flagged(p, g):
+                        self.resume[g] = arg  # newstack sees stackPreempt: gopreempt_m
+                        rec.preempt(g, now)
+                        self._to_global(p, g)
+                        return False
+                    if self.direct:  # _compute, inlined: the hot path
+                        rec.running(g, now)
+                        p.seg, p.left = now, arg
+                        p.ev = engine.after(arg, self._direct_end, p)
+                    else:
+                        self._compute(p, g, arg)
+                    return True
+            elif kind == DONE:  # goexit0
+                if rec.ready_since[g] >= 0:
+                    rec.running(g, now)
+                p.curg = -1
+                engine.finish(g)
+                return False
+            elif kind == IO:
+                if arg:  # gopark on the netpoller; readiness comes through netpoll
+                    rec.running(g, now)
+                    p.curg = -1
+                    engine.after(arg, self._io_ready, g)
+                    return False
+                if self.sleep_until > now:  # data already there: the read is a syscall
+                    self._wake_sysmon()
+                p.syscalltick += 1
+            elif kind == SLEEP:
+                if arg:  # time.Sleep: resetForSleep puts the timer on the current P
+                    rec.running(g, now)
+                    p.curg = -1
+                    self._add_timer(p, now + arg, g)
+                    return False
+            elif kind == BLOCK:
+                if arg:
+                    rec.running(g, now)
+                    thread = p.m
+                    self._entersyscall(p, g)
+                    self._release(thread)
+                    engine.after(arg, self._syscall_done, g)
+                    return True
+            elif kind == NATIVE:
+                if arg:  # cgocall: entersyscall, then the C code computes on the M
+                    thread = p.m
+                    thread.lane = "cgo"
+                    self._entersyscall(p, g)
+                    self.cores.compute(thread, g, arg, lambda _t: self._exitsyscall(g))
+                    return True
+            elif kind == YIELD:  # Gosched: goschedImpl puts it on the global queue
+                rec.running(g, now)
+                rec.ready(g, now, False)
+                self._to_global(p, g)
+                return False
+
+    def _compute(self, p: P, g: int, work: int) -> None:
+        """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
+        if self.direct:
+            now = self.env._now
+            self.rec.running(g, now)
+            p.seg, p.left = now, work
+            p.ev = self.engine.after(work, self._direct_end, p)
+        else:
+            p.m.lane = p.lane
+            self.cores.compute(p.m, g, work, p.done)
+
+    def _interrupt(self, p: P) -> int:
+        """Stop the P's M mid-burst (it keeps its core); the work left."""
+        if not self.direct:
+            return self.cores.interrupt(p.m)
+        now = self.env._now
+        self.rec.busy(p.curg, p.seg, now, p.lane)
+        p.ev = None
+        return p.left - (now - p.seg)
+
+    def _release(self, thread: Thread) -> None:
+        if not self.direct:
+            self.cores.release(thread)
+
+    def _to_global(self, p: P, g: int) -> None:
+        """proc.go:goschedImpl: the G to the tail of the global queue, then ``wakep``."""
+        p.curg = -1
+        self.glob.append(g)
+        self._wakep()
+
+    # --- run queues --------------------------------------------------------------------------
+
+    def _runqput(self, p: P, g: int, nxt: bool) -> None:
+        """proc.go:runqput; a full ring sends half of it and ``g`` to the global queue."""
+        if nxt:
+            g, p.runnext = p.runnext, g
+            if g < 0:
+                return
+        rq = p.runq
+        if len(rq) < self.cap:
+            rq.append(g)
+            return
+        glob = self.glob  # runqputslow
+        for _ in range(len(rq) // 2):
+            glob.append(rq.popleft())
+        glob.append(g)
+
+    def _inject(self, gs: list[int], p: P | None) -> None:
+        """proc.go:injectglist: one G per idle P through the global queue (and an M for
+        it), the rest on the caller's local queue; no P: all to the global queue."""
+        if not gs:
+            return
+        k = len(gs) if p is None else min(len(self.pidle), len(gs))
+        self.glob.extend(gs[:k])
+        for _ in range(k):  # startIdle
+            if not self.pidle:
+                break
+            self._startm(self._pidleget(), False)
+        if p is None:
+            return
+        rq = p.runq
+        for g in gs[k:]:  # runqputbatch; what does not fit goes to the global queue
+            (rq if len(rq) < self.cap else self.glob).append(g)
+        self._wakep()
+
+    # --- Ps and Ms -----------------------------------------------------------------------------
+
+    def _pidleget(self) -> P:
+        pidle = self.pidle
+        if len(pidle) == self.nprocs:
+            self._all_idle_end()
+        p = pidle.pop()
+        now = self.env._now
+        if not pidle:
+            self.lastpoll = now  # the M polling the network has returned
+            self.dirty = True
+        p.status = RUN
+        p.curg = -1
+        p.check_from = now
+        if p.pd_tick != p.schedtick:
+            p.watch = now
+        else:
+            self.dirty = True  # a stale sysmontick: its slice may be over already
+        return p
+
+    def _idle(self, p: P) -> None:
+        """proc.go:pidleput (the M stops; while any P is idle an M waits in netpoll)."""
+        now = self.env._now
+        self._observe(p, now - 1)
+        p.status = IDLE
+        p.curg = -1
+        p.watch = -1
+        self._release(p.m)
+        self.pidle.append(p)
+        if len(self.pidle) == self.nprocs:
+            self.idle_since = now
+        self._arm_poller()
+
+    def _startm(self, p: P, spinning: bool) -> None:
+        """proc.go:startm: an M (woken after ``thread_wakeup``) runs ``schedule`` on ``p``."""
+        p.status = RUN
+        p.curg = -1
+        p.check_from = self.env._now
+        if spinning:
+            p.spinning = True
+            self.nmspinning += 1
+        self.engine.after(self.wakeup, self._mstart, p)
+
+    def _wakep(self) -> None:
+        """proc.go:wakep: one spinning M at a time, only if a P is idle."""
+        if self.nmspinning or not self.pidle:
+            return
+        self._startm(self._pidleget(), True)
+
+    def _handoffp(self, p: P) -> None:
+        """proc.go:handoffp (its last-P-and-nobody-polling case cannot arise here: an idle
+        P means an M is in netpoll)."""
+        if p.runq or p.runnext >= 0 or self.glob:
+            self._startm(p, False)
+        elif self.nmspinning + len(self.pidle) == 0:
+            self._startm(p, True)
+        else:
+            self._idle(p)
+
+    # --- syscalls ------------------------------------------------------------------------------
+
+    def _entersyscall(self, p: P, g: int) -> None:
+        """proc.go:reentersyscall: the M keeps its P; a deep-sleeping sysmon is woken."""
+        now = self.env._now
+        if not self.async_pre:
+            self._flag_commit(p, now - 1)
+        p.status = SYSCALL
+        self.nsys += 1
+        p.sys_from = now
+        self.sysp[g] = p
+        self.systh[g] = p.m
+        self._wake_sysmon()
+
+    def _syscall_done(self, event) -> None:
+        self._exitsyscall(event._value)
+
+    def _exitsyscall(self, g: int) -> None:
+        """proc.go:exitsyscall: keep the P if still ours; else exitsyscallTryGetP (the old
+        P back if its holder is in a syscall, or an idle P); else the global queue."""
+        now = self.env._now
+        self.rec.ready(g, now, True)
+        p, thread = self.sysp.pop(g), self.systh.pop(g)
+        self.dirty = True
+        if p.status == SYSCALL:  # ours still, or its holder is in a syscall: takeP
+            self.nsys -= 1
+            p.syscalltick += 1
+            p.m = thread
+        elif self.pidle:
+            p = self._pidleget()
+            self._wake_sysmon()
+            self.ms.append(p.m)
+            p.m = thread
+        else:  # exitsyscallNoP: runnable on the global queue, and the M stops
+            self._release(thread)
+            self.ms.append(thread)
+            self.glob.append(g)
+            self._plan()
+            return
+        p.status = RUN
+        p.curg = g
+        p.check_from = now
+        if not self._advance(p, g):
+            self._schedule(p)
+        self._plan()
+
+    def _retake(self, p: P) -> None:
+        """proc.go:retake's hand-off: the G's M keeps blocking, the P goes to a new M."""
+        p.curg = -1
+        p.syscalltick += 1
+        self.nsys -= 1
+        p.m = self.ms.pop() if self.ms else Thread()
+        p.status = RUN
+        self._handoffp(p)
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _add_timer(self, p: P, when: int, g: int) -> None:
+        self.seq += 1
+        heapq.heappush(p.timers, (when, self.seq, g))
+        self.ntimers += 1
+        if self.pidle and when < self.poll_at:  # wakeNetPoller
+            self._arm_poller()
+
+    def _run_timers(self, owner: P, to: P, now: int) -> None:
+        """time.go:check -> goroutineReady -> goready: each into ``to``'s runnext."""
+        timers = owner.timers
+        while timers and timers[0][0] <= now:
+            when, _, g = heapq.heappop(timers)
+            self.ntimers -= 1
+            self.rec.ready(g, when, True)
+            self._runqput(to, g, True)
+            self._wakep()
+
+    # --- sysmon ----------------------------------------------------------------------------------
+
+    def _wake_sysmon(self) -> None:
+        """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0."""
+        now = self.env._now
+        if self.sleep_until > now:
+            self._sm_commit(now - 1)
+            self.sleep_until = -1
+            self.clock.start(now, 0, self.clock.min)
+            self.nocheck = now
+            self.dirty = True
+
+    def _all_idle_end(self) -> None:
+        """Every P was idle since ``idle_since`` and one is wanted now: replay sysmon's deep
+        sleeps (``npidle == gomaxprocs``: sleep until the next timer, 1 min at most)."""
+        now, clock, x = self.env._now, self.clock, self.idle_since
+        while True:
+            t = clock.ge(x)
+            if t >= now:
+                return
+            x = t + 1
+            if t == self.nocheck:
+                continue
+            nxt = min((q.timers[0][0] for q in self.allp if q.timers), default=FOREVER)
+            if nxt <= t:
+                continue
+            self.dirty = True
+            idle, delay = clock.state(t)
+            w = min(nxt, t + DEEP_SLEEP_MAX)
+            clock.start(w, idle, delay)
+            self.nocheck = w
+            if w > now:
+                self.sleep_until = w
+                return
+            x = w + 1
+
+    def _observe(self, p: P, limit: int) -> int:
+        """retake's ``pd.schedtick != t`` branch at the first round (<= limit) that sees it."""
+        if p.watch < 0:
+            return -1
+        b = self.clock.ge(p.watch)
+        if b > limit:
+            return -1
+        p.pd_tick, p.pd_when, p.watch = p.schedtick, b, -1
+        return b
+
+    def _sys_observe(self, p: P, limit: int) -> None:
+        """retake's first sighting of a syscall (skipped by a round with ``sysretake``)."""
+        if p.pd_sys == p.syscalltick:
+            return
+        b = self.clock.ge(p.sys_from)
+        while b <= limit:
+            self._observe(p, b)
+            if p.pd_when + self.slice > b:
+                p.pd_sys, p.pd_syswhen = p.syscalltick, b
+                return
+            b = self.clock.ge(b + 1)
+        p.sys_from = limit + 1
+
+    def _flag_commit(self, p: P, limit: int) -> None:
+        """Rounds up to ``limit`` that found the P's G over its slice set ``gp.preempt``."""
+        g = p.curg
+        if g < 0 or p.status != RUN:
+            return
+        sw = self.clock.ge(p.watch) if p.watch >= 0 else p.pd_when
+        if self.clock.ge(max(sw + self.slice, p.check_from)) <= limit:
+            self.flag[g] = 1
+        p.check_from = max(p.check_from, limit + 1)
+
+    def _flagged(self, p: P, g: int) -> bool:
+        self._flag_commit(p, self.env._now - 1)
+        return bool(self.flag[g])
+
+    def _poll_commit(self, limit: int) -> None:
+        """Quiet rounds up to ``limit`` whose netpoll found nothing still set ``lastpoll``
+        (sysmon CASes it to ``now`` before it polls)."""
+        if self.pidle:
+            return
+        while True:
+            r = self.clock.ge(self.lastpoll + NETPOLL_STALE + 1)
+            if r > limit or self._ready_by(r):
+                return
+            self.lastpoll = r
+
+    def _sm_commit(self, limit: int) -> None:
+        """Record what the quiet rounds up to ``limit`` saw, before the grid changes."""
+        self._poll_commit(limit)
+        for p in self.allp:
+            if p.status == IDLE:
+                continue
+            self._observe(p, limit)
+            if p.status == SYSCALL:
+                self._sys_observe(p, limit)
+            elif not self.async_pre:
+                self._flag_commit(p, limit)
+
+    def _grace(self, p: P, when: int, t: int) -> bool:
+        """retake: spare a syscall P with nothing queued while an M idles or spins."""
+        return (not p.runq and p.runnext < 0 and self.nmspinning + len(self.pidle) > 0
+                and when + SYSCALL_GRACE > t)
+
+    def _sys_act(self, p: P, now: int) -> int:
+        """The round at which ``retake`` would take ``p`` back from its syscall."""
+        clock = self.clock
+        b = clock.ge(p.sys_from)
+        seen, when = p.pd_sys == p.syscalltick, p.pd_syswhen
+        sw = clock.ge(p.watch) if p.watch >= 0 else p.pd_when
+        while True:
+            if not seen and sw + self.slice > b:
+                seen, when, b = True, b, clock.ge(b + 1)
+            elif b < now:
+                b = clock.ge(now)
+            elif self._grace(p, when, b):
+                b = clock.ge(when + SYSCALL_GRACE)
+            else:
+                return b
+
+    def _poll_act(self, now: int) -> int:
+        """The round at which sysmon's stale-network poll would find something."""
+        engine = self.engine
+        first = self.netq[0][0] if self.netq else FOREVER
+        if engine.open_next < len(engine.open_times):
+            first = min(first, engine.open_times[engine.open_next])
+        if first == FOREVER:
+            return FOREVER
+        lastpoll = self.lastpoll
+        for _ in range(64):  # past that, an early wake-up that finds nothing is harmless
+            r = self.clock.ge(max(lastpoll + NETPOLL_STALE + 1, now))
+            if r >= first:
+                break
+            lastpoll = r
+        return r
+
+    def _plan(self) -> None:
+        """Schedule sysmon's event at the next round that acts, if earlier than planned.
+
+        Cheap when nothing but a fresh ``execute`` happened: that G's slice cannot end
+        before ``now + time_slice``, so an event planned before then stands."""
+        now = self.env._now
+        if not self.dirty and not self.nsys and self.sm_at <= now + self.slice:
+            return
+        self.dirty = False
+        if len(self.pidle) == self.nprocs:
+            return  # nothing runs: no round can act (the deep sleep is replayed later)
+        clock = self.clock
+        best = self.sm_at
+        for p in self.allp:
+            if p.status == RUN:
+                if self.async_pre and p.curg >= 0:
+                    w = p.watch
+                    if (w if w >= 0 else p.pd_when) + self.slice < best:  # a lower bound
+                        sw = clock.ge(w) if w >= 0 else p.pd_when
+                        best = min(best, clock.ge(max(sw + self.slice, now, p.skip + 1)))
+            elif p.status == SYSCALL:
+                best = min(best, self._sys_act(p, now))
+        if not self.pidle and self.lastpoll + NETPOLL_STALE < best:
+            best = min(best, self._poll_act(now))
+        if best < self.sm_at and best <= self.engine.deadline:
+            self.sm_at = best
+            self.sm_gen += 1
+            self.engine.after(best - now, self._sm_wake, self.sm_gen)
+
+    def _sm_wake(self, event) -> None:
+        if event._value != self.sm_gen:
+            return
+        self.sm_at = FOREVER
+        now = self.env._now
+        if self.clock.ge(now) == now and len(self.pidle) < self.nprocs:
+            self._sm_round(now)
+        self._plan()
+
+    def _sm_round(self, t: int) -> None:
+        """One round of proc.go:sysmon at ``t``: netpoll if stale, then ``retake``."""
+        self._sm_commit(t - 1)
+        if not self.pidle and self.lastpoll + NETPOLL_STALE < t:
+            self.lastpoll = t
+            if self._ready_by(t):
+                self._inject(self._netpoll(t), None)
+        retook = False
+        preempt = []
+        for p in self.allp:
+            if p.status == IDLE:
+                continue
+            self._observe(p, t)
+            sysretake = p.pd_when + self.slice <= t
+            if sysretake and p.status == RUN and p.curg >= 0:  # preemptone
+                if self.async_pre:
+                    preempt.append(p)
+                else:
+                    self.flag[p.curg] = 1
+            if p.status == SYSCALL:
+                self._sys_observe(p, t - 1)
+                if not sysretake and p.pd_sys != p.syscalltick:
+                    p.pd_sys, p.pd_syswhen = p.syscalltick, t
+                elif not self._grace(p, p.pd_syswhen, t):
+                    self._retake(p)
+                    retook = True
+        self.clock.advance(t, retook)
+        for p in preempt:
+            self._preempt(p, t)
+
+    def _preempt(self, p: P, t: int) -> None:
+        """preemptM's signal -> asyncPreempt -> gopreempt_m: the G to the global queue."""
+        g, thread = p.curg, p.m
+        if g < 0 or p.status != RUN or not (self.direct or thread.on_core and not thread.queued):
+            p.skip = t  # the signal waits for the M to run: try again next round
+            return
+        self.resume[g] = self._interrupt(p)
+        self.rec.preempt(g, t)
+        self._to_global(p, g)
+        self._schedule(p)
+
+
+__all__ = ["GoModel", "GoOptions", "SysmonClock"]

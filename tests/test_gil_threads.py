@@ -1,0 +1,359 @@
+"""The gil_threads model: exact GIL timelines (docs/runtime-notes/gil.md section 3), the
+asyncio executor's cpu offload, M/M/1 on one core, and invariants under hypothesis.
+
+Times are in ms unless said; I is the switch interval (5 ms unless said). Task ids follow the
+order of the workload's classes, so the first class's thread takes the GIL first at t=0.
+"""
+
+from contextlib import contextmanager
+from unittest import mock
+
+import numpy as np
+import pytest
+from helpers import (
+    MS,
+    US,
+    check_invariants,
+    config,
+    counted,
+    finish_times,
+    replications,
+    run_scheduler,
+    within_ci,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.models import MODELS
+from sim.models.base import Engine
+from sim.models.gil_threads import Gil, GilThreads
+from sim.recorder import Recorder
+from sim.runner import model_rng
+from sim.workload import generate
+
+
+def one(phases, at="0s"):
+    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
+
+
+def cpu_threads(*bursts_ms, cores=1, **options):
+    """One thread per burst, all ready at 0: classes t0, t1, ... (task ids 0, 1, ...)."""
+    work = {f"t{i}": one([{"cpu": f"{b}ms"}]) for i, b in enumerate(bursts_ms)}
+    return config(work, {"t": {"model": "gil_threads", **options}}, machine={"cores": cores})
+
+
+@contextmanager
+def probe():
+    """Log every stretch of core time (Recorder.busy) with the phase it belongs to and who
+    held the GIL meanwhile: (task, t0, t1, kind, GIL holder's task or -1, holder since)."""
+    log, models = [], []
+
+    class Probe(GilThreads):
+        def __init__(self, engine, options):
+            super().__init__(engine, options)
+            models.append(self)
+
+    busy = Recorder.busy
+
+    def logged(rec, task, t0, t1, *lane):
+        model = models[-1]
+        engine, gil = model.engine, model.gil
+        kind = engine.kinds[task][engine.pc[task] - 1]
+        holder = gil.holder.task if gil.holder is not None else -1
+        log.append((task, t0, t1, kind, holder, gil.held_since))
+        busy(rec, task, t0, t1, *lane)
+
+    with mock.patch.dict(MODELS, {"gil_threads": Probe}), \
+            mock.patch.object(Recorder, "busy", logged):
+        yield log
+
+
+def slices(cfg, name="t"):
+    """Who ran Python when: [(task, start_ms, end_ms)], adjacent pieces of one task merged."""
+    with probe() as log:
+        run_scheduler(cfg, name)
+    merged = []
+    for task, t0, t1, *_ in sorted(log, key=lambda x: x[1]):
+        if merged and merged[-1][0] == task and merged[-1][2] == t0:
+            merged[-1][2] = t1
+        else:
+            merged.append([task, t0, t1])
+    return [(t, a / MS, b / MS) for t, a, b in merged]
+
+
+def by_task(cfg, name="t"):
+    return run_scheduler(cfg, name)[0].set_index("task_id")
+
+
+# --- exact timelines ----------------------------------------------------------------------
+
+
+def test_two_cpu_threads_alternate_in_slices_of_exactly_one_interval():
+    """A holds from 0; B's wait began under A, so its first timeout (5) asks for a drop. A
+    drops at once and, FORCE_SWITCHING, waits only after B has the GIL: a fresh waiter whose
+    timeout at 10 asks again. Bursts 12 = 2*5 + 2: A[0,5) B[5,10) A[10,15) B[15,20) A[20,22)
+    B[22,24); with 20 ms bursts A ends at 2*4*5 - 5 = 35 (its last slice [30,35)), B at 40."""
+    cfg = cpu_threads(12, 12)
+    assert slices(cfg) == [(0, 0, 5), (1, 5, 10), (0, 10, 15), (1, 15, 20),
+                           (0, 20, 22), (1, 22, 24)]
+    tasks = by_task(cfg)
+    assert tasks["finish"].tolist() == [22 * MS, 24 * MS]
+    assert tasks["wait"].tolist() == [10 * MS, 12 * MS]  # latency - 12
+    assert tasks["preemptions"].tolist() == [2, 2]  # forced drops: A at 5, 15; B at 10, 20
+    assert tasks["gil_handoffs"].tolist() == [2, 3]  # A takes at 10, 20; B at 5, 15, 22
+    assert finish_times(cpu_threads(20, 20), "t") == {0: 35 * MS, 1: 40 * MS}
+
+
+def test_the_switch_interval_sets_the_slice():
+    """sys.setswitchinterval(0.001): 1 ms slices; bursts 2.5 = 2*1 + 0.5 end at
+    2*2*1 + 0.5 = 4.5 and 5."""
+    assert finish_times(cpu_threads(2.5, 2.5, switch_interval="1ms"), "t") == {
+        0: 4500 * US, 1: 5 * MS}
+
+
+@pytest.mark.parametrize("interval", [1, 5])
+def test_an_io_thread_beside_a_cpu_thread_waits_one_interval_per_return(interval):
+    """The convoy effect. The hog (task 0) holds the GIL from 0. The I/O thread (task 1)
+    needs the GIL to start (arrival) and after each of its three 2 ms reads: each time it is
+    the only waiter, its timeout one interval later asks for a drop and the hog gives way at
+    once; each 1 ms of Python is then done before the hog's own wait (begun at the drop)
+    times out. I=5: runs at 5, read [5,7), GIL at 12, cpu [12,13), read [13,15), GIL at 20,
+    cpu [20,21), read [21,23), GIL at 28, cpu [28,29): done at 29 = 9 + 4*I."""
+    i = interval * MS
+    cfg = config({"hog": one([{"cpu": "100ms"}]),
+                  "io": one([{"repeat": 3, "phases": [{"io": "2ms"}, {"cpu": "1ms"}]}])},
+                 {"t": {"model": "gil_threads", "switch_interval": f"{interval}ms"}})
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    tasks = tasks.set_index("task_id")
+    assert tasks.loc[1, "finish"] == 9 * MS + 4 * i
+    assert tasks.loc[1, "wait"] == 4 * i
+    # every wake-up of the I/O thread (arrival, then each read's return) waits exactly I
+    io = wakeups[wakeups["task_id"] == 1]
+    assert (io["delay"] == i).all() and len(io) == 4
+    # the hog lost 3 ms of GIL to the I/O thread's Python and nothing else
+    assert tasks.loc[0, "finish"] == 103 * MS
+    assert tasks.loc[1, "gil_handoffs"] == 4
+
+
+def test_three_cpu_threads_round_robin_in_slices_of_exactly_one_interval():
+    """N >= 3: after a forced switch at T the old holder is the only fresh waiter (the others'
+    waits began before T, so their next timeout asks nothing); it asks at exactly T + I.
+    Every forced slice is I, and FIFO hands the GIL to the oldest waiter: strict round
+    robin. Bursts 12 = 2*5 + 2: thread j ends at N*2*5 + (j+1)*2."""
+    assert slices(cpu_threads(12, 12, 12)) == [
+        (0, 0, 5), (1, 5, 10), (2, 10, 15), (0, 15, 20), (1, 20, 25), (2, 25, 30),
+        (0, 30, 32), (1, 32, 34), (2, 34, 36)]
+    assert finish_times(cpu_threads(12, 12, 12, 12), "t") == {
+        0: 42 * MS, 1: 44 * MS, 2: 46 * MS, 3: 48 * MS}
+
+
+def test_after_a_voluntary_release_the_next_holder_runs_up_to_two_intervals():
+    """A=12, B=C=30. The round robin runs to A's end at 32 (A[30,32)); B takes the GIL. C's
+    wait began at 30, before B took it: its timeout at 35 is stale and asks nothing; it asks
+    at 40. So B[32,40) is 8 ms (= 30 + 2*5 - 32); then 5 ms slices: C[40,45) B[45,50)
+    C[50,55) B[55,60) C[60,65), B ends its 30 ms at 67 and C at 72."""
+    got = slices(cpu_threads(12, 30, 30))
+    assert got[6:9] == [(0, 30, 32), (1, 32, 40), (2, 40, 45)]
+    assert [b - a for _, a, b in got] == [5] * 6 + [2, 8] + [5] * 5 + [2, 5]
+    assert finish_times(cpu_threads(12, 30, 30), "t") == {0: 32 * MS, 1: 67 * MS, 2: 72 * MS}
+
+
+def test_random_wake_order_keeps_forced_slices_at_one_interval():
+    """wake_order random (seeded): the next holder is any waiter but the dropper, so the order
+    is not a round robin, yet every slice up to the first task's end is exactly I, and
+    the GIL never idles (the last thread ends at 4 * 12)."""
+    cfg = cpu_threads(12, 12, 12, 12, wake_order="random")
+    got = slices(cfg)
+    first_end = min(finish_times(cfg, "t").values()) / MS
+    assert all(b - a == 5 for _, a, b in got if b < first_end)
+    assert max(b for *_, b in got) == 48
+    assert [t for t, *_ in got[:8]] != [0, 1, 2, 3, 0, 1, 2, 3]
+    assert all(x[0] != y[0] for x, y in zip(got, got[1:], strict=False))
+    assert slices(cfg) == got  # the model's own seeded stream: reproducible
+
+
+def test_free_threaded_cpu_threads_run_in_parallel_up_to_the_cores():
+    """No GIL: two 12 ms threads on two cores end together at 12. On one core the OS time
+    slice (3 ms) shares it: A[0,3) B[3,6) A[6,9) B[9,12) A[12,15) B[15,18) A[18,21) B[21,24)."""
+    assert finish_times(cpu_threads(12, 12, cores=2, free_threaded=True), "t") == {
+        0: 12 * MS, 1: 12 * MS}
+    assert finish_times(cpu_threads(12, 12, free_threaded=True), "t") == {
+        0: 21 * MS, 1: 24 * MS}
+    # with the GIL the second core does not help: the same 22 / 24 as on one core
+    assert finish_times(cpu_threads(12, 12, cores=2), "t") == {0: 22 * MS, 1: 24 * MS}
+
+
+def test_native_code_runs_without_the_gil_and_takes_it_back_on_return():
+    """Two cores. A calls 10 ms of C code that releases the GIL; B computes 20 ms of Python
+    meanwhile, in parallel. A returns at 10 and waits for the GIL: asks at 15, runs its 1 ms
+    [15,16); B gets the GIL back at 16 and ends its last 5 ms at 21."""
+    cfg = config({"a": one([{"native": "10ms"}, {"cpu": "1ms"}]), "b": one([{"cpu": "20ms"}])},
+                 {"t": {"model": "gil_threads"}}, machine={"cores": 2})
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    assert dict(zip(tasks["task_id"], tasks["finish"], strict=True)) == {0: 16 * MS, 1: 21 * MS}
+    assert (0, 10 * MS, 15 * MS) in list(zip(wakeups["task_id"], wakeups["ready"],
+                                             wakeups["run"], strict=True))
+
+
+def test_a_holder_descheduled_by_the_os_keeps_the_gil_until_it_runs_again():
+    """One core, 3 ms OS slices. N (task 0) computes 20 ms natively (no GIL); B (1) holds the
+    GIL for 10 ms of Python; C (2) arrives at 2 and waits for the GIL. The OS alternates N and
+    B: N[0,3) B[3,6) N[6,9). C's timeout at 7 asks for a drop while B is off the core: B
+    answers when the OS runs it again at 9 (C takes the GIL, B waits; N keeps the core,
+    [9,12)); C gets the core at 12 and ends at 13; B takes the GIL back and alternates with
+    N: N[13,16) B[16,19) N[19,22) B[22,25) N[25,28) B[28,29), N[29,31)."""
+    cfg = config({"n": one([{"native": "20ms"}]), "b": one([{"cpu": "10ms"}]),
+                  "c": one([{"cpu": "1ms"}], at="2ms")}, {"t": {"model": "gil_threads"}})
+    assert slices(cfg) == [(0, 0, 3), (1, 3, 6), (0, 6, 12), (2, 12, 13), (0, 13, 16),
+                           (1, 16, 19), (0, 19, 22), (1, 22, 25), (0, 25, 28), (1, 28, 29),
+                           (0, 29, 31)]
+    assert finish_times(cfg, "t") == {0: 31 * MS, 1: 29 * MS, 2: 13 * MS}
+
+
+def test_yield_hands_the_gil_to_a_waiting_thread():
+    """A yields (time.sleep(0)) after 2 ms while B waits: B runs [2,3), then A [3,5)."""
+    cfg = config({"a": one([{"cpu": "2ms"}, "yield", {"cpu": "2ms"}]),
+                  "b": one([{"cpu": "1ms"}])}, {"t": {"model": "gil_threads"}})
+    assert finish_times(cfg, "t") == {0: 5 * MS, 1: 3 * MS}
+
+
+def test_tasks_wait_for_a_free_pool_thread_in_fifo_order():
+    """threads: 1 - a thread blocked in I/O still belongs to its task; the second task waits
+    for it (counted as wait). A worker that finds work queued keeps the GIL."""
+    cfg = config({"w": {"arrival": {"batch": {"count": 3}}, "phases": [{"io": "10ms"}]}},
+                 {"t": {"model": "gil_threads", "threads": 1}})
+    tasks = by_task(cfg)
+    assert tasks["finish"].tolist() == [10 * MS, 20 * MS, 30 * MS]
+    assert tasks["wait"].tolist() == [0, 10 * MS, 20 * MS]
+
+
+def test_a_spawned_task_is_submitted_to_the_pool():
+    """The child (spawned at 1) waits for the GIL its parent holds until the parent ends at 3."""
+    cfg = config({"parent": one([{"cpu": "1ms"}, {"spawn": "child"}, {"cpu": "2ms"}]),
+                  "child": {"arrival": "spawned", "phases": [{"cpu": "5ms"}]}},
+                 {"t": {"model": "gil_threads"}})
+    assert finish_times(cfg, "t") == {0: 3 * MS, 1: 8 * MS}
+
+
+def test_trace_shows_each_thread_waiting_for_the_gil():
+    """--trace: each pool thread is a lane; the I/O thread's lane alternates gil_wait, io and
+    running exactly as in the convoy timeline above (I = 5)."""
+    cfg = config({"hog": one([{"cpu": "20ms"}]),
+                  "io": one([{"repeat": 2, "phases": [{"io": "2ms"}, {"cpu": "1ms"}]}])},
+                 {"t": {"model": "gil_threads"}})
+    workload = generate(cfg, cfg.seed)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), cfg.warmup, cfg.horizon)
+    rec.tracing = True
+    Engine(workload, rec, cfg, GilThreads, cfg.schedulers["t"], model_rng(1, "t")).run()
+    lane = sorted((s, t0 / MS, t1 / MS) for name, task, s, t0, t1 in rec.trace_rows
+                  if name == "thread 1")
+    assert lane == sorted([("gil_wait", 0, 5), ("io", 5, 7), ("gil_wait", 7, 12),
+                           ("running", 12, 13), ("io", 13, 15), ("gil_wait", 15, 20),
+                           ("running", 20, 21)])
+
+
+# --- asyncio's executor shares the GIL ------------------------------------------------------
+
+
+def test_offloaded_cpu_phases_share_the_gil_while_native_ones_run_in_parallel():
+    """Two cores, two 10 ms phases sent to run_in_executor. Python code (cpu): the executor
+    threads share the GIL and alternate in 5 ms slices: [0,5) [5,10) [10,15) [15,20), ends
+    15 and 20. C code (native) releases it: both end at 10."""
+    def run(kind):
+        work = {"w": {"arrival": {"batch": {"count": 2}}, "phases": [{kind: "10ms"}]}}
+        cfg = config(work, {"a": {"model": "asyncio", "offload": ["cpu", "native"]}},
+                     machine={"cores": 2})
+        return finish_times(cfg, "a")
+    assert run("cpu") == {0: 15 * MS, 1: 20 * MS}
+    assert run("native") == {0: 10 * MS, 1: 10 * MS}
+
+
+def test_the_loop_thread_shares_the_gil_with_executor_threads():
+    """Two cores, offload [cpu]. The hog's 20 ms of Python go to an executor thread E.
+    With a 1 ms step overhead (Python on the loop thread): the hog's step [0,1) and the I/O
+    task's first step [1,2) hold the GIL, E waits; the loop sleeps in select at 2 and E takes
+    the GIL. The I/O task's read returns at 4; its step needs the GIL: asks at 9, runs
+    [9,10), ends at 10; E resumes [10,23) and the hog's last step runs [23,24)."""
+    cfg = config({"hog": one([{"cpu": "20ms"}]), "io": one([{"io": "2ms"}])},
+                 {"a": {"model": "asyncio", "offload": ["cpu"], "step_overhead": "1ms"}},
+                 machine={"cores": 2})
+    assert finish_times(cfg, "a") == {0: 24 * MS, 1: 10 * MS}
+    # native code on the loop runs beside E without the GIL (0-4 on the other core), but
+    # the loop takes the GIL back on return: it waits from 4, asks at 9, ends its step at 9
+    cfg = config({"hog": one([{"cpu": "20ms"}]), "nat": one([{"native": "4ms"}])},
+                 {"a": {"model": "asyncio", "offload": ["cpu"]}}, machine={"cores": 2})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert dict(zip(tasks["task_id"], tasks["finish"], strict=True)) == {0: 20 * MS, 1: 9 * MS}
+    assert (1, 4 * MS, 9 * MS) in list(zip(wakeups["task_id"], wakeups["ready"],
+                                           wakeups["run"], strict=True))
+
+
+# --- theory ---------------------------------------------------------------------------------
+
+
+def test_mm1_mean_latency_and_no_cpu_without_the_gil():
+    """One core, Poisson arrivals at 700/s, Exp(1 ms) bursts: the GIL's order is blind to
+    job sizes and never idles the core while work waits, so the mean latency is M/M/1's,
+    1 / (mu - lambda) = 1 / 300 s. Every burst of core time is spent holding the GIL."""
+    lam, mu = 700.0, 1000.0
+    cfg = config({"w": {"arrival": {"poisson": f"{lam}/s"}, "phases": [{"cpu": "exp(1ms)"}]}},
+                 {"t": {"model": "gil_threads"}}, horizon="6s", warmup="1s")
+
+    def mean(seed):
+        with probe() as log:
+            tasks = run_scheduler(cfg, "t", seed)[0]
+        assert all(holder == task and since <= t0 for task, t0, _, _, holder, since in log)
+        return counted(tasks)["latency"].astype(float).mean() / 1e9
+
+    means = replications(mean, range(1, 11))
+    assert within_ci(means, 1 / (mu - lam))
+
+
+# --- invariants -----------------------------------------------------------------------------
+
+durations = st.sampled_from(["0", "50us", "1ms", "3ms", "exp(1ms)", "uniform(0, 7ms)"])
+timed = st.sampled_from(["cpu", "cpu", "io", "sleep", "block", "native"])
+phases = st.lists(st.one_of(st.builds(lambda k, d: {k: d}, timed, durations),
+                            st.just("yield")), min_size=1, max_size=6)
+
+
+@given(main=phases, kid=phases, cores=st.integers(1, 3), threads=st.integers(1, 4),
+       interval=st.sampled_from(["100us", "1ms", "5ms"]), free=st.booleans(),
+       order=st.sampled_from(["fifo", "random"]), seed=st.integers(0, 1000),
+       arrival=st.sampled_from([{"poisson": "400/s"}, {"batch": {"count": 6, "at": "1ms"}},
+                                {"closed": {"clients": 4, "think": "exp(1ms)"}}]))
+def test_invariants(main, kid, cores, threads, interval, free, order, seed, arrival):
+    """At most one thread runs Python at a time (each piece of cpu time lies inside one GIL
+    tenure of its own thread), never more threads compute than there are cores, every
+    task finishes once, wait == latency - demand exactly."""
+    work = {"main": {"arrival": arrival, "phases": [*main, {"spawn": "kid"}]},
+            "kid": {"arrival": "spawned", "phases": kid}}
+    options = {"model": "gil_threads", "threads": threads, "switch_interval": interval,
+               "free_threaded": free, "wake_order": order}
+    cfg = config(work, {"t": options}, machine={"cores": cores}, horizon="60ms", seed=seed)
+    with probe() as log:
+        tasks, wakeups, rec, workload = run_scheduler(cfg, "t")
+    check_invariants(tasks, rec, workload, cores)
+    assert (wakeups["delay"] >= 0).all()
+    python = sorted((t0, t1) for task, t0, t1, kind, holder, since in log if kind == 0)
+    if not free:
+        assert all(holder == task and since <= t0
+                   for task, t0, _, kind, holder, since in log if kind == 0)
+        assert all(a[1] <= b[0] for a, b in zip(python, python[1:], strict=False))
+    edges = sorted([(t0, 1) for _, t0, *_ in log] + [(t1, -1) for _, _, t1, *_ in log])
+    assert np.cumsum([d for _, d in edges]).max(initial=0) <= cores
+    assert tasks["gil_handoffs"].sum() == 0 or not free
+
+
+def test_switch_interval_must_be_positive():
+    with pytest.raises(ValueError, match="switch_interval"):
+        cpu_threads(1, switch_interval="0")
+
+
+def test_gil_rounds_the_interval_to_whole_microseconds():
+    """sys.setswitchinterval stores whole microseconds; take_gil waits at least 1 us."""
+    class Stub:
+        env = rec = None
+    assert Gil(Stub(), None, 1500).interval == 1 * US
+    assert Gil(Stub(), None, 1).interval == 1 * US
+    assert Gil(Stub(), None, 5 * MS).interval == 5 * MS

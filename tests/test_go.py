@@ -1,0 +1,413 @@
+"""The go model: exact timelines of proc.go's scheduler and sysmon, queueing theory, and
+invariants on random workloads. Expected times follow docs/runtime-notes/go.md section 3."""
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from helpers import MS, US, check_invariants, config, run_scheduler, within_ci
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sim.config import ConfigError, load_config
+from sim.models.go import SysmonClock
+from sim.recorder import Recorder
+from sim.runner import run
+
+EPS = 100 * US  # the sleepers' cpu per wake-up (the note's epsilon)
+
+
+def one(phases, at="0s"):
+    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
+
+
+def go_cfg(workload, cores=1, **options):
+    return config(workload, {"go": {"model": "go", **options}}, machine={"cores": cores})
+
+
+@pytest.fixture
+def preempt_log(monkeypatch):
+    """(task, time) of every preemption, in order."""
+    log = []
+    original = Recorder.preempt
+
+    def preempt(self, task, t):
+        log.append((task, t))
+        original(self, task, t)
+
+    monkeypatch.setattr(Recorder, "preempt", preempt)
+    return log
+
+
+def wake_log(wakeups):
+    return [(int(t), int(r), int(u)) for t, r, u in
+            zip(wakeups["task_id"], wakeups["ready"], wakeups["run"], strict=True)]
+
+
+def by_id(tasks, column):
+    return dict(zip(tasks["task_id"].tolist(), tasks[column].tolist(), strict=True))
+
+
+# --- sysmon's delay schedule --------------------------------------------------------------
+
+
+def test_sysmon_rounds_follow_the_delay_schedule():
+    """20 us for rounds 0..50, then doubling (40 .. 5120 us), then 10 ms: note section 3.1."""
+    clock = SysmonClock(20 * US, 10 * MS, 50, 0)
+    rounds = [clock.ge(0)]
+    for _ in range(62):
+        rounds.append(clock.ge(rounds[-1] + 1))
+    assert rounds[0] == 20 * US and rounds[50] == 1020 * US
+    assert rounds[51:59] == [1060 * US, 1140 * US, 1300 * US, 1620 * US, 2260 * US,
+                             3540 * US, 6100 * US, 11220 * US]
+    assert rounds[59:63] == [21220 * US, 31220 * US, 41220 * US, 51220 * US]
+    assert clock.state(11220 * US) == (58, 5120 * US)
+
+
+def test_sysmon_rounds_with_a_50us_sleep_overshoot():
+    """The note's sensitivity estimate: T0 = 0.07, T50 = 3.57, T57 = 9.00, T58 = 14.17 ms."""
+    clock = SysmonClock(20 * US, 10 * MS, 50, 50 * US)
+    rounds = [clock.ge(0)]
+    for _ in range(60):
+        rounds.append(clock.ge(rounds[-1] + 1))
+    assert [rounds[k] for k in (0, 50, 57, 58, 59, 60)] == [
+        70 * US, 3570 * US, 9000 * US, 14170 * US, 24220 * US, 34270 * US]
+
+
+# --- scenario A: a call-free 50 ms loop beside two sleepers, one P ----------------------
+
+SLEEPER = one([{"repeat": 3, "phases": [{"sleep": "1ms"}, {"cpu": "100us"}]}])
+SCENARIO_A = {"s1": SLEEPER, "s2": SLEEPER, "loop": one([{"cpu": "50ms"}])}
+S1, S2, LOOP = 0, 1, 2
+
+
+def test_sysmon_preempts_the_loop_at_11_22_and_31_22_ms(preempt_log):
+    """sysmon first sees L's schedtick at its round at 20 us; the first round at least 10 ms
+    later is T58 = 11.22 ms, which preempts L to the global queue. findRunnable then fires
+    the overdue timers (S1 then S2 into runnext, so S2 runs first), and takes L back from
+    the global queue last. T59 = 21.22 sees L's new tick: the next preemption is T60."""
+    tasks, wakeups, *_ = run_scheduler(go_cfg(SCENARIO_A), "go")
+    assert preempt_log == [(LOOP, 11220 * US), (LOOP, 31220 * US)]
+    assert wake_log(wakeups)[3:] == [
+        (S2, 1 * MS, 11220 * US),  # runnext
+        (S1, 1 * MS, 11220 * US + EPS),  # the local queue's tail
+        (S1, 12220 * US + 2 * EPS, 31220 * US),  # heap order S2 < S1 now: S1 in runnext
+        (S2, 12220 * US + EPS, 31220 * US + EPS),
+        (S2, 32220 * US + 2 * EPS, 50 * MS + 4 * EPS),  # after L exits: S1 < S2 again
+        (S1, 32220 * US + EPS, 50 * MS + 5 * EPS),
+    ]
+    finish = by_id(tasks, "finish")
+    assert finish[LOOP] == 50 * MS + 4 * EPS  # 11.22 + 20.00 + 18.78 ms of cpu, 4 epsilons
+    assert (finish[S2], finish[S1]) == (50 * MS + 5 * EPS, 50 * MS + 6 * EPS)
+    assert by_id(tasks, "preemptions") == {S1: 0, S2: 0, LOOP: 2}
+
+
+def test_without_async_preemption_the_loop_runs_to_its_end():
+    """preemptone only sets gp.preempt, which a call-free loop never checks: L runs 0-50 ms
+    and the timers due at 1 ms fire when L exits (S2, in runnext, first)."""
+    tasks, wakeups, *_ = run_scheduler(go_cfg(SCENARIO_A, async_preemption=False), "go")
+    assert by_id(tasks, "finish")[LOOP] == 50 * MS
+    assert wake_log(wakeups)[3:5] == [(S2, 1 * MS, 50 * MS), (S1, 1 * MS, 50 * MS + EPS)]
+    assert tasks["preemptions"].sum() == 0
+
+
+def test_a_sleep_overshoot_moves_the_preemptions_to_14_17_and_34_27_ms(preempt_log):
+    """The note's estimate for usleep overshooting by 50 us per sleep."""
+    run_scheduler(go_cfg(SCENARIO_A, sysmon_sleep_overhead="50us"), "go")
+    assert preempt_log == [(LOOP, 14170 * US), (LOOP, 34270 * US)]
+
+
+def test_a_runnext_chain_shares_one_time_slice(preempt_log):
+    """G1 spawns G2 (into runnext) and parks at 6 ms; G2 inherits G1's slice, observed at
+    20 us, so sysmon preempts it at 11.22 ms after 5.22 ms of its own; G3 (local queue,
+    a fresh slice) runs next, then G2 from the global queue."""
+    cfg = go_cfg({"g1": one([{"cpu": "6ms"}, {"spawn": "g2"}, {"io": "100ms"}]),
+                  "g3": one([{"cpu": "1ms"}]),
+                  "g2": {"arrival": "spawned", "phases": [{"cpu": "10ms"}]}})
+    tasks, *_ = run_scheduler(cfg, "go")
+    g3, g2 = 1, 2  # g1 is 0
+    assert preempt_log == [(g2, 11220 * US)]
+    assert by_id(tasks, "start")[g3] == 11220 * US
+    assert by_id(tasks, "finish")[g2] == 17 * MS  # 12.22 + the 4.78 ms left
+
+
+def test_the_same_timeline_through_the_shared_cores(preempt_log):
+    """A class with a (zero) cgo call makes the model run its Ms on the shared Cores
+    instead of one event per burst; nothing else changes."""
+    work = {**SCENARIO_A, "cgo": one([{"native": "0"}], at="60ms")}
+    tasks, wakeups, *_ = run_scheduler(go_cfg(work), "go")
+    assert preempt_log == [(LOOP, 11220 * US), (LOOP, 31220 * US)]
+    assert by_id(tasks, "finish")[LOOP] == 50 * MS + 4 * EPS
+
+
+def test_without_async_preemption_gp_preempt_is_honoured_at_the_next_call(preempt_log):
+    """Two call-free loops back to back: sysmon sets gp.preempt from 11.22 ms on, the
+    prologue of the second loop (at 30 ms) sees it: the sleeper, due at 1 ms, runs then."""
+    cfg = go_cfg({"s": one([{"sleep": "1ms"}, {"cpu": "100us"}]),
+                  "loop": one([{"cpu": "30ms"}, {"cpu": "30ms"}])}, async_preemption=False)
+    tasks, wakeups, *_ = run_scheduler(cfg, "go")
+    assert preempt_log == [(1, 30 * MS)]
+    assert wake_log(wakeups)[2] == (0, 1 * MS, 30 * MS)
+    assert by_id(tasks, "finish") == {0: 30 * MS + EPS, 1: 60 * MS + EPS}
+
+
+def test_ms_beyond_the_cores_are_time_sliced_and_preempted_when_on_a_core(preempt_log):
+    """Two Ps on one core: the OS slices their Ms every 3 ms (those preemptions count
+    too). Both slices are over at 11.22 ms, when only G1's M is on the core: sysmon
+    preempts G1; G0's signal waits for a round that finds its M running (31.22 ms)."""
+    cfg = go_cfg({"loop": {"arrival": {"batch": {"count": 2, "at": "0s"}},
+                           "phases": [{"cpu": "30ms"}]}}, gomaxprocs=2)
+    tasks, _, rec, workload = run_scheduler(cfg, "go")
+    check_invariants(tasks, rec, workload, 1)
+    assert sorted(by_id(tasks, "finish").values())[-1] == 60 * MS
+    by_sysmon = [(g, t) for g, t in preempt_log if t % (3 * MS)]
+    assert by_sysmon == [(1, 11220 * US), (0, 31220 * US), (1, 41220 * US)]
+
+
+# --- scenario B: syscalls and retake, one P ------------------------------------------------
+
+TWO = ("g1", "g2")
+
+
+def syscall_run(g1, g2=({"cpu": "1ms"},)):
+    tasks, *_ = run_scheduler(go_cfg({"g1": one(list(g1)), "g2": one(list(g2))}), "go")
+    return by_id(tasks, "start"), by_id(tasks, "finish")
+
+
+def test_a_long_syscall_hands_the_p_to_another_m_at_40us():
+    """G1 blocks at 0; sysmon's round at 20 us first sees the syscall, the one at 40 us
+    retakes the P (no grace: nothing idles or spins) and handoffp starts an M for G2.
+    G1 returns at 5 ms, takes the idle P and computes its last 1 ms."""
+    start, finish = syscall_run([{"block": "5ms"}, {"cpu": "1ms"}])
+    assert (start[1], finish[1]) == (40 * US, 1040 * US)
+    assert finish[0] == 6 * MS
+
+
+def test_a_syscall_shorter_than_two_rounds_keeps_the_p():
+    """Back at 30 us, before the retaking round: the fast path keeps the P, G2 waits."""
+    start, finish = syscall_run([{"block": "30us"}, {"cpu": "1ms"}])
+    assert finish[0] == 1030 * US
+    assert (start[1], finish[1]) == (1030 * US, 2030 * US)
+
+
+def test_a_backed_off_sysmon_retakes_at_its_next_rounds():
+    """G1 computes 5 ms (sysmon backs off: rounds at 6.10 and 11.22 ms), then blocks. The
+    round at 6.10 ms sees the syscall; at 11.22 ms the P's slice (since 20 us) is over,
+    so retake takes it at once and G2 starts."""
+    start, finish = syscall_run([{"cpu": "5ms"}, {"block": "20ms"}, {"cpu": "1ms"}])
+    assert start[1] == 11220 * US
+    # back at 25 ms onto the idle P without execute(): sysmon, woken by exitsyscall, finds
+    # that P's slice long over and preempts G1 at once; it runs again from the global queue
+    assert finish[0] == 26 * MS
+
+
+def test_a_cgo_call_holds_a_core_while_its_p_is_handed_off():
+    """native 5 ms on one core: the P is retaken at 40 us, but G2's new M must share the
+    core with the M in the C code (OS slice 3 ms), so G2 runs 3-4 ms."""
+    start, finish = syscall_run([{"native": "5ms"}, {"cpu": "1ms"}])
+    assert (start[1], finish[1]) == (3 * MS, 4 * MS)
+    assert finish[0] == 7 * MS
+
+
+def test_a_thread_wakeup_latency_delays_every_parked_m():
+    """thread_wakeup 5 us: the M in netpoll runs G1 at 5 us; the M that handoffp starts
+    at the 40 us retake runs G2 at 45 us."""
+    cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
+                 thread_wakeup="5us")
+    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    assert start == {0: 5 * US, 1: 45 * US}
+
+
+# --- run queues ----------------------------------------------------------------------------
+
+
+def test_spawns_go_to_runnext_and_a_full_local_queue_spills_half_to_the_global_queue():
+    """local_queue 4: kids 1-4 end in the ring, kid 5 is bumped from runnext into a full
+    ring, so kids 1, 2 and 5 go to the global queue; kid 6 stays in runnext. Run order:
+    6 (runnext), 3, 4 (ring), then a global batch of min(3, 3/1+1, 4/2) = 2: 1, 2; then 5."""
+    kids = [{"spawn": "kid"}] * 6
+    cfg = go_cfg({"parent": one(kids + [{"cpu": "1ms"}]),
+                  "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, local_queue=4)
+    tasks, *_ = run_scheduler(cfg, "go")
+    start = by_id(tasks, "start")
+    assert [k for k in sorted(start, key=start.get) if k] == [6, 3, 4, 1, 2, 5]
+    assert [start[k] for k in (6, 3, 4, 1, 2, 5)] == [k * MS for k in range(1, 7)]
+
+
+def test_gosched_goes_to_the_global_queue_behind_runnext():
+    """The parent spawns (runnext) then yields: the kid runs first, then the parent."""
+    cfg = go_cfg({"parent": one([{"spawn": "kid"}, "yield", {"cpu": "1ms"}]),
+                  "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}})
+    assert by_id(run_scheduler(cfg, "go")[0], "finish") == {0: 2 * MS, 1: 1 * MS}
+
+
+def test_an_idle_p_steals_half_and_runs_the_last_grabbed():
+    """Two Ps. The parent spawns 5 kids (ring 1-4, runnext 5) and computes 10 ms; wakep's
+    spinning M steals half the ring (1, 2) and runs 2, then 1; later steals 3, then 4;
+    runnext only on the last pass: 5."""
+    cfg = go_cfg({"parent": one([{"spawn": "kid"}] * 5 + [{"cpu": "10ms"}]),
+                  "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, cores=2)
+    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    assert [start[k] for k in (2, 1, 3, 4, 5)] == [k * MS for k in range(5)]
+
+
+def test_netpoller_readiness_goes_one_per_idle_p_through_the_global_queue():
+    """Three connections at 0 and two idle Ps: the waking M runs the first on one P;
+    injectglist gives the second to the other P (global queue + startm) and keeps the
+    third on its local queue."""
+    cfg = go_cfg({"c": {"arrival": {"batch": {"count": 3, "at": "0s"}},
+                        "phases": [{"cpu": "1ms"}]}}, cores=2)
+    assert by_id(run_scheduler(cfg, "go")[0], "start") == {0: 0, 1: 0, 2: 1 * MS}
+
+
+def test_gomaxprocs_defaults_to_the_cores_and_can_be_set():
+    work = {"c": {"arrival": {"batch": {"count": 2, "at": "0s"}}, "phases": [{"cpu": "10ms"}]}}
+    assert set(by_id(run_scheduler(go_cfg(work, cores=2), "go")[0], "finish").values()) \
+        == {10 * MS}
+    one_p = by_id(run_scheduler(go_cfg(work, cores=2, gomaxprocs=1), "go")[0], "finish")
+    assert sorted(one_p.values()) == [10 * MS, 20 * MS]
+
+
+def test_bad_options_name_their_key():
+    with pytest.raises(ConfigError, match="schedulers.go.time_slice"):
+        go_cfg({"c": one([{"cpu": "1ms"}])}, time_slice="0")
+    with pytest.raises(ConfigError, match="schedulers.go.sysmon_max_delay"):
+        go_cfg({"c": one([{"cpu": "1ms"}])}, sysmon_max_delay="1us")
+
+
+def test_same_seed_same_run_with_random_steal_order():
+    work = {"a": {"arrival": {"poisson": "3000/s"},
+                  "phases": [{"cpu": "exp(1ms)"}, {"spawn": "kid"}, {"io": "exp(1ms)"}]},
+            "kid": {"arrival": "spawned", "phases": [{"sleep": "1ms"}, {"cpu": "exp(0.5ms)"}]}}
+    cfg = config(work, {"go": {"model": "go"}}, machine={"cores": 4}, horizon="50ms")
+    first, second = run_scheduler(cfg, "go")[0], run_scheduler(cfg, "go")[0]
+    assert first.equals(second)
+
+
+# --- queueing theory -----------------------------------------------------------------------
+
+
+def erlang_c_latency(c: int, rate: float, mean: float) -> float:
+    """M/M/c mean sojourn: the Erlang C waiting probability over (c mu - lambda), plus 1/mu."""
+    a = rate * mean
+    top = a**c / math.factorial(c) * c / (c - a)
+    wait = top / (sum(a**k / math.factorial(k) for k in range(c)) + top)
+    return wait / (c / mean - rate) + mean
+
+
+@pytest.mark.parametrize("cores,horizon", [(2, "5s"), (4, "3s")])
+def test_mean_latency_matches_erlang_c(cores, horizon):
+    """Poisson arrivals, one exponential burst each, gomaxprocs = cores: the scheduler is
+    work-conserving, so the mean latency is M/M/c's, whatever the order (rho = 0.7)."""
+    mean, rho = 1e-3, 0.7
+    rate = rho * cores / mean
+    cfg = config({"c": {"arrival": {"poisson": f"{rate}/s"}, "phases": [{"cpu": "exp(1ms)"}]}},
+                 {"go": {"model": "go"}}, machine={"cores": cores}, horizon=horizon,
+                 warmup="200ms")
+
+    def mean_latency(seed):
+        tasks = run_scheduler(cfg, "go", seed=seed)[0]
+        return tasks.loc[tasks["counted"], "latency"].mean() / 1e9
+
+    values = np.array([mean_latency(seed) for seed in range(10)])
+    assert within_ci(values, erlang_c_latency(cores, rate, mean))
+
+
+# --- invariants on random workloads -------------------------------------------------------
+
+DURATIONS = st.sampled_from(["0", "10us", "300us", "2ms", "12ms", "exp(1ms)"])
+
+
+@st.composite
+def go_workloads(draw):
+    def phases(spawn):
+        kinds = ["cpu", "io", "sleep", "block", "native"]
+        item = st.one_of(st.builds(lambda k, d: {k: d}, st.sampled_from(kinds), DURATIONS),
+                         st.just("yield"), *([st.just({"spawn": "kid"})] if spawn else []))
+        return draw(st.lists(item, min_size=1, max_size=6))
+
+    arrival = draw(st.sampled_from([
+        {"batch": {"count": 4, "at": "1ms"}}, {"poisson": "400/s"}, {"periodic": "3ms"},
+        {"closed": {"clients": 2, "think": "exp(1ms)"}}]))
+    main = phases(spawn=True)
+    if not any(p == {"spawn": "kid"} for p in main):
+        main.append({"spawn": "kid"})
+    return {"main": {"arrival": arrival, "phases": main},
+            "other": one(phases(spawn=False), at="2ms"),
+            "kid": {"arrival": "spawned", "phases": phases(spawn=False)}}
+
+
+def concurrency(intervals):
+    """Most intervals open at once (ends before starts at equal times)."""
+    edges = sorted([(a, 1) for a, _ in intervals] + [(b, -1) for _, b in intervals],
+                   key=lambda e: (e[0], e[1]))
+    level = top = 0
+    for _, step in edges:
+        level += step
+        top = max(top, level)
+    return top
+
+
+@given(work=go_workloads(), cores=st.integers(1, 3), procs=st.integers(1, 3),
+       async_preemption=st.booleans(), local_queue=st.sampled_from([2, 4, 256]),
+       seed=st.integers(0, 1000))
+def test_invariants_on_random_workloads(work, cores, procs, async_preemption, local_queue,
+                                        seed):
+    """Recorder invariants; each task finishes once; Go code (cpu phases) never runs on
+    more than gomaxprocs Ms at once, and nothing on more than the cores."""
+    busy, done = [], Counter()
+    record_busy, record_done = Recorder.busy, Recorder.done
+
+    def log_busy(self, task, t0, t1, *lane):
+        busy.append((task, t0, t1))
+        record_busy(self, task, t0, t1, *lane)
+
+    def log_done(self, task, t):
+        done[task] += 1
+        record_done(self, task, t)
+
+    cfg = config(work, {"go": {"model": "go", "gomaxprocs": procs, "local_queue": local_queue,
+                               "async_preemption": async_preemption}},
+                 machine={"cores": cores, "os_time_slice": "1ms"}, horizon="40ms", seed=seed)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Recorder, "busy", log_busy)
+        patch.setattr(Recorder, "done", log_done)
+        tasks, wakeups, rec, workload = run_scheduler(cfg, "go")
+    check_invariants(tasks, rec, workload, cores)
+    assert (wakeups["delay"] >= 0).all()
+    assert set(done.values()) <= {1} and len(done) == len(tasks)
+    # busy chunks come in each task's phase order: tell cpu chunks from native ones
+    chunks: dict[int, list[tuple[int, int]]] = {}
+    for task, t0, t1 in busy:
+        chunks.setdefault(task, []).append((t0, t1))
+    go_code = []
+    for task, parts in chunks.items():
+        phases = iter((k, d) for k, d in workload.phases(task) if k in ("cpu", "native") and d)
+        kind, left = next(phases)
+        for t0, t1 in parts:
+            while left == 0:
+                kind, left = next(phases)
+            left -= t1 - t0
+            assert left >= 0
+            if kind == "cpu" and t1 > t0:
+                go_code.append((t0, t1))
+    assert concurrency(go_code) <= procs
+    assert concurrency([(a, b) for _, a, b in busy if b > a]) <= cores
+
+
+# --- the example config --------------------------------------------------------------------
+
+
+def test_go_vs_asyncio_config_tells_the_seed_story():
+    """One 50 ms computation among short requests on one core: asyncio's requests wait
+    behind all of it; Go preempts it every 10-20 ms, so requests wait for one slice at a
+    time; without async preemption Go is as bad as asyncio."""
+    cfg = load_config("configs/go_vs_asyncio.yaml", overrides=["horizon=4s", "warmup=0s"])
+    summary = run(cfg, progress=False).summary.set_index(["scheduler", "class"])
+    p99, wake = summary["latency_p99_ms"], summary["wake_delay_p99_ms"]
+    assert p99["go", "request"] < 0.8 * p99["asyncio", "request"]
+    assert wake["go", "request"] < 0.6 * wake["asyncio", "request"]
+    assert p99["go_no_async_preemption", "request"] > 0.9 * p99["asyncio", "request"]
+    assert summary.loc[("go", "report"), "preemptions"] > 0
+    assert summary.loc[("go_no_async_preemption", "report"), "preemptions"] == 0
