@@ -333,7 +333,8 @@ class GoModel(Model):
             if self._ready_by(now):  # netpoll returns: run the first, inject the rest
                 ready = self._netpoll(now)
                 p = self._pidleget()
-                self._inject(ready[1:], p)
+                if len(ready) > 1:
+                    self._inject(ready[1:], p)
                 if not self._execute(p, ready[0], False):
                     self._schedule(p)
             elif self.ntimers and any(q.timers and q.timers[0][0] <= now for q in self.allp):
@@ -740,7 +741,8 @@ class GoModel(Model):
             x = t + 1
             if t == self.nocheck:
                 continue
-            nxt = min((q.timers[0][0] for q in self.allp if q.timers), default=FOREVER)
+            nxt = min((q.timers[0][0] for q in self.allp if q.timers), default=FOREVER) \
+                if self.ntimers else FOREVER  # timeSleepUntil
             if nxt <= t:
                 continue
             self.dirty = True
