@@ -1,0 +1,144 @@
+"""The validation scenarios: one sim config each (one scheduler), and the figures compared.
+
+Every task of a scenario arrives at 0 (a batch) or is spawned by another task, so the real
+programs start them the same way whatever the runtime (timers, not sockets). The workload
+is drawn once from the config's seed and replayed unchanged on every real run. The
+scheduler's options are the real program's settings too (switch interval, GOMAXPROCS,
+async preemption, workers), and the ones for older installed runtimes (Go 1.19, Tokio
+1.24) are set to their behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUESTS, PERIOD_MS = 250, 2  # the request stream: one every 2 ms for 500 ms
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A sim config with one scheduler, the (class, summary column) figures compared, and
+    which options are calibrated from the probe (option -> probe key)."""
+
+    name: str
+    about: str
+    config: dict[str, Any]
+    figures: tuple[tuple[str, str], ...]
+    calibrate: dict[str, str] = field(default_factory=dict)
+    versions: str = ""
+
+    @property
+    def scheduler(self) -> dict[str, Any]:
+        return next(iter(self.config["schedulers"].values()))
+
+    @property
+    def runtime(self) -> str:
+        """Which real runtime runs it: asyncio, threads, go or tokio."""
+        model = self.scheduler["model"]
+        return "threads" if model == "gil_threads" else model
+
+
+REQUEST_FIGURES = tuple(("req", m) for m in (
+    "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
+    "latency_p50_ms", "latency_p99_ms", "throughput_per_s"))
+
+
+def hog_stream(hog: list) -> dict[str, Any]:
+    """A hog beside a request stream: ``gen`` wakes every 2 ms on average and spawns a
+    ``req`` (compute, wait 1 ms on a timer, compute). The window is the stream's nominal
+    span. The generator's and the hog's waits are drawn (uniform), so that requests meet
+    the hog at every phase of its cycle, in the simulator as in reality (where every
+    wake-up is a little late and the phases drift): constant waits would lock the
+    simulator to a few phases."""
+    return {
+        "hog": {"arrival": {"batch": {"count": 1}}, "phases": [{"sleep": "5ms"}, *hog]},
+        "gen": {"arrival": {"batch": {"count": 1}},
+                "phases": [{"repeat": REQUESTS, "phases": [
+                    {"sleep": f"uniform({PERIOD_MS / 2}ms, {PERIOD_MS * 1.5}ms)"},
+                    {"spawn": "req"}]}]},
+        "req": {"arrival": "spawned",
+                "phases": [{"cpu": "200us"}, {"sleep": "1ms"}, {"cpu": "200us"}]},
+    }
+
+
+def _config(name: str, workload: dict, scheduler: dict, horizon: str) -> dict[str, Any]:
+    return {"name": name, "seed": 1, "horizon": horizon, "machine": {"cores": 2},
+            "workload": workload, "schedulers": {scheduler["model"]: scheduler}}
+
+
+def _stream(name: str, about: str, hog: list, scheduler: dict, **extra) -> Scenario:
+    horizon = f"{REQUESTS * PERIOD_MS}ms"
+    return Scenario(name, about, _config(name, hog_stream(hog), scheduler, horizon),
+                    REQUEST_FIGURES, **extra)
+
+
+def _convoy(ms: int) -> Scenario:
+    """One thread computes; one sleeps 1 ms and computes 50 us, 100 times."""
+    wakes = 100
+    crunch = int(wakes * (ms + 1) * 1.1) + 100
+    workload = {
+        "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": f"{crunch}ms"}]},
+        "sleeper": {"arrival": {"batch": {"count": 1}},
+                    "phases": [{"repeat": wakes, "phases": [{"sleep": "1ms"}, {"cpu": "50us"}]}]},
+    }
+    scheduler = {"model": "gil_threads", "threads": 2, "switch_interval": f"{ms}ms"}
+    return Scenario(
+        f"gil_convoy_{ms}ms",
+        f"a sleeping thread beside a CPU-bound one, sys.setswitchinterval({ms / 1000:g})",
+        _config(f"gil_convoy_{ms}ms", workload, scheduler, f"{crunch + 200}ms"),
+        tuple(("sleeper", m) for m in ("wake_delay_mean_ms", "wake_delay_p50_ms",
+                                       "wake_delay_p99_ms", "latency_p50_ms")))
+
+
+ASYNCIO = {"model": "asyncio"}
+ASYNCIO_CALIBRATION = {"step_overhead": "asyncio_step"}
+# Go 1.19 (Debian bookworm): every constant the model has is the same as in current Go
+# (docs/runtime-notes/go.md section 4); usleep's overshoot is calibrated.
+GO_CALIBRATION = {"sysmon_sleep_overhead": "sleep_20us_p50"}
+GO_VERSIONS = ("Go 1.19: defaults (forcePreemptNS, sysmon, schedtick%61 are unchanged "
+               "since 1.14); asyncpreemptoff through async_preemption")
+# Tokio 1.24 (Debian bookworm): a fixed global queue interval of 61 and no cap on LIFO
+# polls per tick (the coop budget, 128, bounds the chain), docs/runtime-notes/tokio.md §4.
+TOKIO_124 = {"global_queue_interval": 61, "lifo_polls": 128}
+TOKIO_VERSIONS = "Tokio 1.24: global_queue_interval=61, lifo_polls=128 (no LIFO cap)"
+GO_HOG = [{"repeat": 8, "phases": [{"cpu": "50ms"}, {"sleep": "uniform(10ms, 30ms)"}]}]
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
+    _stream("asyncio_hog", "a task computes 30 ms then sleeps ~20 ms, beside a request stream",
+            [{"repeat": 10, "phases": [{"cpu": "30ms"}, {"sleep": "uniform(10ms, 30ms)"}]}],
+            ASYNCIO,
+            calibrate=ASYNCIO_CALIBRATION),
+    _stream("asyncio_yield_hog", "the same hog, re-queued with sleep(0) every 5 ms",
+            [{"repeat": 10, "phases": [{"repeat": 6, "phases": [{"cpu": "5ms"}, "yield"]},
+                                       {"sleep": "uniform(10ms, 30ms)"}]}], ASYNCIO,
+            calibrate=ASYNCIO_CALIBRATION),
+    _convoy(1),
+    _convoy(5),
+    _convoy(20),
+    _stream("go_p1_hog", "GOMAXPROCS=1: a call-free 50 ms loop beside a request stream",
+            GO_HOG, {"model": "go", "gomaxprocs": 1},
+            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+    _stream("go_p1_hog_nopreempt", "the same with GODEBUG=asyncpreemptoff=1",
+            GO_HOG, {"model": "go", "gomaxprocs": 1, "async_preemption": False},
+            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+    _stream("go_p2_hog", "GOMAXPROCS=2: the same hog and stream on two Ps",
+            GO_HOG, {"model": "go", "gomaxprocs": 2},
+            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+    _stream("tokio_hog", "2 workers: a task computes 50 ms then sleeps, beside the stream",
+            GO_HOG, {"model": "tokio", "workers": 2, **TOKIO_124}, versions=TOKIO_VERSIONS),
+    Scenario(
+        "tokio_lifo",
+        "2 workers: every ~10 ms a task spawns a child, then computes 5 ms",
+        _config("tokio_lifo", {
+            "parent": {"arrival": {"batch": {"count": 1}},
+                       "phases": [{"repeat": 100, "phases": [
+                           {"sleep": "uniform(2ms, 8ms)"}, {"spawn": "child"},
+                           {"cpu": "5ms"}]}]},
+            "child": {"arrival": "spawned", "phases": [{"cpu": "200us"}]},
+        }, {"model": "tokio", "workers": 2, **TOKIO_124}, "1s"),
+        tuple(("child", m) for m in (
+            "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
+            "latency_p50_ms", "latency_p99_ms", "throughput_per_s")),
+        versions=TOKIO_VERSIONS),
+]}
