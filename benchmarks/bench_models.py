@@ -48,9 +48,9 @@ def textbook(n: int, seed: int = 1) -> float:
             env.process(customer(service))
 
     env.process(source())
-    start = time.perf_counter()
+    start = time.process_time()
     env.run()
-    return n / (time.perf_counter() - start)
+    return n / (time.process_time() - start)
 
 
 def model_config(model: str, n: int):
@@ -68,10 +68,10 @@ def measure(model: str, n: int) -> tuple[float, float, int]:
     cfg = model_config(model, n)
     workload = generate(cfg)
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     rec = simulate(cfg, workload, model, cfg.seed)
     task_table(rec, workload), wakeup_table(rec, workload)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return workload.n / elapsed, peak / workload.n, workload.n
@@ -89,10 +89,10 @@ def main() -> None:
         # tracemalloc slows the run; time it once without, once with, for memory
         cfg = model_config(model, args.tasks)
         workload = generate(cfg)
-        start = time.perf_counter()
+        start = time.process_time()
         rec = simulate(cfg, workload, model, cfg.seed)
         task_table(rec, workload), wakeup_table(rec, workload)
-        rate = workload.n / (time.perf_counter() - start)
+        rate = workload.n / (time.process_time() - start)
         _, per_task, _ = measure(model, min(args.tasks, 50_000))
         print(f"{model:<20}{rate:>12,.0f}{rate / base:>8.2f}{per_task:>12,.0f}")
 

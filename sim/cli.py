@@ -1,22 +1,36 @@
 """``python -m sim CONFIG [key=value ...]``: run, print a table, write results.
 
 Bad input ends with one line naming the key path and exit status 2, before anything is
-written; a run that fails for another reason exits 1.
+written; a run that fails for another reason exits 1. A config with a ``sweep:`` block
+runs as a sweep (``sim.sweep``): in parallel, resumable, and exit 1 if any run failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
 from .models import MODELS
-from .outputs import dump_config, table, write_results
+from .outputs import dump_config, sweep_table, table, write_results
 from .runner import run
-from .workload import check_size, offered_load
+from .sweep import EXECUTORS, ExecutorError, point_configs, require_dask, run_sweep
+from .workload import offered_load
 
 EXIT_BAD_INPUT = 2
+EXIT_FAILED_RUNS = 1
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +48,14 @@ def parser() -> argparse.ArgumentParser:
                    help="validate and print the resolved config without running")
     p.add_argument("--list-models", action="store_true", help="list models and their options")
     p.add_argument("--quiet", action="store_true", help="no table and no progress bar")
+    sweep = p.add_argument_group("sweeps (configs with a sweep: block)")
+    sweep.add_argument("--jobs", type=_positive, default=_cores(),
+                       help="runs at a time (default: the core count; 1 runs in process; "
+                            "with dask and no address: the local cluster's workers)")
+    sweep.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local processes, or a Dask distributed cluster")
+    sweep.add_argument("--scheduler-address", metavar="tcp://HOST:PORT",
+                       help="the Dask scheduler (default: start a LocalCluster)")
     return p
 
 
@@ -59,27 +81,59 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give a config file, e.g. python -m sim configs/quickstart.yaml",
               file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.scheduler_address and args.executor != "dask":
+        print("error: --scheduler-address needs --executor dask", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         cfg = load_config(args.config, args.overrides)
-        check_size(cfg)
-        load = offered_load(cfg)
-    except ConfigError as exc:
+        configs = point_configs(cfg)  # also refuses a point beyond max_tasks
+        load = max(offered_load(c) for c in configs)
+        if cfg.sweep and args.executor == "dask" and not args.check:
+            require_dask()
+    except (ConfigError, ExecutorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.check:
         print(dump_config(cfg), end="")
         return 0
     if load >= 1:
-        print(f"warning: open classes offer {load:.2f} of the cores' capacity: queues grow "
-              "without bound until horizon; the drain may hit drain_limit", file=sys.stderr)
+        where = "at some sweep points " if cfg.sweep else ""
+        print(f"warning: {where}open classes offer {load:.2f} of the cores' capacity: queues "
+              "grow without bound until horizon; the drain may hit drain_limit", file=sys.stderr)
     out = args.out or cfg.output_dir
-    try:
-        result = run(cfg, progress=None if not args.quiet else False)
-    except ConfigError as exc:  # a sweep point whose values make no valid config
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if cfg.sweep:
+        return _sweep(cfg, configs, args, out)
+    result = run(cfg, progress=None if not args.quiet else False)
     write_results(cfg, result, out)
     if not args.quiet:
         print(table(result.summary))
         print(f"\nresults in {out}/")
+    return 0
+
+
+def _sweep(cfg, configs, args, out: Path) -> int:
+    """Run a sweep into ``out``; list the failed runs and exit 1 if there are any."""
+    try:
+        result = run_sweep(cfg, out, jobs=args.jobs, executor=args.executor,
+                           address=args.scheduler_address,
+                           progress=None if not args.quiet else False, configs=configs)
+    except ExecutorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.quiet:
+        if len(result.aggregate):
+            print(sweep_table(result.aggregate))
+        reused = f", {result.reused} reused from {out}/runs" if result.reused else ""
+        print(f"\nresults in {out}/ ({result.ran} runs run now{reused})")
+    if result.failed:
+        total = result.ran + result.reused
+        print(f"error: {len(result.failed)} of {total} runs failed (tracebacks in "
+              f"{out}/runs/*.failed.json; the command reruns only what is missing):",
+              file=sys.stderr)
+        for run_ in result.failed:
+            values = "".join(f" {k}={v}" for k, v in run_["values"].items())
+            print(f"  {run_['scheduler']} point {run_['point']} replication "
+                  f"{run_['replication']} seed {run_['seed']}{values}: {run_['error']}",
+                  file=sys.stderr)
+        return EXIT_FAILED_RUNS
     return 0

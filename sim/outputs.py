@@ -2,12 +2,16 @@
 
 A run's files are written into a temporary sibling folder that is then renamed into
 place, so a reader never sees a half-written result. ``summary.csv`` is a pure function
-of config and seed; wall-clock and host facts go to ``manifest.json`` only.
+of config and seed; wall-clock and host facts go to ``manifest.json`` only. A sweep adds
+``aggregate.csv``: per scheduler x point x class, the mean of each metric over the
+replications and its 95 % Student t-interval.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 import os
 import platform
 import shutil
@@ -17,14 +21,20 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from .config import Config
+from .metrics import SUMMARY_COLUMNS
 from .runner import Result
 
-PACKAGES = ("sim", "simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib", "tqdm")
+PACKAGES = ("sim", "simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib", "tqdm",
+            "dask", "distributed")
+METRICS = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("class") + 1:]
 TABLE_COLUMNS = {
     "tasks": "tasks", "throughput_per_s": "tput/s", "latency_p50_ms": "p50 ms",
     "latency_p99_ms": "p99 ms", "latency_max_ms": "max ms", "slowdown_mean": "slowdown",
@@ -42,14 +52,17 @@ def versions() -> dict[str, str]:
     return found
 
 
-def manifest(cfg: Config, result: Result) -> dict:
+def manifest(cfg: Config, seeds: list[dict[str, int]], **extra: Any) -> dict:
+    """What is needed to reproduce the results: resolved config, seeds, versions."""
     return {
         "name": cfg.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
         "host": platform.node(),
         "versions": versions(),
-        "seeds": result.seeds,
+        "seeds": seeds,
+        **extra,
+        "config": cfg.to_dict(),
     }
 
 
@@ -79,6 +92,8 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # so a crash cannot leave a renamed but empty file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -90,7 +105,7 @@ def write_files(folder: Path, cfg: Config, result: Result) -> None:
     result.tasks.to_parquet(folder / "tasks.parquet", index=False)
     result.wakeups.to_parquet(folder / "wakeups.parquet", index=False)
     (folder / "config.yaml").write_text(dump_config(cfg))
-    (folder / "manifest.json").write_text(json.dumps(manifest(cfg, result), indent=2) + "\n")
+    (folder / "manifest.json").write_text(json.dumps(manifest(cfg, result.seeds), indent=2) + "\n")
 
 
 def write_results(cfg: Config, result: Result, out: Path) -> None:
@@ -108,4 +123,100 @@ def table(summary: pd.DataFrame) -> str:
     if summary["point"].nunique() > 1 or summary["replication"].nunique() > 1:
         keys = ["scheduler", "point", "replication", "class"]
     shown = summary[keys + list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def write_parquet_stream(path: Path, tables) -> bool:
+    """Concatenate ``tables`` (an iterable) into one parquet file, holding one at a time.
+
+    Written to a temporary file and renamed; returns False (and writes nothing) when
+    there is no table."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    writer = None
+    try:
+        for table in tables:
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+        if writer is None:
+            Path(tmp).unlink()
+            return False
+        writer.close()
+        os.replace(tmp, path)
+        return True
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile for ``p`` in (0.5, 1) and integer ``df`` >= 1.
+
+    Bisection on the closed-form distribution of |T| for integer degrees of freedom
+    (Abramowitz and Stegun 26.7.3-4), so the package needs no scipy at run time."""
+
+    def coverage(theta: float) -> float:  # P(|T| < sqrt(df) tan(theta))
+        c2, s = math.cos(theta) ** 2, math.sin(theta)
+        if df % 2:
+            term, total = math.cos(theta), 0.0
+            for k in range(1, (df - 1) // 2 + 1):
+                total += term
+                term *= c2 * (2 * k) / (2 * k + 1)
+            return 2 / math.pi * (theta + s * total)
+        term, total = 1.0, 0.0
+        for k in range(1, df // 2 + 1):
+            total += term
+            term *= c2 * (2 * k - 1) / (2 * k)
+        return s * total
+
+    target, lo, hi = 2 * p - 1, 0.0, math.pi / 2
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if coverage(mid) < target else (lo, mid)
+    return math.sqrt(df) * math.tan((lo + hi) / 2)
+
+
+def aggregate(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per scheduler x point x class: each metric's mean over replications and its
+    t-interval (``<metric>_mean``, ``_ci_low``, ``_ci_high``; NaN bounds for one value)."""
+    swept = [c for c in summary.columns if c not in SUMMARY_COLUMNS]
+    groups = summary.groupby(["scheduler", "point", "class"], sort=False)
+    out = groups[["model", *swept]].first().reset_index()
+    out = out[["scheduler", "model", "point", *swept, "class"]]
+    out["replications"] = groups.size().to_numpy()
+    stats = groups[METRICS].agg(["mean", "std", "count"])
+    columns = {}
+    for metric in METRICS:
+        mean = stats[(metric, "mean")].to_numpy(float)
+        count = stats[(metric, "count")].to_numpy()
+        t = np.array([t_quantile(0.5 + confidence / 2, n - 1) if n > 1 else np.nan
+                      for n in count])
+        half = t * stats[(metric, "std")].to_numpy(float) / np.sqrt(np.maximum(count, 1))
+        columns |= {f"{metric}_mean": mean, f"{metric}_ci_low": mean - half,
+                    f"{metric}_ci_high": mean + half}
+    return pd.concat([out, pd.DataFrame(columns)], axis=1)
+
+
+SWEEP_COLUMNS = {
+    "tasks_mean": "tasks", "latency_p50_ms_mean": "p50 ms", "latency_p99_ms_mean": "p99 ms",
+    "slowdown_mean_mean": "slowdown", "wake_delay_p99_ms_mean": "wake p99 ms",
+    "jain_mean": "jain", "utilisation_mean": "util",
+}
+
+
+def sweep_table(aggregate: pd.DataFrame) -> str:
+    """The terminal table of a sweep: overall (class ``all``) means over replications."""
+    swept = [c for c in aggregate.columns
+             if c not in ("scheduler", "model", "point", "class", "replications")
+             and not c.endswith(("_mean", "_ci_low", "_ci_high"))]
+    rows = aggregate[aggregate["class"] == "all"]
+    shown = rows[["scheduler", *swept, *SWEEP_COLUMNS]].rename(columns=SWEEP_COLUMNS)
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")

@@ -77,6 +77,23 @@ def swept_value(value: Any) -> Any:
     return value
 
 
+def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed: int):
+    """One run: (summary rows without identity columns, tasks, wakeups) of ``scheduler``."""
+    rec = simulate(point_cfg, workload, scheduler, seed)
+    tasks = task_table(rec, workload)
+    wakeups = wakeup_table(rec, workload)
+    rows = summary_rows(tasks, wakeups, rec, workload, point_cfg.machine.cores)
+    return rows, tasks, wakeups
+
+
+def identity(scheduler: str, model: str, point: int, replication: int, seed: int,
+             values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The columns that name a summary row: (the leading ones, one per swept key)."""
+    lead = {"scheduler": scheduler, "model": model,
+            "point": point, "replication": replication, "seed": seed}
+    return lead, {k: swept_value(v) for k, v in values.items()}
+
+
 def run_one(cfg: Config, point: int, replication: int, seed: int,
             values: dict[str, Any], schedulers: list[str] | None = None, on_done=None):
     """All (or the given) schedulers on one (point, replication): three lists of rows/frames.
@@ -87,13 +104,10 @@ def run_one(cfg: Config, point: int, replication: int, seed: int,
     workload = generate(point_cfg, seed)
     summaries, task_frames, wake_frames = [], [], []
     for name in schedulers or list(cfg.schedulers):
-        rec = simulate(point_cfg, workload, name, seed)
-        tasks = task_table(rec, workload)
-        wakeups = wakeup_table(rec, workload)
-        ident = {"scheduler": name, "model": point_cfg.schedulers[name].model,
-                 "point": point, "replication": replication, "seed": seed}
-        for row in summary_rows(tasks, wakeups, rec, workload, point_cfg.machine.cores):
-            summaries.append({**ident, **row, **{k: swept_value(v) for k, v in values.items()}})
+        rows, tasks, wakeups = simulate_tables(point_cfg, workload, name, seed)
+        lead, swept = identity(name, point_cfg.schedulers[name].model, point, replication,
+                               seed, values)
+        summaries += [{**lead, **row, **swept} for row in rows]
         for frame, out in ((tasks, task_frames), (wakeups, wake_frames)):
             frame.insert(0, "scheduler", name)
             frame.insert(1, "point", point)
@@ -122,13 +136,14 @@ def run(cfg: Config, progress: bool | None = None) -> Result:
     bar.close()
     swept = list(points[0])
     summary = pd.DataFrame(summaries, columns=SUMMARY_COLUMNS + swept)
-    summary = _order(summary, list(cfg.schedulers), list(cfg.workload))
+    summary = order_summary(summary, list(cfg.schedulers), list(cfg.workload))
     return Result(summary, pd.concat(task_frames, ignore_index=True),
                   pd.concat(wake_frames, ignore_index=True),
                   [{"point": p, "replication": r, "seed": s} for p, r, s in seeds])
 
 
-def _order(summary: pd.DataFrame, schedulers: list[str], classes: list[str]) -> pd.DataFrame:
+def order_summary(summary: pd.DataFrame, schedulers: list[str],
+                  classes: list[str]) -> pd.DataFrame:
     """Rows in scheduler config order, point, replication, class (``all`` last)."""
     keys = pd.DataFrame({
         "s": summary["scheduler"].map({n: i for i, n in enumerate(schedulers)}),

@@ -1,0 +1,290 @@
+"""Parameter sweeps: every scheduler on every (point, replication) of the ``sweep:`` block,
+run serially, in local processes or on a Dask cluster, and stored run by run.
+
+Flow: ``plan`` makes one ``RunSpec`` per scheduler x point x replication (seeds from
+``run_seeds``: one per (point, replication), shared by the schedulers; keys from
+``store.run_key``); the specs not already in ``runs/`` are executed, at most a small window
+in flight, and the parent writes each run file the moment its outcome arrives. Workers get
+the point's resolved config as a plain dict and return the run file's bytes, so a Dask
+worker on another machine needs ``sim`` installed but never sees the output folder. A run
+that raises is caught in its worker and stored as ``<key>.failed.json``; the sweep goes on,
+and the next sweep retries it. ``--jobs 1`` runs everything in this process.
+
+At the end ``summary.csv`` and ``aggregate.csv`` are assembled from the run files' summary
+rows in plan order, with the identity columns (scheduler, point, replication, seed, swept
+values) taken from the plan: the same bytes whether the runs ran serially, in parallel, on
+Dask, or partly in an earlier, interrupted sweep.
+
+``tasks.parquet`` and ``wakeups.parquet`` of a sweep are the run files' tables
+concatenated one run at a time through a pyarrow ``ParquetWriter`` (with scheduler, point
+and replication columns added), so the parent never holds more than one run's tasks; the
+run files stay, so they are a second copy of the data. Memory otherwise holds the plan and
+the summary rows only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from tqdm import tqdm
+
+from . import __version__
+from .config import Config, ConfigError, validate
+from .metrics import SUMMARY_COLUMNS
+from .outputs import (
+    aggregate,
+    atomic_write,
+    dump_config,
+    manifest,
+    write_json,
+    write_parquet_stream,
+)
+from .runner import identity, order_summary, run_seeds, simulate_tables
+from .store import RunStore, pack, run_key
+from .workload import check_size, generate
+
+EXECUTORS = ("local", "dask")
+INSTALL_DASK = ("--executor dask needs dask.distributed: pip install 'sim[dask]' "
+                "(or pip install 'dask[distributed]')")
+DERIVED = ("summary.csv", "aggregate.csv", "tasks.parquet", "wakeups.parquet")
+
+
+class ExecutorError(RuntimeError):
+    """The executor cannot start: dask missing, scheduler unreachable (the CLI exits 2)."""
+
+
+class MissingDask(ExecutorError):
+    """``--executor dask`` without dask installed."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: what a worker needs to execute it, and what names it."""
+
+    key: str
+    scheduler: str
+    point: int
+    replication: int
+    seed: int
+    values: dict[str, Any]
+    config: dict[str, Any] = field(repr=False)  # the point's resolved config
+    base_dir: str | None = None
+
+    @property
+    def model(self) -> str:
+        return self.config["schedulers"][self.scheduler]["model"]
+
+    def about(self) -> dict[str, Any]:
+        return {"key": self.key, "scheduler": self.scheduler, "model": self.model,
+                "point": self.point, "replication": self.replication, "seed": self.seed,
+                "values": self.values}
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back: the run file's bytes, or the error's traceback."""
+
+    key: str
+    data: bytes | None = None
+    error: str | None = None
+
+
+@dataclass
+class SweepResult:
+    summary: pd.DataFrame
+    aggregate: pd.DataFrame
+    failed: list[dict[str, Any]]  # RunSpec.about() plus "error" (the last traceback line)
+    ran: int                      # runs executed now
+    reused: int                   # runs found in the store
+
+
+def point_configs(cfg: Config) -> list[Config]:
+    """The validated config of every point; ``ConfigError`` for a bad one or a too big one."""
+    configs = [cfg.at_point(values) for values in cfg.sweep_points()]
+    for values, point_cfg in zip(cfg.sweep_points(), configs, strict=True):
+        try:
+            check_size(point_cfg)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep point {values}: {exc}" if values else str(exc)) from None
+    return configs
+
+
+def plan(cfg: Config, configs: list[Config] | None = None) -> list[RunSpec]:
+    """Every run of the sweep, points and replications outer, schedulers inner."""
+    points = cfg.sweep_points()
+    resolved = [c.to_dict() for c in (configs or point_configs(cfg))]
+    base = str(cfg.base_dir) if cfg.base_dir else None
+    return [RunSpec(run_key(resolved[p], name, seed), name, p, r, seed, points[p],
+                    resolved[p], base)
+            for p, r, seed in run_seeds(cfg) for name in cfg.schedulers]
+
+
+def execute_run(spec: RunSpec) -> Outcome:
+    """Run one spec (in a worker): the run file's bytes, or the error. Never raises."""
+    started, cpu = time.perf_counter(), time.thread_time()
+    try:
+        point_cfg = validate(spec.config, Path(spec.base_dir) if spec.base_dir else None)
+        workload = generate(point_cfg, spec.seed)
+        rows, tasks, wakeups = simulate_tables(point_cfg, workload, spec.scheduler, spec.seed)
+        info = {**spec.about(), "summary": rows, "sim": __version__, "host": platform.node(),
+                "wall_s": round(time.perf_counter() - started, 3),
+                "cpu_s": round(time.thread_time() - cpu, 3)}
+        return Outcome(spec.key, data=pack(info, tasks, wakeups))
+    except Exception:
+        return Outcome(spec.key, error=traceback.format_exc())
+
+
+def require_dask() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise MissingDask(INSTALL_DASK) from None
+
+
+@contextmanager
+def _executor(kind: str, jobs: int, address: str | None):
+    """(a concurrent.futures executor or None for in-process, how many runs in flight)."""
+    if kind == "dask":
+        require_dask()
+        from distributed import Client, LocalCluster
+
+        cluster = None if address else LocalCluster(
+            n_workers=jobs, threads_per_worker=1, dashboard_address=None)
+        try:
+            client = Client(address or cluster)
+        except OSError as exc:
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        try:
+            slots = sum(client.nthreads().values()) or jobs
+            yield client.get_executor(pure=False), 2 * slots
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif jobs > 1:
+        pool = ProcessPoolExecutor(jobs, mp_context=_start_method())
+        try:
+            yield pool, 2 * jobs
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        yield None, 1
+
+
+def _start_method():
+    """Workers that start clean, as on another machine, and cheaply: forked from a server
+    process that imported sim once (a fork of this possibly threaded process could
+    deadlock; spawn would import sim in every worker and re-import ``__main__``)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["sim.sweep"])
+    return context
+
+
+def _outcomes(specs: Iterable[RunSpec], pool, window: int) -> Iterator[tuple[RunSpec, Outcome]]:
+    """Outcomes as runs finish; only ``window`` runs submitted at a time (bounded memory)."""
+    if pool is None:
+        for spec in specs:
+            yield spec, execute_run(spec)
+        return
+    queue = iter(specs)
+    pending = {}
+    while True:
+        for spec in islice(queue, window - len(pending)):
+            pending[pool.submit(execute_run, spec)] = spec
+        if not pending:
+            return
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in finished:
+            spec = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception:  # the worker died or could not take the run
+                outcome = Outcome(spec.key, error=traceback.format_exc())
+            yield spec, outcome
+
+
+def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
+              address: str | None = None, progress: bool | None = None,
+              configs: list[Config] | None = None) -> SweepResult:
+    """Run the sweep into ``out`` (resuming from ``out/runs``) and write its tables."""
+    specs = plan(cfg, configs)
+    store = RunStore(out / "runs")
+    todo = [s for s in specs if not store.done(s.key)]
+    seeds = [{"point": p, "replication": r, "seed": s} for p, r, s in run_seeds(cfg)]
+    runs = [{k: v for k, v in s.about().items() if k != "values"} for s in specs]
+    failed: dict[str, dict[str, Any]] = {}
+    show = sys.stderr.isatty() if progress is None else progress
+    # the executor starts first: a scheduler that cannot be reached leaves nothing written
+    with _executor(executor if todo else "local", jobs if todo else 1, address) as (
+            pool, window):
+        store.folder.mkdir(parents=True, exist_ok=True)
+        for name in DERIVED:  # stale until this sweep writes them again
+            (out / name).unlink(missing_ok=True)
+        atomic_write(out / "config.yaml", dump_config(cfg).encode())
+        write_json(out / "manifest.json", manifest(cfg, seeds, status="running", runs=runs))
+        with tqdm(total=len(specs), initial=len(specs) - len(todo), disable=not show,
+                  unit="run", desc=cfg.name, smoothing=0.1) as bar:
+            for spec, outcome in _outcomes(todo, pool, window):
+                if outcome.error is None:
+                    store.save(spec.key, outcome.data)
+                else:
+                    error = outcome.error.strip().splitlines()[-1]
+                    failed[spec.key] = {**spec.about(), "error": error}
+                    store.save_failure(spec.key,
+                                       {**failed[spec.key], "traceback": outcome.error})
+                bar.update()
+
+    ok = [s for s in specs if s.key not in failed]
+    summary = _summary(cfg, ok, store)
+    agg = aggregate(summary)
+    atomic_write(out / "summary.csv", summary.to_csv(index=False).encode())
+    atomic_write(out / "aggregate.csv", agg.to_csv(index=False).encode())
+    for name in ("tasks", "wakeups"):  # in plan order, as sim.run() has them
+        write_parquet_stream(out / f"{name}.parquet", _tables(ok, store, name))
+    status = "complete" if not failed else f"{len(failed)} runs failed"
+    write_json(out / "manifest.json", manifest(
+        cfg, seeds, status=status, executor=executor, jobs=jobs, ran=len(todo),
+        reused=len(specs) - len(todo), runs=runs, failed=list(failed.values())))
+    return SweepResult(summary, agg, list(failed.values()), len(todo), len(specs) - len(todo))
+
+
+def _summary(cfg: Config, specs: list[RunSpec], store: RunStore) -> pd.DataFrame:
+    """The summary rows of the stored runs, identity from the plan, in contract order."""
+    rows = []
+    for spec in specs:
+        lead, swept = identity(spec.scheduler, spec.model, spec.point, spec.replication,
+                               spec.seed, spec.values)
+        rows += [{**lead, **row, **swept} for row in store.info(spec.key)["summary"]]
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + list(cfg.sweep_points()[0]))
+    return order_summary(summary, list(cfg.schedulers), list(cfg.workload))
+
+
+def _tables(specs: list[RunSpec], store: RunStore, name: str) -> Iterator[pa.Table]:
+    """One run's ``tasks``/``wakeups`` at a time, with the columns that name the run."""
+    for spec in specs:
+        table = store.table(spec.key, name)
+        n = table.num_rows
+        names = (("scheduler", spec.scheduler, pa.string()), ("point", spec.point, pa.int64()),
+                 ("replication", spec.replication, pa.int64()))
+        for i, (column, value, kind) in enumerate(names):
+            table = table.add_column(i, column, pa.array([value] * n, type=kind))
+        yield table
+
+
+__all__ = ["EXECUTORS", "ExecutorError", "MissingDask", "Outcome", "RunSpec", "SweepResult",
+           "execute_run", "plan", "point_configs", "require_dask", "run_sweep"]
