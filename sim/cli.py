@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
                    help="validate and print the resolved config without running")
     p.add_argument("--list-models", action="store_true", help="list models and their options")
     p.add_argument("--quiet", action="store_true", help="no table and no progress bar")
+    p.add_argument("--trace", action="store_true",
+                   help="record who ran where and when: trace.parquet and plots/timeline.png")
+    p.add_argument("--no-plots", action="store_true", help="do not draw output/plots/*.png")
     sweep = p.add_argument_group("sweeps (configs with a sweep: block)")
     sweep.add_argument("--jobs", type=_positive, default=_cores(),
                        help="runs at a time (default: the core count; 1 runs in process; "
@@ -101,14 +104,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {where}open classes offer {load:.2f} of the cores' capacity: queues "
               "grow without bound until horizon; the drain may hit drain_limit", file=sys.stderr)
     out = args.out or cfg.output_dir
+    if cfg.sweep and args.trace:
+        print("error: --trace records the timeline of one run; run a point of the sweep "
+              "alone (for example with sweep=null and its values as overrides)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if cfg.sweep:
         return _sweep(cfg, configs, args, out)
-    result = run(cfg, progress=None if not args.quiet else False)
-    write_results(cfg, result, out)
+    result = run(cfg, progress=None if not args.quiet else False, trace=args.trace)
+    write_results(cfg, result, out, plots=not args.no_plots)
     if not args.quiet:
         print(table(result.summary))
         print(f"\nresults in {out}/")
     return 0
+
+
+def _sweep_plots(summary, out: Path) -> None:
+    """The standard charts of a sweep: distributions at its last point, load curves."""
+    import pandas as pd
+
+    from .plots import standard_plots
+
+    last = [("point", "==", int(summary["point"].max()))]
+    tasks = pd.read_parquet(out / "tasks.parquet", filters=last)
+    wakeups = pd.read_parquet(out / "wakeups.parquet", filters=last)
+    standard_plots(summary, tasks, wakeups, out / "plots")
 
 
 def _sweep(cfg, configs, args, out: Path) -> int:
@@ -120,6 +139,8 @@ def _sweep(cfg, configs, args, out: Path) -> int:
     except ExecutorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not args.no_plots and len(result.summary):
+        _sweep_plots(result.summary, out)
     if not args.quiet:
         if len(result.aggregate):
             print(sweep_table(result.aggregate))

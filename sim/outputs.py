@@ -100,17 +100,24 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def write_files(folder: Path, cfg: Config, result: Result) -> None:
+def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True) -> None:
     result.summary.to_csv(folder / "summary.csv", index=False)
     result.tasks.to_parquet(folder / "tasks.parquet", index=False)
     result.wakeups.to_parquet(folder / "wakeups.parquet", index=False)
+    if result.trace is not None:
+        result.trace.to_parquet(folder / "trace.parquet", index=False)
     (folder / "config.yaml").write_text(dump_config(cfg))
     (folder / "manifest.json").write_text(json.dumps(manifest(cfg, result.seeds), indent=2) + "\n")
+    if plots:
+        from .plots import standard_plots  # matplotlib is slow to import: only when drawing
+
+        standard_plots(result.summary, result.tasks, result.wakeups, folder / "plots",
+                       result.trace)
 
 
-def write_results(cfg: Config, result: Result, out: Path) -> None:
+def write_results(cfg: Config, result: Result, out: Path, plots: bool = True) -> None:
     with atomic_dir(out) as folder:
-        write_files(folder, cfg, result)
+        write_files(folder, cfg, result, plots)
 
 
 def dump_config(cfg: Config) -> str:

@@ -398,7 +398,7 @@ def _label_tasks(ax: Axes, seen: pd.DataFrame, start, end, y, span_ms: float) ->
     tasks = seen["task"].to_numpy()
     running = (seen["state"] == "running").to_numpy() & (tasks >= 0)
     for i in np.flatnonzero(running):
-        text = str(tasks[i])
+        text = str(int(tasks[i]))
         if (end[i] - start[i]) * px_per_ms >= (len(text) + 1) * char_px:
             ax.text((start[i] + end[i]) / 2, y[i], text, ha="center", va="center",
                     fontsize=7, color="white", clip_on=True)

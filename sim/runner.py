@@ -33,6 +33,7 @@ class Result:
     tasks: pd.DataFrame
     wakeups: pd.DataFrame
     seeds: list[dict[str, int]] = field(default_factory=list)
+    trace: pd.DataFrame | None = None  # with trace=True: lane, task, state, start, end
 
 
 def run_seeds(cfg: Config) -> list[tuple[int, int, int]]:
@@ -56,10 +57,13 @@ def model_rng(seed: int, scheduler: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(key,)))
 
 
-def simulate(cfg: Config, workload: Workload, scheduler: str, seed: int) -> Recorder:
-    """Replay ``workload`` under one scheduler of ``cfg``; return what was recorded."""
+def simulate(cfg: Config, workload: Workload, scheduler: str, seed: int,
+             trace: bool = False) -> Recorder:
+    """Replay ``workload`` under one scheduler of ``cfg``; return what was recorded
+    (with ``trace``, also who ran where and when, for the timeline)."""
     options = cfg.schedulers[scheduler]
     rec = Recorder(workload.task_class.tolist(), len(workload.classes), cfg.warmup, cfg.horizon)
+    rec.tracing = trace
     engine = Engine(workload, rec, cfg, MODELS[options.model], options,
                     model_rng(seed, scheduler))
     engine.run()
@@ -77,12 +81,17 @@ def swept_value(value: Any) -> Any:
     return value
 
 
-def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed: int):
-    """One run: (summary rows without identity columns, tasks, wakeups) of ``scheduler``."""
-    rec = simulate(point_cfg, workload, scheduler, seed)
+def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed: int,
+                    traces: list[pd.DataFrame] | None = None):
+    """One run: (summary rows without identity columns, tasks, wakeups) of ``scheduler``;
+    given a ``traces`` list, the run is traced and its trace appended to it."""
+    rec = simulate(point_cfg, workload, scheduler, seed, trace=traces is not None)
     tasks = task_table(rec, workload)
     wakeups = wakeup_table(rec, workload)
     rows = summary_rows(tasks, wakeups, rec, workload, point_cfg.machine.cores)
+    if traces is not None:
+        frame = pd.DataFrame({"scheduler": scheduler, **rec.trace()})
+        traces.append(frame.astype({"task": "int64", "start": "int64", "end": "int64"}))
     return rows, tasks, wakeups
 
 
@@ -95,7 +104,8 @@ def identity(scheduler: str, model: str, point: int, replication: int, seed: int
 
 
 def run_one(cfg: Config, point: int, replication: int, seed: int,
-            values: dict[str, Any], schedulers: list[str] | None = None, on_done=None):
+            values: dict[str, Any], schedulers: list[str] | None = None, on_done=None,
+            traces: list[pd.DataFrame] | None = None):
     """All (or the given) schedulers on one (point, replication): three lists of rows/frames.
 
     The task set is drawn once and replayed under each scheduler; ``on_done()`` is called
@@ -104,7 +114,7 @@ def run_one(cfg: Config, point: int, replication: int, seed: int,
     workload = generate(point_cfg, seed)
     summaries, task_frames, wake_frames = [], [], []
     for name in schedulers or list(cfg.schedulers):
-        rows, tasks, wakeups = simulate_tables(point_cfg, workload, name, seed)
+        rows, tasks, wakeups = simulate_tables(point_cfg, workload, name, seed, traces)
         lead, swept = identity(name, point_cfg.schedulers[name].model, point, replication,
                                seed, values)
         summaries += [{**lead, **row, **swept} for row in rows]
@@ -118,18 +128,21 @@ def run_one(cfg: Config, point: int, replication: int, seed: int,
     return summaries, task_frames, wake_frames
 
 
-def run(cfg: Config, progress: bool | None = None) -> Result:
-    """Run every scheduler on every (point, replication) of ``cfg``, in process."""
+def run(cfg: Config, progress: bool | None = None, trace: bool = False) -> Result:
+    """Run every scheduler on every (point, replication) of ``cfg``, in process; with
+    ``trace``, also record the lanes' states for the timeline (``Result.trace``)."""
     points = cfg.sweep_points()
     seeds = run_seeds(cfg)
     show = sys.stderr.isatty() if progress is None else progress
     summaries: list[dict] = []
     task_frames: list[pd.DataFrame] = []
     wake_frames: list[pd.DataFrame] = []
+    traces: list[pd.DataFrame] | None = [] if trace else None
     bar = tqdm(total=len(seeds) * len(cfg.schedulers), disable=not show, unit="run",
                desc=cfg.name)
     for point, replication, seed in seeds:
-        s, t, w = run_one(cfg, point, replication, seed, points[point], on_done=bar.update)
+        s, t, w = run_one(cfg, point, replication, seed, points[point], on_done=bar.update,
+                          traces=traces)
         summaries += s
         task_frames += t
         wake_frames += w
@@ -139,7 +152,8 @@ def run(cfg: Config, progress: bool | None = None) -> Result:
     summary = order_summary(summary, list(cfg.schedulers), list(cfg.workload))
     return Result(summary, pd.concat(task_frames, ignore_index=True),
                   pd.concat(wake_frames, ignore_index=True),
-                  [{"point": p, "replication": r, "seed": s} for p, r, s in seeds])
+                  [{"point": p, "replication": r, "seed": s} for p, r, s in seeds],
+                  pd.concat(traces, ignore_index=True) if traces else None)
 
 
 def order_summary(summary: pd.DataFrame, schedulers: list[str],

@@ -2,6 +2,8 @@
 
 from helpers import MS, US, config, finish_times, run_scheduler
 
+import sim
+
 
 def one(phases, at="0s"):
     return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
@@ -24,6 +26,15 @@ def test_a_50ms_burst_delays_an_expired_1ms_timer_until_50ms():
     # arrivals at 0 run at 0; the timer's wake-up: ready at 1 ms, run at 50 ms
     assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 1 * MS, 50 * MS)]
     assert tasks.set_index("task_id").loc[0, "wait"] == 49 * MS
+
+
+def test_the_trace_shows_what_the_loop_ran():
+    cfg = asyncio_cfg({"sleeper": one([{"sleep": "1ms"}, {"cpu": "2ms"}]),
+                       "hog": one([{"cpu": "50ms"}])})
+    trace = sim.run(cfg, progress=False, trace=True).trace
+    rows = trace[["lane", "task", "state", "start", "end"]].values.tolist()
+    assert rows == [["loop 0", 1, "running", 0, 50 * MS],
+                    ["loop 0", 0, "running", 50 * MS, 52 * MS]]
 
 
 def test_what_becomes_ready_during_an_iteration_runs_after_the_next_poll():

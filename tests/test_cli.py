@@ -43,7 +43,10 @@ def test_run_writes_every_result_file(small, tmp_path, capsys):
     out = tmp_path / "out"
     assert main([str(small), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.yaml", "manifest.json", "summary.csv", "tasks.parquet", "wakeups.parquet"]
+        "config.yaml", "manifest.json", "plots", "summary.csv", "tasks.parquet",
+        "wakeups.parquet"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "fairness.png", "latency_cdf.png", "latency_tail.png", "wake_delay.png"]
     summary = pd.read_csv(out / "summary.csv")
     assert summary["scheduler"].tolist() == ["asyncio"] * 3 + ["fcfs"] * 3
     assert summary["class"].tolist() == ["api", "hog", "all"] * 2
@@ -154,3 +157,15 @@ def test_results_replace_an_old_output_atomically(small, tmp_path):
     assert not (out / "stale.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     shutil.rmtree(out)
+
+
+def test_trace_writes_the_lanes_and_a_timeline(small, tmp_path):
+    out = tmp_path / "out"
+    assert main([str(small), "--trace", "--quiet", "--out", str(out)]) == 0
+    trace = pd.read_parquet(out / "trace.parquet")
+    assert set(trace["scheduler"]) == {"asyncio"}  # fcfs threads are unnamed: not traced
+    assert set(trace["lane"]) == {"loop 0"} and set(trace["state"]) == {"running"}
+    assert (trace["end"] > trace["start"]).all()
+    assert (out / "plots" / "timeline.png").exists()
+    assert main([str(small), "--no-plots", "--quiet", "--out", str(tmp_path / "np")]) == 0
+    assert not (tmp_path / "np" / "plots").exists()
