@@ -66,9 +66,10 @@ def test_run_writes_every_result_file(small, tmp_path, capsys):
 
 def test_same_config_and_seed_give_byte_identical_summaries(small, tmp_path):
     for name in ("a", "b"):
-        assert main([str(small), "--out", str(tmp_path / name), "--quiet"]) == 0
+        assert main([str(small), "--out", str(tmp_path / name), "--quiet", "--no-plots"]) == 0
     assert (tmp_path / "a/summary.csv").read_bytes() == (tmp_path / "b/summary.csv").read_bytes()
-    assert main([str(small), "seed=4", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert main([str(small), "seed=4", "--out", str(tmp_path / "c"), "--quiet",
+                 "--no-plots"]) == 0
     assert (tmp_path / "a/summary.csv").read_bytes() != (tmp_path / "c/summary.csv").read_bytes()
 
 
@@ -153,7 +154,7 @@ def test_results_replace_an_old_output_atomically(small, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    assert main([str(small), "--out", str(out), "--quiet"]) == 0
+    assert main([str(small), "--out", str(out), "--quiet", "--no-plots"]) == 0
     assert not (out / "stale.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     shutil.rmtree(out)

@@ -70,8 +70,9 @@ def run_files(out: Path) -> list[Path]:
 
 def test_a_sweep_writes_its_files_and_matches_sim_run(reference_out, config, capsys):
     assert sorted(p.name for p in reference_out.iterdir()) == [
-        "aggregate.csv", "config.yaml", "manifest.json", "runs", "summary.csv",
+        "aggregate.csv", "config.yaml", "manifest.json", "plots", "runs", "summary.csv",
         "tasks.parquet", "wakeups.parquet"]
+    assert (reference_out / "plots" / "latency_cdf.png").exists()
     assert len(run_files(reference_out)) == RUNS
     summary = pd.read_csv(reference_out / "summary.csv")
     assert len(summary) == RUNS * 3  # classes api, hog, all
@@ -90,10 +91,10 @@ def test_a_sweep_writes_its_files_and_matches_sim_run(reference_out, config, cap
 def test_serial_parallel_and_dask_give_identical_summary_bytes(reference_out, config,
                                                                tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
-    assert main([str(config), "--jobs", "2", "--out", str(tmp_path / "par")]) == 0
+    assert main([str(config), "--jobs", "2", "--no-plots", "--out", str(tmp_path / "par")]) == 0
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        assert main([str(config), "--executor", "dask", "--scheduler-address",
+        assert main([str(config), "--no-plots", "--executor", "dask", "--scheduler-address",
                      cluster.scheduler_address, "--quiet", "--out", str(tmp_path / "dask")]) == 0
     for name in ("summary.csv", "aggregate.csv"):
         expected = (reference_out / name).read_bytes()
@@ -127,7 +128,7 @@ def test_an_unreachable_scheduler_exits_2_and_writes_nothing(config, tmp_path, c
     pytest.importorskip("distributed")
     out = tmp_path / "out"
     with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
-        assert main([str(config), "--executor", "dask", "--scheduler-address",
+        assert main([str(config), "--no-plots", "--executor", "dask", "--scheduler-address",
                      "tcp://127.0.0.1:9", "--out", str(out)]) == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     assert not out.exists()
@@ -148,7 +149,7 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_runs(reference_out, c
 
     monkeypatch.setattr(RunStore, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        main([str(config), "--jobs", "1", "--quiet", "--out", str(out)])
+        main([str(config), "--jobs", "1", "--quiet", "--no-plots", "--out", str(out)])
     monkeypatch.undo()
     assert not (out / "summary.csv").exists()
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
@@ -221,7 +222,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(config, tmp_path, capsys
 
     monkeypatch.setattr(reference.RoundRobin, "__init__", fragile)
     out = tmp_path / "out"
-    assert main([str(config), "--jobs", "1", "--quiet", "--out", str(out)]) == 1
+    assert main([str(config), "--jobs", "1", "--quiet", "--no-plots", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "1 of 6 runs failed" in err
     assert "rr point 1 replication 0 seed" in err and "schedulers.rr.quantum=3ms" in err
