@@ -104,6 +104,40 @@ def test_two_cpu_threads_alternate_in_slices_of_exactly_one_interval():
     assert finish_times(cpu_threads(20, 20), "t") == {0: 35 * MS, 1: 40 * MS}
 
 
+def test_a_handoff_cost_delays_each_new_holder_and_keeps_forced_slices_at_one_interval():
+    """handoff_cost h = 0.1 ms, I = 5, bursts 12. A[0,5); B's request at 5, A drops, B is
+    woken and runs at 5.1; A waits from 5.1 (FORCE_SWITCHING: once B has the GIL), asks at
+    10.1. B[5.1,10.1) A[10.2,15.2) B[15.3,20.3) A[20.4,22.4): A done at 22.4 and releases
+    to B, woken at 22.5: B[22.5,24.5). Waits: A 5.2 + 5.2 = 10.4, B 5.1 + 5.2 + 2.2 = 12.5,
+    i.e. latency - 12; nobody runs Python in the four 0.1 ms gaps."""
+    cfg = cpu_threads(12, 12, handoff_cost="100us")
+    got = [(t, round(a, 6), round(b, 6)) for t, a, b in slices(cfg)]
+    assert got == [(0, 0, 5), (1, 5.1, 10.1), (0, 10.2, 15.2), (1, 15.3, 20.3),
+                   (0, 20.4, 22.4), (1, 22.5, 24.5)]
+    tasks = by_task(cfg)
+    assert tasks["finish"].tolist() == [22_400 * US, 24_500 * US]
+    assert tasks["wait"].tolist() == [10_400 * US, 12_500 * US]
+    assert tasks["preemptions"].tolist() == [2, 2]
+    assert tasks["gil_handoffs"].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("interval", [1, 5])
+def test_with_a_handoff_cost_the_io_thread_waits_one_interval_plus_it_per_return(interval):
+    """The convoy with h = 0.1 ms: each of the I/O thread's four wake-ups asks after I and
+    runs h after the hog drops, so it waits exactly I + h; done at 9 + 4 * (I + h)."""
+    i, h = interval * MS, 100 * US
+    cfg = config({"hog": one([{"cpu": "100ms"}]),
+                  "io": one([{"repeat": 3, "phases": [{"io": "2ms"}, {"cpu": "1ms"}]}])},
+                 {"t": {"model": "gil_threads", "switch_interval": f"{interval}ms",
+                        "handoff_cost": "100us"}})
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    tasks = tasks.set_index("task_id")
+    io = wakeups[wakeups["task_id"] == 1]
+    assert (io["delay"] == i + h).all() and len(io) == 4
+    assert tasks.loc[1, "finish"] == 9 * MS + 4 * (i + h)
+    assert tasks.loc[1, "wait"] == 4 * (i + h)
+
+
 def test_the_switch_interval_sets_the_slice():
     """sys.setswitchinterval(0.001): 1 ms slices; bursts 2.5 = 2*1 + 0.5 end at
     2*2*1 + 0.5 = 4.5 and 5."""
@@ -319,17 +353,18 @@ phases = st.lists(st.one_of(st.builds(lambda k, d: {k: d}, timed, durations),
 
 @given(main=phases, kid=phases, cores=st.integers(1, 3), threads=st.integers(1, 4),
        interval=st.sampled_from(["100us", "1ms", "5ms"]), free=st.booleans(),
-       order=st.sampled_from(["fifo", "random"]), seed=st.integers(0, 1000),
+       order=st.sampled_from(["fifo", "random"]), handoff=st.sampled_from(["0", "100us", "2ms"]),
+       seed=st.integers(0, 1000),
        arrival=st.sampled_from([{"poisson": "400/s"}, {"batch": {"count": 6, "at": "1ms"}},
                                 {"closed": {"clients": 4, "think": "exp(1ms)"}}]))
-def test_invariants(main, kid, cores, threads, interval, free, order, seed, arrival):
+def test_invariants(main, kid, cores, threads, interval, free, order, handoff, seed, arrival):
     """At most one thread runs Python at a time (each piece of cpu time lies inside one GIL
     tenure of its own thread), never more threads compute than there are cores, every
     task finishes once, wait == latency - demand exactly."""
     work = {"main": {"arrival": arrival, "phases": [*main, {"spawn": "kid"}]},
             "kid": {"arrival": "spawned", "phases": kid}}
     options = {"model": "gil_threads", "threads": threads, "switch_interval": interval,
-               "free_threaded": free, "wake_order": order}
+               "free_threaded": free, "wake_order": order, "handoff_cost": handoff}
     cfg = config(work, {"t": options}, machine={"cores": cores}, horizon="60ms", seed=seed)
     with probe() as log:
         tasks, wakeups, rec, workload = run_scheduler(cfg, "t")
@@ -348,6 +383,11 @@ def test_invariants(main, kid, cores, threads, interval, free, order, seed, arri
 def test_switch_interval_must_be_positive():
     with pytest.raises(ValueError, match="switch_interval"):
         cpu_threads(1, switch_interval="0")
+
+
+def test_handoff_cost_must_not_be_negative():
+    with pytest.raises(ValueError, match="handoff_cost"):
+        cpu_threads(1, handoff_cost="-1us")
 
 
 def test_gil_rounds_the_interval_to_whole_microseconds():

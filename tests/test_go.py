@@ -219,6 +219,42 @@ def test_a_thread_wakeup_latency_delays_every_parked_m():
     assert start == {0: 5 * US, 1: 45 * US}
 
 
+# --- netpoll's millisecond timeouts --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sleep", "woken"), [("1.5ms", 2000), ("2ms", 2000), ("0.5ms", 1000),
+                                               ("3.7ms", 4000)])
+def test_an_idle_ps_m_wakes_for_a_timer_in_whole_milliseconds(sleep, woken):
+    """One P, a G sleeping alone: the M blocks in netpoll(delay) and epoll_wait waits the
+    delay in whole ms, truncated, at least 1 ms. 1.5 ms: it returns at 1 ms with the timer
+    not due, waits max(1, 0.5 truncated) = 1 ms more and fires it at 2 ms; 3.7 ms: 3 ms,
+    then 1 ms, 4 ms; whole milliseconds are exact. Second sleep: from the G's 100 us of cpu
+    on, the same rounding again."""
+    d = round(float(sleep[:-2]) * 1000) * US
+    cfg = go_cfg({"s": one([{"sleep": sleep}, {"cpu": "100us"}, {"sleep": sleep},
+                            {"cpu": "100us"}])})
+    wakes = wake_log(run_scheduler(cfg, "go")[1])
+    w = woken * US
+    assert wakes == [(0, 0, 0), (0, d, w), (0, w + 100 * US + d, 2 * w + 100 * US)]
+    exact = wake_log(run_scheduler(
+        go_cfg({"s": one([{"sleep": sleep}, {"cpu": "100us"}])}, netpoll_resolution="0"),
+        "go")[1])
+    assert exact == [(0, 0, 0), (0, d, d)]
+
+
+def test_a_timer_earlier_than_the_polled_one_breaks_netpoll_and_restarts_the_wait():
+    """Two Ps. G1 sleeps 5 ms at 0 (its P idles: the M waits 5 ms from 0). G2 computes
+    0.3 ms, then sleeps 1.5 ms: its timer (1.8) is earlier than 5, so wakeNetPoller breaks
+    the wait; the M re-enters netpoll at 0.3 and waits 1 ms, then max(1, 0.5) = 1 ms more:
+    G2 at 2.3. Then the M waits for G1's timer from 2.3: 2.7 ms truncated to 2, then
+    max(1, 0.7) = 1 ms: G1 at 5.3, not 5."""
+    cfg = go_cfg({"g1": one([{"sleep": "5ms"}]), "g2": one([{"cpu": "300us"}, {"sleep": "1.5ms"}])},
+                 cores=2)
+    wakes = wake_log(run_scheduler(cfg, "go")[1])
+    assert (1, 1800 * US, 2300 * US) in wakes
+    assert (0, 5 * MS, 5300 * US) in wakes
+
+
 # --- run queues ----------------------------------------------------------------------------
 
 
@@ -351,9 +387,9 @@ def concurrency(intervals):
 
 @given(work=go_workloads(), cores=st.integers(1, 3), procs=st.integers(1, 3),
        async_preemption=st.booleans(), local_queue=st.sampled_from([2, 4, 256]),
-       seed=st.integers(0, 1000))
+       resolution=st.sampled_from(["0", "1ms"]), seed=st.integers(0, 1000))
 def test_invariants_on_random_workloads(work, cores, procs, async_preemption, local_queue,
-                                        seed):
+                                        resolution, seed):
     """Recorder invariants; each task finishes once; Go code (cpu phases) never runs on
     more than gomaxprocs Ms at once, and nothing on more than the cores."""
     busy, done = [], Counter()
@@ -368,7 +404,8 @@ def test_invariants_on_random_workloads(work, cores, procs, async_preemption, lo
         record_done(self, task, t)
 
     cfg = config(work, {"go": {"model": "go", "gomaxprocs": procs, "local_queue": local_queue,
-                               "async_preemption": async_preemption}},
+                               "async_preemption": async_preemption,
+                               "netpoll_resolution": resolution}},
                  machine={"cores": cores, "os_time_slice": "1ms"}, horizon="40ms", seed=seed)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Recorder, "busy", log_busy)

@@ -20,8 +20,18 @@ Blocking calls (``io``, ``sleep``, ``block``) and ``native`` C code are wrapped 
 the convoy effect (bpo-7946): an I/O thread behind a CPU-bound holder waits one interval per
 return. ``yield`` (``time.sleep(0)``) hands the GIL over if another thread waits.
 
-Model choices (the note's section 2): hand-offs are instantaneous (no wake-up latency, no
-``switch_cond`` microseconds); the waiter that gets the GIL is picked by ``wake_order``:
+Model choices (the note's section 2): a hand-off to a waiting thread takes ``handoff_cost``
+(default 0, instantaneous: the exact timelines of the note's section 3): the time from the
+holder's ``drop_gil`` (``COND_SIGNAL(gil->cond)``) to the woken waiter running, during which
+nobody runs Python. It is the same signal and wake-up whether the holder answers a drop
+request, yields or releases voluntarily, so every hand-off to a waiter pays it (a thread that
+finds the GIL free takes it at once); it counts as the woken thread's wait. Meanwhile the GIL
+is reserved for that waiter (in reality it is free, and a thread arriving in that gap could
+take it first), and after a forced switch the old holder starts its own wait only when the
+new one has taken the GIL (FORCE_SWITCHING), so forced slices stay exactly ``interval``
+long. ``sim.validate``'s convoy scenarios set it to what was measured on this machine
+(docs/validation.md: 0.1-0.25 ms beyond the OS's timer lateness; the note's section 2: about
+0.1 ms per forced switch). The waiter that gets the GIL is picked by ``wake_order``:
 ``fifo`` (the order in which the waiters called ``take_gil``; deterministic, the textbook
 round robin) or ``random`` (seeded; what glibc's condvar was measured to do); a wait that
 restarts at the very instant of a switch sees the new ``switch_number``. Waiters sleep off
@@ -53,10 +63,13 @@ class GilThreadsOptions(SchedulerOptions):
     switch_interval: Duration = DEFAULT_INTERVAL  # sys.setswitchinterval (default 0.005 s)
     free_threaded: bool = False  # PEP 703 build (3.13t) with the GIL disabled
     wake_order: Literal["fifo", "random"] = "fifo"  # which waiter gets a released GIL
+    handoff_cost: Duration = 0  # drop_gil's signal to the woken waiter running (0 = at once)
 
     def check(self, cfg, path):
         if self.switch_interval <= 0:  # sysmodule.c: "switch interval must be strictly positive"
             raise ValueError(f"{path}.switch_interval: must be positive")
+        if self.handoff_cost < 0:
+            raise ValueError(f"{path}.handoff_cost: must not be negative")
 
 
 class PyThread(Thread):
@@ -84,10 +97,11 @@ class Gil:
     """
 
     __slots__ = ("engine", "env", "rec", "cores", "interval", "fifo", "holder", "last_holder",
-                 "switch_number", "held_since", "drop_request", "waiting", "timer_at")
+                 "switch_number", "held_since", "drop_request", "waiting", "timer_at",
+                 "handoff", "transit")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
-                 fifo: bool = True):
+                 fifo: bool = True, handoff: int = 0):
         self.engine = engine
         self.env = engine.env
         self.rec = engine.rec
@@ -101,6 +115,8 @@ class Gil:
         self.drop_request = False
         self.waiting: deque[PyThread] = deque()  # in take_gil order
         self.timer_at = FOREVER  # when the live timer fires
+        self.handoff = handoff  # handoff_cost: signal + wake-up of the picked waiter
+        self.transit = False  # the GIL is on its way to ``holder`` (picked, not yet running)
 
     # --- what threads do --------------------------------------------------------------------
 
@@ -126,9 +142,7 @@ class Gil:
         if self.holder is not th:
             return
         if self.waiting:
-            nxt = self._pick()
-            self._take(nxt)
-            self.cores.compute(nxt, nxt.task, nxt.left, nxt.then)
+            self._hand(self._pick(), None)
         else:
             self.holder = None
             self.drop_request = False
@@ -185,8 +199,6 @@ class Gil:
             i = int(self.engine.rng.integers(len(self.waiting)))
             th = self.waiting[i]
             del self.waiting[i]
-        if th.lane and self.rec.tracing:
-            self.rec.span(th.lane, th.task, "gil_wait", th.since, self.env._now)
         return th
 
     def _take(self, th: PyThread) -> None:
@@ -226,8 +238,8 @@ class Gil:
         if event._value != self.timer_at:
             return  # superseded by an earlier timer
         self.timer_at = FOREVER
-        if self.holder is None or self.drop_request or not self.waiting:
-            return
+        if self.holder is None or self.transit or self.drop_request or not self.waiting:
+            return  # (in transit: the new holder's ``_take`` arms the next one)
         due = self._due()
         if due > self.env._now:
             self._arm(due)
@@ -257,10 +269,33 @@ class Gil:
             self.rec.ready(th.task, now, False)
         nxt = self._pick()
         self.cores.release(th)
+        self._hand(nxt, th)
+
+    def _hand(self, nxt: PyThread, old: PyThread | None) -> None:
+        """Give the GIL to the picked waiter ``nxt``: at once, or ``handoff`` later (its
+        wake-up), the GIL reserved for it meanwhile. ``old``: the holder that was forced or
+        yielded, which waits for the GIL again from the moment ``nxt`` has taken it."""
+        if not self.handoff:
+            self._handed(nxt, old)
+            return
+        self.holder = nxt
+        self.transit = True
+        self.drop_request = False  # answered: the holder has dropped the GIL
+        self.engine.after(self.handoff, self._woken, (nxt, old))
+
+    def _woken(self, event) -> None:
+        self.transit = False
+        self._handed(*event._value)
+
+    def _handed(self, nxt: PyThread, old: PyThread | None) -> None:
+        if nxt.lane and self.rec.tracing:
+            self.rec.span(nxt.lane, nxt.task, "gil_wait", nxt.since, self.env._now)
         self._take(nxt)
-        th.since = now
-        self.waiting.append(th)
-        self._arm(now + self.interval)
+        if old is not None:  # FORCE_SWITCHING: drop_gil returned, old calls take_gil
+            now = self.env._now
+            old.since = now
+            self.waiting.append(old)
+            self._arm(now + self.interval)
         self.cores.compute(nxt, nxt.task, nxt.left, nxt.then)
 
 
@@ -343,7 +378,8 @@ class GilThreads(Model):
         else:  # only the GIL holder computes: at most one thread wants a core
             self.cores = OneCore(engine)
         gil = NoGil if options.free_threaded else Gil
-        self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo")
+        self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo",
+                       options.handoff_cost)
         self.idle = [PyThread(f"thread {i}") for i in reversed(range(options.threads))]
         self.queue: deque[int] = deque()  # ThreadPoolExecutor._work_queue
 

@@ -21,20 +21,24 @@ retakes a P, injects polled Gs); what a quiet round does (note a new ``schedtick
 syscall's first sighting, ``gp.preempt``, a fruitless poll's ``lastpoll``) is worked out
 when it matters. Only sysmon's returns from a timed-out deep sleep keep its ``idle``.
 
-Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC,
-STW, trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
+Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC, STW,
+trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
 blocked in ``netpoll`` (S4): readiness wakes it at once, and it sleeps until the earliest
-timer on any P; with every P busy, readiness waits for a ``findRunnable`` poll or sysmon's
-(S12). A G readied by the netpoller reads its socket on return: a zero-length syscall whose
-``entersyscall`` wakes a deep-sleeping sysmon (as real servers' read/accept calls do).
-A parked M (``startm``, or back from netpoll) runs after ``thread_wakeup``; there is no
-``needspinning`` hand-shake, no 3 us back-off before stealing ``runnext``, and no GOMAXPROCS
-update or forced GC in sysmon. A preemption signal for an M
+timer on any P, in epoll_wait's whole units of ``netpoll_resolution`` (netpoll_epoll.go:
+``waitms`` = the delay in ms, truncated, at least 1): a timer due in 1.5 ms wakes the M
+after 1 ms, finds nothing, and the next wait is another 1 ms, so it fires at 2 ms. The M
+re-enters netpoll from the moment it is woken or broken (``netpollBreak`` when a timer
+earlier than the one it waits for is added). With every P busy, readiness waits for a
+``findRunnable`` poll or sysmon's (S12). A G readied by the netpoller reads its socket on
+return: a zero-length syscall whose ``entersyscall`` wakes a deep-sleeping sysmon (as real
+servers' read/accept calls do). A parked M (``startm``, or back from netpoll) runs after
+``thread_wakeup``; there is no ``needspinning`` hand-shake, no 3 us back-off before stealing
+``runnext``, and no GOMAXPROCS update or forced GC in sysmon. A preemption signal for an M
 that waits for a core is retried at the next round. With ``async_preemption: false``,
 ``preemptone`` only sets ``gp.preempt``, acted on when the G starts its next ``cpu`` phase
 (the next function prologue), never inside one. A G that leaves a syscall onto an idle P
-continues without ``execute``, so sysmon may find that P's slice long over and preempt it
-at once: the runtime's own bookkeeping, kept.
+continues without ``execute``, so sysmon may find that P's slice long over and preempt it at
+once: the runtime's own bookkeeping, kept.
 """
 
 from __future__ import annotations
@@ -72,6 +76,9 @@ class GoOptions(SchedulerOptions):
     sysmon_idle_rounds: NonNegativeInt = Field(default=50, le=10_000)  # sysmon: idle > 50
     sysmon_sleep_overhead: Duration = 0  # usleep overshoot (Linux timer slack: ~50 us)
     thread_wakeup: Duration = 0  # a parked M's wake-up latency (startm, netpoll's return)
+    # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms
+    # (Go 1.19 to current); 0: an idle P's M wakes exactly at its timer
+    netpoll_resolution: Duration = 1_000_000
 
     def check(self, cfg, path):
         if self.time_slice <= 0:
@@ -80,6 +87,8 @@ class GoOptions(SchedulerOptions):
             raise ValueError(f"{path}.sysmon_min_delay: must be positive")
         if self.sysmon_max_delay < self.sysmon_min_delay:
             raise ValueError(f"{path}.sysmon_max_delay: must be at least sysmon_min_delay")
+        if self.netpoll_resolution < 0:
+            raise ValueError(f"{path}.netpoll_resolution: must not be negative")
 
     def procs(self, cores: int) -> int:
         return self.gomaxprocs or cores
@@ -222,6 +231,9 @@ class GoModel(Model):
         self.dirty = False  # something may have moved sysmon's next act earlier
         self.nsys = 0  # Ps whose G is in a syscall
         self.poll_at, self.poll_gen = FOREVER, 0
+        self.resolution = options.netpoll_resolution
+        self.poll_until = FOREVER  # the timer the M in netpoll waits for (sched.pollUntil)
+        self.poll_timer = FOREVER  # when its epoll_wait for that timer returns
         self._arm_poller()
 
     # --- entry points (events); each ends by planning sysmon's next acting round ---------
@@ -309,14 +321,19 @@ class GoModel(Model):
         return gs
 
     def _arm_poller(self) -> None:
-        """The M in netpoll wakes at the next connection or the earliest timer on any P."""
+        """The M in netpoll wakes at the next connection or the earliest timer on any P,
+        the latter in whole ``netpoll_resolution`` units from when it entered netpoll."""
         if not self.pidle:
             return
         when = self.engine.next_arrival()
         if when is None:
             when = FOREVER
         if self.ntimers:
-            when = min(when, min(q.timers[0][0] for q in self.allp if q.timers))
+            due = min(q.timers[0][0] for q in self.allp if q.timers)
+            if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
+                self.poll_until = due
+                self.poll_timer = self._waitms(due)
+            when = min(when, self.poll_timer)
         when += self.wakeup
         if when >= self.poll_at or when > self.engine.deadline:
             return
@@ -324,10 +341,20 @@ class GoModel(Model):
         self.poll_gen += 1
         self.engine.after(max(0, when - self.env._now), self._poll_wake, self.poll_gen)
 
+    def _waitms(self, due: int) -> int:
+        """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
+        entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated)."""
+        now, r = self.env._now, self.resolution
+        delay = due - now
+        if delay <= 0 or not r:
+            return due
+        return now + (r if delay < r else delay // r * r)
+
     def _poll_wake(self, event) -> None:
         if event._value != self.poll_gen:
             return
         self.poll_at = FOREVER
+        self.poll_until = self.poll_timer = FOREVER  # netpoll returned
         if self.pidle:
             now = self.env._now
             if self._ready_by(now):  # netpoll returns: run the first, inject the rest
@@ -705,7 +732,7 @@ class GoModel(Model):
         self.seq += 1
         heapq.heappush(p.timers, (when, self.seq, g))
         self.ntimers += 1
-        if self.pidle and when < self.poll_at:  # wakeNetPoller
+        if self.pidle and (when < self.poll_until or when < self.poll_at):  # wakeNetPoller
             self._arm_poller()
 
     def _run_timers(self, owner: P, to: P, now: int) -> None:
