@@ -22,6 +22,11 @@ def config(workload: dict, schedulers: dict, **top) -> Config:
     return validate(raw)
 
 
+def one(phases: list, at: str = "0s") -> dict:
+    """A class of exactly one task arriving at ``at``: the unit of exact micro-scenarios."""
+    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
+
+
 def run_scheduler(cfg: Config, scheduler: str, seed: int | None = None):
     """Simulate one scheduler: (tasks, wakeups, recorder, workload)."""
     seed = cfg.seed if seed is None else seed
@@ -75,5 +80,5 @@ def counted(tasks: pd.DataFrame) -> pd.DataFrame:
     return tasks[tasks["counted"] & tasks["finish"].notna()]
 
 
-__all__ = ["MS", "US", "config", "run_scheduler", "finish_times", "check_invariants",
+__all__ = ["MS", "US", "config", "one", "run_scheduler", "finish_times", "check_invariants",
            "replications", "within_ci", "counted", "wakeup_table"]

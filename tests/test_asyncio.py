@@ -1,12 +1,8 @@
 """The asyncio model: exact timings of BaseEventLoop._run_once on hand-built scenarios."""
 
-from helpers import MS, US, config, finish_times, run_scheduler
+from helpers import MS, US, config, finish_times, one, run_scheduler
 
 import sim
-
-
-def one(phases, at="0s"):
-    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
 
 
 def asyncio_cfg(workload, **options):

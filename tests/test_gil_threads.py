@@ -17,6 +17,7 @@ from helpers import (
     config,
     counted,
     finish_times,
+    one,
     replications,
     run_scheduler,
     within_ci,
@@ -30,10 +31,6 @@ from sim.models.gil_threads import Gil, GilThreads
 from sim.recorder import Recorder
 from sim.runner import model_rng
 from sim.workload import generate
-
-
-def one(phases, at="0s"):
-    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
 
 
 def cpu_threads(*bursts_ms, cores=1, **options):

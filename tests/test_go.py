@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from helpers import MS, US, check_invariants, config, run_scheduler, within_ci
+from helpers import MS, US, check_invariants, config, one, run_scheduler, within_ci
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,10 +16,6 @@ from sim.recorder import Recorder
 from sim.runner import run
 
 EPS = 100 * US  # the sleepers' cpu per wake-up (the note's epsilon)
-
-
-def one(phases, at="0s"):
-    return {"arrival": {"batch": {"count": 1, "at": at}}, "phases": phases}
 
 
 def go_cfg(workload, cores=1, **options):
