@@ -48,10 +48,9 @@ def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         slowdown = np.where(done & (demand > 0), latency / demand, np.nan)
     lo, hi = workload.warmup, workload.horizon
-    classes = np.asarray(workload.classes, dtype=object)
     return pd.DataFrame({
         "task_id": ids,
-        "class": pd.Categorical(classes[workload.task_class[ids]], categories=workload.classes),
+        "class": pd.Categorical.from_codes(workload.task_class[ids], workload.classes),
         "arrival": arrival,
         "start": _nullable(start, start >= 0),
         "finish": _nullable(finish, done),
@@ -73,10 +72,9 @@ def wakeup_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
     w = rec.wakeups()
     task = w["task_id"]
     arrival = np.asarray(rec.arrival, dtype=np.int64)[task]
-    classes = np.asarray(workload.classes, dtype=object)
     return pd.DataFrame({
         "task_id": task,
-        "class": pd.Categorical(classes[workload.task_class[task]], categories=workload.classes),
+        "class": pd.Categorical.from_codes(workload.task_class[task], workload.classes),
         "ready": w["ready"],
         "run": w["run"],
         "delay": w["run"] - w["ready"],
