@@ -36,11 +36,6 @@ class Distribution(ABC):
         values = self.draw(rng, n)
         return np.maximum(np.rint(values), 0).astype(np.int64)
 
-    @property
-    def scv(self) -> float:
-        """Squared coefficient of variation, the number Pollaczek-Khinchine needs."""
-        return self.variance / self.mean**2 if self.mean else 0.0
-
     def __str__(self) -> str:
         return self.spec
 

@@ -32,8 +32,6 @@ from ..schema import Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
-OFFLOADABLE = ("block", "native")
-
 
 class AsyncioOptions(SchedulerOptions):
     model: Literal["asyncio"]
