@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .distributions import Const
 from .models import MODELS
 from .schema import Dist, Duration, Rate, StrictModel
 
@@ -112,13 +113,7 @@ class Poisson(StrictModel):
 
 class ClosedSpec(StrictModel):
     clients: PositiveInt
-    think: Dist = Field(default_factory=lambda: _zero())
-
-
-def _zero():
-    from .distributions import Const
-
-    return Const(0)
+    think: Dist = Field(default_factory=lambda: Const(0))
 
 
 class Closed(StrictModel):
@@ -243,23 +238,23 @@ class Config(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         if self.horizon <= 0:
-            raise _at("horizon", "must be positive")
+            raise _At("horizon", "must be positive")
         if self.warmup >= self.horizon:
-            raise _at("warmup", "must be shorter than horizon")
+            raise _At("warmup", "must be shorter than horizon")
         for name, cls in self.workload.items():
             if name == "all":
-                raise _at("workload.all", "'all' is reserved for the overall rows of summary.csv")
+                raise _At("workload.all", "'all' is reserved for the overall rows of summary.csv")
             if isinstance(cls.arrival, Batch) and cls.arrival.batch.at >= self.horizon:
-                raise _at(f"workload.{name}.arrival.batch.at", "must be before horizon")
+                raise _At(f"workload.{name}.arrival.batch.at", "must be before horizon")
             for path, target in _spawns(cls.phases, f"workload.{name}.phases"):
                 if target not in self.workload:
-                    raise _at(path, f"spawns unknown class {target!r}")
+                    raise _At(path, f"spawns unknown class {target!r}")
         _check_spawn_cycles(self.workload)
         for name, cls in self.workload.items():
             spawned = cls.arrival == "spawned"
             if spawned and not any(t == name for c in self.workload.values()
                                    for _, t in _spawns(c.phases, "")):
-                raise _at(f"workload.{name}.arrival",
+                raise _At(f"workload.{name}.arrival",
                           "class is 'spawned' but no phase spawns it")
         for name, spec in self.schedulers.items():
             spec.check(self, f"schedulers.{name}")
@@ -308,10 +303,6 @@ class _At(ValueError):
         self.path, self.message = path, message
 
 
-def _at(path: str, message: str) -> _At:
-    return _At(path, message)
-
-
 def _spawns(phases: list[Any], path: str):
     for i, phase in enumerate(phases):
         if isinstance(phase, SpawnPhase):
@@ -329,7 +320,7 @@ def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
         for child in sorted(children[name]):
             if state.get(child) == 1:
                 cycle = " -> ".join([*trail[trail.index(child):], child])
-                raise _at(f"workload.{child}.phases",
+                raise _At(f"workload.{child}.phases",
                           f"spawn cycle {cycle}: every task would spawn tasks forever")
             if child not in state:
                 visit(child, [*trail, child])
