@@ -106,9 +106,6 @@ class Recorder:
         self.preemptions[task] += 1
         self.ready(task, t, False)
 
-    def done(self, task: int, t: int) -> None:
-        self.finish[task] = t
-
     def trace(self) -> dict[str, list]:
         lane, task, state, start, end = (list(c) for c in zip(*self.trace_rows, strict=True)) \
             if self.trace_rows else ([], [], [], [], [])

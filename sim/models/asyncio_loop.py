@@ -67,7 +67,7 @@ class Executor:
 
     def submit(self, task: int, kind: int, work: int, loop: Loop) -> None:
         rec = self.model.engine.rec
-        rec.ready(task, self.model.engine.env.now, False)  # waiting for a worker thread
+        rec.ready(task, self.model.engine.env._now, False)  # waiting for a worker thread
         self.queue.append((task, kind, work, loop))
         self._start()
 
@@ -82,9 +82,9 @@ class Executor:
                 self.model.cores.compute(thread, task, work,
                                          lambda th, lp=loop: self._done(th, lp))
             else:
-                engine.rec.running(task, engine.env.now)
+                engine.rec.running(task, engine.env._now)
                 thread.task = task
-                engine.after(work, lambda _e, th=thread, lp=loop: self._done(th, lp))
+                engine.after(work, lambda _, th=thread, lp=loop: self._done(th, lp))
 
     def _done(self, thread: Thread, loop: Loop) -> None:
         self.model.cores.release(thread)
@@ -152,7 +152,7 @@ class Loop:
 
     # --- the outside world ------------------------------------------------------------------
 
-    def io_event(self, task: int, _event=None) -> None:
+    def io_event(self, task: int) -> None:
         """An fd the task waits on became ready (or a connection arrived) now."""
         now = self.engine.env._now
         self.rec.ready(task, now, True)
@@ -178,13 +178,13 @@ class Loop:
         if timeout is not None:
             self.engine.after(timeout, self._wakeup, self.wake_gen)
 
-    def _wakeup(self, event) -> None:
-        if event._value == self.wake_gen:
+    def _wakeup(self, gen: int) -> None:
+        if gen == self.wake_gen:
             self.state = Loop.RUNNING
             self._poll()
             self._drive()
 
-    def _caught_up(self, _event) -> None:
+    def _caught_up(self, _=None) -> None:
         self._poll()
         self._drive()
 
@@ -272,7 +272,7 @@ class Loop:
         self.rec.busy(task, start, start + work, self.thread.lane)
         self.clock = start + work
 
-    def _resume(self, _thread_or_event=None) -> None:
+    def _resume(self, _thread=None) -> None:
         self.clock = self.engine.env._now
         if self._walk(self.step_task):
             self._drive()
@@ -316,7 +316,7 @@ class Loop:
                 if arg:  # else the result is already there: the await does not yield
                     rec.running(task, self.clock)
                     self._end_step(task)
-                    engine.after(self.clock + arg - engine.env._now, self._io_done, task)
+                    engine.after(self.clock + arg - engine.env._now, self.io_event, task)
                     return True
             elif kind in (SLEEP, YIELD):
                 rec.running(task, self.clock)
@@ -345,9 +345,6 @@ class Loop:
                     rec.slow[task] += 1
                 engine.finish(task, self.clock)
                 return True
-
-    def _io_done(self, event) -> None:
-        self.io_event(event._value)
 
     def _end_step(self, task: int) -> None:
         if self.clock - self.step_start >= self.options.slow_callback:

@@ -4,13 +4,16 @@
 arrival processes and the drain guard; a model only decides who runs when. ``Cores`` is
 the machine's CPUs shared by OS threads in time slices: the reference disciplines run
 each task as a thread on it, the runtime models run their loops, Ms or workers on it.
-SimPy is used lean (DESIGN section 6): callbacks on timeouts, no process per task.
+SimPy is used lean (DESIGN section 6): no process per task, and the engine steps SimPy's
+environment itself, with a model's timed callbacks as bare ``(callback, value)`` entries in
+SimPy's event queue (any SimPy event there still runs its callbacks as ``env.step`` would).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -26,18 +29,6 @@ if TYPE_CHECKING:
     from ..workload import Workload
 
 FOREVER = 1 << 62
-
-
-class Call:
-    """A bare SimPy event that calls one function: a ``Timeout`` without its checks and
-    bookkeeping, since the hot path schedules one per burst (DESIGN section 6)."""
-
-    __slots__ = ("callbacks", "_ok", "_value")
-
-    def __init__(self, callback, value: Any = None):
-        self.callbacks = [callback]
-        self._ok = True
-        self._value = value
 
 
 class SchedulerOptions(StrictModel):
@@ -74,7 +65,7 @@ class Engine:
         self.open_tasks = order.tolist()
         self.open_times = workload.arrival[order].tolist()
         self.open_next = 0  # cursor into the open arrivals, for models that pull them
-        self.stop = self.env.event()
+        self.stopped = False  # every task is done and no arrival is pending
         self.model = model_cls(self, options)
 
     # --- phases ---------------------------------------------------------------------------
@@ -102,29 +93,32 @@ class Engine:
 
     # --- time -----------------------------------------------------------------------------
 
-    def after(self, delay: int, callback, value: Any = None) -> Call:
-        """Call ``callback(event)`` ``delay`` ns from now (``event._value`` is ``value``)."""
-        event = Call(callback, value)
-        self.env.schedule(event, NORMAL, delay)
-        return event
+    def after(self, delay: int, callback, value: Any = None) -> tuple:
+        """Call ``callback(value)`` ``delay`` ns from now. The returned entry is unique: a
+        model can tell a cancelled call from the live one by identity."""
+        env = self.env
+        entry = (callback, value)
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), entry))
+        return entry
 
     # --- arrivals and completions ----------------------------------------------------------
 
     def arrive(self, task: int) -> None:
         """``task`` enters the system now (an open arrival, a closed issue or a spawn)."""
-        self.rec.arrive(task, self.env.now)
+        self.rec.arrive(task, self.env._now)
         self.outstanding += 1
         self.model.arrive(task)
 
     def finish(self, task: int, now: int | None = None) -> None:
         """The task's phases are done (at ``now``, default SimPy's clock)."""
         now = self.env._now if now is None else now
-        self.rec.done(task, now)
+        self.rec.finish[task] = now  # (Recorder.done, inlined: once per task)
         self.outstanding -= 1
         nxt = self.next_in_client[task]
         if nxt >= 0:
             self._issue_closed(nxt, now + self.think[nxt])
-        self._maybe_done()
+        if not self.outstanding and not self.pending_arrivals:
+            self.stopped = True
 
     def take_arrivals(self, until: int) -> list[tuple[int, int]]:
         """For a model that pulls open arrivals: (time, task) of those due by ``until``,
@@ -152,18 +146,18 @@ class Engine:
             return
         self.pending_arrivals += 1
 
-        def issue(_event):
+        def issue(_value):
             self.pending_arrivals -= 1
             self.arrive(task)
 
-        self.after(at - self.env.now, issue)
+        self.after(at - self.env._now, issue)
 
     def _open_arrivals(self, order: list[int], times: list[int]) -> None:
         index = 0
 
-        def next_batch(_event):
+        def next_batch(_value):
             nonlocal index
-            now = self.env.now
+            now = self.env._now
             while index < len(order) and times[index] == now:
                 task = order[index]
                 index += 1
@@ -179,8 +173,8 @@ class Engine:
             self.after(times[0], next_batch)
 
     def _maybe_done(self) -> None:
-        if self.outstanding == 0 and self.pending_arrivals == 0 and not self.stop.triggered:
-            self.stop.succeed()
+        if self.outstanding == 0 and self.pending_arrivals == 0:
+            self.stopped = True
 
     def run(self) -> None:
         """Simulate until every task is done or the drain limit is reached."""
@@ -191,8 +185,21 @@ class Engine:
         for task in self.workload.client_first.tolist():
             self._issue_closed(task, self.think[task])
         self._maybe_done()
-        cap = self.env.timeout(self.deadline)
-        self.env.run(until=self.stop | cap)
+        env = self.env
+        queue = env._queue
+        heappush(queue, (self.deadline, NORMAL, next(env._eid), None))  # the drain limit
+        while not self.stopped:  # what env.run(until=...) does, without its per-event calls
+            env._now, _, _, entry = heappop(queue)
+            if entry.__class__ is tuple:
+                entry[0](entry[1])
+            elif entry is None:
+                break
+            else:  # a SimPy event
+                callbacks, entry.callbacks = entry.callbacks, None
+                for callback in callbacks:
+                    callback(entry)
+                if not entry._ok and not hasattr(entry, "_defused"):
+                    raise entry._value
 
 
 class Model(ABC):
@@ -341,8 +348,8 @@ class Cores:
                 self.interrupt(holder)
                 self._segment(holder)
 
-    def _segment_end(self, event: Call) -> None:
-        thread, gen = event._value
+    def _segment_end(self, due: tuple[Thread, int]) -> None:
+        thread, gen = due
         if thread.gen != gen:
             return
         now = self.env._now

@@ -168,14 +168,11 @@ class Gil:
             self.rec.running(task, now)
             if th.lane and self.rec.tracing:
                 self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, now + arg)
-            self.engine.after(arg, self._unblocked, th)
+            self.engine.after(arg, self._returned, th)
             self.cores.release(th)
             self.release(th)
 
     # --- internals --------------------------------------------------------------------------
-
-    def _unblocked(self, event) -> None:
-        self._returned(event._value)
 
     def _returned(self, th: PyThread) -> None:
         """``PyEval_RestoreThread``: the call has returned; continue once the GIL is held."""
@@ -233,9 +230,9 @@ class Gil:
             self.timer_at = at
             self.engine.after(at - self.env._now, self._timer, at)
 
-    def _timer(self, event) -> None:
+    def _timer(self, at: int) -> None:
         """A waiter timed out with ``switch_number`` unchanged: ``SET_GIL_DROP_REQUEST``."""
-        if event._value != self.timer_at:
+        if at != self.timer_at:
             return  # superseded by an earlier timer
         self.timer_at = FOREVER
         if self.holder is None or self.transit or self.drop_request or not self.waiting:
@@ -283,9 +280,9 @@ class Gil:
         self.drop_request = False  # answered: the holder has dropped the GIL
         self.engine.after(self.handoff, self._woken, (nxt, old))
 
-    def _woken(self, event) -> None:
+    def _woken(self, handoff: tuple[PyThread, PyThread | None]) -> None:
         self.transit = False
-        self._handed(*event._value)
+        self._handed(*handoff)
 
     def _handed(self, nxt: PyThread, old: PyThread | None) -> None:
         if nxt.lane and self.rec.tracing:
@@ -341,8 +338,8 @@ class OneCore:
         thread.gen += 1
         self.engine.after(work, self._end, (thread, thread.gen))
 
-    def _end(self, event) -> None:
-        thread, gen = event._value
+    def _end(self, due: tuple[Thread, int]) -> None:
+        thread, gen = due
         if thread.gen == gen:
             thread.pending = False
             thread.remaining = 0

@@ -175,7 +175,7 @@ class P:
         self.skip = -1  # a round whose preemption signal could not be delivered
         self.spinning = False
         self.done = None  # Cores callback when this P's G ends a cpu burst
-        self.ev = None  # direct mode: the burst's event, its start and its length
+        self.ev = None  # direct mode: the burst's token (None: none), its start and length
         self.seg = self.left = 0
         self.lane = lane  # its name on the timeline (--trace)
 
@@ -248,10 +248,10 @@ class GoModel(Model):
         self._runqput(self.cur_p, child, True)
         self._wakep()
 
-    def _io_ready(self, event) -> None:
+    def _io_ready(self, g: int) -> None:
         now = self.env._now
-        self.rec.ready(event._value, now, True)
-        self._netready(event._value, now)
+        self.rec.ready(g, now, True)
+        self._netready(g, now)
         self._plan()
 
     def _burst_done(self, p: P) -> None:
@@ -259,9 +259,9 @@ class GoModel(Model):
             self._schedule(p)
         self._plan()
 
-    def _direct_end(self, event) -> None:
-        p = event._value
-        if event is p.ev:
+    def _direct_end(self, token: tuple[P]) -> None:
+        p = token[0]
+        if token is p.ev:  # (not a burst cut short by a preemption)
             now = self.env._now
             self.rec.busy(p.curg, p.seg, now, p.lane)
             p.ev = None
@@ -270,12 +270,12 @@ class GoModel(Model):
             if self.dirty or self.nsys or self.sm_at > now + self.slice:
                 self._plan()  # (its fast path, inlined: the hot path)
 
-    def _mstart(self, event) -> None:
-        self._schedule(event._value)
+    def _mstart(self, p: P) -> None:
+        self._schedule(p)
         self._plan()
 
-    def _run_first(self, event) -> None:
-        p, g = event._value
+    def _run_first(self, first: tuple[P, int]) -> None:
+        p, g = first
         if not self._execute(p, g, False):
             self._schedule(p)
         self._plan()
@@ -350,8 +350,8 @@ class GoModel(Model):
             return due
         return now + (r if delay < r else delay // r * r)
 
-    def _poll_wake(self, event) -> None:
-        if event._value != self.poll_gen:
+    def _poll_wake(self, gen: int) -> None:
+        if gen != self.poll_gen:
             return
         self.poll_at = FOREVER
         self.poll_until = self.poll_timer = FOREVER  # netpoll returned
@@ -501,7 +501,8 @@ class GoModel(Model):
                     if self.direct:  # _compute, inlined: the hot path
                         rec.running(g, now)
                         p.seg, p.left = now, arg
-                        p.ev = engine.after(arg, self._direct_end, p)
+                        p.ev = (p,)
+                        engine.after(arg, self._direct_end, p.ev)
                     else:
                         self._compute(p, g, arg)
                     return True
@@ -553,7 +554,8 @@ class GoModel(Model):
             now = self.env._now
             self.rec.running(g, now)
             p.seg, p.left = now, work
-            p.ev = self.engine.after(work, self._direct_end, p)
+            p.ev = (p,)
+            self.engine.after(work, self._direct_end, p.ev)
         else:
             p.m.lane = p.lane
             self.cores.compute(p.m, g, work, p.done)
@@ -685,8 +687,8 @@ class GoModel(Model):
         self.systh[g] = p.m
         self._wake_sysmon()
 
-    def _syscall_done(self, event) -> None:
-        self._exitsyscall(event._value)
+    def _syscall_done(self, g: int) -> None:
+        self._exitsyscall(g)
 
     def _exitsyscall(self, g: int) -> None:
         """proc.go:exitsyscall: keep the P if still ours; else exitsyscallTryGetP (the old
@@ -908,8 +910,8 @@ class GoModel(Model):
             self.sm_gen += 1
             self.engine.after(best - now, self._sm_wake, self.sm_gen)
 
-    def _sm_wake(self, event) -> None:
-        if event._value != self.sm_gen:
+    def _sm_wake(self, gen: int) -> None:
+        if gen != self.sm_gen:
             return
         self.sm_at = FOREVER
         now = self.env._now

@@ -58,15 +58,15 @@ class Fcfs(Model):
             elif kind in (IO, SLEEP, BLOCK):
                 if arg:
                     self.cores.release(thread)
-                    rec.running(task, engine.env.now)
-                    engine.after(arg, lambda _e, th=thread, t=task: self._back(th, t))
+                    rec.running(task, engine.env._now)
+                    engine.after(arg, lambda _, th=thread, t=task: self._back(th, t))
                     return
             elif kind == YIELD:
                 self.cores.yield_core(thread, task, self._burst_done)
                 return
             elif kind == DONE:
                 self.cores.release(thread)
-                rec.running(task, engine.env.now)
+                rec.running(task, engine.env._now)
                 engine.finish(task)
                 return
 
@@ -74,7 +74,7 @@ class Fcfs(Model):
         self._advance(thread, thread.task)
 
     def _back(self, thread: Thread, task: int) -> None:
-        self.engine.rec.ready(task, self.engine.env.now, True)
+        self.engine.rec.ready(task, self.engine.env._now, True)
         self._advance(thread, task)
 
 
@@ -113,7 +113,7 @@ class ProcessorSharing(Model):
         return min(1.0, self.cores / n) if n else 0.0
 
     def _advance_clock(self) -> None:
-        now = self.engine.env.now
+        now = self.engine.env._now
         if self.heap and now > self.last:
             rate = self._rate()
             self.virtual += (now - self.last) * rate
@@ -130,26 +130,26 @@ class ProcessorSharing(Model):
         engine, rec = self.engine, self.engine.rec
         while True:
             kind, arg = engine.next_phase(task)
-            rec.running(task, engine.env.now)
+            rec.running(task, engine.env._now)
             if (kind in (CPU, NATIVE)) and arg:
                 self._enter(task, arg)
                 return
             if (kind in (IO, SLEEP, BLOCK)) and arg:
-                engine.after(arg, lambda _e, t=task: self._back(t))
+                engine.after(arg, lambda _, t=task: self._back(t))
                 return
             if kind == DONE:
                 engine.finish(task)
                 return
 
     def _back(self, task: int) -> None:
-        self.engine.rec.ready(task, self.engine.env.now, True)
+        self.engine.rec.ready(task, self.engine.env._now, True)
         self._advance(task)
 
     def _enter(self, task: int, work: int) -> None:
         self._advance_clock()
         cls = self.engine.rec.task_class[task]
         self.per_class[cls] = self.per_class.get(cls, 0) + 1
-        self.entered[task] = self.engine.env.now
+        self.entered[task] = self.engine.env._now
         self.work[task] = work
         heapq.heappush(self.heap, (self.virtual + work, task))
         self._schedule()
@@ -161,7 +161,7 @@ class ProcessorSharing(Model):
         gen = self.gen
         delay = max(0, math.ceil((self.heap[0][0] - self.virtual) / self._rate()))
 
-        def depart(_event):
+        def depart(_):
             if gen == self.gen:
                 self._depart()
 
@@ -169,7 +169,7 @@ class ProcessorSharing(Model):
 
     def _depart(self) -> None:
         self._advance_clock()
-        now, rec = self.engine.env.now, self.engine.rec
+        now, rec = self.engine.env._now, self.engine.rec
         leaving = []
         while self.heap and self.heap[0][0] <= self.virtual + 1e-6:
             leaving.append(heapq.heappop(self.heap)[1])

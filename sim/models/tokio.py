@@ -166,7 +166,7 @@ class BlockingPool:
                 now = model.env._now
                 model.rec.running(task, now)
                 model.rec.span(thread.lane, task, "blocked", now, now + work)
-                model.engine.after(work, lambda _e, th=thread: self._done(th))
+                model.engine.after(work, lambda _, th=thread: self._done(th))
 
     def _done(self, thread: Thread) -> None:
         model = self.model
@@ -227,8 +227,8 @@ class TokioModel(Model):
         for w in self.workers:
             w.lifo_enabled = self.lifo_on
             w.resume = lambda _x=None, w=w: self._resume(w)
-            w.burst_end = lambda _e, w=w: self._burst_end(w)
-            engine.after(0, lambda _e, w=w: self._start(w))
+            w.burst_end = lambda _, w=w: self._burst_end(w)
+            engine.after(0, lambda _, w=w: self._start(w))
 
     # --- the outside world -----------------------------------------------------------------
 
@@ -414,7 +414,7 @@ class TokioModel(Model):
                         w.budget -= 1
                         continue
                     self.owes[task] = 1
-                    engine.after(arg, lambda _e, t=task: self._io_ready(t))
+                    engine.after(arg, lambda _, t=task: self._io_ready(t))
                     return True
                 res = self.resolution
                 tick = (now + arg + res - 1) // res  # TimeSource::deadline_to_tick
@@ -587,13 +587,13 @@ class TokioModel(Model):
             delay = due - now
         if delay >= 0:
             gen = w.gen
-            self.engine.after(delay, lambda _e: self._wake(w, gen))
+            self.engine.after(delay, lambda _: self._wake(w, gen))
 
     def _request_wake(self, w: Worker) -> None:
         if w.blocked and not w.waking:
             w.waking = True
             gen = w.gen
-            self.engine.after(0, lambda _e: self._wake(w, gen))
+            self.engine.after(0, lambda _: self._wake(w, gen))
 
     def _wake(self, w: Worker, gen: int) -> None:
         if not w.blocked or w.gen != gen:
