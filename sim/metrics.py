@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .recorder import Recorder
+from .recorder import Recorder, int64s
 from .units import ns_to_ms
 from .workload import Workload
 
@@ -37,11 +37,11 @@ def _nullable(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
 
 def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
     """One row per task that arrived; times in integer nanoseconds."""
-    arrival = np.asarray(rec.arrival, dtype=np.int64)
+    arrival = int64s(rec.arrival)
     ids = np.flatnonzero(arrival >= 0)
     arrival = arrival[ids]
-    finish = np.asarray(rec.finish, dtype=np.int64)[ids]
-    start = np.asarray(rec.start, dtype=np.int64)[ids]
+    finish = int64s(rec.finish)[ids]
+    start = int64s(rec.start)[ids]
     done = finish >= 0
     demand = workload.demand[ids]
     latency = np.where(done, finish - arrival, -1)
@@ -56,14 +56,14 @@ def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
         "finish": _nullable(finish, done),
         "demand": demand,
         "cpu": workload.cpu[ids],
-        "overhead": np.asarray(rec.overhead, dtype=np.int64)[ids],
-        "wait": np.asarray(rec.wait, dtype=np.int64)[ids],
+        "overhead": int64s(rec.overhead)[ids],
+        "wait": int64s(rec.wait)[ids],
         "latency": _nullable(latency, done),
         "slowdown": slowdown,
-        "preemptions": np.asarray(rec.preemptions, dtype=np.int64)[ids],
-        "context_switches": np.asarray(rec.switches, dtype=np.int64)[ids],
-        "gil_handoffs": np.asarray(rec.handoffs, dtype=np.int64)[ids],
-        "slow_callbacks": np.asarray(rec.slow, dtype=np.int64)[ids],
+        "preemptions": int64s(rec.preemptions)[ids],
+        "context_switches": int64s(rec.switches)[ids],
+        "gil_handoffs": int64s(rec.handoffs)[ids],
+        "slow_callbacks": int64s(rec.slow)[ids],
         "counted": (arrival >= lo) & (arrival < hi),
     })
 
@@ -71,7 +71,7 @@ def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
 def wakeup_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
     w = rec.wakeups()
     task = w["task_id"]
-    arrival = np.asarray(rec.arrival, dtype=np.int64)[task]
+    arrival = int64s(rec.arrival)[task]
     return pd.DataFrame({
         "task_id": task,
         "class": pd.Categorical.from_codes(workload.task_class[task], workload.classes),

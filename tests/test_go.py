@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.config import ConfigError, load_config
+from sim.models.base import Engine
 from sim.models.go import SysmonClock
 from sim.recorder import Recorder
 from sim.runner import run
@@ -389,15 +390,15 @@ def test_invariants_on_random_workloads(work, cores, procs, async_preemption, lo
     """Recorder invariants; each task finishes once; Go code (cpu phases) never runs on
     more than gomaxprocs Ms at once, and nothing on more than the cores."""
     busy, done = [], Counter()
-    record_busy, record_done = Recorder.busy, Recorder.done
+    record_busy, record_finish = Recorder.busy, Engine.finish
 
     def log_busy(self, task, t0, t1, *lane):
         busy.append((task, t0, t1))
         record_busy(self, task, t0, t1, *lane)
 
-    def log_done(self, task, t):
+    def log_finish(self, task, now=None):
         done[task] += 1
-        record_done(self, task, t)
+        record_finish(self, task, now)
 
     cfg = config(work, {"go": {"model": "go", "gomaxprocs": procs, "local_queue": local_queue,
                                "async_preemption": async_preemption,
@@ -405,7 +406,7 @@ def test_invariants_on_random_workloads(work, cores, procs, async_preemption, lo
                  machine={"cores": cores, "os_time_slice": "1ms"}, horizon="40ms", seed=seed)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Recorder, "busy", log_busy)
-        patch.setattr(Recorder, "done", log_done)
+        patch.setattr(Engine, "finish", log_finish)
         tasks, wakeups, rec, workload = run_scheduler(cfg, "go")
     check_invariants(tasks, rec, workload, cores)
     assert (wakeups["delay"] >= 0).all()

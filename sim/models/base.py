@@ -152,43 +152,46 @@ class Engine:
 
         self.after(at - self.env._now, issue)
 
-    def _open_arrivals(self, order: list[int], times: list[int]) -> None:
-        index = 0
-
-        def next_batch(_value):
-            nonlocal index
-            now = self.env._now
-            while index < len(order) and times[index] == now:
-                task = order[index]
-                index += 1
-                self.arrive(task)
-            if index < len(order):
-                self.after(times[index] - now, next_batch)
-            else:
-                self.pending_arrivals -= 1
-                self._maybe_done()
-
-        if order:
-            self.pending_arrivals += 1
-            self.after(times[0], next_batch)
+    def _deliver(self) -> int:
+        """Hand the open arrivals due now to the model; when the next one is due."""
+        times, tasks, i, now = self.open_times, self.open_tasks, self.open_next, self.env._now
+        rec, model = self.rec, self.model
+        while i < len(times) and times[i] == now:
+            task = tasks[i]
+            i += 1
+            rec.arrive(task, now)  # (self.arrive, inlined: once per task)
+            self.outstanding += 1
+            model.arrive(task)
+        self.open_next = i
+        if i < len(times):
+            return times[i]
+        self.pending_arrivals -= 1
+        self._maybe_done()
+        return FOREVER
 
     def _maybe_done(self) -> None:
         if self.outstanding == 0 and self.pending_arrivals == 0:
             self.stopped = True
 
     def run(self) -> None:
-        """Simulate until every task is done or the drain limit is reached."""
-        if self.model.pulls_arrivals:
-            self.pending_arrivals += bool(self.open_tasks)
-        else:
-            self._open_arrivals(self.open_tasks, self.open_times)
+        """Simulate until every task is done or the drain limit is reached.
+
+        What ``env.run(until=...)`` does, without its calls per event; and open arrivals,
+        already sorted, are not events: unless the model pulls them, each instant's are
+        handed to it before that instant's events."""
+        self.pending_arrivals += bool(self.open_tasks)
         for task in self.workload.client_first.tolist():
             self._issue_closed(task, self.think[task])
         self._maybe_done()
         env = self.env
         queue = env._queue
         heappush(queue, (self.deadline, NORMAL, next(env._eid), None))  # the drain limit
-        while not self.stopped:  # what env.run(until=...) does, without its per-event calls
+        due = FOREVER if self.model.pulls_arrivals or not self.open_times else self.open_times[0]
+        while not self.stopped:
+            if due <= queue[0][0]:
+                env._now = due
+                due = self._deliver()
+                continue
             env._now, _, _, entry = heappop(queue)
             if entry.__class__ is tuple:
                 entry[0](entry[1])

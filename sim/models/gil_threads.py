@@ -49,7 +49,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
@@ -98,7 +98,7 @@ class Gil:
 
     __slots__ = ("engine", "env", "rec", "cores", "interval", "fifo", "holder", "last_holder",
                  "switch_number", "held_since", "drop_request", "waiting", "timer_at",
-                 "handoff", "transit")
+                 "handoff", "transit", "shared")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
                  fifo: bool = True, handoff: int = 0):
@@ -117,6 +117,7 @@ class Gil:
         self.timer_at = FOREVER  # when the live timer fires
         self.handoff = handoff  # handoff_cost: signal + wake-up of the picked waiter
         self.transit = False  # the GIL is on its way to ``holder`` (picked, not yet running)
+        self.shared = not isinstance(cores, OneCore)  # a thread that stops frees a core
 
     # --- what threads do --------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class Gil:
                 self.cores.compute(th, task, work, then)
         elif holder is None:
             self._take(th)
-            self.cores.compute(th, task, work, then)
+            self._resume(th)
         else:
             self._wait(th)
 
@@ -142,7 +143,11 @@ class Gil:
         if self.holder is not th:
             return
         if self.waiting:
-            self._hand(self._pick(), None)
+            nxt = self.waiting.popleft() if self.fifo else self._pick()
+            if self.handoff:
+                self._hand(nxt, None)
+            else:
+                self._handed(nxt, None)
         else:
             self.holder = None
             self.drop_request = False
@@ -169,7 +174,8 @@ class Gil:
             if th.lane and self.rec.tracing:
                 self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, now + arg)
             self.engine.after(arg, self._returned, th)
-            self.cores.release(th)
+            if self.shared:
+                self.cores.release(th)
             self.release(th)
 
     # --- internals --------------------------------------------------------------------------
@@ -184,12 +190,16 @@ class Gil:
         now = self.env._now
         th.since = now
         self.waiting.append(th)
-        self.rec.ready(th.task, now, False)
-        self.cores.release(th)
-        self._arm(now + self.interval)  # a fresh waiter asks one interval from now
+        if self.rec.ready_since[th.task] < 0:  # (not waiting since its arrival)
+            self.rec.ready(th.task, now, False)
+        if self.shared:
+            self.cores.release(th)
+        if now + self.interval < self.timer_at:  # a fresh waiter asks one interval from now
+            self._arm(now + self.interval)
 
     def _pick(self) -> PyThread:
-        """The waiter that wins the GIL: FIFO, or uniformly at random (``wake_order``)."""
+        """The waiter that wins the GIL: FIFO (inlined at the callers), or uniformly at
+        random (``wake_order``)."""
         if self.fifo or len(self.waiting) == 1:
             th = self.waiting.popleft()
         else:
@@ -210,8 +220,8 @@ class Gil:
             self.switch_number += 1
         self.held_since = now
         self.drop_request = False
-        if self.waiting:  # no request can come before one interval from now
-            self._arm(now + self.interval)
+        if self.waiting and now + self.interval < self.timer_at:
+            self._arm(now + self.interval)  # no request can come before one interval from now
 
     def _due(self) -> int:
         """When the first drop request under the current holder comes: each waiter asks one
@@ -226,9 +236,9 @@ class Gil:
         return first + interval
 
     def _arm(self, at: int) -> None:
-        if at < self.timer_at:
-            self.timer_at = at
-            self.engine.after(at - self.env._now, self._timer, at)
+        """Set the timer for ``at``, earlier than the live one (callers check)."""
+        self.timer_at = at
+        self.engine.after(at - self.env._now, self._timer, at)
 
     def _timer(self, at: int) -> None:
         """A waiter timed out with ``switch_number`` unchanged: ``SET_GIL_DROP_REQUEST``."""
@@ -239,7 +249,7 @@ class Gil:
             return  # (in transit: the new holder's ``_take`` arms the next one)
         due = self._due()
         if due > self.env._now:
-            self._arm(due)
+            self._arm(due)  # (timer_at is FOREVER: no live timer)
             return
         self.drop_request = True
         th = self.holder
@@ -264,17 +274,19 @@ class Gil:
             self.rec.preempt(th.task, now)
         else:
             self.rec.ready(th.task, now, False)
-        nxt = self._pick()
-        self.cores.release(th)
-        self._hand(nxt, th)
+        nxt = self.waiting.popleft() if self.fifo else self._pick()
+        if self.shared:
+            self.cores.release(th)
+        if self.handoff:
+            self._hand(nxt, th)
+        else:
+            self._handed(nxt, th)
 
     def _hand(self, nxt: PyThread, old: PyThread | None) -> None:
-        """Give the GIL to the picked waiter ``nxt``: at once, or ``handoff`` later (its
-        wake-up), the GIL reserved for it meanwhile. ``old``: the holder that was forced or
-        yielded, which waits for the GIL again from the moment ``nxt`` has taken it."""
-        if not self.handoff:
-            self._handed(nxt, old)
-            return
+        """Give the GIL to the picked waiter ``nxt`` ``handoff`` later (its wake-up; callers
+        call ``_handed`` at once when it is 0), the GIL reserved for it meanwhile. ``old``:
+        the holder that was forced or yielded, which waits for the GIL again from the
+        moment ``nxt`` has taken it."""
         self.holder = nxt
         self.transit = True
         self.drop_request = False  # answered: the holder has dropped the GIL
@@ -292,8 +304,18 @@ class Gil:
             now = self.env._now
             old.since = now
             self.waiting.append(old)
-            self._arm(now + self.interval)
-        self.cores.compute(nxt, nxt.task, nxt.left, nxt.then)
+            if now + self.interval < self.timer_at:
+                self._arm(now + self.interval)
+        self._resume(nxt)
+
+    def _resume(self, th: PyThread) -> None:
+        """``th`` has just taken the GIL: it goes on with its work left, then ``then``."""
+        if th.left or self.shared:
+            self.cores.compute(th, th.task, th.left, th.then)
+        else:  # OneCore.compute of no work, inlined (every hand-off at a task's end)
+            if self.rec.ready_since[th.task] >= 0:
+                self.rec.running(th.task, self.env._now)
+            th.then(th)
 
 
 class NoGil(Gil):
@@ -330,7 +352,8 @@ class OneCore:
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         thread.task = task
         now = self.env._now
-        self.rec.running(task, now)
+        if self.rec.ready_since[task] >= 0:
+            self.rec.running(task, now)
         if not work:
             done(thread)
             return
@@ -389,13 +412,23 @@ class GilThreads(Model):
 
     def _walk(self, th: PyThread) -> None:
         """Run the task's phases on ``th``, which holds the GIL and a core."""
-        engine, gil = self.engine, self.gil
+        engine, gil, pc, args = self.engine, self.gil, self.engine.pc, self.engine.args
         task = th.task
+        kinds, base = engine.kinds[task], engine.offset[task]
         while True:
-            kind, arg = engine.next_phase(task)
+            i = pc[task]  # engine.next_phase, inlined: this is the hot path
+            if i == len(kinds):
+                kind = DONE
+            else:
+                pc[task] = i + 1
+                kind, arg = kinds[i], args[base + i]
             if kind == CPU:
                 if arg:
-                    gil.run(th, task, arg, self._walk)
+                    if gil.holder is th and not gil.drop_request:  # Gil.run, inlined
+                        th.left, th.then = arg, self._walk
+                        self.cores.compute(th, task, arg, self._walk)
+                    else:
+                        gil.run(th, task, arg, self._walk)
                     return
             elif kind == YIELD:
                 if gil.yield_(th, self._walk):
@@ -404,14 +437,18 @@ class GilThreads(Model):
                 engine.finish(task)
                 if not self.queue:  # the worker blocks in work_queue.get: GIL released
                     self.idle.append(th)
-                    self.cores.release(th)
+                    if gil.shared:
+                        self.cores.release(th)
                     gil.release(th)
                     return
                 task = th.task = self.queue.popleft()  # got at once: the GIL is kept
+                kinds, base = engine.kinds[task], engine.offset[task]
                 engine.rec.running(task, engine.env._now)
             elif kind in (IO, SLEEP, BLOCK, NATIVE) and arg:
                 gil.call(th, task, kind, arg, self._walk)
                 return
+            elif kind == SPAWN:
+                engine.spawn(task, arg, engine.env._now)
 
 
 class GilLoopThread:
