@@ -123,13 +123,13 @@ class Engine:
     def take_arrivals(self, until: int) -> list[tuple[int, int]]:
         """For a model that pulls open arrivals: (time, task) of those due by ``until``,
         recorded as arrived at their own times (no SimPy event per arrival)."""
-        times, tasks, i = self.open_times, self.open_tasks, self.open_next
+        times, tasks, i, arrive = self.open_times, self.open_tasks, self.open_next, self.rec.arrive
+        taken = []
         end = i
         while end < len(times) and times[end] <= until:
+            arrive(tasks[end], times[end])
+            taken.append((times[end], tasks[end]))
             end += 1
-        taken = list(zip(times[i:end], tasks[i:end], strict=True))
-        for t, task in taken:
-            self.rec.arrive(task, t)
         self.outstanding += end - i
         self.open_next = end
         if end == len(times) and taken:
