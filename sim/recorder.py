@@ -13,7 +13,7 @@ import numpy as np
 
 class Recorder:
     __slots__ = (
-        "task_class", "window", "arrival", "start", "finish", "wait", "overhead",
+        "task_class", "lo", "hi", "arrival", "start", "finish", "wait", "overhead",
         "preemptions", "switches", "handoffs", "slow", "ready_since", "woken",
         "wake_task", "wake_ready", "wake_run", "busy_by_class", "busy_total", "tracing",
         "trace_rows",
@@ -22,7 +22,7 @@ class Recorder:
     def __init__(self, task_class: list[int], n_classes: int, warmup: int, horizon: int):
         n = len(task_class)
         self.task_class = task_class
-        self.window = (warmup, horizon)
+        self.lo, self.hi = warmup, horizon  # the measured window
         self.arrival = [-1] * n
         self.start = [-1] * n
         self.finish = [-1] * n
@@ -74,22 +74,21 @@ class Recorder:
     def busy(self, task: int, t0: int, t1: int, lane: str | None = None) -> None:
         """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead),
         on ``lane`` (the thread, loop, P or worker that ran it) when tracing."""
-        self.busy_total += t1 - t0
+        used = t1 - t0
+        self.busy_total += used
         if self.tracing and lane is not None:
             self.trace_rows.append((lane, task, "running", t0, t1))
-        lo, hi = self.window
-        if lo <= t0 and t1 <= hi:  # the common case, inside the window
-            self.busy_by_class[self.task_class[task]] += t1 - t0
+        if self.lo <= t0 and t1 <= self.hi:  # the common case, inside the window
+            self.busy_by_class[self.task_class[task]] += used
             return
-        a, b = max(t0, lo), min(t1, hi)
+        a, b = max(t0, self.lo), min(t1, self.hi)
         if b > a:
             self.busy_by_class[self.task_class[task]] += b - a
 
     def busy_share(self, cls: int, t0: int, t1: int, cores: float) -> None:
         """Tasks of class ``cls`` used ``cores`` cores in total from ``t0`` to ``t1`` (PS)."""
         self.busy_total += (t1 - t0) * cores
-        lo, hi = self.window
-        a, b = max(t0, lo), min(t1, hi)
+        a, b = max(t0, self.lo), min(t1, self.hi)
         if b > a:
             self.busy_by_class[cls] += (b - a) * cores
 
