@@ -49,7 +49,7 @@ from typing import Literal
 
 from pydantic import PositiveInt
 
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
@@ -412,16 +412,10 @@ class GilThreads(Model):
 
     def _walk(self, th: PyThread) -> None:
         """Run the task's phases on ``th``, which holds the GIL and a core."""
-        engine, gil, pc, args = self.engine, self.gil, self.engine.pc, self.engine.args
+        engine, gil = self.engine, self.gil
         task = th.task
-        kinds, base = engine.kinds[task], engine.offset[task]
         while True:
-            i = pc[task]  # engine.next_phase, inlined: this is the hot path
-            if i == len(kinds):
-                kind = DONE
-            else:
-                pc[task] = i + 1
-                kind, arg = kinds[i], args[base + i]
+            kind, arg = engine.next_phase(task)
             if kind == CPU:
                 if arg:
                     if gil.holder is th and not gil.drop_request:  # Gil.run, inlined
@@ -442,13 +436,10 @@ class GilThreads(Model):
                     gil.release(th)
                     return
                 task = th.task = self.queue.popleft()  # got at once: the GIL is kept
-                kinds, base = engine.kinds[task], engine.offset[task]
                 engine.rec.running(task, engine.env._now)
             elif kind in (IO, SLEEP, BLOCK, NATIVE) and arg:
                 gil.call(th, task, kind, arg, self._walk)
                 return
-            elif kind == SPAWN:
-                engine.spawn(task, arg, engine.env._now)
 
 
 class GilLoopThread:

@@ -51,7 +51,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
@@ -486,17 +486,11 @@ class GoModel(Model):
 
     def _advance(self, p: P, g: int) -> bool:
         """Run ``g``'s phases on ``p``; True if it holds the P until a callback."""
-        engine, rec, pc, args = self.engine, self.rec, self.engine.pc, self.engine.args
+        engine, rec = self.engine, self.rec
         now = self.env._now
         self.cur_p = p
-        kinds, base = engine.kinds[g], engine.offset[g]
         while True:
-            i = pc[g]  # engine.next_phase, inlined: this is the hot path
-            if i == len(kinds):
-                kind = DONE
-            else:
-                pc[g] = i + 1
-                kind, arg = kinds[i], args[base + i]
+            kind, arg = engine.next_phase(g, now)
             if kind == CPU:
                 if arg:
                     if not self.async_pre and self._flagged(p, g):
@@ -553,8 +547,6 @@ class GoModel(Model):
                 rec.ready(g, now, False)
                 self._to_global(p, g)
                 return False
-            elif kind == SPAWN:
-                engine.spawn(g, arg, now)
 
     def _compute(self, p: P, g: int, work: int) -> None:
         """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
