@@ -143,11 +143,7 @@ class Gil:
         if self.holder is not th:
             return
         if self.waiting:
-            nxt = self.waiting.popleft() if self.fifo else self._pick()
-            if self.handoff:
-                self._hand(nxt, None)
-            else:
-                self._handed(nxt, None)
+            self._hand(self._pick(), None)
         else:
             self.holder = None
             self.drop_request = False
@@ -194,12 +190,10 @@ class Gil:
             self.rec.ready(th.task, now, False)
         if self.shared:
             self.cores.release(th)
-        if now + self.interval < self.timer_at:  # a fresh waiter asks one interval from now
-            self._arm(now + self.interval)
+        self._arm(now + self.interval)  # a fresh waiter asks one interval from now
 
     def _pick(self) -> PyThread:
-        """The waiter that wins the GIL: FIFO (inlined at the callers), or uniformly at
-        random (``wake_order``)."""
+        """The waiter that wins the GIL: FIFO, or uniformly at random (``wake_order``)."""
         if self.fifo or len(self.waiting) == 1:
             th = self.waiting.popleft()
         else:
@@ -220,8 +214,8 @@ class Gil:
             self.switch_number += 1
         self.held_since = now
         self.drop_request = False
-        if self.waiting and now + self.interval < self.timer_at:
-            self._arm(now + self.interval)  # no request can come before one interval from now
+        if self.waiting:  # no request can come before one interval from now
+            self._arm(now + self.interval)
 
     def _due(self) -> int:
         """When the first drop request under the current holder comes: each waiter asks one
@@ -236,9 +230,9 @@ class Gil:
         return first + interval
 
     def _arm(self, at: int) -> None:
-        """Set the timer for ``at``, earlier than the live one (callers check)."""
-        self.timer_at = at
-        self.engine.after(at - self.env._now, self._timer, at)
+        if at < self.timer_at:
+            self.timer_at = at
+            self.engine.after(at - self.env._now, self._timer, at)
 
     def _timer(self, at: int) -> None:
         """A waiter timed out with ``switch_number`` unchanged: ``SET_GIL_DROP_REQUEST``."""
@@ -249,7 +243,7 @@ class Gil:
             return  # (in transit: the new holder's ``_take`` arms the next one)
         due = self._due()
         if due > self.env._now:
-            self._arm(due)  # (timer_at is FOREVER: no live timer)
+            self._arm(due)
             return
         self.drop_request = True
         th = self.holder
@@ -274,19 +268,18 @@ class Gil:
             self.rec.preempt(th.task, now)
         else:
             self.rec.ready(th.task, now, False)
-        nxt = self.waiting.popleft() if self.fifo else self._pick()
+        nxt = self._pick()
         if self.shared:
             self.cores.release(th)
-        if self.handoff:
-            self._hand(nxt, th)
-        else:
-            self._handed(nxt, th)
+        self._hand(nxt, th)
 
     def _hand(self, nxt: PyThread, old: PyThread | None) -> None:
-        """Give the GIL to the picked waiter ``nxt`` ``handoff`` later (its wake-up; callers
-        call ``_handed`` at once when it is 0), the GIL reserved for it meanwhile. ``old``:
-        the holder that was forced or yielded, which waits for the GIL again from the
-        moment ``nxt`` has taken it."""
+        """Give the GIL to the picked waiter ``nxt``: at once, or ``handoff`` later (its
+        wake-up), the GIL reserved for it meanwhile. ``old``: the holder that was forced or
+        yielded, which waits for the GIL again from the moment ``nxt`` has taken it."""
+        if not self.handoff:
+            self._handed(nxt, old)
+            return
         self.holder = nxt
         self.transit = True
         self.drop_request = False  # answered: the holder has dropped the GIL
@@ -304,8 +297,7 @@ class Gil:
             now = self.env._now
             old.since = now
             self.waiting.append(old)
-            if now + self.interval < self.timer_at:
-                self._arm(now + self.interval)
+            self._arm(now + self.interval)
         self._resume(nxt)
 
     def _resume(self, th: PyThread) -> None:
