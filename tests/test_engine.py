@@ -1,0 +1,66 @@
+"""The engine's run loop on its own: a probe model logs what it is handed and when."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import MS, config, one
+
+from sim.models.base import Engine, Model
+from sim.recorder import Recorder
+from sim.workload import generate
+
+
+class Probe(Model):
+    """Logs (what, time); the first arrival asks for a callback 5 ms later and a SimPy
+    timeout 1 ms later; the callback finishes every task unless ``keep`` is set."""
+
+    name = "probe"
+    keep = False
+
+    def __init__(self, engine, options):
+        super().__init__(engine, options)
+        self.log: list[tuple[str, int]] = []
+        self.tasks: list[int] = []
+
+    def arrive(self, task):
+        now = self.engine.env._now
+        self.log.append(("arrive", now))
+        self.tasks.append(task)
+        if len(self.tasks) == 1:
+            self.engine.after(5 * MS, self.callback, "value")
+            self.engine.env.timeout(MS).callbacks.append(
+                lambda event: self.log.append(("simpy", self.engine.env._now)))
+
+    def callback(self, value):
+        self.log.append((value, self.engine.env._now))
+        if not self.keep:
+            for task in self.tasks:
+                self.engine.finish(task)
+
+
+def run_probe(keep: bool = False) -> tuple[Probe, Engine]:
+    cfg = config({"a": one([{"cpu": "1ms"}]), "b": one([{"cpu": "1ms"}], at="5ms")},
+                 {"x": {"model": "fcfs"}}, horizon="10ms", drain_limit="20ms")
+    workload = generate(cfg)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), 0, workload.horizon)
+    probe_cls = type("KeepProbe", (Probe,), {"keep": True}) if keep else Probe
+    engine = Engine(workload, rec, cfg, probe_cls, cfg.schedulers["x"],
+                    np.random.default_rng(0))
+    engine.run()
+    return engine.model, engine
+
+
+def test_arrivals_come_before_the_events_of_their_instant():
+    """b arrives at 5 ms, the instant the callback was asked for: the arrival comes first;
+    the callback gets its value; a SimPy event in the queue runs its callbacks; the run
+    stops once every task is done."""
+    probe, engine = run_probe()
+    assert probe.log == [("arrive", 0), ("simpy", MS), ("arrive", 5 * MS), ("value", 5 * MS)]
+    assert engine.stopped and engine.rec.finish == [5 * MS, 5 * MS]
+
+
+def test_the_drain_limit_stops_a_run_that_never_ends():
+    probe, engine = run_probe(keep=True)
+    assert probe.log[-1] == ("value", 5 * MS)
+    assert not engine.stopped and engine.env._now == 30 * MS  # horizon + drain_limit
+    assert engine.rec.finish == [-1, -1]
