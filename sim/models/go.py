@@ -50,8 +50,9 @@ from math import gcd
 from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
+from simpy.events import NORMAL
 
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
@@ -157,8 +158,8 @@ class P:
 
     __slots__ = ("status", "m", "curg", "runq", "runnext", "timers", "schedtick",
                  "syscalltick", "pd_tick", "pd_when", "watch", "pd_sys", "pd_syswhen",
-                 "sys_from", "check_from", "skip", "spinning", "done", "ev", "seg", "left",
-                 "lane")
+                 "sys_from", "check_from", "skip", "spinning", "done", "ev", "eid", "seg",
+                 "left", "lane")
 
     def __init__(self, lane: str):
         self.status = IDLE
@@ -176,7 +177,7 @@ class P:
         self.spinning = False
         self.done = None  # Cores callback when this P's G ends a cpu burst
         self.ev = None  # direct mode: the burst's token (None: none), its start and length
-        self.seg = self.left = 0
+        self.seg = self.left = self.eid = 0  # eid: its place in SimPy's queue
         self.lane = lane  # its name on the timeline (--trace)
 
 
@@ -214,6 +215,7 @@ class GoModel(Model):
         self.seq = 0
         self.ntimers = 0
         self.cur_p = self.allp[0]
+        self.ahead: P | None = None  # the P whose burst ends _direct_end is handling
         self.slice = options.time_slice
         self.async_pre = options.async_preemption
         self.cap = options.local_queue
@@ -229,6 +231,7 @@ class GoModel(Model):
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
         self.sm_at, self.sm_gen = FOREVER, 0
         self.dirty = False  # something may have moved sysmon's next act earlier
+        self.limit = 0  # direct mode: a burst that reaches this plans again (see _replan)
         self.nsys = 0  # Ps whose G is in a syscall
         self.poll_at, self.poll_gen = FOREVER, 0
         self.resolution = options.netpoll_resolution
@@ -260,15 +263,32 @@ class GoModel(Model):
         self._plan()
 
     def _direct_end(self, token: tuple[P]) -> None:
+        """A burst ends. While the P's next burst would end before the queue's next event,
+        that end is handled here at once (the P runs ahead of SimPy), with the same result:
+        the burst's place in the queue (its event id) is reserved when it starts."""
         p = token[0]
-        if token is p.ev:  # (not a burst cut short by a preemption)
-            now = self.env._now
+        if token is not p.ev:  # (a burst cut short by a preemption)
+            return
+        env = self.env
+        queue = env._queue
+        self.ahead = p
+        while True:
+            now = env._now
             self.rec.busy(p.curg, p.seg, now, p.lane)
             p.ev = None
             if not self._advance(p, p.curg):
                 self._schedule(p)
-            if self.dirty or self.nsys or self.sm_at > now + self.slice:
-                self._plan()  # (its fast path, inlined: the hot path)
+            if self.dirty or self.nsys:
+                self._replan(now)  # (_plan, inlined: the hot path)
+            token = p.ev
+            if token is None:
+                break
+            end = p.seg + p.left
+            if end >= queue[0][0]:
+                heapq.heappush(queue, (end, NORMAL, p.eid, (self._direct_end, token)))
+                break
+            env._now = end
+        self.ahead = None
 
     def _mstart(self, p: P) -> None:
         self._schedule(p)
@@ -489,8 +509,17 @@ class GoModel(Model):
         engine, rec = self.engine, self.rec
         now = self.env._now
         self.cur_p = p
+        pc, kinds, args, base = engine.pc, engine.kinds[g], engine.args, engine.offset[g]
         while True:
-            kind, arg = engine.next_phase(g, now)
+            i = pc[g]  # engine.next_phase, inlined: the hot path
+            if i == len(kinds):  # goexit0
+                if rec.ready_since[g] >= 0:
+                    rec.running(g, now)
+                p.curg = -1
+                engine.finish(g)
+                return False
+            pc[g] = i + 1
+            kind, arg = kinds[i], args[base + i]
             if kind == CPU:
                 if arg:
                     if not self.async_pre and self._flagged(p, g):
@@ -501,17 +530,16 @@ class GoModel(Model):
                     if self.direct:  # _compute, inlined: the hot path
                         rec.running(g, now)
                         p.seg, p.left = now, arg
-                        p.ev = (p,)
-                        engine.after(arg, self._direct_end, p.ev)
+                        p.ev = token = (p,)
+                        if p is self.ahead:  # _direct_end queues it or runs ahead
+                            p.eid = next(self.env._eid)
+                        else:
+                            engine.after(arg, self._direct_end, token)
+                        if now + arg >= self.limit:  # it may meet a deferred round
+                            self.dirty = True
                     else:
                         self._compute(p, g, arg)
                     return True
-            elif kind == DONE:  # goexit0
-                if rec.ready_since[g] >= 0:
-                    rec.running(g, now)
-                p.curg = -1
-                engine.finish(g)
-                return False
             elif kind == IO:
                 if arg:  # gopark on the netpoller; readiness comes through netpoll
                     rec.running(g, now)
@@ -547,6 +575,8 @@ class GoModel(Model):
                 rec.ready(g, now, False)
                 self._to_global(p, g)
                 return False
+            elif kind == SPAWN:
+                engine.spawn(g, arg, now)
 
     def _compute(self, p: P, g: int, work: int) -> None:
         """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
@@ -554,11 +584,18 @@ class GoModel(Model):
             now = self.env._now
             self.rec.running(g, now)
             p.seg, p.left = now, work
-            p.ev = (p,)
-            self.engine.after(work, self._direct_end, p.ev)
-        else:
-            p.m.lane = p.lane
+            p.ev = token = (p,)
+            if p is self.ahead:
+                p.eid = next(self.env._eid)
+            else:
+                self.engine.after(work, self._direct_end, token)
+            if now + work >= self.limit:
+                self.dirty = True
+        else:  # when the burst ends is up to the OS: a round after the G's fresh time
+            p.m.lane = p.lane  # slice ends may find it still running
             self.cores.compute(p.m, g, work, p.done)
+            if self.sm_at > self.env._now + self.slice:
+                self.dirty = True
 
     def _interrupt(self, p: P) -> int:
         """Stop the P's M mid-burst (it keeps its core); the work left."""
@@ -884,31 +921,60 @@ class GoModel(Model):
     def _plan(self) -> None:
         """Schedule sysmon's event at the next round that acts, if earlier than planned.
 
-        Cheap when nothing but a fresh ``execute`` happened: that G's slice cannot end
-        before ``now + time_slice``, so an event planned before then stands."""
-        now = self.env._now
-        if not self.dirty and not self.nsys and self.sm_at <= now + self.slice:
-            return
+        Only when something may have moved that round earlier (``dirty``): a burst that
+        may outlast its G's time slice or a deferred netpoll round (see ``_replan``), a P
+        taken or idled, a syscall, a first Go readied while every P is busy."""
+        if self.dirty or self.nsys:
+            self._replan(self.env._now)
+
+    def _replan(self, now: int) -> None:
+        """The next acting round, from the Ps' state. In direct mode a burst's end is known,
+        so a round that would preempt its G, or poll while it surely runs, after it ends is
+        deferred: ``limit`` is the earliest end of a later burst that must plan again (the
+        G's time slice can end then, or the deferred poll fall in it)."""
         self.dirty = False
         if len(self.pidle) == self.nprocs:
             return  # nothing runs: no round can act (the deep sleep is replayed later)
-        clock = self.clock
+        clock, direct = self.clock, self.direct
         best = self.sm_at
+        busy_until = limit = FOREVER  # busy_until (direct mode): no P can be idle before
         for p in self.allp:
             if p.status == RUN:
+                end = FOREVER  # (unknown)
+                if direct:
+                    if p.ev is not None:
+                        end = p.seg + p.left
+                    busy_until = min(busy_until, end if end < FOREVER else now)
                 if self.async_pre and p.curg >= 0:
                     w = p.watch
-                    if (w if w >= 0 else p.pd_when) + self.slice < best:  # a lower bound
+                    low = (w if w >= 0 else p.pd_when) + self.slice  # a lower bound
+                    if low > end:
+                        limit = min(limit, low)
+                    elif low < best:
                         sw = clock.ge(w) if w >= 0 else p.pd_when
-                        best = min(best, clock.ge(max(sw + self.slice, now, p.skip + 1)))
+                        r = clock.ge(max(sw + self.slice, now, p.skip + 1))
+                        if r <= end:
+                            best = min(best, r)
+                        else:
+                            limit = min(limit, r)
             elif p.status == SYSCALL:
                 best = min(best, self._sys_act(p, now))
-        if not self.pidle and self.lastpoll + NETPOLL_STALE < best:
-            best = min(best, self._poll_act(now))
+        low = self.lastpoll + NETPOLL_STALE + 1  # (a lower bound)
+        if self.pidle or low > best:
+            pass
+        elif low > busy_until:
+            limit = min(limit, low)
+        else:
+            r = self._poll_act(now)
+            if r > busy_until:
+                limit = min(limit, r)
+            else:
+                best = min(best, r)
         if best < self.sm_at and best <= self.engine.deadline:
             self.sm_at = best
             self.sm_gen += 1
             self.engine.after(best - now, self._sm_wake, self.sm_gen)
+        self.limit = limit if direct else 0
 
     def _sm_wake(self, gen: int) -> None:
         if gen != self.sm_gen:
@@ -917,7 +983,7 @@ class GoModel(Model):
         now = self.env._now
         if self.clock.ge(now) == now and len(self.pidle) < self.nprocs:
             self._sm_round(now)
-        self._plan()
+        self._replan(now)
 
     def _sm_round(self, t: int) -> None:
         """One round of proc.go:sysmon at ``t``: netpoll if stale, then ``retake``."""
