@@ -214,6 +214,7 @@ class Model(ABC):
     Subclasses set ``Options`` and implement ``arrive``; docstrings cite the runtime source.
     """
 
+    __slots__ = ("engine", "options")  # (a subclass without __slots__ has a __dict__)
     Options: ClassVar[type[SchedulerOptions]]
     name: ClassVar[str]
     pulls_arrivals = False  # True: the model takes open arrivals with engine.take_arrivals

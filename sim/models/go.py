@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections import deque
+from functools import partial
 from math import gcd
 from typing import Literal
 
@@ -116,7 +117,7 @@ class SysmonClock:
     def start(self, f: int, idle: int, delay: int) -> None:
         """Anchor the grid: a round at ``f`` with ``idle`` and ``delay`` as they were."""
         self.f, self.idle, self.delay = f, idle, delay
-        key = (min(idle, self.rounds + 1), delay)
+        key = (idle if idle <= self.rounds else self.rounds + 1, delay)
         offs = self.cache.get(key)
         if offs is None:
             offs, i, d = [0], idle, delay
@@ -149,7 +150,10 @@ class SysmonClock:
         """The round at ``t`` has run: re-anchor on the next one."""
         idle, d = self.state(t)
         idle = 0 if retook else idle + 1
-        d = self.min if idle == 0 else min(d * 2 if idle > self.rounds else d, self.max)
+        if idle == 0:
+            d = self.min
+        elif idle > self.rounds and d < self.max:
+            d = d * 2 if d * 2 < self.max else self.max
         self.start(t + d + self.extra, idle, d)
 
 
@@ -184,6 +188,15 @@ class P:
 class GoModel(Model):
     """``gomaxprocs`` Ps, their Ms, the global queue, the netpoller, timers and sysmon."""
 
+    # Slots, not a __dict__: past 30 attributes an instance's dict is materialised and
+    # CPython 3.11 no longer specialises self.method() calls on it (15% of this model's
+    # CPU time in the benchmark).
+    __slots__ = ("env", "rec", "cores", "nprocs", "allp", "direct", "pidle", "glob", "netq",
+                 "lastpoll", "nmspinning", "ms", "resume", "flag", "netwake", "sysp", "systh",
+                 "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
+                 "tries", "wakeup", "coprimes", "draws", "clock", "idle_since", "nocheck",
+                 "sleep_until", "sm_at", "sm_gen", "dirty", "limit", "nsys", "poll_at",
+                 "poll_gen", "resolution", "poll_until", "poll_timer")
     Options = GoOptions
     pulls_arrivals = True  # connections wait in the netpoller until someone polls
 
@@ -353,13 +366,15 @@ class GoModel(Model):
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
                 self.poll_until = due
                 self.poll_timer = self._waitms(due)
-            when = min(when, self.poll_timer)
+            if self.poll_timer < when:
+                when = self.poll_timer
         when += self.wakeup
         if when >= self.poll_at or when > self.engine.deadline:
             return
         self.poll_at = when
         self.poll_gen += 1
-        self.engine.after(max(0, when - self.env._now), self._poll_wake, self.poll_gen)
+        now = self.env._now
+        self.engine.after(when - now if when > now else 0, self._poll_wake, self.poll_gen)
 
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
@@ -568,7 +583,7 @@ class GoModel(Model):
                     thread = p.m
                     thread.lane = "cgo"
                     self._entersyscall(p, g)
-                    self.cores.compute(thread, g, arg, lambda _t: self._exitsyscall(g))
+                    self.cores.compute(thread, g, arg, partial(self._cgo_return, g))
                     return True
             elif kind == YIELD:  # Gosched: goschedImpl puts it on the global queue
                 rec.running(g, now)
@@ -638,7 +653,9 @@ class GoModel(Model):
         it), the rest on the caller's local queue; no P: all to the global queue."""
         if not gs:
             return
-        k = len(gs) if p is None else min(len(self.pidle), len(gs))
+        k = len(gs)
+        if p is not None and len(self.pidle) < k:
+            k = len(self.pidle)
         self.glob.extend(gs[:k])
         for _ in range(k):  # startIdle
             if not self.pidle:
@@ -727,6 +744,9 @@ class GoModel(Model):
     def _syscall_done(self, g: int) -> None:
         self._exitsyscall(g)
 
+    def _cgo_return(self, g: int, _thread: Thread) -> None:
+        self._exitsyscall(g)
+
     def _exitsyscall(self, g: int) -> None:
         """proc.go:exitsyscall: keep the P if still ours; else exitsyscallTryGetP (the old
         P back if its holder is in a syscall, or an idle P); else the global queue."""
@@ -813,7 +833,9 @@ class GoModel(Model):
                 continue
             self.dirty = True
             idle, delay = clock.state(t)
-            w = min(nxt, t + DEEP_SLEEP_MAX)
+            w = t + DEEP_SLEEP_MAX
+            if nxt < w:
+                w = nxt
             clock.start(w, idle, delay)
             self.nocheck = w
             if w > now:
@@ -907,12 +929,15 @@ class GoModel(Model):
         engine = self.engine
         first = self.netq[0][0] if self.netq else FOREVER
         if engine.open_next < len(engine.open_times):
-            first = min(first, engine.open_times[engine.open_next])
+            arrival = engine.open_times[engine.open_next]
+            if arrival < first:
+                first = arrival
         if first == FOREVER:
             return FOREVER
         lastpoll = self.lastpoll
         for _ in range(64):  # past that, an early wake-up that finds nothing is harmless
-            r = self.clock.ge(max(lastpoll + NETPOLL_STALE + 1, now))
+            x = lastpoll + NETPOLL_STALE + 1
+            r = self.clock.ge(x if x > now else now)
             if r >= first:
                 break
             lastpoll = r
@@ -944,26 +969,29 @@ class GoModel(Model):
                 if direct:
                     if p.ev is not None:
                         end = p.seg + p.left
-                    busy_until = min(busy_until, end if end < FOREVER else now)
+                    if end < busy_until:
+                        busy_until = end if end < FOREVER else now
                 if self.async_pre and p.curg >= 0:
                     w = p.watch
                     low = (w if w >= 0 else p.pd_when) + self.slice  # a lower bound
                     if low > end:
-                        limit = min(limit, low)
+                        if low < limit:
+                            limit = low
                     elif low < best:
                         sw = clock.ge(w) if w >= 0 else p.pd_when
                         r = clock.ge(max(sw + self.slice, now, p.skip + 1))
-                        if r <= end:
-                            best = min(best, r)
-                        else:
+                        if r > end:
                             limit = min(limit, r)
+                        elif r < best:
+                            best = r
             elif p.status == SYSCALL:
                 best = min(best, self._sys_act(p, now))
         low = self.lastpoll + NETPOLL_STALE + 1  # (a lower bound)
         if self.pidle or low > best:
             pass
         elif low > busy_until:
-            limit = min(limit, low)
+            if low < limit:
+                limit = low
         else:
             r = self._poll_act(now)
             if r > busy_until:

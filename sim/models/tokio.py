@@ -180,6 +180,13 @@ class BlockingPool:
 class TokioModel(Model):
     """``workers`` worker threads on ``machine.cores`` CPUs, one shared I/O+time driver."""
 
+    # Slots, not a __dict__: past 30 attributes CPython 3.11 no longer specialises
+    # self.method() calls (see GoModel).
+    __slots__ = ("env", "rec", "cores", "n", "auto_gqi", "workers", "lifo_on", "capacity",
+                 "budget", "max_lifo", "event_interval", "resolution", "accept_local",
+                 "offload", "pool", "inject", "sleepers", "num_searching", "num_unparked",
+                 "pending", "timers", "seq", "elapsed", "holder", "wake_tick", "owes",
+                 "replay", "cur", "active", "peak", "random", "direct")
     Options = TokioOptions
     pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
 
