@@ -504,9 +504,10 @@ class GoModel(Model):
             p.schedtick += 1
             p.watch = now
         self.rec.switches[g] += 1
-        self.flag[g] = 0
         p.curg = g
-        p.check_from = now
+        if not self.async_pre:  # gp.preempt and when rounds may set it: read only then
+            self.flag[g] = 0
+            p.check_from = now
         if self.netwake[g]:  # read(2) or accept4(2) on return from the netpoller
             self.netwake[g] = 0
             if self.sleep_until > now:
