@@ -100,6 +100,17 @@ def test_sysmon_preempts_the_loop_at_11_22_and_31_22_ms(preempt_log):
     assert by_id(tasks, "preemptions") == {S1: 0, S2: 0, LOOP: 2}
 
 
+def test_a_loop_of_short_calls_is_preempted_like_the_call_free_loop(preempt_log):
+    """The 50 ms loop as 50 cpu phases of 1 ms: the time slice belongs to the schedule,
+    not to a burst, so the preemptions and finishes are scenario A's. (The model queues no
+    sysmon round while a burst ends before it: the burst that reaches 11.22 ms plans it.)"""
+    work = {**SCENARIO_A, "loop": one([{"repeat": 50, "phases": [{"cpu": "1ms"}]}])}
+    tasks, wakeups, *_ = run_scheduler(go_cfg(work), "go")
+    assert preempt_log == [(LOOP, 11220 * US), (LOOP, 31220 * US)]
+    assert by_id(tasks, "finish") == {LOOP: 50 * MS + 4 * EPS, S2: 50 * MS + 5 * EPS,
+                                      S1: 50 * MS + 6 * EPS}
+
+
 def test_without_async_preemption_the_loop_runs_to_its_end():
     """preemptone only sets gp.preempt, which a call-free loop never checks: L runs 0-50 ms
     and the timers due at 1 ms fire when L exits (S2, in runnext, first)."""

@@ -20,6 +20,11 @@ is computed, not simulated. An event is scheduled only for a round that acts (pr
 retakes a P, injects polled Gs); what a quiet round does (note a new ``schedtick``, a
 syscall's first sighting, ``gp.preempt``, a fruitless poll's ``lastpoll``) is worked out
 when it matters. Only sysmon's returns from a timed-out deep sleep keep its ``idle``.
+When no M can wait for a core ("direct mode"), a burst's end is known when it starts: a
+round that would preempt its G or poll while it surely runs, but falls after it ends, is
+not queued until a later burst reaches it; and a P whose next burst ends before SimPy's
+next event handles that end at once, running ahead (its event id reserved, so ties resolve
+as if it had been queued).
 
 Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC, STW,
 trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
