@@ -529,7 +529,6 @@ class GoModel(Model):
         """Run ``g``'s phases on ``p``; True if it holds the P until a callback."""
         engine, rec = self.engine, self.rec
         now = self.env._now
-        self.cur_p = p
         pc, kinds, args, base = engine.pc, engine.kinds[g], engine.args, engine.offset[g]
         while True:
             i = pc[g]  # engine.next_phase, inlined: the hot path
@@ -597,6 +596,7 @@ class GoModel(Model):
                 self._to_global(p, g)
                 return False
             elif kind == SPAWN:
+                self.cur_p = p  # newproc puts the child on the spawner's P
                 engine.spawn(g, arg, now)
 
     def _compute(self, p: P, g: int, work: int) -> None:
