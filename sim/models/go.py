@@ -954,7 +954,7 @@ class GoModel(Model):
 
         Only when something may have moved that round earlier (``dirty``): a burst that
         may outlast its G's time slice or a deferred netpoll round (see ``_replan``), a P
-        taken or idled, a syscall, a first Go readied while every P is busy."""
+        taken or idled, a syscall, a first G readied while every P is busy."""
         if self.dirty or self.nsys:
             self._replan(self.env._now)
 
