@@ -547,18 +547,7 @@ class GoModel(Model):
                         rec.preempt(g, now)
                         self._to_global(p, g)
                         return False
-                    if self.direct:  # _compute, inlined: the hot path
-                        rec.running(g, now)
-                        p.seg, p.left = now, arg
-                        p.ev = token = (p,)
-                        if p is self.ahead:  # _direct_end queues it or runs ahead
-                            p.eid = next(self.env._eid)
-                        else:
-                            engine.after(arg, self._direct_end, token)
-                        if now + arg >= self.limit:  # it may meet a deferred round
-                            self.dirty = True
-                    else:
-                        self._compute(p, g, arg)
+                    self._compute(p, g, arg)
                     return True
             elif kind == IO:
                 if arg:  # gopark on the netpoller; readiness comes through netpoll
@@ -601,16 +590,16 @@ class GoModel(Model):
 
     def _compute(self, p: P, g: int, work: int) -> None:
         """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
-        if self.direct:
+        if self.direct:  # one event at the burst's end (or none: see _direct_end)
             now = self.env._now
             self.rec.running(g, now)
             p.seg, p.left = now, work
             p.ev = token = (p,)
-            if p is self.ahead:
+            if p is self.ahead:  # _direct_end queues it or runs ahead
                 p.eid = next(self.env._eid)
             else:
                 self.engine.after(work, self._direct_end, token)
-            if now + work >= self.limit:
+            if now + work >= self.limit:  # it may meet a deferred round
                 self.dirty = True
         else:  # when the burst ends is up to the OS: a round after the G's fresh time
             p.m.lane = p.lane  # slice ends may find it still running
