@@ -197,9 +197,15 @@ class Loop:
                 and engine.open_times[engine.open_next] <= now:
             arrived = engine.take_arrivals(now)
             loop_of = self.model.loop_of
-            for _, task in arrived:
-                loop_of[task] = self
-            io_ready = sorted(io_ready + arrived) if io_ready else arrived
+            if io_ready:  # one readiness order (an arrival is ready when it arrives)
+                arrival = self.rec.arrival
+                io_ready = sorted(io_ready + [(arrival[task], task) for task in arrived])
+                for task in arrived:
+                    loop_of[task] = self
+            else:
+                for task in arrived:
+                    loop_of[task] = self
+                    ready.append(~task)
         if io_ready:
             for _, task in io_ready:
                 ready.append(~task)

@@ -123,19 +123,23 @@ class Engine:
         if not self.outstanding and not self.pending_arrivals:
             self.stopped = True
 
-    def take_arrivals(self, until: int) -> list[tuple[int, int]]:
-        """For a model that pulls open arrivals: (time, task) of those due by ``until``,
-        recorded as arrived at their own times (no SimPy event per arrival)."""
-        times, tasks, i, arrive = self.open_times, self.open_tasks, self.open_next, self.rec.arrive
+    def take_arrivals(self, until: int) -> list[int]:
+        """For a model that pulls open arrivals: the tasks due by ``until``, in arrival
+        order, recorded as arrived at their own times (``rec.arrival``; no SimPy event per
+        arrival)."""
+        times, tasks, i = self.open_times, self.open_tasks, self.open_next
+        rec = self.rec
+        arrival, ready_since, woken = rec.arrival, rec.ready_since, rec.woken
         taken = []
-        end = i
-        while end < len(times) and times[end] <= until:
-            arrive(tasks[end], times[end])
-            taken.append((times[end], tasks[end]))
+        end, n = i, len(times)
+        while end < n and times[end] <= until:
+            task, t = tasks[end], times[end]
+            arrival[task] = ready_since[task] = woken[task] = t  # (Recorder.arrive, inlined)
+            taken.append(task)
             end += 1
         self.outstanding += end - i
         self.open_next = end
-        if end == len(times) and taken:
+        if end == n and taken:
             self.pending_arrivals -= 1
         return taken
 

@@ -343,20 +343,22 @@ class GoModel(Model):
             i < len(engine.open_times) and engine.open_times[i] <= t)
 
     def _netpoll(self, now: int) -> list[int]:
-        """netpoll(0): every G whose fd is ready by ``now`` (new connections included)."""
+        """netpoll(0): every G whose fd is ready by ``now`` (new connections included), in
+        readiness order."""
         engine = self.engine
+        netq = self.netq
         i = engine.open_next
-        ready = self.netq
         if i < len(engine.open_times) and engine.open_times[i] <= now:
             arrived = engine.take_arrivals(now)
-            ready = sorted(ready + arrived) if ready else arrived
+            netwake = self.netwake
+            for g in arrived:
+                netwake[g] = 1
+            if not netq:
+                return arrived
+            arrival = self.rec.arrival  # (an arrival is ready when it arrives)
+            netq = sorted(netq + [(arrival[g], g) for g in arrived])
         self.netq = []
-        netwake = self.netwake
-        gs = []
-        for _, g in ready:
-            netwake[g] = 1
-            gs.append(g)
-        return gs
+        return [g for _, g in netq]
 
     def _arm_poller(self) -> None:
         """The M in netpoll wakes at the next connection or the earliest timer on any P,

@@ -630,10 +630,12 @@ class TokioModel(Model):
             fired = True
             arrivals = self.engine.take_arrivals(now)
             if not self.accept_local:  # the accept loop spawns them from outside
-                for _, task in arrivals:
+                for task in arrivals:
                     self.schedule_remote(task)
             else:  # they land in this worker's slot like the wakes: keep time order
-                events = sorted(events + [(t, ~task) for t, task in arrivals], key=_time)
+                arrival = self.rec.arrival
+                events = sorted(events + [(arrival[task], ~task) for task in arrivals],
+                                key=_time)
         for _, task in events:
             if task >= 0:
                 self._schedule_local(w, task)
