@@ -419,50 +419,51 @@ class GoModel(Model):
     def _schedule(self, p: P) -> None:
         """proc.go:schedule: find a G and run it, until one holds the P over time."""
         while True:
-            found = self._find(p)
+            g = self._find(p)
             if p.spinning:  # resetspinning: a spinning M that found work wakes another
                 p.spinning = False
                 self.nmspinning -= 1
-                if found is not None:
+                if g is not None:
                     self._wakep()
-            if found is None:
+            if g is None:
                 self._idle(p)
                 return
-            if self._execute(p, found[0], found[1]):
+            if self._execute(p, g, False) if g >= 0 else self._execute(p, ~g, True):
                 return
 
-    def _find(self, p: P) -> tuple[int, bool] | None:
-        """proc.go:findRunnable, in its order; None: nothing (the M then idles the P)."""
+    def _find(self, p: P) -> int | None:
+        """proc.go:findRunnable, in its order: a G, ``~g`` for one from ``runnext`` (it
+        inherits the time slice), None for nothing (the M then idles the P)."""
         now = self.env._now
         if p.timers and p.timers[0][0] <= now:
             self._run_timers(p, p, now)
         glob = self.glob
         if glob and p.schedtick % self.gqi == 0:
-            return glob.popleft(), False
+            return glob.popleft()
         g = p.runnext
         if g >= 0:
             p.runnext = -1
-            return g, True
+            return ~g
         if p.runq:
-            return p.runq.popleft(), False
+            return p.runq.popleft()
         if glob:  # globrunqgetbatch(len(pp.runq)/2), the rest onto the local queue
             n = min(len(glob), len(glob) // self.nprocs + 1, self.cap // 2)
             g = glob.popleft()
             for _ in range(n - 1):
                 p.runq.append(glob.popleft())
-            return g, False
+            return g
         engine = self.engine  # netpoll(0) (unless an M is in netpoll: then none is ready)
         if self.netq or engine.open_next < len(engine.open_times) and \
                 engine.open_times[engine.open_next] <= now and not self.pidle:
             ready = self._netpoll(now)
             if len(ready) > 1:
                 self._inject(ready[1:], p)
-            return ready[0], False
+            return ready[0]
         if self.nprocs > 1 and (p.spinning or 2 * self.nmspinning < self.nprocs - len(self.pidle)):
             return self._steal(p, now)
         return None
 
-    def _steal(self, p: P, now: int) -> tuple[int, bool] | None:
+    def _steal(self, p: P, now: int) -> int | None:
         """proc.go:stealWork: ``stealTries`` passes over the other Ps in a random coprime
         order; only the last steals timers and ``runnext``; ``runqsteal`` takes half."""
         allp = self.allp
@@ -483,9 +484,9 @@ class GoModel(Model):
                     self._run_timers(q, p, now)
                     if p.runnext >= 0:
                         g, p.runnext = p.runnext, -1
-                        return g, True
+                        return ~g
                     if p.runq:
-                        return p.runq.popleft(), False
+                        return p.runq.popleft()
                 if q.status != IDLE:
                     rq = q.runq
                     k = len(rq) - len(rq) // 2  # runqgrab: n - n/2
@@ -493,10 +494,10 @@ class GoModel(Model):
                         batch = [rq.popleft() for _ in range(k)]
                         g = batch.pop()  # runqsteal runs the last one grabbed
                         p.runq.extend(batch)
-                        return g, False
+                        return g
                     if last and q.runnext >= 0:
                         g, q.runnext = q.runnext, -1
-                        return g, False
+                        return g
         return None
 
     def _draw(self) -> int:
@@ -653,16 +654,21 @@ class GoModel(Model):
         k = len(gs)
         if p is not None and len(self.pidle) < k:
             k = len(self.pidle)
-        self.glob.extend(gs[:k])
-        for _ in range(k):  # startIdle
-            if not self.pidle:
-                break
-            self._startm(self._pidleget(), False)
-        if p is None:
-            return
+        if k:
+            self.glob.extend(gs[:k])
+            for _ in range(k):  # startIdle
+                if not self.pidle:
+                    break
+                self._startm(self._pidleget(), False)
+            if p is None:
+                return
+            gs = gs[k:]
         rq = p.runq
-        for g in gs[k:]:  # runqputbatch; what does not fit goes to the global queue
-            (rq if len(rq) < self.cap else self.glob).append(g)
+        if len(rq) + len(gs) <= self.cap:  # runqputbatch
+            rq.extend(gs)
+        else:  # what does not fit goes to the global queue
+            for g in gs:
+                (rq if len(rq) < self.cap else self.glob).append(g)
         self._wakep()
 
     # --- Ps and Ms -----------------------------------------------------------------------------
