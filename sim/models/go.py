@@ -185,7 +185,8 @@ class P:
         self.skip = -1  # a round whose preemption signal could not be delivered
         self.spinning = False
         self.done = None  # Cores callback when this P's G ends a cpu burst
-        self.ev = None  # direct mode: the burst's token (None: none), its start and length
+        self.ev = None  # direct mode: the burst's token (None: none; the P itself: not
+        # queued yet), its start and length
         self.seg = self.left = self.eid = 0  # eid: its place in SimPy's queue
         self.lane = lane  # its name on the timeline (--trace)
 
@@ -298,11 +299,11 @@ class GoModel(Model):
                 self._schedule(p)
             if self.dirty or self.nsys:
                 self._replan(now)  # (_plan, inlined: the hot path)
-            token = p.ev
-            if token is None:
+            if p.ev is None:
                 break
             end = p.seg + p.left
             if end >= queue[0][0]:
+                p.ev = token = (p,)
                 heapq.heappush(queue, (end, NORMAL, p.eid, (self._direct_end, token)))
                 break
             env._now = end
@@ -530,29 +531,30 @@ class GoModel(Model):
 
     def _advance(self, p: P, g: int) -> bool:
         """Run ``g``'s phases on ``p``; True if it holds the P until a callback."""
-        engine, rec = self.engine, self.rec
-        now = self.env._now
-        pc, kinds, args, base = engine.pc, engine.kinds[g], engine.args, engine.offset[g]
+        engine = self.engine
+        pc, kinds = engine.pc, engine.kinds[g]
         while True:
             i = pc[g]  # engine.next_phase, inlined: the hot path
             if i == len(kinds):  # goexit0
-                if rec.ready_since[g] >= 0:
-                    rec.running(g, now)
+                if self.rec.ready_since[g] >= 0:
+                    self.rec.running(g, self.env._now)
                 p.curg = -1
                 engine.finish(g)
                 return False
             pc[g] = i + 1
-            kind, arg = kinds[i], args[base + i]
-            if kind == CPU:
+            kind, arg = kinds[i], engine.args[engine.offset[g] + i]
+            if kind == CPU:  # (the hot path: it needs neither rec nor now)
                 if arg:
                     if not self.async_pre and self._flagged(p, g):
                         self.resume[g] = arg  # newstack sees stackPreempt: gopreempt_m
-                        rec.preempt(g, now)
+                        self.rec.preempt(g, self.env._now)
                         self._to_global(p, g)
                         return False
                     self._compute(p, g, arg)
                     return True
-            elif kind == IO:
+                continue
+            rec, now = self.rec, self.env._now
+            if kind == IO:
                 if arg:  # gopark on the netpoller; readiness comes through netpoll
                     rec.running(g, now)
                     p.curg = -1
@@ -597,10 +599,11 @@ class GoModel(Model):
             now = self.env._now
             self.rec.running(g, now)
             p.seg, p.left = now, work
-            p.ev = token = (p,)
-            if p is self.ahead:  # _direct_end queues it or runs ahead
+            if p is self.ahead:  # _direct_end queues it (with a token) or runs ahead
+                p.ev = p
                 p.eid = next(self.env._eid)
             else:
+                p.ev = token = (p,)
                 self.engine.after(work, self._direct_end, token)
             if now + work >= self.limit:  # it may meet a deferred round
                 self.dirty = True
@@ -812,8 +815,7 @@ class GoModel(Model):
     def _wake_sysmon(self) -> None:
         """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0."""
         now = self.env._now
-        if self.sleep_until > now:
-            self._sm_commit(now - 1)
+        if self.sleep_until > now:  # (no round since it fell asleep: nothing to commit)
             self.sleep_until = -1
             self.clock.start(now, 0, self.clock.min)
             self.nocheck = now
