@@ -358,6 +358,8 @@ class GoModel(Model):
                 return arrived
             arrival = self.rec.arrival  # (an arrival is ready when it arrives)
             netq = sorted(netq + [(arrival[g], g) for g in arrived])
+        elif not netq:
+            return []
         self.netq = []
         return [g for _, g in netq]
 
@@ -366,9 +368,9 @@ class GoModel(Model):
         the latter in whole ``netpoll_resolution`` units from when it entered netpoll."""
         if not self.pidle:
             return
-        when = self.engine.next_arrival()
-        if when is None:
-            when = FOREVER
+        engine = self.engine
+        i = engine.open_next  # (engine.next_arrival, inlined)
+        when = engine.open_times[i] if i < len(engine.open_times) else FOREVER
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
@@ -377,12 +379,12 @@ class GoModel(Model):
             if self.poll_timer < when:
                 when = self.poll_timer
         when += self.wakeup
-        if when >= self.poll_at or when > self.engine.deadline:
+        if when >= self.poll_at or when > engine.deadline:
             return
         self.poll_at = when
         self.poll_gen += 1
         now = self.env._now
-        self.engine.after(when - now if when > now else 0, self._poll_wake, self.poll_gen)
+        engine.after(when - now if when > now else 0, self._poll_wake, self.poll_gen)
 
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
@@ -400,8 +402,8 @@ class GoModel(Model):
         self.poll_until = self.poll_timer = FOREVER  # netpoll returned
         if self.pidle:
             now = self.env._now
-            if self._ready_by(now):  # netpoll returns: run the first, inject the rest
-                ready = self._netpoll(now)
+            ready = self._netpoll(now)
+            if ready:  # netpoll returns: run the first, inject the rest
                 p = self._pidleget()
                 if len(ready) > 1:
                     self._inject(ready[1:], p)
