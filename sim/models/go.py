@@ -414,7 +414,8 @@ class GoModel(Model):
                 p.spinning = True  # then the other Ps' in stealWork's last pass
                 self.nmspinning += 1
                 self._schedule(p)
-            self._arm_poller()
+            if self.pidle:
+                self._arm_poller()
         self._plan()
 
     # --- schedule / findRunnable -------------------------------------------------------------
@@ -703,7 +704,8 @@ class GoModel(Model):
         p.status = IDLE
         p.curg = -1
         p.watch = -1
-        self._release(p.m)
+        if not self.direct:
+            self.cores.release(p.m)
         self.pidle.append(p)
         if len(self.pidle) == self.nprocs:
             self.idle_since = now
