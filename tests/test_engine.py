@@ -64,3 +64,41 @@ def test_the_drain_limit_stops_a_run_that_never_ends():
     assert probe.log[-1] == ("value", 5 * MS)
     assert not engine.stopped and engine.env._now == 30 * MS  # horizon + drain_limit
     assert engine.rec.finish == [-1, -1]
+
+
+class Puller(Model):
+    """Pulls open arrivals itself, at 6 ms and at 9 ms, and finishes them at 9 ms."""
+
+    name = "puller"
+    pulls_arrivals = True
+
+    def __init__(self, engine, options):
+        super().__init__(engine, options)
+        self.taken: list[list[int]] = []
+        engine.after(6 * MS, self.take)
+        engine.after(9 * MS, self.take)
+
+    def arrive(self, task):
+        raise AssertionError("a pulling model is never handed an arrival")
+
+    def take(self, _value):
+        self.taken.append(self.engine.take_arrivals(self.engine.env._now))
+        if len(self.taken) == 2:
+            for task in self.taken[0] + self.taken[1]:
+                self.engine.finish(task)
+
+
+def test_a_pulling_model_takes_the_arrivals_due_in_order_recorded_at_their_own_times():
+    cfg = config({"a": one([{"cpu": "1ms"}], at="5ms"), "b": one([{"cpu": "1ms"}]),
+                  "c": one([{"cpu": "1ms"}], at="5ms"), "d": one([{"cpu": "1ms"}], at="8ms")},
+                 {"x": {"model": "fcfs"}}, horizon="10ms")
+    workload = generate(cfg)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), 0, workload.horizon)
+    engine = Engine(workload, rec, cfg, Puller, cfg.schedulers["x"], np.random.default_rng(0))
+    engine.run()
+    first, second = engine.model.taken
+    assert [rec.arrival[t] for t in first] == [0, 5 * MS, 5 * MS]  # b, then a and c
+    assert [workload.classes[workload.task_class[t]] for t in first][0] == "b"
+    assert [rec.arrival[t] for t in second] == [8 * MS]
+    assert all(rec.ready_since[t] == rec.woken[t] == rec.arrival[t] for t in first + second)
+    assert engine.stopped and engine.env._now == 9 * MS and engine.outstanding == 0
