@@ -38,15 +38,21 @@ class Probe(Model):
                 self.engine.finish(task)
 
 
+def run_engine(cfg, model_cls) -> Engine:
+    """Run ``model_cls`` (in place of scheduler ``x``'s model) on ``cfg``'s task set."""
+    workload = generate(cfg)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), 0, workload.horizon)
+    engine = Engine(workload, rec, cfg, model_cls, cfg.schedulers["x"],
+                    np.random.default_rng(0))
+    engine.run()
+    return engine
+
+
 def run_probe(keep: bool = False) -> tuple[Probe, Engine]:
     cfg = config({"a": one([{"cpu": "1ms"}]), "b": one([{"cpu": "1ms"}], at="5ms")},
                  {"x": {"model": "fcfs"}}, horizon="10ms", drain_limit="20ms")
-    workload = generate(cfg)
-    rec = Recorder(workload.task_class.tolist(), len(workload.classes), 0, workload.horizon)
     probe_cls = type("KeepProbe", (Probe,), {"keep": True}) if keep else Probe
-    engine = Engine(workload, rec, cfg, probe_cls, cfg.schedulers["x"],
-                    np.random.default_rng(0))
-    engine.run()
+    engine = run_engine(cfg, probe_cls)
     return engine.model, engine
 
 
@@ -92,13 +98,11 @@ def test_a_pulling_model_takes_the_arrivals_due_in_order_recorded_at_their_own_t
     cfg = config({"a": one([{"cpu": "1ms"}], at="5ms"), "b": one([{"cpu": "1ms"}]),
                   "c": one([{"cpu": "1ms"}], at="5ms"), "d": one([{"cpu": "1ms"}], at="8ms")},
                  {"x": {"model": "fcfs"}}, horizon="10ms")
-    workload = generate(cfg)
-    rec = Recorder(workload.task_class.tolist(), len(workload.classes), 0, workload.horizon)
-    engine = Engine(workload, rec, cfg, Puller, cfg.schedulers["x"], np.random.default_rng(0))
-    engine.run()
+    engine = run_engine(cfg, Puller)
+    rec, workload = engine.rec, engine.workload
     first, second = engine.model.taken
     assert [rec.arrival[t] for t in first] == [0, 5 * MS, 5 * MS]  # b, then a and c
-    assert [workload.classes[workload.task_class[t]] for t in first][0] == "b"
+    assert workload.classes[workload.task_class[first[0]]] == "b"
     assert [rec.arrival[t] for t in second] == [8 * MS]
     assert all(rec.ready_since[t] == rec.woken[t] == rec.arrival[t] for t in first + second)
     assert engine.stopped and engine.env._now == 9 * MS and engine.outstanding == 0

@@ -369,8 +369,9 @@ class GoModel(Model):
         if not self.pidle:
             return
         engine = self.engine
-        i = engine.open_next  # (engine.next_arrival, inlined)
-        when = engine.open_times[i] if i < len(engine.open_times) else FOREVER
+        when = engine.next_arrival()
+        if when is None:
+            when = FOREVER
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
@@ -704,8 +705,7 @@ class GoModel(Model):
         p.status = IDLE
         p.curg = -1
         p.watch = -1
-        if not self.direct:
-            self.cores.release(p.m)
+        self._release(p.m)
         self.pidle.append(p)
         if len(self.pidle) == self.nprocs:
             self.idle_since = now
