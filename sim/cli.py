@@ -13,14 +13,16 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .folders import RUN, SWEEP, OutputError, check_output
 from .models import MODELS
-from .outputs import dump_config, sweep_table, table, write_results
+from .outputs import draw_plots, dump_config, sweep_table, table, write_results
 from .runner import run
 from .sweep import EXECUTORS, ExecutorError, point_configs, require_dask, run_sweep
 from .workload import offered_load
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUNS = 1
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 def _cores() -> int:
@@ -43,7 +45,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", help="the YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="dotted overrides, e.g. horizon=5s schedulers.rr.quantum=2ms")
-    p.add_argument("--out", type=Path, help="output folder (default: the config's output)")
+    p.add_argument("--out", type=Path, help="output folder (default: the config's output); "
+                   "sim replaces only a folder it wrote, of the same kind (run or sweep)")
+    p.add_argument("--force", action="store_true",
+                   help="replace the output folder whole even if it holds other files or "
+                        "another kind of results (never a file, a device or a link)")
     p.add_argument("--check", action="store_true",
                    help="validate and print the resolved config without running")
     p.add_argument("--list-models", action="store_true", help="list models and their options")
@@ -76,6 +82,16 @@ def list_models() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; Ctrl-C ends it with one line and status 130 (nothing half-written)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing half-written is left; rerun the command to start again "
+              "(a sweep resumes from its stored runs)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_intermixed_args(argv)
     if args.list_models:
         print(list_models())
@@ -108,10 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --trace records the timeline of one run; run a point of the sweep "
               "alone (for example with sweep=null and its values as overrides)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if cfg.sweep:
-        return _sweep(cfg, configs, args, out)
-    result = run(cfg, progress=None if not args.quiet else False, trace=args.trace)
-    write_results(cfg, result, out, plots=not args.no_plots)
+    config = Path(args.config)
+    try:  # before the run: a bad --out must not cost the user the run's time
+        check_output(out, SWEEP if cfg.sweep else RUN, args.force, config)
+        if cfg.sweep:
+            return _sweep(cfg, configs, args, out)
+        result = run(cfg, progress=None if not args.quiet else False, trace=args.trace)
+        write_results(cfg, result, out, plots=not args.no_plots, force=args.force,
+                      config=config)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not args.quiet:
         print(table(result.summary))
         print(f"\nresults in {out}/")
@@ -122,12 +145,10 @@ def _sweep_plots(summary, out: Path) -> None:
     """The standard charts of a sweep: distributions at its last point, load curves."""
     import pandas as pd
 
-    from .plots import standard_plots
-
     last = [("point", "==", int(summary["point"].max()))]
     tasks = pd.read_parquet(out / "tasks.parquet", filters=last)
     wakeups = pd.read_parquet(out / "wakeups.parquet", filters=last)
-    standard_plots(summary, tasks, wakeups, out / "plots")
+    draw_plots(out / "plots", summary, tasks, wakeups)
 
 
 def _sweep(cfg, configs, args, out: Path) -> int:
@@ -135,7 +156,8 @@ def _sweep(cfg, configs, args, out: Path) -> int:
     try:
         result = run_sweep(cfg, out, jobs=args.jobs, executor=args.executor,
                            address=args.scheduler_address,
-                           progress=None if not args.quiet else False, configs=configs)
+                           progress=None if not args.quiet else False, configs=configs,
+                           force=args.force, config=Path(args.config))
     except ExecutorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

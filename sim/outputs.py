@@ -1,7 +1,8 @@
-"""Results on disk and on the terminal (DESIGN section 3).
+"""Results on disk and on the terminal.
 
 A run's files are written into a temporary sibling folder that is then renamed into
-place, so a reader never sees a half-written result. ``summary.csv`` is a pure function
+place (``sim.folders``: which folders may be replaced), so a reader never sees a
+half-written result. ``summary.csv`` is a pure function
 of config and seed; wall-clock and host facts go to ``manifest.json`` only. A sweep adds
 ``aggregate.csv``: per scheduler x point x class, the mean of each metric over the
 replications and its 95 % Student t-interval.
@@ -16,8 +17,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from .config import Config
+from .folders import RUN, atomic_dir, atomic_write, temp_file
 from .metrics import SUMMARY_COLUMNS
 from .runner import Result
 
@@ -52,9 +52,12 @@ def versions() -> dict[str, str]:
     return found
 
 
-def manifest(cfg: Config, seeds: list[dict[str, int]], **extra: Any) -> dict:
-    """What is needed to reproduce the results: resolved config, seeds, versions."""
+def manifest(cfg: Config, seeds: list[dict[str, int]], kind: str = RUN, **extra: Any) -> dict:
+    """What is needed to reproduce the results: resolved config, seeds, versions; and the
+    marker that lets a later run replace (or a sweep resume) this folder."""
     return {
+        "written_by": "sim",
+        "kind": kind,
         "name": cfg.name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": sys.argv,
@@ -66,40 +69,6 @@ def manifest(cfg: Config, seeds: list[dict[str, int]], **extra: Any) -> dict:
     }
 
 
-@contextmanager
-def atomic_dir(target: Path):
-    """Yield a temporary folder beside ``target``; on success it replaces ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        target.rename(old)
-    tmp.rename(target)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # so a crash cannot leave a renamed but empty file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True) -> None:
     result.summary.to_csv(folder / "summary.csv", index=False)
     result.tasks.to_parquet(folder / "tasks.parquet", index=False)
@@ -109,14 +78,30 @@ def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True) -
     (folder / "config.yaml").write_text(dump_config(cfg))
     (folder / "manifest.json").write_text(json.dumps(manifest(cfg, result.seeds), indent=2) + "\n")
     if plots:
+        draw_plots(folder / "plots", result.summary, result.tasks, result.wakeups,
+                   result.trace)
+
+
+def draw_plots(folder: Path, *frames) -> bool:
+    """The standard charts; a chart that fails is a warning, never the loss of the results."""
+    try:
         from .plots import standard_plots  # matplotlib is slow to import: only when drawing
 
-        standard_plots(result.summary, result.tasks, result.wakeups, folder / "plots",
-                       result.trace)
+        standard_plots(*frames[:3], folder, *frames[3:])
+        return True
+    except Exception as exc:  # any plotting failure: matplotlib, a label, the disk
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"warning: charts not drawn ({type(exc).__name__}: {exc}); the results are "
+              "written", file=sys.stderr)
+        return False
 
 
-def write_results(cfg: Config, result: Result, out: Path, plots: bool = True) -> None:
-    with atomic_dir(out) as folder:
+def write_results(cfg: Config, result: Result, out: Path, plots: bool = True,
+                  force: bool = False, config: Path | None = None) -> None:
+    """Write a run's files into ``out`` atomically, under the rules of ``sim.folders``
+    (``force``: replace a folder that is not an earlier run's; ``config``: the config
+    file, whose folder is never replaced)."""
+    with atomic_dir(out, RUN, force, config) as folder:
         write_files(folder, cfg, result, plots)
 
 
@@ -142,8 +127,7 @@ def write_parquet_stream(path: Path, tables) -> bool:
 
     Written to a temporary file and renamed; returns False (and writes nothing) when
     there is no table."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    tmp = temp_file(path.parent, path.name)
     writer = None
     try:
         for table in tables:

@@ -13,12 +13,14 @@ draw a curve that no configuration produces, so several points need ``point=``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -47,6 +49,18 @@ STATE_LABELS = {
 }
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _plain_text(chart):
+    """Scheduler and class names are the user's: a ``$`` in one is text, not mathtext
+    (which would fail to draw, or draw something else)."""
+
+    @functools.wraps(chart)
+    def drawn(*args, **kwargs):
+        with rc_context({"text.parse_math": False}):
+            return chart(*args, **kwargs)
+
+    return drawn
 
 
 def _axes(ax: Axes | None, size=(7, 4.5)) -> Axes:
@@ -150,6 +164,7 @@ def _distribution(ax: Axes, samples: dict[str, np.ndarray], tail: bool, what: st
 # --- distributions ------------------------------------------------------------------------
 
 
+@_plain_text
 def latency_cdf(tasks: pd.DataFrame, ax: Axes | None = None, cls: str | None = None,
                 point: int | None = None) -> Axes:
     """Latency ECDF per scheduler on a log time axis: the body and the shoulder at once."""
@@ -164,6 +179,7 @@ def latency_cdf(tasks: pd.DataFrame, ax: Axes | None = None, cls: str | None = N
     return ax
 
 
+@_plain_text
 def latency_tail(tasks: pd.DataFrame, ax: Axes | None = None, cls: str | None = None,
                  point: int | None = None) -> Axes:
     """Latency CCDF, log-log: the tail an ECDF flattens into its top pixel."""
@@ -177,6 +193,7 @@ def latency_tail(tasks: pd.DataFrame, ax: Axes | None = None, cls: str | None = 
     return ax
 
 
+@_plain_text
 def wake_delay(wakeups: pd.DataFrame, ax: Axes | None = None, cls: str | None = None,
                point: int | None = None) -> Axes:
     """Wake-up delay tail, log-log: how long a task that could continue waited to run.
@@ -205,6 +222,7 @@ def _of(cls: str | None) -> str:
 # --- sweeps and summaries -----------------------------------------------------------------
 
 
+@_plain_text
 def load_curves(summary: pd.DataFrame, ax: Axes | None = None,
                 metrics: Sequence[str] = ("latency_p50_ms", "latency_p99_ms"),
                 x: str = "load", cls: str = "all") -> Axes:
@@ -273,6 +291,7 @@ def _per_scheduler(rows: pd.DataFrame, column: str, by: list[str]) -> pd.DataFra
     return rows.groupby(by, sort=False, observed=True)[column].agg(["mean", "min", "max"])
 
 
+@_plain_text
 def jain_index(summary: pd.DataFrame, ax: Axes | None = None,
                point: int | None = None) -> Axes:
     """Jain's index of 1/slowdown per scheduler: 1 when every task is slowed alike."""
@@ -296,6 +315,7 @@ def jain_index(summary: pd.DataFrame, ax: Axes | None = None,
     return ax
 
 
+@_plain_text
 def slowdown_by_class(summary: pd.DataFrame, ax: Axes | None = None,
                       point: int | None = None, stat: str = "slowdown_mean") -> Axes:
     """Slowdown (latency / demand) per task class, one bar per scheduler, from 1 up.
@@ -351,6 +371,7 @@ def _ns(value: int | str) -> int:
     return parse_duration(value) if isinstance(value, str) else int(value)
 
 
+@_plain_text
 def timeline(trace: pd.DataFrame, window: tuple[int | str, int | str] | None = None,
              scheduler: str | None = None, ax: Axes | None = None) -> Axes:
     """What every core, thread, P or worker did in a window: one lane each, coloured by
@@ -436,6 +457,7 @@ def _swept(summary: pd.DataFrame, point: int) -> list[str]:
             for c in summary.columns if c not in SUMMARY_COLUMNS]
 
 
+@_plain_text
 def standard_plots(summary: pd.DataFrame, tasks: pd.DataFrame, wakeups: pd.DataFrame,
                    folder: str | Path, trace: pd.DataFrame | None = None, *,
                    window: tuple[int | str, int | str] | None = None) -> list[Path]:

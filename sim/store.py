@@ -4,7 +4,8 @@ A *run* is one scheduler on one (point, replication). Its file is named by a key
 hashes exactly what determines its result: the scheduler's name (its random stream is
 keyed by it) and resolved options, the point's resolved config without the ``schedulers``
 mapping (and without ``name``, ``output``, ``sweep``, ``max_tasks`` and the root ``seed``,
-which change no result), the run seed, and the sim version. So changing one scheduler's
+which change no result), the run seed, the data the config reads from files
+(``empirical(...)``), and the sim version and source code. So changing one scheduler's
 options reruns only that scheduler. Appending a value to a one-key grid keeps the runs
 already done (child i of ``SeedSequence.spawn`` does not depend on how many are spawned);
 other grid or replication changes renumber the (point, replication) pairs, hence their
@@ -16,15 +17,18 @@ A run file ``<key>.zip`` holds ``run.json`` (who the run was, its summary rows, 
 wall time and host) and ``tasks.parquet`` / ``wakeups.parquet`` (no scheduler, point or
 replication columns: a stored run may serve another grid, so the sweep adds them). It is
 written to a temporary file and renamed, so a file under its final name is always
-complete; temporary leftovers of a killed sweep (``.<key>.zip.*``) are never read. A run
+complete; temporary leftovers of a killed sweep (``.sim-tmp.*``) are never read, and the
+next sweep removes them. A run
 that raised leaves ``<key>.failed.json`` instead, and is retried by the next sweep.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,21 +36,56 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
 from . import __version__
-from .outputs import atomic_write
+from .distributions import Empirical
+from .folders import atomic_write
 
-STORE_VERSION = 1
+STORE_VERSION = 2
 MEMBERS = ("run.json", "tasks.parquet", "wakeups.parquet")
 # Keys of the resolved config that change no result of a run.
 _NOT_IN_KEY = ("name", "output", "sweep", "max_tasks", "seed", "schedulers")
 
 
-def run_key(point_config: dict[str, Any], scheduler: str, seed: int) -> str:
-    """The store key of ``scheduler`` on the point whose resolved config is given."""
+@functools.cache
+def source_digest() -> str:
+    """A hash of the ``sim`` package's own source files: changed model code (even with the
+    same version number) changes every key, so no stale run is reused."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for file in sorted(package.rglob("*.py")):
+        digest.update(file.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def data_digest(cfg: BaseModel) -> str:
+    """A hash of the data that a config reads from files (``empirical(file.csv)``): the
+    spec names only the path, so a changed file must change the key through this."""
+    digest = hashlib.sha256()
+    stack: list[Any] = [cfg]
+    while stack:  # the config's tree, iteratively
+        node = stack.pop()
+        if isinstance(node, Empirical):
+            digest.update(node.path.encode() + b"\0" + node.values.tobytes() + b"\0")
+        elif isinstance(node, BaseModel):
+            stack.extend(getattr(node, name) for name in reversed(type(node).model_fields))
+        elif isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list | tuple):
+            stack.extend(reversed(node))
+    return digest.hexdigest()
+
+
+def run_key(point_config: dict[str, Any], scheduler: str, seed: int, data: str = "") -> str:
+    """The store key of ``scheduler`` on the point whose resolved config is given
+    (``data``: the point's ``data_digest``)."""
     identity = {
         "store": STORE_VERSION,
         "sim": __version__,
+        "source": source_digest(),
+        "data": data,
         "scheduler": scheduler,
         "options": point_config["schedulers"][scheduler],
         "config": {k: v for k, v in point_config.items() if k not in _NOT_IN_KEY},
@@ -85,12 +124,22 @@ class RunStore:
         return self.folder / f"{key}.failed.json"
 
     def done(self, key: str) -> bool:
-        """Is the run stored whole? (Only final names count, and their zip index must read.)"""
+        """Is the run stored whole? Only final names count, and every member must read
+        with a good CRC; a damaged file is removed with a warning, so the run is redone."""
+        path = self.path(key)
         try:
-            with zipfile.ZipFile(self.path(key)) as archive:
-                return set(MEMBERS) <= set(archive.namelist())
-        except (OSError, zipfile.BadZipFile):
+            with zipfile.ZipFile(path) as archive:
+                whole = set(MEMBERS) <= set(archive.namelist()) and archive.testzip() is None
+        except FileNotFoundError:
             return False
+        except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
+            whole, why = False, exc
+        else:
+            why = "a member is missing or fails its CRC check"
+        if not whole:
+            print(f"warning: {path} is damaged ({why}); the run is redone", file=sys.stderr)
+            path.unlink(missing_ok=True)
+        return whole
 
     def save(self, key: str, data: bytes) -> None:
         """Store a finished run atomically; it supersedes an earlier failure."""

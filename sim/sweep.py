@@ -25,8 +25,12 @@ the summary rows only.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import platform
+import select
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterable, Iterator
@@ -43,17 +47,24 @@ from tqdm import tqdm
 
 from . import __version__
 from .config import Config, ConfigError, validate
+from .folders import (
+    SWEEP,
+    atomic_write,
+    check_output,
+    clean_leftovers,
+    make_temp_dir,
+    replace_folder,
+)
 from .metrics import SUMMARY_COLUMNS
 from .outputs import (
     aggregate,
-    atomic_write,
     dump_config,
     manifest,
     write_json,
     write_parquet_stream,
 )
 from .runner import identity, order_summary, run_seeds, simulate_tables
-from .store import RunStore, pack, run_key
+from .store import RunStore, data_digest, pack, run_key
 from .workload import check_size, generate
 
 EXECUTORS = ("local", "dask")
@@ -125,9 +136,11 @@ def point_configs(cfg: Config) -> list[Config]:
 def plan(cfg: Config, configs: list[Config] | None = None) -> list[RunSpec]:
     """Every run of the sweep, points and replications outer, schedulers inner."""
     points = cfg.sweep_points()
-    resolved = [c.to_dict() for c in (configs or point_configs(cfg))]
+    configs = configs or point_configs(cfg)
+    resolved = [c.to_dict() for c in configs]
+    data = [data_digest(c) for c in configs]
     base = str(cfg.base_dir) if cfg.base_dir else None
-    return [RunSpec(run_key(resolved[p], name, seed), name, p, r, seed, points[p],
+    return [RunSpec(run_key(resolved[p], name, seed, data[p]), name, p, r, seed, points[p],
                     resolved[p], base)
             for p, r, seed in run_seeds(cfg) for name in cfg.schedulers]
 
@@ -164,9 +177,11 @@ def _executor(kind: str, jobs: int, address: str | None):
         cluster = None if address else LocalCluster(
             n_workers=jobs, threads_per_worker=1, dashboard_address=None)
         try:
-            client = Client(address or cluster)
-        except OSError as exc:
-            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+            client = Client(address or cluster, timeout="20s")
+        except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                ) from None
         try:
             slots = sum(client.nthreads().values()) or jobs
             yield client.get_executor(pure=False), 2 * slots
@@ -175,13 +190,48 @@ def _executor(kind: str, jobs: int, address: str | None):
             if cluster is not None:
                 cluster.close()
     elif jobs > 1:
-        pool = ProcessPoolExecutor(jobs, mp_context=_start_method())
+        pool = ProcessPoolExecutor(jobs, mp_context=_start_method(), initializer=_worker_init,
+                                   initargs=(os.getpid(),))
         try:
             yield pool, 2 * jobs
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # Ctrl-C or an error: stop the runs in flight, now
+            for process in list((pool._processes or {}).values()):  # (no public API in 3.11)
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True, cancel_futures=True)
     else:
         yield None, 1
+
+
+def _worker_init(parent: int) -> None:
+    """A local worker leaves Ctrl-C to the parent (which stops it), and exits when the
+    parent dies, even killed with SIGKILL mid-run (no orphan computing for nobody)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    try:  # Linux: a pidfd becomes readable when the process ends
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    else:
+        while os.getppid() != 1 and _running(parent):
+            time.sleep(1)
+    os._exit(1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _start_method():
@@ -220,11 +270,22 @@ def _outcomes(specs: Iterable[RunSpec], pool, window: int) -> Iterator[tuple[Run
 
 def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
               address: str | None = None, progress: bool | None = None,
-              configs: list[Config] | None = None) -> SweepResult:
-    """Run the sweep into ``out`` (resuming from ``out/runs``) and write its tables."""
+              configs: list[Config] | None = None, force: bool = False,
+              config: Path | None = None) -> SweepResult:
+    """Run the sweep into ``out`` (resuming from ``out/runs``) and write its tables.
+
+    ``out`` follows the rules of ``sim.folders``: an earlier sweep's folder is resumed;
+    any other non-empty folder is refused (``OutputError``) unless ``force``, which
+    replaces it whole. ``config`` is the config file, whose folder is never replaced."""
+    found = check_output(out, SWEEP, force, config)
     specs = plan(cfg, configs)
     store = RunStore(out / "runs")
-    todo = [s for s in specs if not store.done(s.key)]
+    replace = found.state not in ("missing", "empty", SWEEP)  # only with force
+    if not replace:
+        for folder in (out, store.folder):
+            clean_leftovers(folder)
+    todo = specs if replace else [s for s in specs if not store.done(s.key)]
+    jobs = max(1, min(jobs, len(todo)))
     seeds = [{"point": p, "replication": r, "seed": s} for p, r, s in run_seeds(cfg)]
     runs = [{k: v for k, v in s.about().items() if k != "values"} for s in specs]
     failed: dict[str, dict[str, Any]] = {}
@@ -232,11 +293,16 @@ def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
     # the executor starts first: a scheduler that cannot be reached leaves nothing written
     with _executor(executor if todo else "local", jobs if todo else 1, address) as (
             pool, window):
-        store.folder.mkdir(parents=True, exist_ok=True)
+        if replace:
+            replace_folder(make_temp_dir(out.absolute().parent, out.name), out)
+        out.mkdir(parents=True, exist_ok=True)
+        # the marker first: a sweep killed at any point leaves a folder it may resume
+        write_json(out / "manifest.json",
+                   manifest(cfg, seeds, SWEEP, status="running", runs=runs))
         for name in DERIVED:  # stale until this sweep writes them again
             (out / name).unlink(missing_ok=True)
+        store.folder.mkdir(exist_ok=True)
         atomic_write(out / "config.yaml", dump_config(cfg).encode())
-        write_json(out / "manifest.json", manifest(cfg, seeds, status="running", runs=runs))
         with tqdm(total=len(specs), initial=len(specs) - len(todo), disable=not show,
                   unit="run", desc=cfg.name, smoothing=0.1) as bar:
             for spec, outcome in _outcomes(todo, pool, window):
@@ -258,7 +324,7 @@ def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
         write_parquet_stream(out / f"{name}.parquet", _tables(ok, store, name))
     status = "complete" if not failed else f"{len(failed)} runs failed"
     write_json(out / "manifest.json", manifest(
-        cfg, seeds, status=status, executor=executor, jobs=jobs, ran=len(todo),
+        cfg, seeds, SWEEP, status=status, executor=executor, jobs=jobs, ran=len(todo),
         reused=len(specs) - len(todo), runs=runs, failed=list(failed.values())))
     return SweepResult(summary, agg, list(failed.values()), len(todo), len(specs) - len(todo))
 

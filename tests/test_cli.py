@@ -150,12 +150,14 @@ def test_random_garbage_never_shows_a_traceback(tmp_path_factory, key, value):
     assert not out.exists()
 
 
-def test_results_replace_an_old_output_atomically(small, tmp_path):
+def test_results_replace_an_earlier_runs_output_atomically(small, tmp_path):
+    """An earlier run's folder (its trace included) is replaced whole, leaving nothing
+    hidden beside it; a folder with foreign files is refused (tests/test_reliability.py)."""
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "stale.txt").write_text("old")
+    assert main([str(small), "--out", str(out), "--quiet", "--trace"]) == 0
+    assert (out / "trace.parquet").exists()
     assert main([str(small), "--out", str(out), "--quiet", "--no-plots"]) == 0
-    assert not (out / "stale.txt").exists()
+    assert not (out / "trace.parquet").exists() and not (out / "plots").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     shutil.rmtree(out)
 

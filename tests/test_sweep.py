@@ -15,7 +15,7 @@ import yaml
 from scipy import stats
 
 import sim
-from sim import sweep
+from sim import folders, sweep
 from sim.cli import main
 from sim.metrics import SUMMARY_COLUMNS
 from sim.models import reference
@@ -148,8 +148,7 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_runs(reference_out, c
             raise KeyboardInterrupt
 
     monkeypatch.setattr(RunStore, "save", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        main([str(config), "--jobs", "1", "--quiet", "--no-plots", "--out", str(out)])
+    assert main([str(config), "--jobs", "1", "--quiet", "--no-plots", "--out", str(out)]) == 130
     monkeypatch.undo()
     assert not (out / "summary.csv").exists()
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
@@ -159,12 +158,15 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_runs(reference_out, c
     # atomic) a truncated file under a final name; neither is taken as finished
     cfg = sim.load_config(config)
     pending = [s for s in sweep.plan(cfg) if s.key not in saved]
-    (out / "runs" / f".{pending[0].key}.zip.x1y2").write_bytes(b"PK\x03\x04half")
+    dead = 999_999_999  # above Linux's pid_max: a process that no longer runs
+    leftover = out / "runs" / f".sim-tmp.{folders._host()}-{dead}.x1y2.{pending[0].key}.zip"
+    leftover.write_bytes(b"PK\x03\x04half")
     (out / "runs" / f"{pending[1].key}.zip").write_bytes(b"PK\x03\x04half")
 
     result = sweep.run_sweep(cfg, out, jobs=2, progress=False)
     assert (result.ran, result.reused) == (RUNS - 5, 5)
     assert {p: p.stat().st_ino for p in finished} == finished  # not rewritten
+    assert not leftover.exists()
     assert (out / "summary.csv").read_bytes() == (reference_out / "summary.csv").read_bytes()
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
