@@ -24,6 +24,7 @@ the summary rows only.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import platform
@@ -174,8 +175,10 @@ def _executor(kind: str, jobs: int, address: str | None):
         require_dask()
         from distributed import Client, LocalCluster
 
-        cluster = None if address else LocalCluster(
-            n_workers=jobs, threads_per_worker=1, dashboard_address=None)
+        with _sigint_ignored():  # its worker processes inherit that: Ctrl-C is ours alone
+            cluster = None if address else LocalCluster(
+                n_workers=jobs, threads_per_worker=1, dashboard_address=None,
+                silence_logs=logging.ERROR)  # (not its warnings when Ctrl-C stops runs)
         try:
             client = Client(address or cluster, timeout="20s")
         except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address
@@ -202,6 +205,17 @@ def _executor(kind: str, jobs: int, address: str | None):
         pool.shutdown(wait=True, cancel_futures=True)
     else:
         yield None, 1
+
+
+@contextmanager
+def _sigint_ignored():
+    """Ignore SIGINT while starting processes: an ignored signal stays ignored across
+    ``exec``, so they leave Ctrl-C to this process, which stops them (and exits 130)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _worker_init(parent: int) -> None:
