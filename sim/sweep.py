@@ -154,6 +154,7 @@ def execute_run(spec: RunSpec) -> Outcome:
         workload = generate(point_cfg, spec.seed)
         rows, tasks, wakeups = simulate_tables(point_cfg, workload, spec.scheduler, spec.seed)
         info = {**spec.about(), "summary": rows, "sim": __version__, "host": platform.node(),
+                "pid": os.getpid(),
                 "wall_s": round(time.perf_counter() - started, 3),
                 "cpu_s": round(time.thread_time() - cpu, 3)}
         return Outcome(spec.key, data=pack(info, tasks, wakeups))
@@ -180,7 +181,7 @@ def _executor(kind: str, jobs: int, address: str | None):
                 n_workers=jobs, threads_per_worker=1, dashboard_address=None,
                 silence_logs=logging.ERROR)  # (not its warnings when Ctrl-C stops runs)
         try:
-            client = Client(address or cluster, timeout="20s")
+            client = Client(address or cluster)
         except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"

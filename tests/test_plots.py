@@ -1,6 +1,8 @@
 """Charts: each draws what its data says (lines, bars, lanes) with labelled axes."""
 
 import matplotlib
+import matplotlib.colors
+import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -198,11 +200,25 @@ def test_standard_plots_write_the_files_and_leave_no_figure_open(result, tmp_pat
     assert [p.name for p in written] == ["latency_cdf.png", "latency_tail.png",
                                          "wake_delay.png", "fairness.png", "load_curves.png",
                                          "timeline.png"]
-    assert all(p.stat().st_size > 10_000 for p in written)
+    for path in written:  # each file is the picture its function draws, not just bytes
+        image = matplotlib.image.imread(path)[..., :3]
+        assert image.shape[0] >= 250 and image.shape[1] >= 700  # 120 dpi: at least 6 in wide
+        assert (image.min(axis=2) < 0.9).mean() > 0.02  # ink, not a blank page
+    for name in ("latency_cdf.png", "latency_tail.png", "fairness.png"):
+        assert _has_colour(tmp_path / "plots" / name, "C0")  # asyncio's curve or bar
+        assert _has_colour(tmp_path / "plots" / name, "C1")  # processor sharing's
+    assert not _has_colour(tmp_path / "plots" / "latency_cdf.png", "C2")  # no third
     assert plt.get_fignums() == before
     single = plots.standard_plots(result.summary, result.tasks, result.wakeups, tmp_path / "one")
     assert [p.name for p in single] == ["latency_cdf.png", "latency_tail.png",
                                         "wake_delay.png", "fairness.png"]
+
+
+def _has_colour(path, colour: str, pixels: int = 20) -> bool:
+    """Does the PNG hold at least ``pixels`` pixels of ``colour`` (anti-aliasing aside)?"""
+    image = matplotlib.image.imread(path)[..., :3]
+    target = np.array(matplotlib.colors.to_rgb(colour))
+    return int((np.abs(image - target).max(axis=2) < 0.02).sum()) >= pixels
 
 
 def test_default_window_frames_the_slowest_task(result):

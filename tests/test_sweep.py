@@ -2,6 +2,7 @@
 seeds per (point, replication), store keys per scheduler, failed runs, aggregate.csv."""
 
 import json
+import os
 import sys
 import threading
 import time
@@ -92,6 +93,9 @@ def test_serial_parallel_and_dask_give_identical_summary_bytes(reference_out, co
                                                                tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     assert main([str(config), "--jobs", "2", "--no-plots", "--out", str(tmp_path / "par")]) == 0
+    store = RunStore(tmp_path / "par" / "runs")  # two worker processes ran, not this one
+    pids = {store.info(path.stem)["pid"] for path in run_files(tmp_path / "par")}
+    assert 1 <= len(pids) <= 2 and os.getpid() not in pids
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         assert main([str(config), "--no-plots", "--executor", "dask", "--scheduler-address",

@@ -53,11 +53,25 @@ def as_real_output(tasks: pd.DataFrame, wakeups: pd.DataFrame) -> list[dict]:
 
 
 def test_real_output_gives_the_simulators_figures():
-    """The same timings give the same figures on both sides: one metrics code path."""
+    """The same timings give the same figures on both sides (one metrics code path), and
+    those figures are the ones a direct computation on the timings gives."""
     cfg, workload = tiny()
     rows, tasks, wakeups = simulate_tables(cfg, workload, "asyncio", cfg.seed)
     real = figures(real_rows(as_real_output(tasks, wakeups), workload, cfg), WANTED)
     assert real == pytest.approx(figures(rows, WANTED), nan_ok=True)
+    expected = {}
+    for cls in ("ticker", "child", "all"):
+        mine = tasks if cls == "all" else tasks[tasks["class"] == cls]
+        woken = wakeups if cls == "all" else wakeups[wakeups["class"] == cls]
+        latency = (mine["finish"] - mine["arrival"]).astype(float) / MS
+        delay = (woken["run"] - woken["ready"]).astype(float) / MS
+        expected |= {(cls, "latency_p50_ms"): latency.median(),
+                     (cls, "latency_max_ms"): latency.max(),
+                     (cls, "wake_delay_mean_ms"): delay.mean(),
+                     (cls, "wake_delay_p99_ms"): delay.quantile(0.99),
+                     (cls, "throughput_per_s"): len(mine) / 0.1}  # all finish in 100 ms
+    assert real == pytest.approx(expected)
+    assert real[("ticker", "wake_delay_p99_ms")] > 5  # the 10 ms hog delays the tickers
 
 
 def test_real_output_by_hand():
