@@ -1,7 +1,16 @@
-"""Tasks simulated per second on M/M/1 (rho 0.8) for each model, beside a textbook SimPy
-model (a ``simpy.Resource`` and one process per customer) in the same run.
+"""Tasks simulated per second for each model, beside a textbook SimPy M/M/1 model (a
+``simpy.Resource`` and one process per customer) in the same run.
 
     python benchmarks/bench_models.py [--tasks 200000] [--models asyncio fcfs ...]
+                                      [--workload mm1|general]
+
+Workloads: ``mm1`` (rho 0.8, one exponential burst per task: the models' fast paths) and
+``general`` (2 cores, 0.7 of a core's work, so that the GIL keeps up: requests of three phases around an I/O wait beside a
+class of 30 ms computations, so loops are contended, preemption happens and, where a model
+has them, there are more threads than cores). Before its speed is reported, every run's
+results are checked: the M/M/1 mean latency against 1/(mu - lambda) for the models that
+serve it first-come first-served, and on both workloads throughput and utilisation against
+the offered rates (a model that got faster by getting wrong stops the benchmark).
 
 Reported: tasks/s, the ratio to the textbook model (the median over ``--repeats`` runs, each
 beside a textbook run just before it, so that a noisy shared machine affects both alike),
@@ -18,7 +27,7 @@ import numpy as np
 import simpy
 
 from sim.config import validate
-from sim.metrics import task_table, wakeup_table
+from sim.metrics import summary_rows, task_table, wakeup_table
 from sim.models import MODELS
 from sim.runner import simulate
 from sim.workload import generate
@@ -54,19 +63,73 @@ def textbook(n: int, seed: int = 1) -> float:
     return n / (time.process_time() - start)
 
 
-def model_config(model: str, n: int):
-    horizon_s = n / (RHO / (MEAN_MS / 1000))
+# general: per request 0.3 + 0.2 ms of cpu around a 2 ms wait; hogs of 30 ms; 2 cores
+# 800 x 0.5 ms + 10 x 30 ms = 0.7 cores of work: within the GIL's one core, too
+GENERAL_RATES = {"api": 800.0, "hog": 10.0}
+GENERAL_CPU_MS = {"api": 0.5, "hog": 30.0}
+GENERAL_CORES = 2
+# models with more threads than cores where they have threads
+GENERAL_OPTIONS = {"gil_threads": {"threads": 8}, "go": {"gomaxprocs": 4},
+                   "tokio": {"workers": 4}, "asyncio": {"loops": 2},
+                   "round_robin": {"quantum": "2ms"}}
+FCFS_ON_MM1 = ("asyncio", "gil_threads", "go", "tokio", "fcfs")  # serve M/M/1 in order
+
+
+def model_config(model: str, n: int, workload: str = "mm1"):
+    if workload == "mm1":
+        horizon_s = n / (RHO / (MEAN_MS / 1000))
+        return validate({
+            "horizon": f"{horizon_s}s", "machine": {"cores": 1},
+            "workload": {"w": {"arrival": {"poisson": f"{RHO / MEAN_MS * 1000}/s"},
+                               "phases": [{"cpu": f"exp({MEAN_MS}ms)"}]}},
+            "schedulers": {model: {"model": model}},
+        })
+    horizon_s = n / sum(GENERAL_RATES.values())
     return validate({
-        "horizon": f"{horizon_s}s", "machine": {"cores": 1},
-        "workload": {"w": {"arrival": {"poisson": f"{RHO / MEAN_MS * 1000}/s"},
-                           "phases": [{"cpu": f"exp({MEAN_MS}ms)"}]}},
-        "schedulers": {model: {"model": model}},
+        "horizon": f"{horizon_s}s", "machine": {"cores": GENERAL_CORES},
+        "workload": {
+            "api": {"arrival": {"poisson": f"{GENERAL_RATES['api']}/s"},
+                    "phases": [{"cpu": "exp(0.3ms)"}, {"io": "exp(2ms)"}, {"cpu": "0.2ms"}]},
+            "hog": {"arrival": {"poisson": f"{GENERAL_RATES['hog']}/s"},
+                    "phases": [{"cpu": "30ms"}]}},
+        "schedulers": {model: {"model": model, **GENERAL_OPTIONS.get(model, {})}},
     })
 
 
-def measure(model: str, n: int) -> tuple[float, float, int]:
+def check(model: str, workload: str, cfg, rec, wl) -> None:
+    """Stop (SystemExit) if the run's results disagree with theory or with the offered
+    load: a speed figure for wrong results means nothing."""
+    tasks = task_table(rec, wl)
+    rows = {r["class"]: r for r in summary_rows(tasks, wakeup_table(rec, wl), rec, wl,
+                                               cfg.machine.cores)}
+    problems = []
+    if workload == "mm1":
+        rate, cores = RHO / MEAN_MS * 1000, 1
+        offered = RHO
+        if model in FCFS_ON_MM1:  # E[T] = 1 / (mu - lambda); one long run: 10 %
+            theory = 1 / (1000 / MEAN_MS - rate) * 1000
+            got = rows["all"]["latency_mean_ms"]
+            if abs(got / theory - 1) > 0.10:
+                problems.append(f"M/M/1 mean latency {got:.3f} ms, theory {theory:.3f} ms")
+    else:
+        rate, cores = sum(GENERAL_RATES.values()), GENERAL_CORES
+        offered = sum(GENERAL_RATES[c] * GENERAL_CPU_MS[c] / 1000 for c in GENERAL_RATES)
+        offered /= cores
+    tput, util = rows["all"]["throughput_per_s"], rows["all"]["utilisation"]
+    if abs(tput / rate - 1) > 0.03:
+        problems.append(f"throughput {tput:.1f}/s, offered {rate:.1f}/s")
+    if abs(util / offered - 1) > 0.03:
+        problems.append(f"utilisation {util:.3f}, offered load {offered:.3f}")
+    if rows["all"]["unfinished"]:
+        problems.append(f"{rows['all']['unfinished']} tasks unfinished")
+    if problems:
+        raise SystemExit(f"{model} on {workload}: results disagree ({'; '.join(problems)}); "
+                         "no speed reported")
+
+
+def measure(model: str, n: int, workload: str = "mm1") -> tuple[float, float, int]:
     """(tasks/s for simulate + metrics tables, bytes per task at peak, tasks)."""
-    cfg = model_config(model, n)
+    cfg = model_config(model, n, workload)
     workload = generate(cfg)
     tracemalloc.start()
     start = time.process_time()
@@ -78,14 +141,16 @@ def measure(model: str, n: int) -> tuple[float, float, int]:
     return workload.n / elapsed, peak / workload.n, workload.n
 
 
-def model_rate(model: str, n: int) -> float:
-    """Tasks/s of simulate + metrics tables for ``model`` on the M/M/1 workload."""
-    cfg = model_config(model, n)
-    workload = generate(cfg)
+def model_rate(model: str, n: int, workload: str = "mm1") -> float:
+    """Tasks/s of simulate + metrics tables for ``model``, its results checked (untimed)."""
+    cfg = model_config(model, n, workload)
+    wl = generate(cfg)
     start = time.process_time()
-    rec = simulate(cfg, workload, model, cfg.seed)
-    task_table(rec, workload), wakeup_table(rec, workload)
-    return workload.n / (time.process_time() - start)
+    rec = simulate(cfg, wl, model, cfg.seed)
+    task_table(rec, wl), wakeup_table(rec, wl)
+    rate = wl.n / (time.process_time() - start)
+    check(model, workload, cfg, rec, wl)
+    return rate
 
 
 def main() -> None:
@@ -94,16 +159,18 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3,
                    help="textbook/model pairs per model; the median ratio is reported")
     p.add_argument("--models", nargs="*", default=list(MODELS))
+    p.add_argument("--workload", choices=("mm1", "general"), default="mm1")
     args = p.parse_args()
+    print(f"workload {args.workload}, {args.tasks:,} tasks, median of {args.repeats} pairs")
     print(f"{'model':<20}{'tasks/s':>12}{'textbook':>10}{'ratio':>8}{'bytes/task':>12}")
     for model in args.models:
         # each model run is paired with a textbook run just before it: the machine is
         # shared and its speed drifts, so only ratios measured side by side are compared
-        pairs = [(textbook(args.tasks), model_rate(model, args.tasks))
+        pairs = [(textbook(args.tasks), model_rate(model, args.tasks, args.workload))
                  for _ in range(args.repeats)]
         base, rate = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
         ratio = rate / base  # the median pair's (odd --repeats)
-        _, per_task, _ = measure(model, min(args.tasks, 50_000))  # tracemalloc: slower
+        _, per_task, _ = measure(model, min(args.tasks, 50_000), args.workload)  # (slower)
         print(f"{model:<20}{rate:>12,.0f}{base:>10,.0f}{ratio:>8.2f}{per_task:>12,.0f}",
               flush=True)
 
