@@ -15,8 +15,6 @@ import yaml
 from pydantic import (
     Discriminator,
     Field,
-    NonNegativeInt,
-    PositiveInt,
     PrivateAttr,
     Tag,
     ValidationError,
@@ -26,7 +24,21 @@ from pydantic import (
 
 from .distributions import Const
 from .models import MODELS
-from .schema import Dist, Duration, Rate, StrictModel
+from .schema import (
+    MAX_CLIENTS,
+    MAX_CORES,
+    MAX_REPLICATIONS,
+    MAX_SEED,
+    MAX_TASKS,
+    Count,
+    Dist,
+    Duration,
+    Load,
+    Rate,
+    StrictModel,
+    Time,
+)
+from .units import MAX_PHASES, MAX_TIME, format_duration
 
 PHASE_KINDS = ("cpu", "io", "sleep", "block", "native")
 DEFAULT_OUTPUT_DIR = "results"
@@ -64,7 +76,7 @@ class SpawnPhase(StrictModel):
 
 
 class RepeatPhase(StrictModel):
-    repeat: PositiveInt
+    repeat: Count(MAX_PHASES)  # a class flattens to at most MAX_PHASES phases in all
     phases: list[Phase] = Field(min_length=1)
 
 
@@ -112,7 +124,7 @@ class Poisson(StrictModel):
 
 
 class ClosedSpec(StrictModel):
-    clients: PositiveInt
+    clients: Count(MAX_CLIENTS)
     think: Dist = Field(default_factory=lambda: Const(0))
 
 
@@ -121,8 +133,8 @@ class Closed(StrictModel):
 
 
 class BatchSpec(StrictModel):
-    count: PositiveInt
-    at: Duration = 0
+    count: Count(MAX_TASKS)
+    at: Time = 0
 
 
 class Batch(StrictModel):
@@ -130,8 +142,8 @@ class Batch(StrictModel):
 
 
 class Periodic(StrictModel):
-    periodic: Duration
-    offset: Duration = 0
+    periodic: Time
+    offset: Time = 0
 
     @field_validator("periodic")
     @classmethod
@@ -177,7 +189,7 @@ class TaskClass(StrictModel):
 
 
 class Machine(StrictModel):
-    cores: PositiveInt = 1
+    cores: Count(MAX_CORES) = 1
     # Linux CFS gives each runnable thread a slice of sched_latency / nr_running, at least
     # sched_min_granularity (3 ms on an 8-core box: kernel/sched/fair.c); we use 3 ms.
     os_time_slice: Duration = 3_000_000
@@ -210,7 +222,7 @@ SchedulerSpec = Annotated[
 
 class Sweep(StrictModel):
     grid: dict[str, list[Any]] = Field(default_factory=dict)
-    replications: PositiveInt = 1
+    replications: Count(MAX_REPLICATIONS) = 1
 
     @field_validator("grid")
     @classmethod
@@ -223,15 +235,15 @@ class Sweep(StrictModel):
 
 class Config(StrictModel):
     name: str = "sim"
-    seed: NonNegativeInt = 1
-    horizon: Duration = 10_000_000_000
-    warmup: Duration = 0
+    seed: Count(MAX_SEED, low=0) = 1
+    horizon: Time = 10_000_000_000  # horizon + drain_limit <= MAX_TIME (2e9 s, sim.units)
+    warmup: Time = 0
     machine: Machine = Field(default_factory=Machine)
     workload: dict[str, TaskClass] = Field(min_length=1)
     schedulers: dict[str, SchedulerSpec] = Field(min_length=1)
-    load: float | None = Field(default=None, gt=0)
-    max_tasks: PositiveInt = 5_000_000
-    drain_limit: Duration = 600_000_000_000
+    load: Load | None = None  # above 0, at most MAX_LOAD (100)
+    max_tasks: Count(MAX_TASKS) = 5_000_000  # decided from the config, before any allocation
+    drain_limit: Time = 600_000_000_000
     output: str | None = None
     sweep: Sweep | None = None
 
@@ -241,6 +253,7 @@ class Config(StrictModel):
             raise _At("horizon", "must be positive")
         if self.warmup >= self.horizon:
             raise _At("warmup", "must be shorter than horizon")
+        _check_sizes(self)
         for name, cls in self.workload.items():
             if name == "all":
                 raise _At("workload.all", "'all' is reserved for the overall rows of summary.csv")
@@ -250,10 +263,9 @@ class Config(StrictModel):
                 if target not in self.workload:
                     raise _At(path, f"spawns unknown class {target!r}")
         _check_spawn_cycles(self.workload)
+        targets = {t for c in self.workload.values() for _, t in _spawns(c.phases, "")}
         for name, cls in self.workload.items():
-            spawned = cls.arrival == "spawned"
-            if spawned and not any(t == name for c in self.workload.values()
-                                   for _, t in _spawns(c.phases, "")):
+            if cls.arrival == "spawned" and name not in targets:
                 raise _At(f"workload.{name}.arrival",
                           "class is 'spawned' but no phase spawns it")
         for name, spec in self.schedulers.items():
@@ -303,6 +315,39 @@ class _At(ValueError):
         self.path, self.message = path, message
 
 
+MAX_ALL_PHASES = 1_000_000  # flattened phases of all classes together (templates' memory)
+
+
+def phase_count(phases: list[Any]) -> int:
+    """How many phases ``phases`` flattens to, by arithmetic on the repeat counts (nothing
+    is unrolled); past ``MAX_PHASES`` it stops counting at ``MAX_PHASES + 1``."""
+    total = 0
+    for phase in phases:
+        total += phase.repeat * phase_count(phase.phases) if isinstance(phase, RepeatPhase) else 1
+        total = min(total, MAX_PHASES + 1)
+    return total
+
+
+def _check_sizes(cfg: Config) -> None:
+    """Refuse what int64 or memory cannot hold, before anything is flattened or drawn:
+    simulated times stay below 2^62 ns, a task's phases below ``MAX_PHASES`` (so its
+    demand fits, ``sim.units``), all classes' phases below ``MAX_ALL_PHASES``."""
+    if cfg.horizon + cfg.drain_limit > MAX_TIME:
+        raise _At("drain_limit", f"horizon + drain_limit must be at most "
+                  f"{format_duration(MAX_TIME)} (about 63 years): simulated times stay below "
+                  "2^62 ns, the models' 'never'")
+    total = 0
+    for name, cls in cfg.workload.items():
+        count = phase_count(cls.phases)
+        if count > MAX_PHASES:
+            raise _At(f"workload.{name}.phases", f"a task would have more than {MAX_PHASES:,} "
+                      "phases once repeat is unrolled; use fewer repeats")
+        total += count
+        if total > MAX_ALL_PHASES:
+            raise _At(f"workload.{name}.phases", f"the classes would have more than "
+                      f"{MAX_ALL_PHASES:,} phases in all once repeat is unrolled")
+
+
 def _spawns(phases: list[Any], path: str):
     for i, phase in enumerate(phases):
         if isinstance(phase, SpawnPhase):
@@ -312,23 +357,31 @@ def _spawns(phases: list[Any], path: str):
 
 
 def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
-    children = {name: {t for _, t in _spawns(c.phases, "")} for name, c in workload.items()}
-    state: dict[str, int] = {}
-
-    def visit(name: str, trail: list[str]) -> None:
-        state[name] = 1
-        for child in sorted(children[name]):
-            if state.get(child) == 1:
-                cycle = " -> ".join([*trail[trail.index(child):], child])
-                raise _At(f"workload.{child}.phases",
-                          f"spawn cycle {cycle}: every task would spawn tasks forever")
-            if child not in state:
-                visit(child, [*trail, child])
-        state[name] = 2
-
-    for name in workload:
-        if name not in state:
-            visit(name, [name])
+    """A depth-first walk of the spawn graph with its own stack (a chain of thousands of
+    classes must not overflow Python's); a cycle is named, shortened past 8 classes."""
+    children = {name: sorted({t for _, t in _spawns(c.phases, "")})
+                for name, c in workload.items()}
+    state: dict[str, int] = {}  # 1: on the trail, 2: done
+    for root in workload:
+        if root in state:
+            continue
+        state[root], trail, pending = 1, [root], [iter(children[root])]
+        while pending:
+            for child in pending[-1]:
+                if state.get(child) == 1:
+                    cycle = [*trail[trail.index(child):], child]
+                    if len(cycle) > 8:
+                        cycle = [*cycle[:3], f"... ({len(cycle) - 1} classes)", *cycle[-2:]]
+                    raise _At(f"workload.{child}.phases", f"spawn cycle {' -> '.join(cycle)}: "
+                              "every task would spawn tasks forever")
+                if child not in state:
+                    state[child] = 1
+                    trail.append(child)
+                    pending.append(iter(children[child]))
+                    break
+            else:
+                state[trail.pop()] = 2
+                pending.pop()
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -3,10 +3,18 @@
 Each distribution knows its mean and variance (in nanoseconds) so that results can be
 checked against queueing theory, and draws integer nanoseconds from a numpy Generator
 (never a global seed: every run owns its stream).
+
+Every parameter is checked where it is read: numbers are finite, durations (means, bounds,
+empirical values) are at most ``MAX_DURATION`` (10,000 s) and a lognormal's cv at most
+``MAX_CV``. A draw is clipped to [0, ``MAX_DURATION``]: the unbounded laws (exp,
+lognormal, pareto without ``max``) can reach past it only in tails that no sensible
+parameter visits, and the clip keeps every task's demand inside int64 with room to spare
+(``sim.units``). ``mean`` and ``variance`` are the unclipped law's.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from abc import ABC, abstractmethod
@@ -15,9 +23,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .units import NS_PER, UnitError, format_duration, parse_duration
+from .units import (
+    MAX_DURATION,
+    NS_PER,
+    UnitError,
+    format_duration,
+    format_number,
+    parse_duration,
+    parse_number,
+    quote,
+)
 
 _CALL = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.S)
+MAX_CV = 100.0  # lognormal: sigma = sqrt(log(1 + cv^2)) <= 3.04, a tail that stays in range
+MAX_ALPHA = 1000.0  # pareto: past it the law is a constant, and its moments lose precision
 
 
 class Distribution(ABC):
@@ -32,9 +51,10 @@ class Distribution(ABC):
         """``n`` raw (float) draws in nanoseconds."""
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` draws as non-negative int64 nanoseconds."""
-        values = self.draw(rng, n)
-        return np.maximum(np.rint(values), 0).astype(np.int64)
+        """``n`` draws as int64 nanoseconds in [0, ``MAX_DURATION``]: never negative, never
+        wrapped (``fmax`` also turns a NaN into 0, where a cast would give -2^63)."""
+        values = np.fmin(np.fmax(np.rint(self.draw(rng, n)), 0), MAX_DURATION)
+        return values.astype(np.int64)
 
     def __str__(self) -> str:
         return self.spec
@@ -108,7 +128,7 @@ class Lognormal(Distribution):
 
     @property
     def spec(self):  # type: ignore[override]
-        return f"lognormal({format_duration(self.mean_ns)}, {self.cv:g})"
+        return f"lognormal({format_duration(self.mean_ns)}, {format_number(self.cv)})"
 
     @property
     def mean(self):  # type: ignore[override]
@@ -133,7 +153,7 @@ class Bimodal(Distribution):
     @property
     def spec(self):  # type: ignore[override]
         s, lo = format_duration(self.short), format_duration(self.long)
-        return f"bimodal({s}, {lo}, {self.p_long:g})"
+        return f"bimodal({s}, {lo}, {format_number(self.p_long)})"
 
     @property
     def mean(self):  # type: ignore[override]
@@ -149,11 +169,12 @@ class Bimodal(Distribution):
 
 
 def _bounded_pareto_moment(low: float, high: float, alpha: float, k: int) -> float:
-    """E[X^k] of the Pareto law with shape ``alpha`` truncated to [low, high]."""
-    norm = low**alpha / (1 - (low / high) ** alpha)
+    """E[X^k] of the Pareto law with shape ``alpha`` truncated to [low, high], written with
+    r = low/high <= 1 so that no power overflows (``low**alpha`` would for a large alpha)."""
+    r = low / high
     if math.isclose(alpha, k):
-        return norm * alpha * math.log(high / low)
-    return norm * alpha / (k - alpha) * (high ** (k - alpha) - low ** (k - alpha))
+        return low**k * alpha * math.log(1 / r) / -math.expm1(alpha * math.log(r))
+    return low**k * alpha / (alpha - k) * (1 - r ** (alpha - k)) / -math.expm1(alpha * math.log(r))
 
 
 @dataclass(frozen=True)
@@ -183,7 +204,7 @@ class Pareto(Distribution):
     @property
     def spec(self):  # type: ignore[override]
         tail = f", max={format_duration(self.max_ns)}" if self.max_ns is not None else ""
-        return f"pareto({format_duration(self.mean_ns)}, {self.alpha:g}{tail})"
+        return f"pareto({format_duration(self.mean_ns)}, {format_number(self.alpha)}{tail})"
 
     @property
     def mean(self):  # type: ignore[override]
@@ -193,8 +214,9 @@ class Pareto(Distribution):
     def variance(self):  # type: ignore[override]
         if self.max_ns is None:
             a = self.alpha
-            return self.low**2 * a / ((a - 1) ** 2 * (a - 2))
-        return _bounded_pareto_moment(self.low, self.max_ns, self.alpha, 2) - self.mean**2
+            return self.low * self.low * a / ((a - 1) * (a - 1) * (a - 2))  # no ** overflow
+        second = _bounded_pareto_moment(self.low, self.max_ns, self.alpha, 2)
+        return max(0.0, second - self.mean**2)  # max barely above the mean: cancellation
 
     def draw(self, rng, n):
         u = rng.random(n)
@@ -241,43 +263,54 @@ def _args(body: str) -> tuple[list[str], dict[str, str]]:
     return positional, named
 
 
-def _number(text: str, what: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise UnitError(f"{what} must be a number, got {text!r}") from None
-
-
 def _read_empirical(path: str, base_dir: Path | None) -> np.ndarray:
+    """The first column of a CSV file (UTF-8, a BOM allowed): durations with units, or
+    numbers under a header naming the unit. A bad cell is reported with its line; only
+    that cell is echoed, never the file."""
     file = Path(path) if base_dir is None else base_dir / path
+    unit, values = None, []
     try:
-        lines = file.read_text().split()
+        with file.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for row in reader:
+                cell = row[0].strip() if row else ""
+                if not cell:
+                    continue
+                if not values and unit is None and cell in NS_PER:
+                    unit = cell
+                    continue
+                try:
+                    if unit:
+                        parse_number(cell, f"a duration in {unit}")
+                        cell += unit
+                    values.append(parse_duration(cell, MAX_DURATION))
+                except UnitError as exc:
+                    raise UnitError(f"{file}, line {reader.line_num}: {exc} (first column: "
+                                    "durations with units, or numbers under a header naming "
+                                    "the unit: ns, us, ms, s)") from None
     except OSError as exc:
         raise UnitError(f"cannot read {file}: {exc.strerror}") from None
-    if not lines:
-        raise UnitError(f"{file} is empty")
-    header = lines[0].split(",")[0].strip()
-    rows = [line.split(",")[0].strip() for line in lines[1:]]
-    try:
-        if header in NS_PER:
-            values = [float(r) * NS_PER[header] for r in rows]
-        else:
-            values = [parse_duration(r) for r in [header, *rows]]
-    except (ValueError, UnitError) as exc:
-        raise UnitError(f"{file}: {exc} (first column: durations with units, "
-                        "or numbers under a header naming the unit: ns, us, ms, s)") from None
-    if not values or min(values) < 0:
-        raise UnitError(f"{file} must hold at least one non-negative duration")
+    except UnicodeDecodeError as exc:
+        raise UnitError(f"{file}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise UnitError(f"{file}: not a CSV file ({exc})") from None
+    if not values:
+        raise UnitError(f"{file} must hold at least one duration")
     return np.asarray(values, dtype=float)
+
+
+def _duration(text: object) -> int:
+    """A phase's duration: at most ``MAX_DURATION``, so that a task's sum fits (``sim.units``)."""
+    return parse_duration(text, MAX_DURATION)
 
 
 def parse_distribution(text: object, base_dir: Path | None = None) -> Distribution:
     """Read ``exp(3ms)``, ``lognormal(3ms, 0.5)``, ... or a bare duration (constant)."""
     if not isinstance(text, str):
-        return Const(parse_duration(text))
+        return Const(_duration(text))
     match = _CALL.match(text)
     if not match:
-        return Const(parse_duration(text))
+        return Const(_duration(text))
     name, body = match.groups()
     if name == "empirical":
         return Empirical(body.strip(), _read_empirical(body.strip(), base_dir))
@@ -289,33 +322,35 @@ def parse_distribution(text: object, base_dir: Path | None = None) -> Distributi
         raise UnitError(f"unknown distribution {name!r}; expected one of "
                         "const, exp, uniform, lognormal, bimodal, pareto, empirical")
     if len(pos) != expected[name] or (named and (name != "pareto" or set(named) != {"max"})):
-        raise UnitError(f"{name}() takes {expected[name]} arguments, got {text!r}")
+        raise UnitError(f"{name}() takes {expected[name]} arguments, got {quote(text)}")
     if name == "const":
-        return Const(parse_duration(pos[0]))
+        return Const(_duration(pos[0]))
     if name == "exp":
-        mean = parse_duration(pos[0])
+        mean = _duration(pos[0])
         if mean <= 0:
             raise UnitError("exp() mean must be positive")
         return Exp(mean)
     if name == "uniform":
-        low, high = parse_duration(pos[0]), parse_duration(pos[1])
+        low, high = _duration(pos[0]), _duration(pos[1])
         if high < low:
             raise UnitError(f"uniform({pos[0]}, {pos[1]}): the upper bound is below the lower")
         return Uniform(low, high)
     if name == "lognormal":
-        mean, cv = parse_duration(pos[0]), _number(pos[1], "lognormal cv")
-        if mean <= 0 or cv < 0:
-            raise UnitError("lognormal() needs a positive mean and a non-negative cv")
+        mean, cv = _duration(pos[0]), parse_number(pos[1], "lognormal cv")
+        if mean <= 0 or not 0 <= cv <= MAX_CV:
+            raise UnitError(f"lognormal() needs a positive mean and a cv from 0 to {MAX_CV:g} "
+                            "(a larger cv puts draws past any sensible range)")
         return Lognormal(mean, cv)
     if name == "bimodal":
-        short, long_, p = parse_duration(pos[0]), parse_duration(pos[1]), _number(pos[2], "p_long")
+        short, long_ = _duration(pos[0]), _duration(pos[1])
+        p = parse_number(pos[2], "bimodal p_long")
         if not 0 <= p <= 1:
             raise UnitError(f"bimodal p_long must be in [0, 1], got {p}")
         return Bimodal(short, long_, p)
-    mean, alpha = parse_duration(pos[0]), _number(pos[1], "pareto alpha")
-    cap = parse_duration(named["max"]) if "max" in named else None
-    if mean <= 0 or alpha <= 1:
-        raise UnitError("pareto() needs a positive mean and alpha > 1")
+    mean, alpha = _duration(pos[0]), parse_number(pos[1], "pareto alpha")
+    cap = _duration(named["max"]) if "max" in named else None
+    if mean <= 0 or not 1 < alpha <= MAX_ALPHA:
+        raise UnitError(f"pareto() needs a positive mean and 1 < alpha <= {MAX_ALPHA:g}")
     if cap is None and alpha <= 2:
         raise UnitError("pareto() with alpha <= 2 has infinite variance: give max=..., "
                         "e.g. pareto(3ms, 1.5, max=1s)")

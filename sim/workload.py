@@ -9,6 +9,7 @@ their arrival times come out of the run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,9 @@ from .phases import BLOCK, CPU, IO, KIND_NAMES, NATIVE, SLEEP, SPAWN, YIELD
 
 _TIMED = {CpuPhase: CPU, IoPhase: IO, SleepPhase: SLEEP, BlockPhase: BLOCK, NativePhase: NATIVE}
 NO_ARRIVAL = -1
+# Phase arguments of a run in all (tasks x their phases): the engine holds each as a Python
+# int in a list, about 40 bytes, so the bound keeps that near 4 GB.
+MAX_PHASE_ARGS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -98,19 +102,55 @@ class Workload:
         return [(KIND_NAMES[k], int(self.args[start + i])) for i, k in enumerate(template.kinds)]
 
 
-def task_work(template: Template, templates: list[Template]) -> float:
-    """Expected cpu + native work of one task of this template and all it spawns (ns)."""
-    total = 0.0
-    for kind, law, target in zip(template.kinds, template.laws, template.targets, strict=True):
-        if kind in (CPU, NATIVE):
-            total += law.mean
-        elif kind == SPAWN:
-            total += task_work(templates[target], templates)
-    return total
+def _parents(templates: list[Template]) -> list[list[int]]:
+    """Each class's spawning classes, in class order."""
+    parents: list[list[int]] = [[] for _ in templates]
+    for p, template in enumerate(templates):
+        for child in sorted({t for t in template.targets if t >= 0}):
+            parents[child].append(p)
+    return parents
 
 
-def _spawn_count(template: Template, templates: list[Template]) -> int:
-    return sum(1 + _spawn_count(templates[t], templates) for t in template.targets if t >= 0)
+def _topological(templates: list[Template]) -> list[int]:
+    """Classes with every spawning class before the classes it spawns (a depth-first walk
+    up the parents, in class order; iterative, so a long spawn chain cannot overflow the
+    stack)."""
+    parents = _parents(templates)
+    order: list[int] = []
+    seen = [False] * len(templates)
+    for root in range(len(templates)):
+        if seen[root]:
+            continue
+        seen[root] = True
+        stack = [(root, iter(parents[root]))]
+        while stack:
+            c, pending = stack[-1]
+            for p in pending:
+                if not seen[p]:
+                    seen[p] = True
+                    stack.append((p, iter(parents[p])))
+                    break
+            else:
+                stack.pop()
+                order.append(c)
+    return order
+
+
+def _trees(templates: list[Template]) -> tuple[list[float], list[float]]:
+    """Per class, what one of its tasks brings with everything it spawns, transitively: the
+    number of tasks (itself included) and their expected cpu + native work (ns). Children
+    come first, so each class is summed once: linear in classes and phases. Floats, so a
+    deep wide tree gives inf (compared as such) rather than a huge integer."""
+    tasks, work = [1.0] * len(templates), [0.0] * len(templates)
+    for c in reversed(_topological(templates)):
+        t = templates[c]
+        for kind, law, target in zip(t.kinds, t.laws, t.targets, strict=True):
+            if kind in (CPU, NATIVE):
+                work[c] += law.mean
+            elif kind == SPAWN:
+                tasks[c] += tasks[target]
+                work[c] += work[target]
+    return tasks, work
 
 
 def load_factor(cfg: Config, templates: list[Template]) -> float:
@@ -121,15 +161,20 @@ def load_factor(cfg: Config, templates: list[Template]) -> float:
     if offered <= 0:
         raise ConfigError("load: needs at least one open class (poisson or periodic) "
                           "whose tasks do cpu or native work")
-    return cfg.load * cfg.machine.cores / offered
+    factor = cfg.load * cfg.machine.cores / offered
+    if not 0 < factor < math.inf:
+        raise ConfigError(f"load: the open classes offer {offered:.3g} ns of work per second; "
+                          "no rate can scale that to the load asked for")
+    return factor
 
 
 def _open_work_per_s(cfg: Config, templates: list[Template], factor: float) -> float:
+    _, work = _trees(templates)
     total = 0.0
-    for (_, cls), template in zip(cfg.workload.items(), templates, strict=True):
+    for c, cls in enumerate(cfg.workload.values()):
         rate = _open_rate(cls)
         if rate:
-            total += rate * factor * task_work(template, templates) / 1e9
+            total += rate * factor * work[c] / 1e9
     return total
 
 
@@ -179,20 +224,23 @@ def _open_arrivals(cls: TaskClass, factor: float, horizon: int, rng) -> np.ndarr
 
 
 class _Builder:
-    """Accumulates tasks class by class, assigning ids in creation order."""
+    """Accumulates tasks class by class, assigning ids in creation order. ``limit`` is a
+    safety net only: ``check_size`` admits a run from its expected size, and the draws
+    scatter around that, so the net sits at twice ``max_tasks``."""
 
-    def __init__(self, templates: list[Template], max_tasks: int):
+    def __init__(self, templates: list[Template], limit: int):
         self.templates = templates
-        self.max_tasks = max_tasks
+        self.limit = limit
         self.count = 0
         self.parts: list[dict[str, np.ndarray]] = []
 
     def add(self, cls: int, durations: np.ndarray, arrival: np.ndarray,
             think: np.ndarray | None = None) -> np.ndarray:
         n = len(arrival)
-        if self.count + n > self.max_tasks:
-            raise ConfigError(f"max_tasks: this run would create more than {self.max_tasks} "
-                              "tasks; shorten horizon, lower the rates or raise max_tasks")
+        if self.count + n > self.limit:
+            raise ConfigError(f"max_tasks: this run drew more than {self.limit:,} tasks, twice "
+                              "max_tasks, though its expected size was below max_tasks; "
+                              "shorten horizon or lower the rates")
         ids = np.arange(self.count, self.count + n, dtype=np.int64)
         self.count += n
         self.parts.append({"ids": ids, "class": cls, "cls": np.full(n, cls, dtype=np.int32),
@@ -210,11 +258,11 @@ def _draw(template: Template, n: int, rng) -> np.ndarray:
     return out
 
 
-def _closed_client(template: Template, think: Distribution, horizon: int, rng,
-                   limit: int) -> tuple[np.ndarray, np.ndarray]:
+def _closed_client(template: Template, timed: list[int], think: Distribution, horizon: int,
+                   rng, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Draw a client's tasks until even an idle machine could not issue the next one
-    before ``horizon`` (a task takes at least its demand, so this bounds every model)."""
-    timed = [j for j, law in enumerate(template.laws) if law is not None]
+    before ``horizon`` (a task takes at least its demand, so this bounds every model).
+    ``timed``: the template's phases that take time."""
     thinks, rows, elapsed = [], [], 0
     while True:
         chunk = 64
@@ -230,40 +278,20 @@ def _closed_client(template: Template, think: Distribution, horizon: int, rng,
             rows.append(d[i])
             elapsed = issue + int(demand[i])
             if len(rows) > limit:
-                raise ConfigError("max_tasks: a closed class's clients would issue more "
-                                  "tasks than max_tasks allows (zero think time and zero "
-                                  "demand never end); raise think or max_tasks")
-
-
-def _topological(templates: list[Template]) -> list[int]:
-    order: list[int] = []
-    seen: set[int] = set()
-
-    def visit(c: int) -> None:
-        if c in seen:
-            return
-        seen.add(c)
-        for parent, t in enumerate(templates):
-            if c in t.targets:
-                visit(parent)
-        order.append(c)
-
-    for c in range(len(templates)):
-        visit(c)
-    return order
+                raise ConfigError(f"max_tasks: a closed client drew more than {limit:,} "
+                                  "tasks; raise think or shorten horizon")
 
 
 def generate(cfg: Config, seed: int | None = None) -> Workload:
     """Draw the task set for ``seed`` (default: the config's seed)."""
     seed = cfg.seed if seed is None else seed
-    templates = _templates(cfg)
-    factor = load_factor(cfg, templates)
+    templates, factor = _sized(cfg)
     classes = list(cfg.workload)
     streams = [s.spawn(3) for s in np.random.SeedSequence(seed).spawn(len(classes))]
     rngs = [[np.random.default_rng(s) for s in triple] for triple in streams]
-    _check_expected_count(cfg, templates, factor)
 
-    builder = _Builder(templates, cfg.max_tasks)
+    limit = 2 * cfg.max_tasks  # the estimate decides (check_size); this is a safety net
+    builder = _Builder(templates, limit)
     # 1. open classes (each class's arrivals are already in time order)
     for c, cls in enumerate(cfg.workload.values()):
         times = _open_arrivals(cls, factor, cfg.horizon, rngs[c][0])
@@ -274,55 +302,102 @@ def generate(cfg: Config, seed: int | None = None) -> Workload:
     for c, cls in enumerate(cfg.workload.values()):
         if not isinstance(cls.arrival, Closed):
             continue
+        timed = [j for j, law in enumerate(templates[c].laws) if law is not None]
         for _ in range(cls.arrival.closed.clients):
-            thinks, rows = _closed_client(templates[c], cls.arrival.closed.think, cfg.horizon,
-                                          rngs[c][1], cfg.max_tasks)
+            thinks, rows = _closed_client(templates[c], timed, cls.arrival.closed.think,
+                                          cfg.horizon, rngs[c][1], limit)
             if not len(thinks):
                 continue
             ids = builder.add(c, rows, np.full(len(thinks), NO_ARRIVAL), thinks)
             client_first.append(int(ids[0]))
             next_links.extend(zip(ids[:-1].tolist(), ids[1:].tolist(), strict=True))
-    # 3. spawned children, parents before children
+    # 3. spawned children, parents before children; a child's ids follow its parents'
+    #    (task id, phase) order
+    by_class: list[list[dict]] = [[] for _ in classes]
+    for part in builder.parts:
+        by_class[part["class"]].append(part)
+    columns = [{} for _ in classes]  # parent class -> {child class: its spawn phases}
+    for p, template in enumerate(templates):
+        for j, target in enumerate(template.targets):
+            if target >= 0:
+                columns[p].setdefault(target, []).append(j)
+    parents = _parents(templates)
     for child in _topological(templates):
-        slots = [(int(task), j) for part in list(builder.parts)
-                 for j, target in enumerate(templates[part["class"]].targets)
-                 if target == child for task in part["ids"]]
-        if not slots:
+        blocks = [(part, j) for p in parents[child] for part in by_class[p]
+                  for j in columns[p][child]]
+        tasks = np.concatenate([part["ids"] for part, _ in blocks] or [np.empty(0, np.int64)])
+        if not len(tasks):
             continue
-        slots.sort()
-        ids = builder.add(child, _draw(templates[child], len(slots), rngs[child][2]),
-                          np.full(len(slots), NO_ARRIVAL))
-        for (task, j), kid in zip(slots, ids.tolist(), strict=True):
-            part = _part_of(builder.parts, task)
-            part["durations"][task - part["ids"][0], j] = kid
+        phase = np.concatenate([np.full(len(part["ids"]), j) for part, j in blocks])
+        ids = builder.add(child, _draw(templates[child], len(tasks), rngs[child][2]),
+                          np.full(len(tasks), NO_ARRIVAL))
+        by_class[child].append(builder.parts[-1])
+        kids = np.empty(len(tasks), np.int64)
+        kids[np.lexsort((phase, tasks))] = ids
+        start = 0
+        for part, j in blocks:
+            part["durations"][:, j] = kids[start:start + len(part["ids"])]
+            start += len(part["ids"])
     return _assemble(cfg, classes, templates, builder, client_first, next_links)
 
 
-def _part_of(parts: list[dict[str, np.ndarray]], task: int) -> dict[str, np.ndarray]:
-    for part in parts:
-        if len(part["ids"]) and part["ids"][0] <= task <= part["ids"][-1]:
-            return part
-    raise KeyError(task)
-
-
 def check_size(cfg: Config) -> None:
-    """Refuse (``ConfigError``) a run expected to create more than ``max_tasks`` tasks."""
-    templates = _templates(cfg)
-    _check_expected_count(cfg, templates, load_factor(cfg, templates))
+    """Refuse (``ConfigError``) a run too big to allocate, from the config alone."""
+    _sized(cfg)
 
 
-def _check_expected_count(cfg: Config, templates: list[Template], factor: float) -> None:
-    expected = 0.0
-    for c, cls in enumerate(cfg.workload.values()):
-        rate = _open_rate(cls) * (factor if not isinstance(cls.arrival, Batch) else 1)
-        roots = rate * (cfg.horizon - getattr(cls.arrival, "offset", 0)) / 1e9
-        if isinstance(cls.arrival, Batch):
-            roots = cls.arrival.batch.count
-        expected += roots * (1 + _spawn_count(templates[c], templates))
-    if expected > cfg.max_tasks:
-        raise ConfigError(f"max_tasks: this run would create about {expected:,.0f} tasks, more "
+def _sized(cfg: Config) -> tuple[list[Template], float]:
+    """The templates and load factor of a run that fits: every class's spawn tree, the
+    expected tasks (open, batch, closed and spawned) against ``max_tasks`` and their phases
+    against ``MAX_PHASE_ARGS`` are checked before anything is drawn."""
+    templates = _templates(cfg)  # Config validation bounds the phases they unroll to
+    tree, _ = _trees(templates)
+    for c, (name, cls) in enumerate(cfg.workload.items()):
+        if cls.arrival != "spawned" and not tree[c] <= cfg.max_tasks:
+            raise ConfigError(f"workload.{name}.phases: one task and the tasks it spawns, "
+                              f"transitively, would be {_about(tree[c])} tasks, more than "
+                              f"max_tasks={cfg.max_tasks:,}")
+    factor = load_factor(cfg, templates)
+    count = [_roots(cfg, name, cls, templates[c], factor)
+             for c, (name, cls) in enumerate(cfg.workload.items())]
+    for c in _topological(templates):  # parents first: a class's count is final here
+        for target in templates[c].targets:
+            if target >= 0:
+                count[target] += count[c]
+    expected = sum(count)
+    if not expected <= cfg.max_tasks:
+        raise ConfigError(f"max_tasks: this run would create {_about(expected)} tasks, more "
                           f"than max_tasks={cfg.max_tasks:,}; shorten horizon, lower the "
                           "rates or raise max_tasks")
+    args = sum(n * len(t.kinds) for n, t in zip(count, templates, strict=True))
+    if not args <= MAX_PHASE_ARGS:
+        raise ConfigError(f"workload: this run would draw {_about(args)} phases in all "
+                          f"(tasks x their phases), more than {MAX_PHASE_ARGS:,}; shorten "
+                          "horizon, lower the rates or use fewer phases")
+    return templates, factor
+
+
+def _about(count: float) -> str:
+    """An expected count for a message (it may have overflowed to inf)."""
+    if count < 1e15:
+        return f"about {count:,.0f}"
+    return f"about {count:.2g}" if math.isfinite(count) else "more than 1e308"
+
+
+def _roots(cfg: Config, name: str, cls: TaskClass, template: Template, factor: float) -> float:
+    """The tasks a class is expected to create itself (not counting what they spawn)."""
+    arrival = cls.arrival
+    if isinstance(arrival, Batch):
+        return float(arrival.batch.count)
+    if isinstance(arrival, Closed):
+        demand = sum(law.mean for law in template.laws if law is not None)
+        cycle = arrival.closed.think.mean + demand
+        if cycle <= 0:
+            raise ConfigError(f"workload.{name}.arrival.closed.think: zero think time and "
+                              "zero demand: each client would issue tasks without end")
+        return arrival.closed.clients * (1 + cfg.horizon / cycle)  # a task at least per cycle
+    span = max(0, cfg.horizon - getattr(arrival, "offset", 0))
+    return _open_rate(cls) * factor * span / 1e9
 
 
 def _assemble(cfg, classes, templates, builder, client_first, next_links) -> Workload:
@@ -343,17 +418,16 @@ def _assemble(cfg, classes, templates, builder, client_first, next_links) -> Wor
     args = np.zeros(int(width.sum()), np.int64)
     demand = np.zeros(n, np.int64)
     cpu = np.zeros(n, np.int64)
+    timed = [[j for j, k in enumerate(t.kinds) if k not in (YIELD, SPAWN)] for t in templates]
+    busy = [[j for j, k in enumerate(t.kinds) if k in (CPU, NATIVE)] for t in templates]
     for part in parts:
         if not len(part["ids"]):
             continue
-        template = templates[part["class"]]
         d = part["durations"]
         start = offset[part["ids"][0]]
         args[start:start + d.size] = d.ravel()
-        timed = [j for j, k in enumerate(template.kinds) if k not in (YIELD, SPAWN)]
-        busy = [j for j, k in enumerate(template.kinds) if k in (CPU, NATIVE)]
-        demand[part["ids"]] = d[:, timed].sum(axis=1)
-        cpu[part["ids"]] = d[:, busy].sum(axis=1)
+        demand[part["ids"]] = d[:, timed[part["class"]]].sum(axis=1)
+        cpu[part["ids"]] = d[:, busy[part["class"]]].sum(axis=1)
     next_in_client = np.full(n, -1, np.int64)
     for a, b in next_links:
         next_in_client[a] = b
