@@ -25,18 +25,18 @@ import math
 from collections import deque
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
-from ..schema import Duration
+from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
 
 class AsyncioOptions(SchedulerOptions):
     model: Literal["asyncio"]
-    loops: PositiveInt = 1
-    executor_threads: PositiveInt | None = Field(
+    loops: Count(MAX_CORES) = 1
+    executor_threads: Count(MAX_THREADS) | None = Field(
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
     offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
     step_overhead: Duration = 0

@@ -47,10 +47,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Literal
 
-from pydantic import PositiveInt
-
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
-from ..schema import Duration
+from ..schema import MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
 DEFAULT_INTERVAL = 5_000_000  # pycore_gil.h: #define DEFAULT_INTERVAL 5000 (microseconds)
@@ -59,7 +57,7 @@ US = 1_000  # sys.setswitchinterval keeps whole microseconds; take_gil waits at 
 
 class GilThreadsOptions(SchedulerOptions):
     model: Literal["gil_threads"]
-    threads: PositiveInt = 32  # the pool's workers (ThreadPoolExecutor caps its default at 32)
+    threads: Count(MAX_THREADS) = 32  # the pool's workers (ThreadPoolExecutor's default: 32)
     switch_interval: Duration = DEFAULT_INTERVAL  # sys.setswitchinterval (default 0.005 s)
     free_threaded: bool = False  # PEP 703 build (3.13t) with the GIL disabled
     wake_order: Literal["fifo", "random"] = "fifo"  # which waiter gets a released GIL

@@ -55,11 +55,11 @@ from functools import partial
 from math import gcd
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field
 from simpy.events import NORMAL
 
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
-from ..schema import Duration
+from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 
 SYSCALL_GRACE = 10_000_000  # proc.go:retake, pd.syscallwhen+10*1000*1000 > now
@@ -71,16 +71,16 @@ RUN, SYSCALL, IDLE = 0, 1, 2  # a P's state; SYSCALL: its G is in a syscall, its
 
 class GoOptions(SchedulerOptions):
     model: Literal["go"]
-    gomaxprocs: PositiveInt | None = Field(
+    gomaxprocs: Count(MAX_CORES) | None = Field(  # _MaxGomaxprocs = 1 << 10
         default=None, description="None: machine.cores (the runtime's default, ncpu)")
     time_slice: Duration = 10_000_000  # proc.go: forcePreemptNS = 10 * 1000 * 1000
     async_preemption: bool = True  # preempt.go (Go 1.14+); false: GODEBUG=asyncpreemptoff=1
-    local_queue: PositiveInt = 256  # runtime2.go: p.runq [256]guintptr
-    global_queue_interval: PositiveInt = 61  # proc.go:findRunnable, pp.schedtick%61 == 0
-    steal_tries: PositiveInt = 4  # proc.go:stealWork, const stealTries = 4
+    local_queue: Count(MAX_QUEUE) = 256  # runtime2.go: p.runq [256]guintptr
+    global_queue_interval: Count(MAX_TICKS) = 61  # proc.go:findRunnable, pp.schedtick%61 == 0
+    steal_tries: Count(1000) = 4  # proc.go:stealWork, const stealTries = 4
     sysmon_min_delay: Duration = 20_000  # proc.go:sysmon, delay = 20 (us)
     sysmon_max_delay: Duration = 10_000_000  # proc.go:sysmon, delay > 10*1000 (us)
-    sysmon_idle_rounds: NonNegativeInt = Field(default=50, le=10_000)  # sysmon: idle > 50
+    sysmon_idle_rounds: Count(10_000, low=0) = 50  # sysmon: idle > 50
     sysmon_sleep_overhead: Duration = 0  # usleep overshoot (Linux timer slack: ~50 us)
     thread_wakeup: Duration = 0  # a parked M's wake-up latency (startm, netpoll's return)
     # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms

@@ -44,10 +44,10 @@ import heapq
 from collections import deque
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
-from ..schema import Duration
+from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
 
 LOCAL_QUEUE_CAPACITY = 256  # MT/queue.rs LOCAL_QUEUE_CAPACITY
@@ -70,25 +70,25 @@ def _time(event: tuple[int, int]) -> int:
 
 class TokioOptions(SchedulerOptions):
     model: Literal["tokio"]
-    workers: PositiveInt | None = Field(  # builder.rs: worker_threads defaults to num CPUs
+    workers: Count(MAX_CORES) | None = Field(  # builder.rs: worker_threads defaults to num CPUs
         default=None, description="worker threads; None: machine.cores")
     lifo_slot: bool = Field(  # false: the unstable Builder::disable_lifo_slot
         default=True, description="spawned/woken tasks go to the worker's LIFO slot")
-    global_queue_interval: Literal["auto"] | PositiveInt = Field(  # builder.rs: None
+    global_queue_interval: Count(MAX_TICKS, words=("auto",)) = Field(  # builder.rs: None
         default="auto", description="ticks between inject-queue checks; auto: self-tuned "
         "(tokio >= 1.29), 61 in older releases")
-    event_interval: PositiveInt = Field(
+    event_interval: Count(MAX_TICKS) = Field(
         default=EVENT_INTERVAL, description="ticks between driver polls of a busy worker")
-    coop_budget: PositiveInt = Field(
+    coop_budget: Count(MAX_TICKS) = Field(
         default=COOP_BUDGET, description="ready resource polls per task poll before a "
         "forced yield")
-    blocking_threads: PositiveInt = Field(
+    blocking_threads: Count(MAX_THREADS) = Field(
         default=MAX_BLOCKING_THREADS, description="spawn_blocking pool size")
     offload: list[Literal["block", "native"]] = Field(
         default_factory=list, description="phase kinds run through spawn_blocking")
-    lifo_polls: PositiveInt = Field(  # no cap before 1.29: the budget bounded the chain
+    lifo_polls: Count(MAX_TICKS) = Field(  # no cap before 1.29: the budget bounded the chain
         default=MAX_LIFO_POLLS_PER_TICK, description="LIFO-slot polls per tick")
-    local_queue: PositiveInt = Field(
+    local_queue: Count(MAX_QUEUE) = Field(
         default=LOCAL_QUEUE_CAPACITY, description="local run queue capacity (even)")
     timer_resolution: Duration = Field(
         default=TIMER_TICK, description="timer wheel tick; deadlines round up to it")
