@@ -311,8 +311,10 @@ class Loop:
                         self.cores.compute(self.thread, task, arg, self._resume)
                         return False
                     start = self.clock
-                    if start + arg > engine.deadline:
-                        self.clock = engine.deadline + 1  # the drain limit cuts this step
+                    if start + arg > engine.deadline:  # the drain limit cuts this step
+                        if start < engine.deadline:
+                            rec.busy(task, start, engine.deadline, self.thread.lane)
+                        self.clock = engine.deadline + 1
                         return False
                     if rec.ready_since[task] >= 0:
                         rec.running(task, start)

@@ -202,7 +202,8 @@ class Engine:
             env._now, _, _, entry = heappop(queue)
             if entry.__class__ is tuple:
                 entry[0](entry[1])
-            elif entry is None:
+            elif entry is None:  # the drain limit: bursts in progress count up to now
+                self.model.cut(env._now)
                 break
             else:  # a SimPy event
                 callbacks, entry.callbacks = entry.callbacks, None
@@ -234,6 +235,11 @@ class Model(ABC):
     def spawn(self, parent: int, child: int) -> None:
         """``parent`` has just spawned ``child``; by default it arrives like any task."""
         self.arrive(child)
+
+    def cut(self, now: int) -> None:
+        """The drain limit stops the run at ``now``: record the bursts still running as busy
+        up to now (utilisation counts core time, whether or not the task finished)."""
+        self.cores.cut(now)
 
 
 class Thread:
@@ -318,6 +324,11 @@ class Cores:
         thread.pending = False
         thread.gen += 1
         return thread.remaining
+
+    def cut(self, now: int) -> None:
+        """The run stops at ``now``: the busy time of every computation in progress."""
+        for holder in list(self.holders):
+            self.interrupt(holder)
 
     def yield_core(self, thread: Thread, task: int, done) -> None:
         """The thread offers its core to a waiting thread and continues after it."""

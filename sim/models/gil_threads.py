@@ -334,10 +334,11 @@ class OneCore:
     phases): it never waits for a core and is never descheduled, so a burst is one timer.
     The same results as ``Cores`` with fewer calls; the interface ``Gil`` uses."""
 
-    __slots__ = ("engine", "env", "rec")
+    __slots__ = ("engine", "env", "rec", "current")
 
     def __init__(self, engine: Engine):
         self.engine, self.env, self.rec = engine, engine.env, engine.rec
+        self.current: Thread | None = None  # the thread whose burst runs (for ``cut``)
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         thread.task = task
@@ -349,6 +350,7 @@ class OneCore:
             return
         thread.done, thread.remaining, thread.seg_start, thread.pending = done, work, now, True
         thread.gen += 1
+        self.current = thread
         self.engine.after(work, self._end, (thread, thread.gen))
 
     def _end(self, due: tuple[Thread, int]) -> None:
@@ -358,6 +360,10 @@ class OneCore:
             thread.remaining = 0
             self.rec.busy(thread.task, thread.seg_start, self.env._now, thread.lane)
             thread.done(thread)
+
+    def cut(self, now: int) -> None:
+        if self.current is not None:
+            self.interrupt(self.current)
 
     def interrupt(self, thread: Thread) -> int:
         if thread.pending:

@@ -617,6 +617,15 @@ class GoModel(Model):
             if self.sm_at > self.env._now + self.slice:
                 self.dirty = True
 
+    def cut(self, now: int) -> None:
+        if not self.direct:
+            self.cores.cut(now)
+            return
+        for p in self.allp:  # direct mode: a P's burst is ``p.seg`` on, while ``p.ev`` is set
+            if p.ev is not None and p.seg < now:
+                self.rec.busy(p.curg, p.seg, now, p.lane)
+                p.ev = None
+
     def _interrupt(self, p: P) -> int:
         """Stop the P's M mid-burst (it keeps its core); the work left."""
         if not self.direct:

@@ -108,6 +108,9 @@ class ProcessorSharing(Model):
         self.per_class: dict[int, int] = {}
         self.gen = 0
 
+    def cut(self, now: int) -> None:
+        self._advance_clock()
+
     def _rate(self) -> float:
         n = len(self.heap)
         return min(1.0, self.cores / n) if n else 0.0

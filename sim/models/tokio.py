@@ -371,12 +371,22 @@ class TokioModel(Model):
         self.active -= 1
         return True
 
+    def cut(self, now: int) -> None:
+        if not self.direct:
+            self.cores.cut(now)
+            return
+        for w in self.workers:  # direct mode: a burst is one timer, not a Cores segment
+            if w.thread.pending:
+                w.thread.pending = False
+                self.rec.busy(w.current, w.thread.seg_start, now, w.thread.lane)
+
     def _resume(self, w: Worker) -> None:
         """A burst held by the worker is over: finish the poll, the chain, the loop."""
         if self._poll(w, w.current) and self._lifo_chain(w):
             self._loop(w)
 
     def _burst_end(self, w: Worker) -> None:
+        w.thread.pending = False
         self.rec.busy(w.current, w.thread.seg_start, self.env._now, w.thread.lane)
         if self._poll(w, w.current) and self._lifo_chain(w):
             self._loop(w)
@@ -403,6 +413,7 @@ class TokioModel(Model):
                 if arg:
                     if self.direct:
                         w.thread.seg_start = now
+                        w.thread.pending = True
                         engine.after(arg, w.burst_end)
                     else:
                         self.cores.compute(w.thread, task, arg, w.resume)
