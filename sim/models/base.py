@@ -238,8 +238,12 @@ class Model(ABC):
 
     def cut(self, now: int) -> None:
         """The drain limit stops the run at ``now``: record the bursts still running as busy
-        up to now (utilisation counts core time, whether or not the task finished)."""
-        self.cores.cut(now)
+        up to now (utilisation counts core time, whether or not the task finished). This
+        covers the bursts on the model's ``cores``; a model that runs bursts elsewhere
+        overrides it."""
+        cores = getattr(self, "cores", None)
+        if cores is not None:
+            cores.cut(now)
 
 
 class Thread:
