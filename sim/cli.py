@@ -132,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
         result = run(cfg, progress=None if not args.quiet else False, trace=args.trace)
         write_results(cfg, result, out, plots=not args.no_plots, force=args.force,
                       config=config)
-    except OutputError as exc:
+    except (OutputError, ConfigError) as exc:  # (a size limit met inside the run, too)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.quiet:
