@@ -1,5 +1,6 @@
 """The asyncio model: exact timings of BaseEventLoop._run_once on hand-built scenarios."""
 
+import pytest
 from helpers import MS, US, config, finish_times, one, run_scheduler
 
 import sim
@@ -133,3 +134,99 @@ def test_more_loops_than_cores_share_the_core_by_os_time_slice():
     assert finish_times(cfg, "a") == {0: 19 * MS, 1: 20 * MS}
     tasks = run_scheduler(cfg, "a")[0]
     assert tasks["preemptions"].tolist() == [3, 3]
+
+
+# --- how many loop iterations a wake-up takes (mutation-tested) -----------------------------
+#
+# _run_once runs exactly the handles ready when it starts (its snapshot). A readiness or
+# timer wake is two handles in two iterations: the future's callback, which call_soon's the
+# task's __step, which runs in the next iteration. create_task and sleep(0) call_soon the
+# step itself: one handle, and create_task appends it behind what is already ready.
+
+
+@pytest.mark.parametrize("wait", [
+    {"io": "2ms"},  # readiness: the fd's callback at the 10 ms poll
+    {"sleep": "2ms"},  # a timer: its handle at the 10 ms poll
+])
+def test_a_wake_takes_two_iterations_and_a_yield_one(wait):
+    """B waits 2 ms while A computes 0-10 ms; A then yields twice.
+
+    0: the arrivals' callbacks, then the steps: B starts its wait; A computes to 10 ms and
+    yields (its step is ready at once). Poll at 10: ready = [A, B's callback].
+    10: A computes to 11 and yields: ready = [B's callback, A]; the callback call_soon's B's
+    step: ready = [A, B]. 11: A computes to 12 and ends; B's step computes 12-13.
+    A one-iteration wake would run B 11-12 before A's last step (A at 13); a two-iteration
+    sleep(0) would put A's step behind B's (the same swap)."""
+    cfg = asyncio_cfg({
+        "B": one([wait, {"cpu": "1ms"}]),
+        "A": one([{"cpu": "10ms"}, "yield", {"cpu": "1ms"}, "yield", {"cpu": "1ms"}]),
+    })
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 13 * MS, 1: 12 * MS}
+    assert (0, 2 * MS, 12 * MS) in wake_log(wakeups)
+
+
+def test_an_arrival_during_a_step_takes_two_iterations_too():
+    """The accept callback of a connection arriving at 2 ms is a readiness callback: the
+    same timeline as the I/O wake above (B's step at 12 ms, after A's second yield)."""
+    cfg = asyncio_cfg({
+        "B": one([{"cpu": "1ms"}], at="2ms"),
+        "A": one([{"cpu": "10ms"}, "yield", {"cpu": "1ms"}, "yield", {"cpu": "1ms"}]),
+    })
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 13 * MS, 1: 12 * MS}
+    assert (0, 2 * MS, 12 * MS) in wake_log(wakeups)
+
+
+def test_an_executor_result_is_a_callback_then_a_step():
+    """run_in_executor: B's blocking call ends at 2 ms on an executor thread while A
+    computes; call_soon_threadsafe appends B's callback to ready at once (no select).
+
+    10: A yields: ready = [B's callback, A]; the poll's snapshot runs the callback (B's step
+    queued behind A) and A 10-11, which yields again: ready = [B, A]. 11: B 11-12, then A
+    12-13. A callback that ran B's step itself would run B at 10 and A at 11 and 12."""
+    cfg = asyncio_cfg({
+        "B": one([{"block": "2ms"}, {"cpu": "1ms"}]),
+        "A": one([{"cpu": "10ms"}, "yield", {"cpu": "1ms"}, "yield", {"cpu": "1ms"}]),
+    }, offload=["block"])
+    assert finish_times(cfg, "a") == {0: 12 * MS, 1: 13 * MS}
+
+
+def test_create_task_appends_the_child_behind_the_ready_sibling():
+    """P and S arrive at 0: their callbacks, then ready = [P, S]. P's create_task appends C:
+    [S, C]; P computes 0-1, S 1-3 (same iteration), C 3-7 (the next). At the front of
+    ready, C would run 1-5 and S 5-7."""
+    cfg = asyncio_cfg({
+        "P": one([{"spawn": "C"}, {"cpu": "1ms"}]),
+        "S": one([{"cpu": "2ms"}]),
+        "C": {"arrival": "spawned", "phases": [{"cpu": "4ms"}]},
+    })
+    assert finish_times(cfg, "a") == {0: 1 * MS, 1: 3 * MS, 2: 7 * MS}
+
+
+def test_a_spawn_while_a_siblings_callback_is_ready():
+    """S's I/O (0.5 ms) is polled at 1 ms together with P's yield: ready = [P, S's callback].
+
+    1: P spawns C (ready = [S's callback, C]) and computes 1-2; S's callback queues S's step
+    behind C: [C, S]. 2: C computes 2-3 and yields: [S, C]; S 3-5. 5: C 5-6.
+    create_task at the front would run C 2-3 in P's iteration (C then ends at 4, S at 6);
+    create_task as a callback (two iterations) would run S first, 2-4 (C ends at 6)."""
+    cfg = asyncio_cfg({
+        "S": one([{"io": "500us"}, {"cpu": "2ms"}]),
+        "P": one([{"cpu": "1ms"}, "yield", {"spawn": "C"}, {"cpu": "1ms"}]),
+        "C": {"arrival": "spawned", "phases": [{"cpu": "1ms"}, "yield", {"cpu": "1ms"}]},
+    })
+    assert finish_times(cfg, "a") == {0: 5 * MS, 1: 2 * MS, 2: 6 * MS}
+
+
+@pytest.mark.timeout(20)
+def test_a_timer_due_within_the_resolution_still_waits_a_whole_millisecond():
+    """select rounds its timeout up: 0.3 ms waits 1 ms (the sleeper runs 1-1.1 ms); from
+    1.1 ms a 1.5 ms sleep (due 2.6) waits 2 ms: 3.1-3.2 ms. Rounded down, the 0.3 ms wait
+    would be a zero timeout that finds nothing due, forever at one instant: the timeout
+    mark turns that hang into this test's failure."""
+    cfg = asyncio_cfg({"t": one([{"sleep": "300us"}, {"cpu": "100us"}, {"sleep": "1.5ms"},
+                                 {"cpu": "100us"}])})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 0), (0, 300 * US, 1 * MS), (0, 2600 * US, 3100 * US)]
+    assert finish_times(cfg, "a") == {0: 3200 * US}

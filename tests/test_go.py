@@ -17,6 +17,10 @@ from sim.recorder import Recorder
 from sim.runner import run
 
 EPS = 100 * US  # the sleepers' cpu per wake-up (the note's epsilon)
+# A hang inside a hypothesis test: hypothesis catches the signal timeout's exception and
+# replays the example with no timer left, so there the timeout ends the whole run instead
+# (its stack dump names the test).
+HANG = pytest.mark.timeout(300, method="thread")
 
 
 def go_cfg(workload, cores=1, **options):
@@ -393,6 +397,7 @@ def concurrency(intervals):
     return top
 
 
+@HANG
 @given(work=go_workloads(), cores=st.integers(1, 3), procs=st.integers(1, 3),
        async_preemption=st.booleans(), local_queue=st.sampled_from([2, 4, 256]),
        resolution=st.sampled_from(["0", "1ms"]), seed=st.integers(0, 1000))
@@ -456,3 +461,63 @@ def test_go_vs_asyncio_config_tells_the_seed_story():
     assert p99["go_no_async_preemption", "request"] > 0.9 * p99["asyncio", "request"]
     assert summary.loc[("go", "report"), "preemptions"] > 0
     assert summary.loc[("go_no_async_preemption", "report"), "preemptions"] == 0
+
+
+# --- mutation-tested constants: schedtick % 61, forcePreemptNS, runqgrab's half -----------
+
+
+@pytest.mark.parametrize(("interval", "y_done"), [(61, 61 * MS), (60, 60 * MS), (5, 5 * MS)])
+def test_the_global_queue_is_checked_every_61st_schedule(interval, y_done):
+    """One P. Y and 100 workers (1 ms each) arrive at 0: netpoll runs Y and puts the
+    workers on the local queue; Y yields to the global queue at 0 (schedtick 1). Worker k
+    runs (k-1)-k ms as the P's schedule k+1; with the local queue still full, only the
+    ``schedtick % 61 == 0`` check takes Y: after worker 60, at 60 ms, Y runs 60-61 ms.
+    Without the check Y would wait for the local queue to empty (101 ms)."""
+    cfg = go_cfg({"y": one(["yield", {"cpu": "1ms"}]),
+                  "w": {"arrival": {"batch": {"count": 100, "at": "0s"}},
+                        "phases": [{"cpu": "1ms"}]}},
+                 **({} if interval == 61 else {"global_queue_interval": interval}))
+    finish = by_id(run_scheduler(cfg, "go")[0], "finish")
+    assert finish[0] == y_done
+    assert max(finish.values()) == 101 * MS
+
+
+def test_a_sysmon_kept_awake_by_retakes_preempts_at_exactly_10ms_20us(preempt_log):
+    """forcePreemptNS = 10 ms, seen to the microsecond. Two Ps: L computes 12 ms on P0; S
+    blocks 100 us at a time on P1. Sysmon's round at 20 us sees L's schedtick and S's
+    syscall; the round at 40 us retakes P1 (nothing idles or spins: no grace), so idle
+    stays 0 and the next delay is 20 us again; P1's new M finds nothing and idles it; S
+    returns to it at 100 us and blocks again: seen at 120, retaken at 140 us, and so on.
+    Every round falls on the 20 us grid, and the first with 20 us + 10 ms <= t is at
+    10.02 ms (a 9 ms slice would preempt at 9.02; a backed-off sysmon, as in scenario A,
+    would not tell the two apart). L goes to the global queue and P0 takes it back at once."""
+    cfg = go_cfg({"loop": one([{"cpu": "12ms"}]),
+                  "sys": one([{"repeat": 120, "phases": [{"block": "100us"}]}])}, cores=2)
+    tasks = run_scheduler(cfg, "go")[0]
+    assert preempt_log == [(0, 10020 * US)]
+    assert by_id(tasks, "preemptions") == {0: 1, 1: 0}
+    assert by_id(tasks, "finish") == {0: 12 * MS, 1: 12 * MS}
+
+
+def test_an_odd_steal_takes_the_larger_half():
+    """Two Ps. The parent spawns 4 kids (ring 1-3, runnext 4) and computes 10 ms; the
+    spinning M grabs 3 - 3/2 = 2 (kids 1, 2) and runs 2 at 0, then 1 at 1 ms; then the
+    ring's last, 3, at 2 ms; runnext on the last pass, 4, at 3 ms. Taking the smaller half
+    would run 1 first."""
+    cfg = go_cfg({"parent": one([{"spawn": "kid"}] * 4 + [{"cpu": "10ms"}]),
+                  "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, cores=2)
+    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    assert [start[k] for k in (2, 1, 3, 4)] == [k * MS for k in range(4)]
+
+
+@pytest.mark.timeout(20)
+def test_netpoll_waits_at_least_one_resolution_unit():
+    """One P: a timer due in 0.3 ms still waits 1 ms (the sleeper runs 1-1.1 ms); from
+    1.1 ms a 1.5 ms sleep (due 2.6) waits 1 ms, then max(1, 0.5) = 1 ms: 3.1-3.2 ms. A wait
+    rounded down to 0 would return at once, find the timer not due and wait 0 again,
+    forever at one instant: the timeout mark turns that hang into this test's failure."""
+    cfg = go_cfg({"t": one([{"sleep": "300us"}, {"cpu": "100us"}, {"sleep": "1.5ms"},
+                            {"cpu": "100us"}])})
+    tasks, wakeups, *_ = run_scheduler(cfg, "go")
+    assert wake_log(wakeups) == [(0, 0, 0), (0, 300 * US, 1 * MS), (0, 2600 * US, 3100 * US)]
+    assert by_id(tasks, "finish") == {0: 3200 * US}

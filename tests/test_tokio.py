@@ -35,6 +35,10 @@ from sim.runner import model_rng
 from sim.workload import generate
 
 CHILD = {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}
+# A hang inside a hypothesis test: hypothesis catches the signal timeout's exception and
+# replays the example with no timer left, so there the timeout ends the whole run instead
+# (its stack dump names the test).
+HANG = pytest.mark.timeout(300, method="thread")
 
 
 def at(time: str, *phases) -> dict:
@@ -295,6 +299,7 @@ def scenarios(draw):
     return cores, options, workload
 
 
+@HANG
 @given(scenarios(), st.integers(0, 3))
 def test_invariants_on_random_workloads(scenario, seed):
     cores, options, workload = scenario
@@ -308,3 +313,42 @@ def test_invariants_on_random_workloads(scenario, seed):
     # the same seed gives the same run
     again = run_model(cfg, seed=seed)[0]
     assert again["finish"].equals(tasks["finish"])
+
+
+# --- mutation-tested: an odd steal, the driver's whole-tick sleeps -------------------------
+
+
+def test_an_odd_steal_takes_the_larger_half():
+    """``steal_into``: n - n / 2 of an odd queue. Six spawns: slot = c6, queue = [c1..c5].
+    The idle worker steals 5 - 5/2 = 3 (c1, c2, c3), runs the newest, c3, 0-1ms, then its
+    own queue: c1 1-2, c2 2-3ms; then steals 1 of [c4, c5]: c4 3-4; then c5 4-5ms. a
+    computes 0-10ms, then c6 from its slot 10-11ms. Stealing the smaller half (2) would run
+    c2 first, then c1, then c3."""
+    work = {"a": at("0s", {"repeat": 6, "phases": [{"spawn": "c"}]}, {"cpu": "10ms"}),
+            "c": CHILD}
+    assert finishes(work, cores=2) == {0: 10 * MS, 3: 1 * MS, 1: 2 * MS, 2: 3 * MS,
+                                       4: 4 * MS, 5: 5 * MS, 6: 11 * MS}
+
+
+def test_a_steal_of_three_leaves_one():
+    """Four spawns: slot = c4, queue = [c1, c2, c3]: the thief takes c1, c2 and runs c2
+    0-1ms, c1 1-2ms, then the last one, c3, 2-3ms."""
+    work = {"a": at("0s", {"repeat": 4, "phases": [{"spawn": "c"}]}, {"cpu": "10ms"}),
+            "c": CHILD}
+    assert finishes(work, cores=2) == {0: 10 * MS, 2: 1 * MS, 1: 2 * MS, 3: 3 * MS,
+                                       4: 11 * MS}
+
+
+@pytest.mark.timeout(20)
+def test_the_parked_driver_sleeps_whole_ticks_to_a_rounded_up_deadline():
+    """One worker. A 0.3ms sleep at 0 has its deadline on tick 1: the driver sleeps 1 tick
+    and a runs 1-1.1ms; a 1.5ms sleep from 1.1ms (due 2.6) lands on tick 3, and the driver
+    parked at tick 1 sleeps 2 ticks: 3.1-3.2ms. A sleep rounded down to the current tick
+    would wake at once with the timer not due and sleep 0 again, forever at one instant:
+    the timeout mark turns that hang into this test's failure."""
+    cfg = config({"a": at("0s", {"sleep": "300us"}, {"cpu": "100us"}, {"sleep": "1.5ms"},
+                          {"cpu": "100us"})}, {"tokio": {"model": "tokio"}})
+    tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
+    assert wakeups["ready"].tolist() == [0, 300 * US, 2600 * US]
+    assert wakeups["run"].tolist() == [0, 1 * MS, 3100 * US]
+    assert tasks["finish"].tolist() == [3200 * US]
