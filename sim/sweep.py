@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -176,7 +177,8 @@ def _executor(kind: str, jobs: int, address: str | None):
         require_dask()
         from distributed import Client, LocalCluster
 
-        with _sigint_ignored():  # its worker processes inherit that: Ctrl-C is ours alone
+        with _sigint_ignored(), warnings.catch_warnings():  # (its ports in use: its business)
+            warnings.simplefilter("ignore")  # its worker processes ignore Ctrl-C: ours alone
             cluster = None if address else LocalCluster(
                 n_workers=jobs, threads_per_worker=1, dashboard_address=None,
                 silence_logs=logging.ERROR)  # (not its warnings when Ctrl-C stops runs)
@@ -186,13 +188,18 @@ def _executor(kind: str, jobs: int, address: str | None):
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: "
                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
                                 ) from None
+        logged = logging.root.manager.disable
         try:
             slots = sum(client.nthreads().values()) or jobs
             yield client.get_executor(pure=False), 2 * slots
+        except BaseException:  # Ctrl-C: the connections it closes are no news to the user
+            logging.disable(logging.CRITICAL)  # (distributed's and tornado's loggers)
+            raise
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
+            logging.disable(logged)
     elif jobs > 1:
         pool = ProcessPoolExecutor(jobs, mp_context=_start_method(), initializer=_worker_init,
                                    initargs=(os.getpid(),))

@@ -313,13 +313,20 @@ LONG_SWEEP = RUN.replace("horizon: 200ms", "horizon: 20s") + (
     "sweep: {grid: {load: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}, replications: 1}\nload: 0.3\n")
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as in a terminal, even when the tests run where SIGINT is ignored (a shell's
+    background job passes SIG_IGN on, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_sweep(tmp_path, *args) -> tuple[subprocess.Popen, Path]:
     path = tmp_path / "long.yaml"
     path.write_text(LONG_SWEEP)
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "sim", str(path), "--out", str(out), "--quiet", "--no-plots",
-         *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True)
+         *args], cwd=ROOT, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_default_sigint)
     return process, out
 
 
