@@ -1,0 +1,102 @@
+"""Every column of summary.csv on a hand-built FCFS run, computed by hand.
+
+One core, warmup 10 ms, horizon 100 ms, drain limit 50 ms:
+
+- a: arrives at 0 (before the window: not counted), computes 0-20 ms.
+- b1, b2: arrive at 10 ms; 5 ms cpu, 10 ms io, 5 ms cpu. b1 runs 20-25, io 25-35, runs
+  35-40 (done: latency 30, wait 10). b2 runs 25-30, io 30-40; its io ends at 40 as b1's
+  burst does (b2's event was queued first), so it waits in the run queue for no time and
+  runs 40-45 (done: latency 35, wait 15).
+- c: arrives at 90, runs 90-110: counted, done after the horizon (not in throughput).
+- d: arrives at 95, 100 s of cpu, queued behind c, runs from 110 until the drain limit
+  stops the run at 150: counted, unfinished.
+
+Busy core time inside [10, 100): a 10, b 20, c 10, d 0 ms of the window's 90 ms.
+"""
+
+import math
+
+import pytest
+from helpers import config
+
+import sim
+
+MS = 1.0  # summary times are in ms
+
+
+def batch(at: str, phases: list, count: int = 1) -> dict:
+    return {"arrival": {"batch": {"count": count, "at": at}}, "phases": phases}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    cfg = config({"a": batch("0s", [{"cpu": "20ms"}]),
+                  "b": batch("10ms", [{"cpu": "5ms"}, {"io": "10ms"}, {"cpu": "5ms"}], 2),
+                  "c": batch("90ms", [{"cpu": "20ms"}]),
+                  "d": batch("95ms", [{"cpu": "100s"}])},
+                 {"fcfs": {"model": "fcfs"}}, horizon="100ms", warmup="10ms",
+                 drain_limit="50ms")
+    summary = sim.run(cfg, progress=False).summary
+    return {r["class"]: r for r in summary.to_dict("records")}
+
+
+def pct(values, q):
+    """numpy's default (linear) percentile, by hand."""
+    values = sorted(values)
+    pos = q / 100 * (len(values) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (pos - low) * (values[high] - values[low])
+
+
+def test_counts_throughput_and_utilisation(rows):
+    window = 0.090  # s
+    assert {c: rows[c]["tasks"] for c in rows} == {"a": 0, "b": 2, "c": 1, "d": 1, "all": 4}
+    assert {c: rows[c]["unfinished"] for c in rows} == {"a": 0, "b": 0, "c": 0, "d": 1,
+                                                        "all": 1}
+    assert rows["all"]["throughput_per_s"] == pytest.approx(3 / window)  # a, b1, b2
+    assert rows["a"]["throughput_per_s"] == pytest.approx(1 / window)
+    assert rows["c"]["throughput_per_s"] == 0  # finished at 110 ms, after the horizon
+    assert rows["all"]["utilisation"] == pytest.approx(40 / 90)
+    assert {c: rows[c]["utilisation"] for c in "abcd"} == pytest.approx(
+        {"a": 10 / 90, "b": 20 / 90, "c": 10 / 90, "d": 0.0})
+
+
+def test_latency_slowdown_and_wait(rows):
+    latency = [30, 35, 20]  # b1, b2, c (d unfinished, a not counted)
+    slowdown = [30 / 20, 35 / 20, 1.0]
+    got = rows["all"]
+    assert got["latency_mean_ms"] == pytest.approx(sum(latency) / 3)
+    for column, q in (("latency_p50_ms", 50), ("latency_p95_ms", 95), ("latency_p99_ms", 99),
+                      ("latency_p999_ms", 99.9)):
+        assert got[column] == pytest.approx(pct(latency, q)), column
+    assert got["latency_p95_ms"] == pytest.approx(34.5)  # 30 + 0.9 x 5
+    assert got["latency_max_ms"] == 35
+    assert got["slowdown_mean"] == pytest.approx(sum(slowdown) / 3)
+    assert got["slowdown_p99"] == pytest.approx(1.5 + 0.98 * 0.25)
+    assert got["wait_mean_ms"] == pytest.approx((10 + 15 + 0) / 3)
+    x = [1 / s for s in slowdown]  # Jain's index over 1/slowdown
+    assert got["jain"] == pytest.approx(sum(x) ** 2 / (3 * sum(v * v for v in x)))
+    assert got["jain"] == pytest.approx(0.942809, abs=1e-6)
+    assert rows["b"]["latency_p50_ms"] == pytest.approx(32.5)
+    assert math.isnan(rows["a"]["latency_mean_ms"]) and math.isnan(rows["d"]["jain"])
+
+
+def test_wake_delays(rows):
+    """Counted tasks' wake-ups: b1 arrival 10, io 0; b2 arrival 15, io 0; c 0; d 15."""
+    delays = [10, 0, 15, 0, 0, 15]
+    got = rows["all"]
+    assert got["wake_delay_mean_ms"] == pytest.approx(sum(delays) / 6)
+    assert got["wake_delay_p50_ms"] == pytest.approx(5.0)
+    assert got["wake_delay_p99_ms"] == pytest.approx(pct(delays, 99))
+    assert got["wake_delay_max_ms"] == 15
+    assert rows["b"]["wake_delay_mean_ms"] == pytest.approx(25 / 4)
+
+
+def test_counts_per_task(rows):
+    """No preemption in FCFS; a switch each time a queued thread gets the core: b1 at 20,
+    b2 at 25 and at 40, d at 110."""
+    assert {c: rows[c]["context_switches"] for c in rows} == {
+        "a": 0, "b": 3, "c": 0, "d": 1, "all": 4}
+    for column in ("preemptions", "gil_handoffs", "slow_callbacks"):
+        assert rows["all"][column] == 0, column
