@@ -8,6 +8,8 @@ exit status 2 before anything is written.
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -234,7 +236,7 @@ class Sweep(StrictModel):
 
 
 class Config(StrictModel):
-    name: str = "sim"
+    name: str = "sim"  # a label, and the folder results/<name>: one safe path component
     seed: Count(MAX_SEED, low=0) = 1
     horizon: Time = 10_000_000_000  # horizon + drain_limit <= MAX_TIME (2e9 s, sim.units)
     warmup: Time = 0
@@ -246,6 +248,24 @@ class Config(StrictModel):
     drain_limit: Time = 600_000_000_000
     output: str | None = None
     sweep: Sweep | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _label(cls, name: str) -> str:
+        """The name is a folder name under results/, never a path: ``..`` or ``a/b`` would
+        write (and replace) elsewhere, ``.x`` would clash with hidden temporary folders, a
+        control character would garble messages; ``output:`` is the key for a path."""
+        if not name:
+            raise ValueError("must not be empty")
+        if len(name) > MAX_NAME:
+            raise ValueError(f"at most {MAX_NAME} characters")
+        if "/" in name or "\\" in name:
+            raise ValueError("a label, not a path: no / or \\ (use output: for a path)")
+        if name.startswith("."):
+            raise ValueError("must not start with '.' (it names a folder; use output: for a path)")
+        if not name.isprintable():
+            raise ValueError(f"{name!r} has a control character")
+        return name
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
@@ -259,14 +279,14 @@ class Config(StrictModel):
                 raise _At("workload.all", "'all' is reserved for the overall rows of summary.csv")
             if isinstance(cls.arrival, Batch) and cls.arrival.batch.at >= self.horizon:
                 raise _At(f"workload.{name}.arrival.batch.at", "must be before horizon")
-            for path, target in _spawns(cls.phases, f"workload.{name}.phases"):
+            for path, target in _spawns(cls.phases, _key_path("workload", name, "phases")):
                 if target not in self.workload:
                     raise _At(path, f"spawns unknown class {target!r}")
         _check_spawn_cycles(self.workload)
         targets = {t for c in self.workload.values() for _, t in _spawns(c.phases, "")}
         for name, cls in self.workload.items():
             if cls.arrival == "spawned" and name not in targets:
-                raise _At(f"workload.{name}.arrival",
+                raise _At(_key_path("workload", name, "arrival"),
                           "class is 'spawned' but no phase spawns it")
         for name, spec in self.schedulers.items():
             spec.check(self, f"schedulers.{name}")
@@ -349,11 +369,19 @@ def _check_sizes(cfg: Config) -> None:
 
 
 def _spawns(phases: list[Any], path: str):
-    for i, phase in enumerate(phases):
-        if isinstance(phase, SpawnPhase):
-            yield f"{path}.{i}.spawn", phase.spawn
-        elif isinstance(phase, RepeatPhase):
-            yield from _spawns(phase.phases, f"{path}.{i}.phases")
+    """(key path, target) of every spawn phase, repeats' included, in order; a loop with
+    its own stack, not recursion."""
+    stack = [(path, enumerate(phases))]
+    while stack:
+        where, items = stack[-1]
+        for i, phase in items:
+            if isinstance(phase, SpawnPhase):
+                yield f"{where}.{i}.spawn", phase.spawn
+            elif isinstance(phase, RepeatPhase):
+                stack.append((f"{where}.{i}.phases", enumerate(phase.phases)))
+                break
+        else:
+            stack.pop()
 
 
 def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
@@ -372,7 +400,8 @@ def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
                     cycle = [*trail[trail.index(child):], child]
                     if len(cycle) > 8:
                         cycle = [*cycle[:3], f"... ({len(cycle) - 1} classes)", *cycle[-2:]]
-                    raise _At(f"workload.{child}.phases", f"spawn cycle {' -> '.join(cycle)}: "
+                    raise _At(_key_path("workload", child, "phases"),
+                              f"spawn cycle {' -> '.join(cycle)}: "
                               "every task would spawn tasks forever")
                 if child not in state:
                     state[child] = 1
@@ -386,40 +415,182 @@ def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
 
 # --- loading --------------------------------------------------------------------------------
 
+# A config is a few kilobytes; these bounds refuse, at once, what could only be an accident
+# or an attack (a 100k-deep ``[[[[``, a "billion laughs" of aliases of aliases, /dev/zero).
+MAX_CONFIG_BYTES = 1 << 20  # the file
+MAX_YAML_DEPTH = 100  # nesting, aliases followed
+MAX_YAML_NODES = 100_000  # keys and values, every alias counted as a copy of what it names
+MAX_NUMBER_CHARS = 100  # an integer's spelling (base-60 ``1:0:0:...`` costs quadratic time)
+MAX_SWEEP_RUNS = 100_000  # grid points x replications x schedulers
+MAX_NAME = 100  # the name is a folder name (most file systems allow 255 bytes)
+
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+    """SafeLoader for configs: keys are names (their source text) and unique, nesting and
+    expanded size are bounded while the document is composed, before anything is built.
+
+    Each composed node's expanded size and depth are remembered (``sizes``, by node id), so
+    an alias costs one look-up however often it is repeated, and an alias of the node that
+    contains it (a cycle) is the one alias whose size is not known yet.
+    """
+
+    def __init__(self, text: str, source: str):
+        super().__init__(text)
+        self.source, self.nesting, self.composed = source, 0, 0
+        self.sizes: dict[int, tuple[int, int]] = {}
+
+    def refuse(self, node_or_event: Any, problem: str) -> ConfigError:
+        line = node_or_event.start_mark.line + 1
+        return ConfigError(_one_line(f"{self.source}: {problem} (line {line})"))
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            if id(node) not in self.sizes:
+                raise self.refuse(event, f"the alias *{event.anchor} is inside the node it names")
+            return node
+        self.nesting += 1
+        self.composed += 1
+        if self.nesting > MAX_YAML_DEPTH:
+            raise self.refuse(event, f"YAML nested deeper than {MAX_YAML_DEPTH} levels")
+        if self.composed > MAX_YAML_NODES:
+            raise self.refuse(event, f"YAML of more than {MAX_YAML_NODES:,} values")
+        node = super().compose_node(parent, index)
+        self.nesting -= 1
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = node.value if isinstance(node, yaml.SequenceNode) else []
+        size = 1 + sum(self.sizes[id(c)][0] for c in children)
+        depth = 1 + max((self.sizes[id(c)][1] for c in children), default=0)
+        if depth > MAX_YAML_DEPTH:
+            raise self.refuse(node, f"YAML nested deeper than {MAX_YAML_DEPTH} levels once "
+                              "aliases are followed")
+        if size > MAX_YAML_NODES:
+            raise self.refuse(node, f"YAML of more than {MAX_YAML_NODES:,} values once aliases "
+                              "are followed")
+        self.sizes[id(node)] = (size, depth)
+        return node
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except ConfigError:
+            raise
+        except (ValueError, OverflowError) as exc:  # e.g. the date 2001-02-30
+            raise self.refuse(node, f"cannot read {node.value!r}: {exc}") from None
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: set[Any] = set()
+    """Keys as their source text: a class ``no:`` is named 'no', not False (YAML 1.1), and
+    ``1:`` is '1'; a list or mapping as a key is refused, and so is a key given twice
+    (``<<`` merges may still be overridden)."""
+    seen: set[str] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        _check_key(loader, key_node)
+        if key_node.value in seen:
             line = key_node.start_mark.line + 1
-            raise ConfigError(f"{key}: duplicate key (line {line})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+            raise ConfigError(_one_line(f"{_key_path(key_node.value)}: duplicate key "
+                                        f"(line {line})"))
+        seen.add(key_node.value)
+    loader.flatten_mapping(node)
+    for key_node, _ in node.value:
+        _check_key(loader, key_node)
+    return {k.value: loader.construct_object(v, deep=deep) for k, v in node.value}
+
+
+def _check_key(loader: _UniqueKeyLoader, key_node: yaml.Node) -> None:
+    if not isinstance(key_node, yaml.ScalarNode):
+        raise loader.refuse(key_node, "a key must be a name, not a list or a mapping")
+
+
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > MAX_NUMBER_CHARS:
+        raise loader.refuse(node, f"a number of {len(node.value):,} characters (at most "
+                            f"{MAX_NUMBER_CHARS})")
+    return loader.construct_yaml_int(node)
 
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
 )
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def parse_yaml(text: str, source: str = "config") -> Any:
+    """YAML text to plain data within the bounds above; any problem is one ConfigError line.
+
+    The result shares nothing: an alias becomes a copy, so an override changes one place.
+    """
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        return _unshare(_load(text, source))
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        problem = str(exc).splitlines()[0]
+        raise ConfigError(_one_line(f"{source}: malformed YAML (line {line}): {problem}")) \
+            from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}: malformed YAML{where}: {problem}") from None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(_one_line(f"{source}: malformed YAML{where}: {problem}")) from None
+
+
+def _load(text: str, source: str) -> Any:
+    loader = _UniqueKeyLoader(text, source)  # the reader checks every character here
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _unshare(value: Any) -> Any:
+    """A copy of the loaded tree in which no list or map appears twice (depth and size are
+    bounded by the loader, so the recursion and the copy are too)."""
+    if isinstance(value, dict):
+        return {key: _unshare(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unshare(item) for item in value]
+    return value
+
+
+def _one_line(text: str) -> str:
+    """A message prints as one line: line breaks and other unprintable characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+_PLAIN_NAME = re.compile(r"[^\s.'\"\[\]\\]+")
+
+
+def _key_path(*parts: Any) -> str:
+    """``workload.api.phases.0``; a name that is empty or holds a dot, a quote, a bracket, a
+    backslash, white space or an unprintable character is shown quoted in brackets, as
+    ``workload['a.b'].phases`` (Python's repr, so one line), and any other name verbatim."""
+    path = ""
+    for part in map(str, parts):
+        if _PLAIN_NAME.fullmatch(part) and part.isprintable():
+            path += f".{part}" if path else part
+        else:
+            path += f"[{part!r}]"
+    return path
+
+
+def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """Whether ``loc[i]`` is a union tag of ours: ``phase:cpu`` after a list index,
+    ``arrival:poisson`` after ``arrival``, ``model:go`` after a scheduler's name."""
+    part, before = loc[i], loc[i - 1] if i else None
+    return isinstance(part, str) and (
+        (part.startswith("phase:") and isinstance(before, int))
+        or (part.startswith("arrival:") and before == "arrival")
+        or (part.startswith("model:") and i == 2 and loc[0] == "schedulers"))
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if not (isinstance(p, str) and ":" in p)]
-    return ".".join(parts) or "config"
+    """pydantic's error location as a key path, our union tags left out, names verbatim."""
+    return _key_path(*(p for i, p in enumerate(loc) if not _is_tag(loc, i))) or "config"
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -444,22 +615,35 @@ def validate(raw: Any, base_dir: Path | None = None) -> Config:
         error = exc.errors()[0]
         ctx_error = (error.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _At):
-            raise ConfigError(str(ctx_error)) from None
-        raise ConfigError(f"{_format_loc(error['loc'])}: {_message(error)}") from None
+            raise ConfigError(_one_line(str(ctx_error))) from None
+        raise ConfigError(_one_line(f"{_format_loc(error['loc'])}: {_message(error)}")) \
+            from None
     cfg._base_dir = str(base_dir) if base_dir else None
     _check_sweep(cfg)
     return cfg
 
 
 def _check_sweep(cfg: Config) -> None:
-    """Every grid key must exist and every grid value must make a valid config."""
+    """Every grid key must exist and every grid value make a valid config. The seed is no
+    grid key (each run's seed derives from it), and the number of runs is bounded before
+    any point is built."""
     if not cfg.sweep:
         return
+    grid = cfg.sweep.grid
+    if "seed" in grid:
+        raise ConfigError("sweep.grid.seed: the seed cannot be swept (every run's seed is "
+                          "drawn from it); use sweep.replications for independent seeds")
+    points = math.prod(len(values) for values in grid.values())
+    runs = points * cfg.sweep.replications * len(cfg.schedulers)
+    if runs > MAX_SWEEP_RUNS:
+        raise ConfigError(f"sweep: {points:,} points x {cfg.sweep.replications:,} replications "
+                          f"x {len(cfg.schedulers)} schedulers = {runs:,} runs, more than "
+                          f"{MAX_SWEEP_RUNS:,}")
     resolved = cfg.to_dict()
-    for key, values in cfg.sweep.grid.items():
+    for key, values in grid.items():
         if key.startswith("sweep") or not _lookup(resolved, key.split("."))[0]:
-            raise ConfigError(f"sweep.grid.{key}: no such key in the config")
-        for value in values:
+            raise ConfigError(_one_line(f"sweep.grid.{key}: no such key in the config"))
+        for value in {repr(value): value for value in values}.values():  # each once
             cfg.at_point({key: value})
 
 
@@ -472,32 +656,43 @@ def _split_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parse_yaml(value, f"override {key}")
 
 
+def _index(part: str) -> int | None:
+    """A list index: ASCII digits only (``'²'.isdigit()`` is True but ``int('²')`` fails)."""
+    return int(part) if part.isascii() and part.isdigit() and len(part) < 10 else None
+
+
 def _lookup(tree: Any, path: list[str]) -> tuple[bool, Any]:
     node = tree
     for part in path:
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+        elif isinstance(node, list) and (i := _index(part)) is not None and i < len(node):
+            node = node[i]
         else:
             return False, None
     return True, node
 
 
 def set_path(raw: Any, path: list[str], value: Any, resolved: Any) -> None:
-    """Set ``path`` in ``raw``, creating the maps that only the defaults had."""
+    """Set ``path`` (found in ``resolved``) in ``raw``, creating the maps that only the
+    defaults had."""
     node, ref = raw, resolved
     for part in path[:-1]:
-        key: Any = int(part) if isinstance(node, list) else part
+        key = _step(node, part, path)
         ref = ref[key]
         if isinstance(node, dict) and part not in node:
             node[part] = {} if isinstance(ref, dict) else list(ref)
         node = node[key]
-    last = path[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+    node[_step(node, path[-1], path)] = value
+
+
+def _step(node: Any, part: str, path: list[str]) -> Any:
+    if isinstance(node, dict):
+        return part
+    if isinstance(node, list) and _index(part) is not None:
+        return _index(part)
+    raise ConfigError(_one_line(f"{'.'.join(path)}: cannot be set: the file has a "
+                                f"{type(node).__name__} on the way"))
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], base_dir: Path | None) -> dict:
@@ -509,20 +704,34 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], base_dir: Path | 
         path, value = _split_override(text)
         exists, _ = _lookup(resolved, path)
         if not exists:
-            raise ConfigError(f"{'.'.join(path)}: no such key in the config (override {text!r})")
+            raise ConfigError(_one_line(f"{'.'.join(path)}: no such key in the config "
+                                        f"(override {text!r})"))
         set_path(raw, path, value, resolved)
     return raw
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate the config at ``path``."""
+    """Read, override and validate the config at ``path``: UTF-8 (a BOM allowed), at most
+    ``MAX_CONFIG_BYTES``, so that /dev/zero or a data file given by mistake is refused."""
     file = Path(path)
     try:
-        text = file.read_text()
+        with file.open("rb") as stream:
+            data = stream.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{file}: cannot read config ({exc.strerror})") from None
+        raise ConfigError(_one_line(f"{file}: cannot read config ({exc.strerror or exc})")) \
+            from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(_one_line(f"{file}: larger than {MAX_CONFIG_BYTES >> 20} MiB; a "
+                                    "config is a few kilobytes (data belongs in CSV files)"))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(_one_line(f"{file}: not UTF-8 text (byte {data[exc.start]:#04x} on "
+                                    f"line {line})")) from None
     raw = parse_yaml(text, str(file))
     if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: expected a mapping of keys (name, horizon, workload, ...)")
+        raise ConfigError(_one_line(f"{file}: expected a mapping of keys (name, horizon, "
+                                    "workload, ...)"))
     raw = apply_overrides(raw, list(overrides or []), file.parent)
     return validate(raw, file.parent)
