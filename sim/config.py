@@ -278,18 +278,19 @@ class Config(StrictModel):
             if name == "all":
                 raise _At("workload.all", "'all' is reserved for the overall rows of summary.csv")
             if isinstance(cls.arrival, Batch) and cls.arrival.batch.at >= self.horizon:
-                raise _At(f"workload.{name}.arrival.batch.at", "must be before horizon")
-            for path, target in _spawns(cls.phases, _key_path("workload", name, "phases")):
+                raise _At(key_path("workload", name, "arrival", "batch", "at"),
+                          "must be before horizon")
+            for path, target in _spawns(cls.phases, key_path("workload", name, "phases")):
                 if target not in self.workload:
                     raise _At(path, f"spawns unknown class {target!r}")
         _check_spawn_cycles(self.workload)
         targets = {t for c in self.workload.values() for _, t in _spawns(c.phases, "")}
         for name, cls in self.workload.items():
             if cls.arrival == "spawned" and name not in targets:
-                raise _At(_key_path("workload", name, "arrival"),
+                raise _At(key_path("workload", name, "arrival"),
                           "class is 'spawned' but no phase spawns it")
         for name, spec in self.schedulers.items():
-            spec.check(self, f"schedulers.{name}")
+            spec.check(self, key_path("schedulers", name))
         return self
 
     _base_dir: str | None = PrivateAttr(default=None)
@@ -360,11 +361,11 @@ def _check_sizes(cfg: Config) -> None:
     for name, cls in cfg.workload.items():
         count = phase_count(cls.phases)
         if count > MAX_PHASES:
-            raise _At(f"workload.{name}.phases", f"a task would have more than {MAX_PHASES:,} "
-                      "phases once repeat is unrolled; use fewer repeats")
+            raise _At(key_path("workload", name, "phases"), f"a task would have more than "
+                      f"{MAX_PHASES:,} phases once repeat is unrolled; use fewer repeats")
         total += count
         if total > MAX_ALL_PHASES:
-            raise _At(f"workload.{name}.phases", f"the classes would have more than "
+            raise _At(key_path("workload", name, "phases"), f"the classes would have more than "
                       f"{MAX_ALL_PHASES:,} phases in all once repeat is unrolled")
 
 
@@ -400,7 +401,7 @@ def _check_spawn_cycles(workload: dict[str, TaskClass]) -> None:
                     cycle = [*trail[trail.index(child):], child]
                     if len(cycle) > 8:
                         cycle = [*cycle[:3], f"... ({len(cycle) - 1} classes)", *cycle[-2:]]
-                    raise _At(_key_path("workload", child, "phases"),
+                    raise _At(key_path("workload", child, "phases"),
                               f"spawn cycle {' -> '.join(cycle)}: "
                               "every task would spawn tasks forever")
                 if child not in state:
@@ -493,7 +494,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         _check_key(loader, key_node)
         if key_node.value in seen:
             line = key_node.start_mark.line + 1
-            raise ConfigError(_one_line(f"{_key_path(key_node.value)}: duplicate key "
+            raise ConfigError(_one_line(f"{key_path(key_node.value)}: duplicate key "
                                         f"(line {line})"))
         seen.add(key_node.value)
     loader.flatten_mapping(node)
@@ -565,7 +566,7 @@ def _one_line(text: str) -> str:
 _PLAIN_NAME = re.compile(r"[^\s.'\"\[\]\\]+")
 
 
-def _key_path(*parts: Any) -> str:
+def key_path(*parts: Any) -> str:
     """``workload.api.phases.0``; a name that is empty or holds a dot, a quote, a bracket, a
     backslash, white space or an unprintable character is shown quoted in brackets, as
     ``workload['a.b'].phases`` (Python's repr, so one line), and any other name verbatim."""
@@ -590,7 +591,7 @@ def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
     """pydantic's error location as a key path, our union tags left out, names verbatim."""
-    return _key_path(*(p for i, p in enumerate(loc) if not _is_tag(loc, i))) or "config"
+    return key_path(*(p for i, p in enumerate(loc) if not _is_tag(loc, i))) or "config"
 
 
 def _message(error: dict[str, Any]) -> str:

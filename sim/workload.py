@@ -29,6 +29,7 @@ from .config import (
     SleepPhase,
     SpawnPhase,
     TaskClass,
+    key_path,
 )
 from .distributions import Const, Distribution
 from .phases import BLOCK, CPU, IO, KIND_NAMES, NATIVE, SLEEP, SPAWN, YIELD
@@ -354,7 +355,8 @@ def _sized(cfg: Config) -> tuple[list[Template], float]:
     tree, _ = _trees(templates)
     for c, (name, cls) in enumerate(cfg.workload.items()):
         if cls.arrival != "spawned" and not tree[c] <= cfg.max_tasks:
-            raise ConfigError(f"workload.{name}.phases: one task and the tasks it spawns, "
+            where = key_path("workload", name, "phases")
+            raise ConfigError(f"{where}: one task and the tasks it spawns, "
                               f"transitively, would be {_about(tree[c])} tasks, more than "
                               f"max_tasks={cfg.max_tasks:,}")
     factor = load_factor(cfg, templates)
@@ -393,7 +395,8 @@ def _roots(cfg: Config, name: str, cls: TaskClass, template: Template, factor: f
         demand = sum(law.mean for law in template.laws if law is not None)
         cycle = arrival.closed.think.mean + demand
         if cycle <= 0:
-            raise ConfigError(f"workload.{name}.arrival.closed.think: zero think time and "
+            where = key_path("workload", name, "arrival", "closed", "think")
+            raise ConfigError(f"{where}: zero think time and "
                               "zero demand: each client would issue tasks without end")
         return arrival.closed.clients * (1 + cfg.horizon / cycle)  # a task at least per cycle
     span = max(0, cfg.horizon - getattr(arrival, "offset", 0))
