@@ -58,3 +58,15 @@ def test_yield_goes_to_the_back_of_the_queue():
             "B": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "10ms"}]}}
     cfg = config(work, {"f": {"model": "fcfs"}})
     assert finish_times(cfg, "f") == {0: 20 * MS, 1: 15 * MS}
+
+
+def test_a_thread_that_yields_is_behind_the_one_it_yields_to_before_that_one_runs():
+    """A, B, C on one core, each cpu 1 ms, yield, yield, cpu 1 ms. A runs 0-1, B 1-2, C 2-3
+    (each first yield sends its thread to the back). At 3 ms C yields: A takes the core and C
+    is queued behind B at once, so the second yields go A -> B -> C -> A (each to the back
+    before the next continues): A runs its last 1 ms 3-4, B 4-5, C 5-6. (When a thread's
+    continuation ran inside the yielder's, before the yielder was queued, B ran first.)"""
+    cfg = config({"w": {"arrival": {"batch": {"count": 3}},
+                        "phases": [{"cpu": "1ms"}, "yield", "yield", {"cpu": "1ms"}]}},
+                 {"f": {"model": "fcfs"}})
+    assert finish_times(cfg, "f") == {0: 4 * MS, 1: 5 * MS, 2: 6 * MS}

@@ -276,7 +276,8 @@ class Cores:
     and ``fcfs`` (no slice).
     """
 
-    __slots__ = ("engine", "env", "rec", "free", "slice", "queue", "holders")
+    __slots__ = ("engine", "env", "rec", "free", "slice", "queue", "holders", "finished",
+                 "finishing")
 
     def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER):
         self.engine = engine
@@ -286,6 +287,8 @@ class Cores:
         self.slice = slice_ns
         self.queue: deque[Thread] = deque()
         self.holders: dict[Thread, None] = {}  # a set in insertion order (deterministic)
+        self.finished: deque[Thread] = deque()  # computations done, continuations not yet run
+        self.finishing = False
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         """Run ``work`` ns of CPU for ``task`` on ``thread``, then call ``done(thread)``."""
@@ -347,7 +350,7 @@ class Cores:
 
     def _segment(self, thread: Thread) -> None:
         if thread.remaining == 0:
-            thread.done(thread)
+            self._finish(thread)
             return
         now = self.env._now
         end = now + thread.remaining
@@ -361,6 +364,22 @@ class Cores:
         thread.pending = True
         thread.gen += 1
         self.engine.after(end - now, self._segment_end, (thread, thread.gen))
+
+    def _finish(self, thread: Thread) -> None:
+        """Run the thread's continuation. One that finishes inside another's continuation
+        (a core handed over to a thread with nothing left to compute, as on a yield) runs
+        once that one returns: a long chain of such hand-offs is a loop, not a recursion as
+        deep as the run queue."""
+        self.finished.append(thread)
+        if self.finishing:
+            return
+        self.finishing = True
+        try:
+            while self.finished:
+                nxt = self.finished.popleft()
+                nxt.done(nxt)
+        finally:
+            self.finishing = False
 
     def _boundary(self, thread: Thread, now: int) -> int:
         """The thread's first slice boundary at or after ``now`` (never its start)."""
