@@ -230,3 +230,47 @@ def test_a_timer_due_within_the_resolution_still_waits_a_whole_millisecond():
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 0), (0, 300 * US, 1 * MS), (0, 2600 * US, 3100 * US)]
     assert finish_times(cfg, "a") == {0: 3200 * US}
+
+
+# --- an executor under the GIL (offload: [cpu]) ----------------------------------------------
+
+
+def test_a_gil_executor_thread_runs_a_queued_job_for_its_own_task():
+    """``offload: [block, cpu]``, one executor thread: the job it takes from the queue as it
+    sets a result (keeping the GIL) is that job's task's, whatever its kind.
+
+    0: A's and B's steps submit their blocking calls; the thread takes A's (0-2 ms), B's is
+    queued. 2: it takes the GIL back, sets A's result and takes B's call (2-5); A's step
+    submits its 1 ms of cpu: queued. 5: B's result; the thread runs A's cpu (5-6) and B's
+    step submits its own: queued. 6: A's result, A ends; B's cpu 6-7, B ends at 7. B's call
+    run as A's would set A's result twice (A's step would run again) and never B's."""
+    cfg = asyncio_cfg({"A": one([{"block": "2ms"}, {"cpu": "1ms"}]),
+                       "B": one([{"block": "3ms"}, {"cpu": "1ms"}])},
+                      offload=["block", "cpu"], executor_threads=1)
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 6 * MS, 1: 7 * MS}
+    # a blocking call's return: the thread retakes the GIL, then the loop gets the result
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 2 * MS, 2 * MS), (0, 2 * MS, 2 * MS),
+                                 (1, 5 * MS, 5 * MS), (1, 5 * MS, 5 * MS), (0, 6 * MS, 6 * MS),
+                                 (1, 7 * MS, 7 * MS)]
+
+
+def test_a_result_set_as_the_loop_releases_the_gil_into_select_ends_that_select():
+    """``offload: [native, cpu]``, 1 ms step overhead, one core: the executor thread sets A's
+    result as the loop, on its way into select, hands it the GIL; its self-pipe write
+    (``call_soon_threadsafe``) makes that select return at once.
+
+    0: A's step: overhead 0-1 ms (the loop takes the GIL), a 10 us blocking call (released),
+    then its native call, offloaded: a thread takes the free GIL and drops it for the call,
+    1.01-1.11 ms. 1.05: B arrives; its step's overhead holds the GIL, waits for the core
+    until 1.11. 1.11: the call returns and the thread waits for the GIL (drop request at
+    6.11, one switch interval on). B's five steps (four yields) run 1.11-6.11. 6.11: B ends
+    as the drop request comes, which the loop answers by releasing the GIL into select
+    (nothing is ready): the thread takes it and sets A's result; A's step 6.11-7.11."""
+    cfg = asyncio_cfg({"A": one([{"block": "10us"}, {"native": "100us"}]),
+                       "B": one(["yield"] * 4, at="1050us")},
+                      offload=["native", "cpu"], step_overhead="1ms")
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 7110 * US, 1: 6110 * US}
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 1050 * US, 1110 * US),
+                                 (0, 1110 * US, 6110 * US), (0, 6110 * US, 6110 * US)]

@@ -99,11 +99,10 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
                 "lifo_polls": pick(1, 3), "local_queue": pick(2, 256),
                 "timer_resolution": pick("1ms", "100us"), "accept": pick("block_on", "worker")}
     if model == "asyncio":
-        # (not block with cpu: test_a_gil_executor_thread_runs_each_queued_call_once)
-        offload = pick([], ["block"], ["native"], ["cpu"], ["native", "cpu"], ["block", "native"])
+        offload = pick([], ["block"], ["native"], ["cpu"], ["native", "cpu"], ["block", "native"],
+                       ["block", "cpu"], ["block", "native", "cpu"])
         return {"loops": draw(more), "executor_threads": pick(None, 1, 2), "offload": offload,
-                # (no overhead with cpu offloaded: test_a_loop_entering_select_...)
-                "step_overhead": "0" if "cpu" in offload else pick("0", "0", "20us"),
+                "step_overhead": pick("0", "0", "20us"),
                 "select_resolution": pick("1ms", "0", "100us")}
     return {}
 
@@ -151,8 +150,6 @@ def test_invariants_hold_for_every_model(model):
         assert preempted >= 0.4, f"{preempted:.0%} of the runs preempt"
 
 
-@pytest.mark.xfail(strict=True, reason="asyncio Executor._job_done: a queued block job "
-                   "runs under the previous job's task (thread.task not set)")
 def test_a_gil_executor_thread_runs_each_queued_call_once():
     """Two blocking calls offloaded to one executor thread under the GIL (``offload: [block,
     cpu]``): the thread runs one, then the other; each task finishes once, at 2 and 4 ms."""
@@ -164,8 +161,6 @@ def test_a_gil_executor_thread_runs_each_queued_call_once():
     check_invariants(tasks, rec, workload, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="asyncio Loop._drive: the executor's result, set while "
-                   "the loop hands the GIL over on its way into select, wakes nobody")
 def test_a_loop_entering_select_sees_a_result_set_as_it_releases_the_gil():
     """``offload: [native, cpu]``, 1 ms step overhead: A's native call (offloaded) returns
     at 1.1 ms while the loop holds the GIL for B's step; the loop, done at 2.1 ms, releases

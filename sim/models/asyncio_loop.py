@@ -107,8 +107,9 @@ class Executor:
     def _job_done(self, thread: PyThread, loop: Loop) -> None:
         """The result is set holding the GIL; a queued job is taken without releasing it."""
         loop.call_soon_threadsafe(thread.task)
-        if self.queue:
+        if self.queue:  # (Gil.call keeps ``thread.task``: the new job's must be set here)
             item = self.queue.popleft()
+            thread.task = item[0]
             self.model.engine.rec.running(item[0], self.model.engine.env._now)
             self._job(thread, item)
         else:
@@ -238,9 +239,12 @@ class Loop:
             if not (ready or self.io_ready):
                 timeout = self._select_timeout()
                 if timeout != 0:
+                    # select releases the GIL: an executor thread that takes it may set a
+                    # result now (call_soon_threadsafe), whose self-pipe write ends select
                     self.cores.release(self.thread)
-                    self._sleep(timeout)
-                    return
+                    if not ready:
+                        self._sleep(timeout)
+                        return
             self._poll()
 
     def _select_timeout(self) -> int | None:
