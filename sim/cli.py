@@ -18,6 +18,7 @@ from .models import MODELS
 from .outputs import draw_plots, dump_config, sweep_table, table, write_results
 from .runner import run
 from .sweep import EXECUTORS, ExecutorError, point_configs, require_dask, run_sweep
+from .units import quote
 from .workload import offered_load
 
 EXIT_BAD_INPUT = 2
@@ -31,7 +32,7 @@ def _cores() -> int:
 
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {quote(text)}")
     return int(text)
 
 

@@ -40,7 +40,7 @@ from .schema import (
     StrictModel,
     Time,
 )
-from .units import MAX_PHASES, MAX_TIME, format_duration
+from .units import MAX_PHASES, MAX_TIME, format_duration, quote
 
 PHASE_KINDS = ("cpu", "io", "sleep", "block", "native")
 DEFAULT_OUTPUT_DIR = "results"
@@ -264,7 +264,7 @@ class Config(StrictModel):
         if name.startswith("."):
             raise ValueError("must not start with '.' (it names a folder; use output: for a path)")
         if not name.isprintable():
-            raise ValueError(f"{name!r} has a control character")
+            raise ValueError(f"{quote(name)} has a control character")
         return name
 
     @model_validator(mode="after")
@@ -282,7 +282,7 @@ class Config(StrictModel):
                           "must be before horizon")
             for path, target in _spawns(cls.phases, key_path("workload", name, "phases")):
                 if target not in self.workload:
-                    raise _At(path, f"spawns unknown class {target!r}")
+                    raise _At(path, f"spawns unknown class {quote(target)}")
         _check_spawn_cycles(self.workload)
         targets = {t for c in self.workload.values() for _, t in _spawns(c.phases, "")}
         for name, cls in self.workload.items():
@@ -480,7 +480,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         except ConfigError:
             raise
         except (ValueError, OverflowError) as exc:  # e.g. the date 2001-02-30
-            raise self.refuse(node, f"cannot read {node.value!r}: {exc}") from None
+            raise self.refuse(node, f"cannot read {quote(node.value)}: {exc}") from None
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
@@ -500,7 +500,15 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     loader.flatten_mapping(node)
     for key_node, _ in node.value:
         _check_key(loader, key_node)
-    return {k.value: loader.construct_object(v, deep=deep) for k, v in node.value}
+    return {k.value: v.value if k.value == "spawn" and _plain_scalar(v) else
+            loader.construct_object(v, deep=deep) for k, v in node.value}
+
+
+def _plain_scalar(node: yaml.Node) -> bool:
+    """An unquoted scalar: a class name it holds is its source text, as a key is
+    (``spawn: on`` spawns class 'on', not True)."""
+    return isinstance(node, yaml.ScalarNode) and node.style is None
+
 
 
 def _check_key(loader: _UniqueKeyLoader, key_node: yaml.Node) -> None:
@@ -569,10 +577,13 @@ _PLAIN_NAME = re.compile(r"[^\s.'\"\[\]\\]+")
 def key_path(*parts: Any) -> str:
     """``workload.api.phases.0``; a name that is empty or holds a dot, a quote, a bracket, a
     backslash, white space or an unprintable character is shown quoted in brackets, as
-    ``workload['a.b'].phases`` (Python's repr, so one line), and any other name verbatim."""
+    ``workload['a.b'].phases`` (Python's repr, so one line), and any other name verbatim;
+    a name longer than 40 characters is cut short (a message is one readable line)."""
     path = ""
     for part in map(str, parts):
-        if _PLAIN_NAME.fullmatch(part) and part.isprintable():
+        if len(part) > 40:
+            path += f"[{quote(part)}]"
+        elif _PLAIN_NAME.fullmatch(part) and part.isprintable():
             path += f".{part}" if path else part
         else:
             path += f"[{part!r}]"
@@ -650,11 +661,16 @@ def _check_sweep(cfg: Config) -> None:
 
 def _split_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
-        raise ConfigError(f"override {text!r}: expected key=value, e.g. horizon=5s")
+        raise ConfigError(_one_line(f"override {quote(text)}: expected key=value, e.g. "
+                                    "horizon=5s"))
     key, value = text.split("=", 1)
     if not key.strip():
-        raise ConfigError(f"override {text!r}: empty key")
-    return key.strip().split("."), parse_yaml(value, f"override {key}")
+        raise ConfigError(_one_line(f"override {quote(text)}: empty key"))
+    path = key.strip().split(".")
+    parsed = parse_yaml(value, f"override {key_path(*path)}")
+    if path[-1] == "spawn" and (parsed is None or isinstance(parsed, bool | int | float)):
+        parsed = value.strip()  # a class name is its text, as a key is: spawn=on is 'on'
+    return path, parsed
 
 
 def _index(part: str) -> int | None:
@@ -692,7 +708,7 @@ def _step(node: Any, part: str, path: list[str]) -> Any:
         return part
     if isinstance(node, list) and _index(part) is not None:
         return _index(part)
-    raise ConfigError(_one_line(f"{'.'.join(path)}: cannot be set: the file has a "
+    raise ConfigError(_one_line(f"{key_path(*path)}: cannot be set: the file has a "
                                 f"{type(node).__name__} on the way"))
 
 
@@ -705,8 +721,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], base_dir: Path | 
         path, value = _split_override(text)
         exists, _ = _lookup(resolved, path)
         if not exists:
-            raise ConfigError(_one_line(f"{'.'.join(path)}: no such key in the config "
-                                        f"(override {text!r})"))
+            raise ConfigError(_one_line(f"{key_path(*path)}: no such key in the config "
+                                        f"(override {quote(text)})"))
         set_path(raw, path, value, resolved)
     return raw
 

@@ -319,7 +319,7 @@ def parse_distribution(text: object, base_dir: Path | None = None) -> Distributi
         "const": 1, "exp": 1, "uniform": 2, "lognormal": 2, "bimodal": 3, "pareto": 2,
     }
     if name not in expected:
-        raise UnitError(f"unknown distribution {name!r}; expected one of "
+        raise UnitError(f"unknown distribution {quote(name)}; expected one of "
                         "const, exp, uniform, lognormal, bimodal, pareto, empirical")
     if len(pos) != expected[name] or (named and (name != "pareto" or set(named) != {"max"})):
         raise UnitError(f"{name}() takes {expected[name]} arguments, got {quote(text)}")

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from .units import quote
+
 RUN, SWEEP = "run", "sweep"
 MANIFEST = "manifest.json"
 # What each kind of results folder may hold (plots/ only pictures, runs/ only run files).
@@ -206,7 +208,7 @@ def inspect(path: Path) -> Found:
     except OSError as exc:
         raise OutputError(f"{path}: cannot be read ({exc.strerror})") from None
     if extra:
-        return Found("other", f"it holds {extra!r}, which sim did not write")
+        return Found("other", f"it holds {quote(extra)}, which sim did not write")
     return Found(kind)
 
 

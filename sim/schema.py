@@ -103,7 +103,7 @@ def _load(value: Any) -> float:
         raise ValueError(f"expected a number such as 0.9 (a fraction of the cores' "
                          f"capacity), got {quote(value)}")
     if not (math.isfinite(value) and 0 < value <= MAX_LOAD):
-        raise ValueError(f"must be above 0 and at most {MAX_LOAD:g}, got {value!r}")
+        raise ValueError(f"must be above 0 and at most {MAX_LOAD:g}, got {quote(value)}")
     return float(value)
 
 

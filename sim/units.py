@@ -60,7 +60,7 @@ def parse_duration(text: object, limit: int = MAX_TIME) -> int:
     refuse one above ``limit`` ns (``MAX_TIME`` for clock times, ``MAX_DURATION`` for
     phases and options)."""
     if isinstance(text, bool):
-        raise UnitError(f"expected a duration such as '5ms', got {text!r}")
+        raise UnitError(f"expected a duration such as '5ms', got {quote(text)}")
     if isinstance(text, int | float) and text == 0:
         return 0
     if isinstance(text, float) and not math.isfinite(text):

@@ -197,6 +197,18 @@ def test_yes_and_true_are_two_names(tmp_path):
     assert list(load_config(write(tmp_path, text)).schedulers) == ["yes", "true"]
 
 
+def test_a_spawn_names_a_class_by_its_text_in_the_file_and_in_an_override(tmp_path):
+    """``spawn: on`` spawns class 'on' (not True), as ``on:`` names it; quoted names too."""
+    kids = "".join(f"  {k}: {{arrival: spawned, phases: [{{cpu: 1ms}}]}}\n"
+                   for k in ("on", "1", "null", "yes"))
+    text = BASE.replace("{io: 2ms}", "{spawn: on}, {spawn: 1}, {spawn: null}, {spawn: 'yes'}")
+    text = text.replace("schedulers:", kids + "schedulers:")
+    cfg = load_config(write(tmp_path, text))
+    assert [p.spawn for p in cfg.workload["api"].phases[1:]] == ["on", "1", "null", "yes"]
+    cfg = load_config(write(tmp_path, text), ["workload.api.phases.4.spawn=yes"])
+    assert cfg.workload["api"].phases[4].spawn == "yes"
+
+
 # --- 7. key paths in messages ------------------------------------------------------------
 
 
@@ -211,6 +223,15 @@ def test_names_show_verbatim_in_key_paths(tmp_path, name, shown):
     text = BASE.replace("  api:", f"  {name}:").replace("{cpu: 1ms}", "{cpu: -1ms}")
     message = refused(write(tmp_path, text))
     assert message.startswith(shown + ":"), message
+
+
+def test_a_long_name_is_cut_short_in_a_message(tmp_path):
+    """A 1,000-character class name (YAML's longest plain key is 1,024) or a 50,000-character
+    override key is not echoed whole."""
+    text = BASE.replace("  api:", f"  {'x' * 1000}:").replace("{cpu: 1ms}", "{cpu: -1ms}")
+    assert len(refused(write(tmp_path, text), match="workload['xxx")) < 200
+    message = refused(write(tmp_path, BASE), [f"workload.{'x' * 50_000}.phases=1"], "no such")
+    assert len(message) < 200, message
 
 
 def test_a_scheduler_named_like_a_tag(tmp_path):
