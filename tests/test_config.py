@@ -109,6 +109,7 @@ def test_overrides(base):
                              "workload.api.phases.0.cpu=2ms", "schedulers.a.loops=2"])
     assert cfg.horizon == 5_000_000_000
     assert cfg.schedulers["rr"].quantum == MS
+    assert load_config(base, ["schedulers.rr.quantum=1ns"]).schedulers["rr"].quantum == 1
     assert cfg.workload["api"].phases[0].cpu.mean == 2 * MS
     assert cfg.schedulers["a"].loops == 2  # an option at its default can be overridden
 
@@ -119,6 +120,7 @@ def test_overrides(base):
     ("schedulers.new.model=fcfs", "schedulers.new.model: no such key"),
     ("workload.api.phases.9.cpu=1ms", "workload.api.phases.9.cpu: no such key"),
     ("schedulers.rr.quantum=-2ms", "schedulers.rr.quantum"),
+    ("schedulers.rr.quantum=0", "schedulers.rr.quantum: must be positive"),
     ("machine.cores=[1", "malformed YAML"),
 ])
 def test_bad_overrides(base, override, where):

@@ -1,6 +1,6 @@
 """Reference disciplines: exact micro-scenarios."""
 
-from helpers import MS, config, finish_times, run_scheduler
+from helpers import MS, config, finish_times, one, run_scheduler
 
 BATCH3 = {"arrival": {"batch": {"count": 3}}, "phases": [{"cpu": "10ms"}]}
 
@@ -50,6 +50,15 @@ def test_io_leaves_the_server_and_rejoins_at_the_back():
     assert finish_times(cfg, "f") == {0: 20 * MS, 1: 15 * MS}
     wake = run_scheduler(cfg, "f")[1]
     assert wake[wake["task_id"] == 0]["delay"].tolist() == [0, 9 * MS]
+
+
+def test_processor_sharing_departs_a_task_due_as_another_enters():
+    """A (10 ms) alone until 10 ms, when B (10 ms) arrives, the arrival first: A is due at
+    that very instant and leaves then (a zero delay), not a nanosecond later at half a
+    core; B then runs alone until 20 ms."""
+    work = {"a": one([{"cpu": "10ms"}]), "b": one([{"cpu": "10ms"}], at="10ms")}
+    cfg = config(work, {"ps": {"model": "processor_sharing"}})
+    assert finish_times(cfg, "ps") == {0: 10 * MS, 1: 20 * MS}
 
 
 def test_yield_goes_to_the_back_of_the_queue():
