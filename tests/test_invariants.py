@@ -120,9 +120,10 @@ def scenarios(draw, model: str):
 # with a preemption, OS time slices included). Before (default options, 4 ms bursts, 300
 # arrivals/s): fcfs, round_robin, processor_sharing 16/40 queue, none preempt; asyncio
 # 34 / 0; go 34 / 10; gil_threads 17 / 9; tokio 34 / 0. Now: fcfs 39/40 queue,
-# round_robin 36 / 23, processor_sharing 39, asyncio 29 / 21, go 36 / 34, gil_threads
-# 38 / 19, tokio 40 / 9. The test below keeps floors on its own examples.
-PREEMPTS = {"round_robin", "gil_threads", "go"}
+# round_robin 34 / 33, processor_sharing 39, shortest_remaining 39 / 32, asyncio 34 / 26,
+# go 39 / 26, gil_threads 35 / 31, tokio 39 / 12. The test below keeps floors on its own
+# examples.
+PREEMPTS = {"round_robin", "gil_threads", "go", "shortest_remaining"}
 
 
 @pytest.mark.timeout(method="thread")  # (hypothesis inside: see conftest.py)

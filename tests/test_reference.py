@@ -18,6 +18,29 @@ def test_round_robin_slices_by_quantum():
     assert run_scheduler(cfg, "rr")[0]["preemptions"].tolist() == [2, 2, 2]
 
 
+def test_shortest_remaining_preempts_for_a_shorter_burst_and_serves_the_shortest_next():
+    """One core. A (10 ms) at 0, B (2 ms) at 3 ms, C (5 ms) at 4 ms. At 3 ms A has 7 ms left
+    and B 2: B takes the core (A's one preemption) and ends at 5. C arrived at 4 with 5 ms
+    against B's 1 ms left: it waits. At 5 C (5) runs before A (7): C ends at 10, A at 17.
+    (FCFS: A 10, B 12, C 17.)"""
+    work = {"a": one([{"cpu": "10ms"}]), "b": one([{"cpu": "2ms"}], at="3ms"),
+            "c": one([{"cpu": "5ms"}], at="4ms")}
+    cfg = config(work, {"s": {"model": "shortest_remaining"}})
+    tasks = run_scheduler(cfg, "s")[0]
+    assert finish_times(cfg, "s") == {0: 17 * MS, 1: 5 * MS, 2: 10 * MS}
+    assert tasks["preemptions"].tolist() == [1, 0, 0]
+    assert tasks["wait"].tolist() == [7 * MS, 0, 1 * MS]  # A: 3-5 and 5-10
+
+
+def test_shortest_remaining_takes_the_core_with_the_most_work_left():
+    """Two cores: A (10 ms) and B (8 ms) at 0; C (3 ms) at 2 ms. A has 8 ms left, B 6: C
+    takes A's core, 2-5 ms; A resumes at 5 and ends at 13; B is never touched (8)."""
+    work = {"a": one([{"cpu": "10ms"}]), "b": one([{"cpu": "8ms"}]),
+            "c": one([{"cpu": "3ms"}], at="2ms")}
+    cfg = config(work, {"s": {"model": "shortest_remaining"}}, machine={"cores": 2})
+    assert finish_times(cfg, "s") == {0: 13 * MS, 1: 8 * MS, 2: 5 * MS}
+
+
 def test_processor_sharing_shares_equally():
     """Bursts of 10, 20 and 30 ms under PS: all three share until 30 ms (10 each), then two
     share until 50 ms, then the last runs alone until 60 ms."""

@@ -6,7 +6,7 @@ from .asyncio_loop import AsyncioModel
 from .base import Model
 from .gil_threads import GilThreads
 from .go import GoModel
-from .reference import Fcfs, ProcessorSharing, RoundRobin
+from .reference import Fcfs, ProcessorSharing, RoundRobin, ShortestRemaining
 from .tokio import TokioModel
 
 MODELS: dict[str, type[Model]] = {
@@ -16,6 +16,7 @@ MODELS: dict[str, type[Model]] = {
     "fcfs": Fcfs,
     "round_robin": RoundRobin,
     "processor_sharing": ProcessorSharing,
+    "shortest_remaining": ShortestRemaining,
     "tokio": TokioModel,
 }
 

@@ -266,26 +266,73 @@ class Thread:
         self.gen = 0
 
 
-class Cores:
-    """``count`` CPUs shared round-robin by time slice among the threads that want one.
+class RunQueue(deque):
+    """The threads waiting for a core, first in first out: Linux's run queue as the models
+    see it (and the ``fcfs`` and ``round_robin`` disciplines).
 
-    A thread that got a core at ``t0`` is descheduled at the first slice boundary
-    ``t0 + k * slice`` at which another thread is waiting, and goes to the back of the run
-    queue; with no more threads than cores nobody is ever descheduled (and no slice events
-    are scheduled). The same mechanism is the ``round_robin`` discipline (slice = quantum)
-    and ``fcfs`` (no slice).
+    A run-queue policy has ``push(thread)``, ``take()`` (the thread that runs next), a
+    length, and, if ``preempts``, ``victim(thread, holders, now)``: the holder whose core a
+    thread that starts waiting takes at once (or None). FIFO never takes a core: a waiting
+    thread gets one at a slice boundary or a release. (The deque's own C methods, so that
+    the OS's queue costs nothing over a plain deque.)"""
+
+    __slots__ = ()
+    preempts = False
+    push = deque.append
+    take = deque.popleft
+
+
+class ShortestRemainingQueue(list):
+    """Shortest remaining processing time first (SRPT), preemptive: the waiting thread with
+    the least work left runs next (ties in arrival order), and a thread that starts waiting
+    with less work left than a holder's takes the core of the holder with the most left. A
+    thread that yields waits with no work left: it runs first at the next release, but
+    takes no core. A heap of (work left, order, thread)."""
+
+    __slots__ = ("count",)
+    preempts = True
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def push(self, thread: Thread) -> None:
+        self.count += 1
+        heappush(self, (thread.remaining, self.count, thread))
+
+    def take(self) -> Thread:
+        return heappop(self)[2]
+
+    def victim(self, thread: Thread, holders, now: int) -> Thread | None:
+        if not thread.remaining:
+            return None
+        left = {h: h.remaining - (now - h.seg_start if h.pending else 0) for h in holders}
+        most = max(left, key=left.get, default=None)
+        return most if most is not None and thread.remaining < left[most] else None
+
+
+class Cores:
+    """``count`` CPUs shared among the threads that want one, by a run-queue policy.
+
+    With the default FIFO ``RunQueue`` a thread that got a core at ``t0`` is descheduled at
+    the first slice boundary ``t0 + k * slice`` at which another thread is waiting, and goes
+    to the back of the run queue; with no more threads than cores nobody is ever
+    descheduled (and no slice events are scheduled). The same mechanism is the
+    ``round_robin`` discipline (slice = quantum) and ``fcfs`` (no slice); with
+    ``ShortestRemainingQueue`` and no slice it is ``shortest_remaining``.
     """
 
     __slots__ = ("engine", "env", "rec", "free", "slice", "queue", "holders", "finished",
                  "finishing")
 
-    def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER):
+    def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER,
+                 queue: RunQueue | ShortestRemainingQueue | None = None):
         self.engine = engine
         self.env = engine.env
         self.rec = engine.rec
         self.free = count
         self.slice = slice_ns
-        self.queue: deque[Thread] = deque()
+        self.queue = RunQueue() if queue is None else queue
         self.holders: dict[Thread, None] = {}  # a set in insertion order (deterministic)
         self.finished: deque[Thread] = deque()  # computations done, continuations not yet run
         self.finishing = False
@@ -298,9 +345,13 @@ class Cores:
             if not self.free:
                 thread.queued = True
                 thread.queued_at = now
-                self.queue.append(thread)
+                self.queue.push(thread)
                 self.rec.ready(task, now, False)
-                if len(self.queue) == 1:
+                victim = self.queue.preempts and self.queue.victim(thread, self.holders, now)
+                if victim:
+                    self.interrupt(victim)
+                    self._preempt(victim)
+                elif len(self.queue) == 1:
                     self._contended()
                 return
             self.free -= 1
@@ -415,14 +466,14 @@ class Cores:
         thread.queued = True
         thread.queued_at = self.env._now
         self.holders.pop(thread, None)
-        self.queue.append(thread)
+        self.queue.push(thread)
         self._dispatch()
 
     def _dispatch(self) -> None:
         self.free += 1
         if not self.queue:
             return
-        nxt = self.queue.popleft()
+        nxt = self.queue.take()
         nxt.queued = False
         self.free -= 1
         nxt.on_core = True

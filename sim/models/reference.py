@@ -1,8 +1,9 @@
 """Textbook disciplines on ``machine.cores`` servers: the baselines theory can check.
 
 ``io``, ``sleep`` and ``block`` leave the server, ``cpu`` and ``native`` are service,
-``yield`` goes to the back of the queue. ``fcfs`` and ``round_robin`` run every task as a
-thread on ``Cores`` (no slice, or a slice of ``quantum``); ``processor_sharing`` shares
+``yield`` goes to the back of the queue. ``fcfs``, ``round_robin`` and ``shortest_remaining``
+run every task as a thread on ``Cores`` (a FIFO run queue with no slice or a slice of
+``quantum``; a shortest-remaining-first run queue); ``processor_sharing`` shares
 the cores equally among the tasks in service (M/G/1-PS: E[T | x] = x / (1 - rho)).
 """
 
@@ -14,7 +15,16 @@ from typing import Literal
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import Duration
-from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+from .base import (
+    FOREVER,
+    Cores,
+    Engine,
+    Model,
+    RunQueue,
+    SchedulerOptions,
+    ShortestRemainingQueue,
+    Thread,
+)
 
 
 class FcfsOptions(SchedulerOptions):
@@ -34,15 +44,20 @@ class ProcessorSharingOptions(SchedulerOptions):
     model: Literal["processor_sharing"]
 
 
+class ShortestRemainingOptions(SchedulerOptions):
+    model: Literal["shortest_remaining"]
+
+
 class Fcfs(Model):
     """First come, first served on ``machine.cores`` servers; a burst is never cut."""
 
     Options = FcfsOptions
     slice_ns = FOREVER
+    run_queue = RunQueue
 
     def __init__(self, engine: Engine, options):
         super().__init__(engine, options)
-        self.cores = Cores(engine, engine.cfg.machine.cores, self.slice_ns)
+        self.cores = Cores(engine, engine.cfg.machine.cores, self.slice_ns, self.run_queue())
 
     def arrive(self, task: int) -> None:
         self._advance(Thread(), task)
@@ -86,6 +101,17 @@ class RoundRobin(Fcfs):
     def __init__(self, engine: Engine, options):
         self.slice_ns = options.quantum
         super().__init__(engine, options)
+
+
+class ShortestRemaining(Fcfs):
+    """Preemptive shortest remaining processing time first (SRPT) on ``machine.cores`` servers.
+
+    The burst with the least work left runs, and a shorter one arriving takes the core of
+    the running burst with the most left (on one server, the discipline with the least mean
+    latency)."""
+
+    Options = ShortestRemainingOptions
+    run_queue = ShortestRemainingQueue
 
 
 class ProcessorSharing(Model):
