@@ -25,16 +25,15 @@ from pydantic import (
 )
 
 from .distributions import Const
+from .machine import Machine
 from .models import MODELS
 from .schema import (
     MAX_CLIENTS,
-    MAX_CORES,
     MAX_REPLICATIONS,
     MAX_SEED,
     MAX_TASKS,
     Count,
     Dist,
-    Duration,
     Load,
     Rate,
     StrictModel,
@@ -188,20 +187,6 @@ class TaskClass(StrictModel):
 
 
 # --- machine, schedulers, sweep -----------------------------------------------------------
-
-
-class Machine(StrictModel):
-    cores: Count(MAX_CORES) = 1
-    # Linux CFS gives each runnable thread a slice of sched_latency / nr_running, at least
-    # sched_min_granularity (3 ms on an 8-core box: kernel/sched/fair.c); we use 3 ms.
-    os_time_slice: Duration = 3_000_000
-
-    @field_validator("os_time_slice")
-    @classmethod
-    def _positive(cls, value: int) -> int:
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
 
 
 def _model_tag(value: Any) -> str | None:

@@ -132,6 +132,9 @@ BAD = [
     ("horizon: 2s\nhorizon: 3s", "horizon: duplicate key"),
     ("machine: {cores: 0}", "machine.cores"),
     ("machine: {cores: 2, turbo: true}", "machine.turbo: unknown key"),
+    ("machine: {profile: bogus}", "machine.profile: Input should be 'linux' or 'ideal'"),
+    ("machine: {tick_origin: -1ms}", "machine.tick_origin: duration '-1ms' is negative"),
+    ("machine: {tick_origin: soon}", "machine.tick_origin: cannot read duration 'soon'"),
     ("horizon: 10", "horizon: duration 10 needs a unit"),
     ("horizon: -1s", "horizon: duration '-1s' is negative"),
     ("warmup: 5s", "warmup: must be shorter than horizon"),
@@ -180,3 +183,14 @@ def test_bad_input_names_the_key(tmp_path, patch, message):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert message in str(info.value)
+
+
+def test_the_machine_profile_fills_what_is_not_given(base):
+    """linux (the default) draws the tick origin; ideal starts the grid at 0; a key given
+    beside the profile wins; the resolved values are what --check prints."""
+    assert load_config(base).machine.tick_origin == "random"
+    assert load_config(base, ["machine.profile=ideal"]).machine.tick_origin == 0
+    cfg = load_config(base, ["machine.profile=ideal", "machine.tick_origin=300us"])
+    assert cfg.machine.tick_origin == 300_000
+    assert cfg.to_dict()["machine"] == {"profile": "ideal", "cores": cfg.machine.cores,
+                                        "os_time_slice": "3ms", "tick_origin": "300us"}

@@ -352,3 +352,35 @@ def test_the_parked_driver_sleeps_whole_ticks_to_a_rounded_up_deadline():
     assert wakeups["ready"].tolist() == [0, 300 * US, 2600 * US]
     assert wakeups["run"].tolist() == [0, 1 * MS, 3100 * US]
     assert tasks["finish"].tolist() == [3200 * US]
+
+
+def test_the_wheel_ticks_from_the_machines_tick_origin():
+    """The scenario above with ticks at 0.4 + k ms (``tick_origin: 400us``; the last tick
+    before the run is at -0.6). The 0.3 ms sleep is due before the first tick, at 0.4: tick
+    0; the driver parked at tick -1 sleeps 1 tick, to 1 ms, and a runs 1-1.1 ms. The 1.5 ms
+    sleep from 1.1 (due 2.6) lands on tick 3 (3.4 ms); parked in tick 0 the driver sleeps 3
+    ticks: 4.1-4.2 ms, a millisecond later than with the grid at 0."""
+    cfg = config({"a": at("0s", {"sleep": "300us"}, {"cpu": "100us"}, {"sleep": "1.5ms"},
+                          {"cpu": "100us"})}, {"tokio": {"model": "tokio"}},
+                 machine={"tick_origin": "400us"})
+    tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
+    assert wakeups["ready"].tolist() == [0, 300 * US, 2600 * US]
+    assert wakeups["run"].tolist() == [0, 1 * MS, 4100 * US]
+    assert tasks["finish"].tolist() == [4200 * US]
+
+
+def test_a_linux_machine_draws_the_tick_origin_per_run():
+    """Under ``linux`` each seed puts the grid elsewhere (phase p): a 2.5 ms sleep at 0 on
+    an idle runtime is due on tick 3 (at p + 3 ms) when p < 0.5 ms, else on tick 2; the
+    driver, parked in tick -1, sleeps 4 or 3 whole ticks from 0. So it wakes at 3 ms with
+    the grid at 0 (the ideal machine, every seed) and at 3 or 4 ms, half the seeds each
+    way, under linux."""
+    work = {"a": at("0s", {"sleep": "2500us"})}
+    runs = {}
+    for profile in ("ideal", "linux"):
+        cfg = config(work, {"tokio": {"model": "tokio"}}, machine={"profile": profile})
+        runs[profile] = [int(run_scheduler(cfg, "tokio", seed)[1]["run"].iloc[-1])
+                         for seed in range(1, 21)]
+    assert set(runs["ideal"]) == {3 * MS}
+    assert set(runs["linux"]) == {3 * MS, 4 * MS}
+    assert 5 <= runs["linux"].count(4 * MS) <= 15

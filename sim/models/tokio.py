@@ -46,6 +46,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..machine import tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -183,7 +184,7 @@ class TokioModel(Model):
     # Slots, not a __dict__: past 30 attributes CPython 3.11 no longer specialises
     # self.method() calls (see GoModel).
     __slots__ = ("env", "rec", "cores", "n", "auto_gqi", "workers", "lifo_on", "capacity",
-                 "budget", "max_lifo", "event_interval", "resolution", "accept_local",
+                 "budget", "max_lifo", "event_interval", "resolution", "origin", "accept_local",
                  "offload", "pool", "inject", "sleepers", "num_searching", "num_unparked",
                  "pending", "timers", "seq", "elapsed", "holder", "wake_tick", "owes",
                  "replay", "cur", "active", "peak", "random", "direct")
@@ -207,6 +208,9 @@ class TokioModel(Model):
         self.max_lifo = options.lifo_polls
         self.event_interval = options.event_interval
         self.resolution = options.timer_resolution
+        # the wheel's ticks fall at origin + k * resolution (the runtime started before the
+        # run, at some phase of a tick: sim/machine.py)
+        self.origin = tick_origin(cfg.machine, self.resolution, engine.rng)
         self.accept_local = options.accept == "worker"
         self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
         self.pool = BlockingPool(self, options.blocking_threads)
@@ -219,7 +223,7 @@ class TokioModel(Model):
         self.pending: list[tuple[int, int]] = []
         self.timers: list[tuple[int, int, int, int]] = []  # (tick, seq, task, deadline)
         self.seq = 0
-        self.elapsed = 0  # the timer wheel's last processed tick
+        self.elapsed = -self.origin // self.resolution  # the wheel's last processed tick
         self.holder: Worker | None = None  # the worker polling or parked on the driver
         self.wake_tick = -1  # the tick the parked holder will wake at, -1: none
         self.owes = [0] * engine.workload.n  # 1: the next poll completes an op (1 budget)
@@ -435,7 +439,7 @@ class TokioModel(Model):
                     engine.after(arg, lambda _, t=task: self._io_ready(t))
                     return True
                 res = self.resolution
-                tick = (now + arg + res - 1) // res  # TimeSource::deadline_to_tick
+                tick = (now + arg - self.origin + res - 1) // res  # TimeSource::deadline_to_tick
                 if tick <= self.elapsed:  # wheel.insert: Elapsed, fires at once
                     w.budget -= 1
                     continue
@@ -599,7 +603,7 @@ class TokioModel(Model):
         delay = -1
         if self.timers:
             self.wake_tick = tick = self.timers[0][0]
-            delay = (tick - now // self.resolution) * self.resolution
+            delay = (tick - (now - self.origin) // self.resolution) * self.resolution
         due = self.engine.next_arrival()
         if due is not None and (delay < 0 or due - now < delay):
             delay = due - now
@@ -654,7 +658,7 @@ class TokioModel(Model):
                 self._schedule_local(w, ~task)
             else:
                 self.schedule_remote(~task)
-        now_tick = now // self.resolution
+        now_tick = (now - self.origin) // self.resolution
         if now_tick > self.elapsed:
             self.elapsed = now_tick
         timers = self.timers
