@@ -163,7 +163,12 @@ def _sweep(cfg, configs, args, out: Path) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.no_plots and len(result.summary):
-        _sweep_plots(result.summary, out)
+        try:
+            _sweep_plots(result.summary, out)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted while drawing the charts: the results in {out}/ are "
+                  "complete; rerun the command to draw the charts", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if not args.quiet:
         if len(result.aggregate):
             print(sweep_table(result.aggregate))

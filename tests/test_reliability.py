@@ -430,3 +430,26 @@ def test_ctrl_c_of_a_single_run_writes_nothing(run_cfg, tmp_path, monkeypatch, c
     assert cli(run_cfg, "--out", tmp_path / "out") == 130
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_ctrl_c_while_a_sweep_draws_its_charts_says_the_results_are_complete(
+        sweep_cfg, tmp_path, monkeypatch, capsys):
+    """The runs are stored and summarised before the charts: an interrupt there says so,
+    and the rerun reuses every run and draws the charts."""
+    import sim.cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sim.cli, "_sweep_plots", interrupted)
+    out = tmp_path / "out"
+    args = [str(sweep_cfg), "--out", str(out), "--jobs", "1"]
+    assert main(args + ["--quiet"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted while drawing the charts") and "complete" in err
+    summary = (out / "summary.csv").read_text()
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert "0 runs run now" in capsys.readouterr().out
+    assert (out / "summary.csv").read_text() == summary
+    assert list((out / "plots").glob("*.png"))
