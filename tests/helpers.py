@@ -337,8 +337,9 @@ def check_conservation(rec: Probe, cores: int) -> None:
     - processor_sharing: the cores in use are exactly min(cores, tasks in service).
     - asyncio: a loop never idles (neither runs, blocks, waits for a core or for the GIL)
       while one of its tasks is ready for it, save a timer while the loop sleeps in select:
-      an idle epoll wait is rounded up to ``select_resolution``, so that timer may wait
-      less than ``select_resolution`` after it is due. Waits for an executor thread (and its
+      an idle epoll wait is rounded up to ``select_resolution`` (and with 1 ms, CPython's
+      float arithmetic adds another to some: ``epoll_wait_ns``), so that timer may wait
+      up to twice ``select_resolution`` after it is due. Waits for an executor thread (and its
       GIL) are not the loop's: of an offloaded call's waits only the last (the result) is.
       A loop may idle a core while another loop's task waits (one loop per task).
     - gil_threads: no two threads run Python (cpu spans) at once, and the GIL is never
@@ -408,7 +409,8 @@ def _check_loops(rec: Probe, model, w: pd.DataFrame, s: pd.DataFrame) -> None:
     w = _not_pooled(rec, w, options.offload)
     w = w[w["until"] > w["since"]]
     loop = np.asarray([index[id(model.loop_of[t])] for t in w["task"]], np.int64)
-    allow = np.where(w["cause"] == "sleep", options.select_resolution, 0)
+    # (twice: CPython's float arithmetic adds a millisecond to some waits, epoll_wait_ns)
+    allow = np.where(w["cause"] == "sleep", 2 * options.select_resolution, 0)
     for i in range(len(model.loops)):
         mine = loop == i
         lane = s[s["lane"] == f"loop {i}"]

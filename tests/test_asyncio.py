@@ -4,6 +4,7 @@ import pytest
 from helpers import MS, US, config, finish_times, one, run_scheduler
 
 import sim
+from sim.models.asyncio_loop import epoll_wait_ns
 
 
 def asyncio_cfg(workload, **options):
@@ -67,6 +68,20 @@ def test_idle_loop_rounds_its_select_timeout_up_to_whole_milliseconds():
     assert finish_times(asyncio_cfg(work), "a") == {0: 2 * MS + 100 * US}
     exact = asyncio_cfg(work, select_resolution="0")
     assert finish_times(exact, "a") == {0: 1500 * US + 100 * US}
+
+
+def test_epoll_waits_a_millisecond_more_where_cpythons_float_arithmetic_says_so():
+    """EpollSelector.select(0.009): ceil(9.0) * 1e-3 = 0.009, whose ns are 9000000.000000001,
+    rounded up to 9000001 ns and then to 10 ms. So a 9 ms (or 8.5 ms) sleep on an idle loop
+    fires at 10 ms, 10 ms at 10 and 13 ms at 14; with select_resolution 0 on time."""
+    assert [epoll_wait_ns(ms * US) // US for ms in (1500, 8500, 9000, 10000, 13000, 36000)] \
+        == [2000, 10000, 10000, 10000, 14000, 37000]
+    assert epoll_wait_ns(0) == 0
+    work = {"t": one([{"sleep": "9ms"}, {"cpu": "100us"}]),
+            "u": one([{"sleep": "10ms"}, {"cpu": "100us"}], at="20ms")}
+    assert finish_times(asyncio_cfg(work), "a") == {0: 10100 * US, 1: 30100 * US}
+    exact = asyncio_cfg(work, select_resolution="0")
+    assert finish_times(exact, "a") == {0: 9100 * US, 1: 30100 * US}
 
 
 def test_block_holds_the_loop_and_native_too():

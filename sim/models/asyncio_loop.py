@@ -4,7 +4,8 @@ One iteration of ``BaseEventLoop._run_once``:
 
 1. ``select(timeout)``: 0 if anything is ready, else until the first timer; an idle epoll
    wait is rounded *up* to whole milliseconds (``selectors.EpollSelector.select``,
-   ``math.ceil(timeout * 1e3) * 1e-3``), so an idle loop can fire a timer up to 1 ms late.
+   ``math.ceil(timeout * 1e3) * 1e-3``), so an idle loop can fire a timer up to 1 ms late,
+   and for some whole-millisecond timeouts 2 ms late (``epoll_wait_ns``).
 2. ``_process_events``: readiness callbacks of ready fds join the ready deque; then timers
    whose ``when < now + clock_resolution`` join it.
 3. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
@@ -41,7 +42,9 @@ class AsyncioOptions(SchedulerOptions):
     offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
     step_overhead: Duration = 0
     slow_callback: Duration = 100_000_000  # BaseEventLoop.slow_callback_duration = 0.1
-    select_resolution: Duration = 1_000_000  # EpollSelector rounds timeouts up to 1 ms
+    select_resolution: Duration = Field(
+        default=1_000_000, description="epoll_wait's unit: timeouts round up to it (1 ms, "
+        "epoll: with CPython's float arithmetic, see epoll_wait_ns)")
     clock_resolution: Duration = 1  # time.get_clock_info('monotonic').resolution on Linux
 
     def check(self, cfg, path):
@@ -50,6 +53,21 @@ class AsyncioOptions(SchedulerOptions):
 
     def threads(self, cores: int) -> int:
         return self.executor_threads or min(32, cores + 4)
+
+
+def epoll_wait_ns(timeout: int) -> int:
+    """How long ``EpollSelector.select(timeout)`` waits on an idle loop, by CPython 3.11's
+    own arithmetic: ``Lib/selectors.py`` rounds the seconds up to ms as a float,
+    ``math.ceil(timeout * 1e3) * 1e-3``; ``epoll.poll`` (``Modules/selectmodule.c``) turns
+    those seconds into ns rounding up (``_PyTime_FromSecondsObject``, ROUND_TIMEOUT) and
+    the ns into whole ms rounding up (``_PyTime_AsMilliseconds``, ROUND_CEILING). Where
+    ``k * 1e-3 * 1e9`` lands above ``k`` ms (k = 9, 13, 18, 26, 36, ... 135 of the first
+    1000) the wait is a millisecond longer."""
+    if timeout <= 0:
+        return 0
+    seconds = math.ceil(timeout / 1e9 * 1e3) * 1e-3
+    ns = math.ceil(seconds * 1e9)
+    return -(-ns // 1_000_000) * 1_000_000
 
 
 class Executor:
@@ -253,7 +271,10 @@ class Loop:
         if self.timers:
             timeout = max(0, self.timers[0][0] - now)
             res = self.options.select_resolution
-            timeout = math.ceil(timeout / res) * res if res else timeout
+            if res == 1_000_000:
+                timeout = epoll_wait_ns(timeout)
+            elif res:
+                timeout = math.ceil(timeout / res) * res
         if self.pulls:
             arrival = self.engine.next_arrival()
             if arrival is not None and (timeout is None or arrival - now < timeout):
