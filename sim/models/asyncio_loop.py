@@ -41,7 +41,10 @@ class AsyncioOptions(SchedulerOptions):
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
     offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
     step_overhead: Duration = 0
-    slow_callback: Duration = 100_000_000  # BaseEventLoop.slow_callback_duration = 0.1
+    slow_callback: Duration = Field(
+        default=100_000_000, description="a step at least this long counts in slow_callbacks: "
+        "what CPython logs only in debug mode (BaseEventLoop.slow_callback_duration, 0.1 s); "
+        "counting changes no timing")
     select_resolution: Duration = Field(
         default=1_000_000, description="epoll_wait's unit: timeouts round up to it (1 ms, "
         "epoll: with CPython's float arithmetic, see epoll_wait_ns)")
