@@ -1,4 +1,4 @@
-"""The config: YAML in, a validated and resolved ``Config`` out (DESIGN section 2).
+"""The config: YAML in, a validated and resolved ``Config`` out.
 
 Everything a user can get wrong is caught here and reported as one ``ConfigError`` whose
 message names the key path (``schedulers.go.gomaxprocs: ...``); the CLI turns it into

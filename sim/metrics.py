@@ -1,4 +1,4 @@
-"""From a recorder to tidy tables (DESIGN section 4): tasks, wake-ups and summary rows.
+"""From a recorder to tidy tables: tasks, wake-ups and summary rows.
 
 The measured window is [warmup, horizon): a task counts if it arrived in it, and is
 followed to completion. Percentiles use numpy's default (linear) method.

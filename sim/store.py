@@ -9,7 +9,7 @@ which change no result), the run seed, the data the config reads from files
 options reruns only that scheduler. Appending a value to a one-key grid keeps the runs
 already done (child i of ``SeedSequence.spawn`` does not depend on how many are spawned);
 other grid or replication changes renumber the (point, replication) pairs, hence their
-seeds and keys. Within one grid every point has its own seed (DESIGN section 2), so a
+seeds and keys. Within one grid every point has its own seed, so a
 grid over one scheduler's option still runs the other schedulers once per point: as more
 samples, not as repeats.
 

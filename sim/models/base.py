@@ -4,7 +4,7 @@
 arrivals and the drain guard; a model only decides who runs when. ``Cores`` is
 the machine's CPUs shared by OS threads in time slices: the reference disciplines run
 each task as a thread on it, the runtime models run their loops, Ms or workers on it.
-SimPy is used lean (DESIGN section 6): no process per task, and the engine steps SimPy's
+SimPy is used lean: no process per task, and the engine steps SimPy's
 environment itself, with a model's timed callbacks as bare ``(callback, value)`` entries in
 SimPy's event queue (any SimPy event there still runs its callbacks as ``env.step`` would).
 Open arrivals, sorted in advance, are merged into that loop rather than queued as events.
