@@ -458,8 +458,8 @@ class GoModel(Model):
                 p.runq.append(glob.popleft())
             return g
         engine = self.engine  # netpoll(0) (unless an M is in netpoll: then none is ready)
-        if self.netq or engine.open_next < len(engine.open_times) and \
-                engine.open_times[engine.open_next] <= now and not self.pidle:
+        if self.netq or (engine.open_next < len(engine.open_times)
+                         and engine.open_times[engine.open_next] <= now and not self.pidle):
             ready = self._netpoll(now)
             if len(ready) > 1:
                 self._inject(ready[1:], p)
@@ -1064,7 +1064,8 @@ class GoModel(Model):
     def _preempt(self, p: P, t: int) -> None:
         """preemptM's signal -> asyncPreempt -> gopreempt_m: the G to the global queue."""
         g, thread = p.curg, p.m
-        if g < 0 or p.status != RUN or not (self.direct or thread.on_core and not thread.queued):
+        if g < 0 or p.status != RUN or not (self.direct or (thread.on_core
+                                                             and not thread.queued)):
             p.skip = t  # the signal waits for the M to run: try again next round
             return
         self.resume[g] = self._interrupt(p)

@@ -413,7 +413,7 @@ class TokioModel(Model):
             else:
                 kind, arg = phase
                 phase = None
-            if kind == CPU or kind == NATIVE and NATIVE not in self.offload:
+            if kind == CPU or (kind == NATIVE and NATIVE not in self.offload):
                 if arg:
                     if self.direct:
                         w.thread.seg_start = now
@@ -519,7 +519,7 @@ class TokioModel(Model):
             last = self.num_searching == 0
             w.searching = False
         self.sleepers.append(w.index)
-        if last and (self.inject or self.n > 1 and any(v.runq for v in self.workers)):
+        if last and (self.inject or (self.n > 1 and any(v.runq for v in self.workers))):
             self._notify()  # notify_if_work_pending
         return True
 
