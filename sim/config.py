@@ -7,6 +7,7 @@ exit status 2 before anything is written.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import math
 import re
@@ -292,7 +293,7 @@ class Config(StrictModel):
         raw = self.to_dict()
         raw["sweep"] = None
         for key, value in values.items():
-            set_path(raw, key.split("."), value, raw)
+            set_path(raw, split_key(key), value, raw)
         try:
             return validate(raw, self.base_dir)
         except ConfigError as exc:
@@ -575,6 +576,27 @@ def key_path(*parts: Any) -> str:
     return path
 
 
+_KEY_PART = re.compile(r"""\[('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")\]|([^.\[\]]+)""")
+
+
+def split_key(key: str) -> list[str]:
+    """A key path as ``key_path`` writes it, back into its names: ``workload['a.b'].phases.0``
+    is ['workload', 'a.b', 'phases', '0'] (a bracketed name is a Python string literal)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(key):
+        if parts and key[i] == "." and i + 1 < len(key):
+            i += 1
+        match = _KEY_PART.match(key, i)
+        if not match or (match[2] and parts and key[i - 1] != "."):
+            raise ConfigError(_one_line(
+                f"{quote(key)}: cannot read this key: names joined by dots, a name that "
+                "holds a dot or a bracket written ['a.b']"))
+        parts.append(ast.literal_eval(match[1]) if match[1] else match[2])
+        i = match.end()
+    return parts
+
+
 def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
     """Whether ``loc[i]`` is a union tag of ours: ``phase:cpu`` after a list index,
     ``arrival:poisson`` after ``arrival``, ``model:go`` after a scheduler's name."""
@@ -638,7 +660,7 @@ def _check_sweep(cfg: Config) -> None:
                           f"{MAX_SWEEP_RUNS:,}")
     resolved = cfg.to_dict()
     for key, values in grid.items():
-        if key.startswith("sweep") or not _lookup(resolved, key.split("."))[0]:
+        if key.startswith("sweep") or not _lookup(resolved, split_key(key))[0]:
             raise ConfigError(_one_line(f"sweep.grid.{key}: no such key in the config"))
         for value in {repr(value): value for value in values}.values():  # each once
             cfg.at_point({key: value})
@@ -651,7 +673,7 @@ def _split_override(text: str) -> tuple[list[str], Any]:
     key, value = text.split("=", 1)
     if not key.strip():
         raise ConfigError(_one_line(f"override {quote(text)}: empty key"))
-    path = key.strip().split(".")
+    path = split_key(key.strip())
     parsed = parse_yaml(value, f"override {key_path(*path)}")
     if path[-1] == "spawn" and (parsed is None or isinstance(parsed, bool | int | float)):
         parsed = value.strip()  # a class name is its text, as a key is: spawn=on is 'on'

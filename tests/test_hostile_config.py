@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.config import MAX_YAML_DEPTH, MAX_YAML_NODES, ConfigError, load_config, validate
+from sim.sweep import point_configs
 
 BASE = """
 name: t
@@ -232,6 +233,18 @@ def test_a_long_name_is_cut_short_in_a_message(tmp_path):
     assert len(refused(write(tmp_path, text), match="workload['xxx")) < 200
     message = refused(write(tmp_path, BASE), [f"workload.{'x' * 50_000}.phases=1"], "no such")
     assert len(message) < 200, message
+
+
+def test_an_override_takes_a_key_path_as_messages_write_it(tmp_path):
+    """A class named 'a.b' is ``workload['a.b']`` in messages, and an override or a grid key
+    written that way reaches it; a key that cannot be read is one line."""
+    text = BASE.replace("  api:", "  'a.b':")
+    cfg = load_config(write(tmp_path, text), ["workload['a.b'].phases.0.cpu=3ms"])
+    assert cfg.workload["a.b"].phases[0].cpu.mean == 3e6
+    grid = text + "sweep: {grid: {\"workload['a.b'].phases.0.cpu\": [1ms, 2ms]}}\n"
+    assert len(point_configs(load_config(write(tmp_path, grid)))) == 2
+    for key in ("workload..a", "workload['a.b'", "workload['a.b']phases", ".horizon"):
+        refused(write(tmp_path, text), [f"{key}=1"], "cannot read this key")
 
 
 def test_a_scheduler_named_like_a_tag(tmp_path):
