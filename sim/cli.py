@@ -82,13 +82,18 @@ def list_models() -> str:
     return "\n".join(lines)
 
 
+def _end_bar() -> str:
+    """A line break to end a progress bar's line, where a terminal shows one."""
+    return "\n" if sys.stderr.isatty() else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command; Ctrl-C ends it with one line and status 130 (nothing half-written)."""
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        print("\ninterrupted: nothing half-written is left; rerun the command to start again "
-              "(a sweep resumes from its stored runs)", file=sys.stderr)
+        print(f"{_end_bar()}interrupted: nothing half-written is left; rerun the command to "
+              "start again (a sweep resumes from its stored runs)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -166,7 +171,7 @@ def _sweep(cfg, configs, args, out: Path) -> int:
         try:
             _sweep_plots(result.summary, out)
         except KeyboardInterrupt:
-            print(f"\ninterrupted while drawing the charts: the results in {out}/ are "
+            print(f"{_end_bar()}interrupted while drawing the charts: the results in {out}/ are "
                   "complete; rerun the command to draw the charts", file=sys.stderr)
             return EXIT_INTERRUPTED
     if not args.quiet:
