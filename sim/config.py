@@ -496,7 +496,6 @@ def _plain_scalar(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.style is None
 
 
-
 def _check_key(loader: _UniqueKeyLoader, key_node: yaml.Node) -> None:
     if not isinstance(key_node, yaml.ScalarNode):
         raise loader.refuse(key_node, "a key must be a name, not a list or a mapping")

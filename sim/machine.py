@@ -44,9 +44,8 @@ class Machine(StrictModel):
     @classmethod
     def _from_profile(cls, data: Any) -> Any:
         """Keys not given come from the profile (an unknown profile is the field's error)."""
-        if isinstance(data, dict) and data.get("profile", "linux") in PROFILES:
-            return {**PROFILES[data.get("profile", "linux")], **data}
-        return data
+        profile = data.get("profile", "linux") if isinstance(data, dict) else None
+        return {**PROFILES[profile], **data} if profile in PROFILES else data
 
     @field_validator("os_time_slice")
     @classmethod

@@ -33,6 +33,8 @@ from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
+EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
+
 
 class AsyncioOptions(SchedulerOptions):
     model: Literal["asyncio"]
@@ -46,7 +48,7 @@ class AsyncioOptions(SchedulerOptions):
         "what CPython logs only in debug mode (BaseEventLoop.slow_callback_duration, 0.1 s); "
         "counting changes no timing")
     select_resolution: Duration = Field(
-        default=1_000_000, description="epoll_wait's unit: timeouts round up to it (1 ms, "
+        default=EPOLL_RESOLUTION, description="epoll_wait's unit: timeouts round up to it (1 ms, "
         "epoll: with CPython's float arithmetic, see epoll_wait_ns)")
     clock_resolution: Duration = 1  # time.get_clock_info('monotonic').resolution on Linux
 
@@ -70,7 +72,7 @@ def epoll_wait_ns(timeout: int) -> int:
         return 0
     seconds = math.ceil(timeout / 1e9 * 1e3) * 1e-3
     ns = math.ceil(seconds * 1e9)
-    return -(-ns // 1_000_000) * 1_000_000
+    return -(-ns // EPOLL_RESOLUTION) * EPOLL_RESOLUTION
 
 
 class Executor:
@@ -274,7 +276,7 @@ class Loop:
         if self.timers:
             timeout = max(0, self.timers[0][0] - now)
             res = self.options.select_resolution
-            if res == 1_000_000:
+            if res == EPOLL_RESOLUTION:
                 timeout = epoll_wait_ns(timeout)
             elif res:
                 timeout = math.ceil(timeout / res) * res
