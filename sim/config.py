@@ -40,6 +40,7 @@ from .schema import (
     StrictModel,
     Time,
 )
+from .schema import At as _At
 from .units import MAX_PHASES, MAX_TIME, format_duration, quote
 
 PHASE_KINDS = ("cpu", "io", "sleep", "block", "native")
@@ -315,11 +316,6 @@ class Config(StrictModel):
         return [dict(zip(keys, combo, strict=True))
                 for combo in itertools.product(*self.sweep.grid.values())]
 
-
-class _At(ValueError):
-    def __init__(self, path: str, message: str):
-        super().__init__(f"{path}: {message}")
-        self.path, self.message = path, message
 
 
 MAX_ALL_PHASES = 1_000_000  # flattened phases of all classes together (templates' memory)

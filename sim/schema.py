@@ -40,6 +40,14 @@ MAX_QUEUE = 1 << 20  # a run queue's capacity
 MAX_SEED = (1 << 63) - 1  # seeds are stored in int64 columns
 
 
+class At(ValueError):
+    """An error that names its own key path (a check across keys, or a file read for one)."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
 class StrictModel(BaseModel):
     """Unknown keys are errors: a misspelt option must never be silently ignored."""
 

@@ -328,6 +328,14 @@ def _assert_served(w: pd.DataFrame, longest: np.ndarray, allowed, what: str) -> 
     assert not len(bad), f"{what}: {w.iloc[bad[:3]].to_dict('records')} unserved {longest[bad[:3]]}"
 
 
+def os_allowance(rec: Probe, chain: int = 2) -> int:
+    """What the machine's delays can add to one wait (0 on the ideal machine): ``chain``
+    times the largest timer lateness plus the largest wake latency drawn in the run (a
+    timed wait that ends late, then a thread woken by the one it wakes, ...)."""
+    delays = rec.engine.os
+    return chain * (delays.timer_late.largest + delays.wake.largest)
+
+
 def check_conservation(rec: Probe, cores: int) -> None:
     """Work conservation as each model promises it (zero-length waits aside):
 

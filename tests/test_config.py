@@ -132,7 +132,11 @@ BAD = [
     ("horizon: 2s\nhorizon: 3s", "horizon: duplicate key"),
     ("machine: {cores: 0}", "machine.cores"),
     ("machine: {cores: 2, turbo: true}", "machine.turbo: unknown key"),
-    ("machine: {profile: bogus}", "machine.profile: Input should be 'linux' or 'ideal'"),
+    ("machine: {profile: bogus}",
+     "machine.profile: expected linux, ideal or a YAML file such as machine.yaml, got 'bogus'"),
+    ("machine: {profile: none.yaml}", "machine.profile: cannot read 'none.yaml' (No such file"),
+    ("machine: {timer_lateness: exp(nan)}", "machine.timer_lateness: "),
+    ("machine: {wake_latency: -1us}", "machine.wake_latency: "),
     ("machine: {tick_origin: -1ms}", "machine.tick_origin: duration '-1ms' is negative"),
     ("machine: {tick_origin: soon}", "machine.tick_origin: cannot read duration 'soon'"),
     ("horizon: 10", "horizon: duration 10 needs a unit"),
@@ -193,4 +197,31 @@ def test_the_machine_profile_fills_what_is_not_given(base):
     cfg = load_config(base, ["machine.profile=ideal", "machine.tick_origin=300us"])
     assert cfg.machine.tick_origin == 300_000
     assert cfg.to_dict()["machine"] == {"profile": "ideal", "cores": cfg.machine.cores,
-                                        "os_time_slice": "3ms", "tick_origin": "300us"}
+                                        "os_time_slice": "3ms", "tick_origin": "300us",
+                                        "timer_lateness": "0", "wake_latency": "0"}
+    linux = load_config(base).machine
+    assert (str(linux.timer_lateness), str(linux.wake_latency)) == \
+        ("lognormal(110us, 0.7)", "lognormal(15us, 0.9)")
+
+
+def test_a_profile_file_fills_keys_before_linux(base):
+    """A profile file (relative to the config) gives its keys; linux gives the rest; the
+    config's own keys win over both."""
+    (base.parent / "m.yaml").write_text("timer_lateness: exp(50us)\ntick_origin: 0\n")
+    cfg = load_config(base, ["machine.profile=m.yaml", "machine.tick_origin=1us"]).machine
+    assert (str(cfg.timer_lateness), str(cfg.wake_latency), cfg.tick_origin) == \
+        ("exp(50us)", "lognormal(15us, 0.9)", 1000)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("timer_lateness: nope(1)\n", "'m.yaml': timer_lateness: unknown distribution 'nope'"),
+    ("turbo: 1\n", "'m.yaml': turbo: unknown key"),
+    ("profile: ideal\n", "without a profile of its own"),
+    ("- 1\n", "must be a mapping of machine keys"),
+    ("a: [\n", "m.yaml: malformed YAML (line 2, column 1)"),
+])
+def test_a_bad_profile_file_is_one_message_naming_it(base, text, message):
+    (base.parent / "m.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(base, ["machine.profile=m.yaml"])
+    assert str(info.value).startswith("machine.profile: ") and message in str(info.value)

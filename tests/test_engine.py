@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from helpers import MS, config, one
 
+from sim.distributions import Const, Exp
+from sim.machine import Delays
 from sim.models.base import Engine, Model
 from sim.recorder import Recorder
 from sim.workload import generate
@@ -106,3 +108,17 @@ def test_a_pulling_model_takes_the_arrivals_due_in_order_recorded_at_their_own_t
     assert [rec.arrival[t] for t in second] == [8 * MS]
     assert all(rec.ready_since[t] == rec.woken[t] == rec.arrival[t] for t in first + second)
     assert engine.stopped and engine.env._now == 9 * MS and engine.outstanding == 0
+
+
+def test_machine_delays_come_in_blocks_and_ideal_draws_nothing():
+    """A law of 0 draws nothing (so ideal runs keep the model's stream as it was); any other
+    law's draws are the distribution's, taken a block at a time, in order."""
+    zero = Delays(Const(0), np.random.default_rng(5))
+    assert [zero() for _ in range(3)] == [0, 0, 0] and zero.largest == 0
+    rng = np.random.default_rng(5)
+    law = Exp(10_000)
+    delays = Delays(law, rng)
+    drawn = [delays() for _ in range(Delays.BLOCK + 3)]
+    expected = law.sample(np.random.default_rng(5), Delays.BLOCK).tolist()
+    assert drawn[:Delays.BLOCK] == expected
+    assert delays.largest >= max(drawn) and len(set(drawn)) > Delays.BLOCK // 2

@@ -23,6 +23,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL
 
+from ..machine import OS
 from ..phases import DONE, SPAWN
 from ..schema import StrictModel
 
@@ -53,6 +54,9 @@ class Engine:
         self.rec = recorder
         self.cfg = cfg
         self.rng = rng
+        # The OS's delays come from a child stream: the model's own draws stay the same
+        # under every machine profile.
+        self.os = OS(cfg.machine, rng.spawn(1)[0])
         self.horizon = workload.horizon
         kinds = [t.kinds for t in workload.templates]
         self.kinds = [kinds[c] for c in workload.task_class.tolist()]
