@@ -102,3 +102,31 @@ def test_a_thread_that_yields_is_behind_the_one_it_yields_to_before_that_one_run
                         "phases": [{"cpu": "1ms"}, "yield", "yield", {"cpu": "1ms"}]}},
                  {"f": {"model": "fcfs"}})
     assert finish_times(cfg, "f") == {0: 4 * MS, 1: 5 * MS, 2: 6 * MS}
+
+
+OS_DELAYS = {"timer_lateness": "100us", "wake_latency": "20us"}
+
+
+def test_a_task_back_from_io_runs_a_wake_latency_later_and_from_sleep_a_timer_lateness():
+    """One core, the OS's delays fixed: A computes 1 ms, waits on I/O 2 ms (done at 3 ms,
+    its thread runs at 3.02 ms), computes 1 ms (4.02), sleeps 2 ms (due 6.02, runs at
+    6.12), computes 1 ms: 7.12 ms. Both delays are waiting, from the completion and the due
+    time (the wake-ups' delays: 20 us and 100 us). Processor sharing, alone, the same."""
+    work = {"a": one([{"cpu": "1ms"}, {"io": "2ms"}, {"cpu": "1ms"}, {"sleep": "2ms"},
+                      {"cpu": "1ms"}])}
+    for model in ("fcfs", "processor_sharing"):
+        cfg = config(work, {"s": {"model": model}}, machine=OS_DELAYS)
+        tasks, wakeups = run_scheduler(cfg, "s")[:2]
+        assert tasks["finish"].tolist() == [7 * MS + 120_000]
+        assert tasks["wait"].tolist() == [120_000]
+        assert wakeups["delay"].tolist() == [0, 20_000, 100_000]  # (the arrival first)
+
+
+def test_while_a_woken_thread_waits_for_the_os_a_queued_one_takes_the_core():
+    """One core, FCFS: A computes 1 ms, I/O 1 ms, computes 1 ms; B arrives at 1.99 ms with
+    1 ms. A's I/O ends at 2 ms, but its thread runs only at 2.02: B, on the core since 1.99,
+    keeps it until 2.99, then A: 3.99 ms."""
+    work = {"a": one([{"cpu": "1ms"}, {"io": "1ms"}, {"cpu": "1ms"}]),
+            "b": one([{"cpu": "1ms"}], at="1.99ms")}
+    cfg = config(work, {"f": {"model": "fcfs"}}, machine=OS_DELAYS)
+    assert finish_times(cfg, "f") == {0: 3_990_000, 1: 2_990_000}

@@ -1,10 +1,15 @@
 """Textbook disciplines on ``machine.cores`` servers: the baselines theory can check.
 
 ``io``, ``sleep`` and ``block`` leave the server, ``cpu`` and ``native`` are service,
-``yield`` goes to the back of the queue. ``fcfs``, ``round_robin`` and ``shortest_remaining``
-run every task as a thread on ``Cores`` (a FIFO run queue with no slice or a slice of
-``quantum``; a shortest-remaining-first run queue); ``processor_sharing`` shares
-the cores equally among the tasks in service (M/G/1-PS: E[T | x] = x / (1 - rho)).
+``yield`` goes to the back of the queue. On a machine with OS delays a task back from
+``io`` or ``block`` runs ``machine.wake_latency`` after the completion (the kernel wakes its
+thread) and one back from ``sleep`` ``machine.timer_lateness`` after it is due; both count
+as waiting, from the completion or the due time.
+
+``fcfs``, ``round_robin`` and ``shortest_remaining`` run every task as a thread on
+``Cores`` (a FIFO run queue with no slice or a slice of ``quantum``; a
+shortest-remaining-first run queue); ``processor_sharing`` shares the cores equally among
+the tasks in service (M/G/1-PS: E[T | x] = x / (1 - rho)).
 """
 
 from __future__ import annotations
@@ -74,7 +79,9 @@ class Fcfs(Model):
                 if arg:
                     self.cores.release(thread)
                     rec.running(task, engine.env._now)
-                    engine.after(arg, lambda _, th=thread, t=task: self._back(th, t))
+                    late = (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+                    engine.after(arg + late, lambda _, th=thread, t=task, d=late:
+                                 self._back(th, t, d))
                     return
             elif kind == YIELD:
                 self.cores.yield_core(thread, task, self._burst_done)
@@ -88,8 +95,9 @@ class Fcfs(Model):
     def _burst_done(self, thread: Thread) -> None:
         self._advance(thread, thread.task)
 
-    def _back(self, thread: Thread, task: int) -> None:
-        self.engine.rec.ready(task, self.engine.env._now, True)
+    def _back(self, thread: Thread, task: int, late: int) -> None:
+        """The thread runs again, ``late`` after its wait ended (it could run from then)."""
+        self.engine.rec.ready(task, self.engine.env._now - late, True)
         self._advance(thread, task)
 
 
@@ -164,14 +172,15 @@ class ProcessorSharing(Model):
                 self._enter(task, arg)
                 return
             if (kind in (IO, SLEEP, BLOCK)) and arg:
-                engine.after(arg, lambda _, t=task: self._back(t))
+                late = (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+                engine.after(arg + late, lambda _, t=task, d=late: self._back(t, d))
                 return
             if kind == DONE:
                 engine.finish(task)
                 return
 
-    def _back(self, task: int) -> None:
-        self.engine.rec.ready(task, self.engine.env._now, True)
+    def _back(self, task: int, late: int) -> None:
+        self.engine.rec.ready(task, self.engine.env._now - late, True)
         self._advance(task)
 
     def _enter(self, task: int, work: int) -> None:
