@@ -45,8 +45,10 @@ def at(time: str, *phases) -> dict:
     return {"arrival": {"batch": {"count": 1, "at": time}}, "phases": list(phases)}
 
 
-def finishes(workload: dict, cores: int = 1, **options) -> dict[int, int]:
-    cfg = config(workload, {"tokio": {"model": "tokio", **options}}, machine={"cores": cores})
+def finishes(workload: dict, cores: int = 1, machine: dict | None = None,
+             **options) -> dict[int, int]:
+    cfg = config(workload, {"tokio": {"model": "tokio", **options}},
+                 machine={"cores": cores, **(machine or {})})
     return finish_times(cfg, "tokio")
 
 
@@ -374,13 +376,74 @@ def test_a_linux_machine_draws_the_tick_origin_per_run():
     an idle runtime is due on tick 3 (at p + 3 ms) when p < 0.5 ms, else on tick 2; the
     driver, parked in tick -1, sleeps 4 or 3 whole ticks from 0. So it wakes at 3 ms with
     the grid at 0 (the ideal machine, every seed) and at 3 or 4 ms, half the seeds each
-    way, under linux."""
+    way, under linux (its timer lateness set to 0 here: the origin alone)."""
     work = {"a": at("0s", {"sleep": "2500us"})}
     runs = {}
     for profile in ("ideal", "linux"):
-        cfg = config(work, {"tokio": {"model": "tokio"}}, machine={"profile": profile})
+        cfg = config(work, {"tokio": {"model": "tokio"}},
+                     machine={"profile": profile, "timer_lateness": "0"})
         runs[profile] = [int(run_scheduler(cfg, "tokio", seed)[1]["run"].iloc[-1])
                          for seed in range(1, 21)]
     assert set(runs["ideal"]) == {3 * MS}
     assert set(runs["linux"]) == {3 * MS, 4 * MS}
     assert 5 <= runs["linux"].count(4 * MS) <= 15
+
+
+# --- the machine's delays (sim/machine.py): exact, with constant laws ---------------------
+
+OS = {"profile": "ideal", "timer_lateness": "100us", "wake_latency": "20us"}
+
+
+def test_a_driver_park_that_ends_by_its_timeout_is_late():
+    """The idle worker parks on the driver until the timer's tick (``time/mod.rs``
+    ``park_internal``): epoll_wait's timeout ends 100 us late."""
+    work = {"a": at("0s", {"sleep": "2500us"}, {"cpu": "1ms"})}
+    # deadline 2.5 ms -> tick 3; parked at 0 for 3 ticks: the park ends at 3.1 ms and a
+    # computes 3.1-4.1 ms (4 ms on the ideal machine)
+    assert finishes(work) == {0: 4 * MS}
+    assert finishes(work, machine=OS) == {0: 4100 * US}
+
+
+def test_readiness_wakes_the_parked_driver_after_the_wake_latency():
+    """I/O readiness handed to the worker parked in epoll is a wake-up (20 us), not a
+    timeout; the next park, timed, is late (100 us)."""
+    work = {"a": at("0s", {"io": "1ms"}, {"cpu": "1ms"}), "b": at("0s", {"sleep": "2500us"})}
+    # one worker: a's data at 1 ms wakes the driver's worker at 1.02: a computes to 2.02.
+    # Parked at 2.02 (tick 2) for 1 tick on b's timer (tick 3): 3.02 + 0.1 = 3.12 ms
+    assert finishes(work) == {0: 2 * MS, 1: 3 * MS}
+    assert finishes(work, machine=OS) == {0: 2020 * US, 1: 3120 * US}
+
+
+def test_an_earlier_readiness_cuts_a_late_timeout_short():
+    """A park whose timeout (1 ms) ends late (at 1.1 ms) returns at 1.07 ms when data
+    arrive at 1.05 ms (+20 us): both the timer and the I/O are dispatched then."""
+    work = {"a": at("0s", {"sleep": "1ms"}), "b": at("0s", {"io": "1050us"})}
+    assert finishes(work, machine=OS) == {0: 1070 * US, 1: 1070 * US}
+
+
+def test_each_unpark_of_a_parked_worker_pays_the_wake_latency():
+    """A chain of three wake-ups: readiness to the driver's worker, its notify of the
+    worker on the condvar, that worker's notify of the driver's worker."""
+    work = {"a": at("1ms", {"spawn": "c"}, {"spawn": "c"}, {"cpu": "50ms"}), "c": CHILD}
+    # two workers, parked by 1 ms: w0 on the driver, w1 on its condvar (the newest
+    # sleeper). a's connection at 1 ms wakes w0 at 1.02; the accept loop's spawn puts a in
+    # the inject queue and notifies w1 (1.04); w0 finds nothing of its own and parks on
+    # the driver again. w1 runs a at 1.04: c1 to the slot, c2 displaces it to the queue
+    # with a notify of w0 (Unparker::unpark -> the driver's waker): w0 runs at 1.06 and
+    # steals c1, 1.06-2.06 ms; a 1.04-51.04, then c2 from the slot to 52.04 ms.
+    assert finishes(work, cores=2) == {0: 51 * MS, 1: 2 * MS, 2: 52 * MS}
+    assert finishes(work, cores=2, machine=OS) == {0: 51040 * US, 1: 2060 * US,
+                                                   2: 52040 * US}
+
+
+def test_an_idle_blocking_thread_is_signalled():
+    """``spawn_blocking`` wakes an idle pool thread with ``notify_one`` (20 us); a new
+    thread starts at once (thread creation costs nothing)."""
+    work = {"a": at("0s", {"block": "10ms"}, {"cpu": "1ms"}),
+            "c": at("20ms", {"block": "10ms"}, {"cpu": "1ms"})}
+    # a: a new pool thread 0-10 ms; its completion (inject + notify) wakes the driver's
+    # worker at 10.02: a 10.02-11.02. c's connection at 20 ms: the worker runs at 20.02;
+    # the idle pool thread runs c's call at 20.04-30.04; the worker, woken, at 30.06:
+    # c 30.06-31.06 ms
+    assert finishes(work, offload=["block"]) == {0: 11 * MS, 1: 31 * MS}
+    assert finishes(work, offload=["block"], machine=OS) == {0: 11020 * US, 1: 31060 * US}

@@ -109,7 +109,7 @@ class Worker:
     """A worker thread and its ``Core`` (MT/worker.rs): queues, tick, idle and park state."""
 
     __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
-                 "defer", "state", "in_park", "blocked", "waking", "gen", "budget",
+                 "defer", "state", "in_park", "blocked", "wake_at", "gen", "budget",
                  "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
                  "burst_end")
 
@@ -125,7 +125,7 @@ class Worker:
         self.state = EMPTY  # the Parker's state
         self.in_park = False  # core.park taken out: local schedules notify nobody
         self.blocked = False  # asleep on the driver or on its condvar
-        self.waking = False  # a wake-up is already on its way
+        self.wake_at = -1  # when the blocked thread's earliest wake-up runs, -1: none
         self.gen = 0
         self.budget = 0
         self.lifo_polls = 0
@@ -147,35 +147,46 @@ class BlockingPool:
         self.queue: deque[tuple[int, int, int]] = deque()
 
     def submit(self, task: int, kind: int, work: int) -> None:
-        self.model.rec.ready(task, self.model.env._now, False)  # waiting for a pool thread
-        self.queue.append((task, kind, work))
-        self._start()
-
-    def _start(self) -> None:
+        """``Spawner::spawn_task`` (``blocking/pool.rs``): queue the call; an idle thread is
+        signalled (``notify_one``: it runs after the OS's wake latency and takes whatever
+        is queued then), else a new thread starts while there are fewer than ``size``."""
         model = self.model
-        while self.queue and (self.idle or self.threads < self.size):
-            if self.idle:
-                thread = self.idle.pop()
-            else:
-                thread = Thread(f"blocking {self.threads}")
-                self.threads += 1
-            task, kind, work = self.queue.popleft()
-            thread.task = task
-            if kind == NATIVE:
-                model.cores.compute(thread, task, work, self._done)
-            else:  # the thread sleeps in the kernel: no core
-                now = model.env._now
-                model.rec.running(task, now)
-                model.rec.span(thread.lane, task, "blocked", now, now + work)
-                model.engine.after(work, lambda _, th=thread: self._done(th))
+        model.rec.ready(task, model.env._now, False)  # waiting for a pool thread
+        self.queue.append((task, kind, work))
+        if self.idle:
+            thread = self.idle.pop()
+            delay = model.wake()
+            if delay:
+                model.engine.after(delay, lambda _, th=thread: self._run(th))
+                return
+            self._run(thread)
+        elif self.threads < self.size:
+            thread = Thread(f"blocking {self.threads}")
+            self.threads += 1
+            self._run(thread)
+
+    def _run(self, thread: Thread) -> None:
+        """A pool thread's loop (``Inner::run``): the queue's next call, or idle."""
+        model = self.model
+        if not self.queue:
+            self.idle.append(thread)
+            return
+        task, kind, work = self.queue.popleft()
+        thread.task = task
+        if kind == NATIVE:
+            model.cores.compute(thread, task, work, self._done)
+        else:  # the thread sleeps in the kernel: no core
+            now = model.env._now
+            model.rec.running(task, now)
+            model.rec.span(thread.lane, task, "blocked", now, now + work)
+            model.engine.after(work, lambda _, th=thread: self._done(th))
 
     def _done(self, thread: Thread) -> None:
         model = self.model
         model.cores.release(thread)
-        self.idle.append(thread)
         model.rec.ready(thread.task, model.env._now, True)
         model.schedule_remote(thread.task)  # the JoinHandle's waker, from a pool thread
-        self._start()
+        self._run(thread)
 
 
 class TokioModel(Model):
@@ -187,7 +198,7 @@ class TokioModel(Model):
                  "budget", "max_lifo", "event_interval", "resolution", "origin", "accept_local",
                  "offload", "pool", "inject", "sleepers", "num_searching", "num_unparked",
                  "pending", "timers", "seq", "elapsed", "holder", "wake_tick", "owes",
-                 "replay", "cur", "active", "peak", "random", "direct")
+                 "replay", "cur", "active", "peak", "random", "direct", "late", "wake")
     Options = TokioOptions
     pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
 
@@ -235,6 +246,10 @@ class TokioModel(Model):
         # no more threads that compute than cores: the OS never time-slices them, so a
         # burst is one timer (what Cores would do, minus its per-slice bookkeeping)
         self.direct = self.n <= cfg.machine.cores and NATIVE not in self.offload
+        # the OS (sim/machine.py): a driver park that ends by its timeout is late by
+        # late(); a thread unparked by another (or handed readiness) runs after wake()
+        self.late = engine.os.timer_late
+        self.wake = engine.os.wake
         for w in self.workers:
             w.lifo_enabled = self.lifo_on
             w.resume = lambda _x=None, w=w: self._resume(w)
@@ -592,7 +607,9 @@ class TokioModel(Model):
 
     def _sleep(self, w: Worker) -> None:
         """Block; on the driver, epoll_wait until the next timer tick (whole ticks from
-        now's) or the next connection."""
+        now's: ``time/mod.rs`` ``park_internal``) or the next connection. A wait that ends
+        by its timeout is late by the OS's timer lateness; a connection is readiness
+        handed to the parked thread: it runs after the OS's wake latency."""
         w.blocked = True
         w.gen += 1
         if not self.direct:
@@ -606,21 +623,31 @@ class TokioModel(Model):
             delay = (tick - (now - self.origin) // self.resolution) * self.resolution
         due = self.engine.next_arrival()
         if due is not None and (delay < 0 or due - now < delay):
-            delay = due - now
+            delay = due - now + self.wake()
+        elif delay >= 0:
+            delay += self.late()
         if delay >= 0:
+            w.wake_at = now + delay
             gen = w.gen
             self.engine.after(delay, lambda _: self._wake(w, gen))
 
     def _request_wake(self, w: Worker) -> None:
-        if w.blocked and not w.waking:
-            w.waking = True
-            gen = w.gen
-            self.engine.after(0, lambda _: self._wake(w, gen))
+        """``Unparker::unpark`` (a condvar signal or the driver's I/O waker), or readiness
+        for the worker parked in epoll: the thread runs after the OS's wake latency, unless
+        an earlier wake-up is already on its way."""
+        if w.blocked:
+            now = self.env._now
+            delay = self.wake()
+            if w.wake_at < 0 or now + delay < w.wake_at:
+                w.wake_at = now + delay
+                gen = w.gen
+                self.engine.after(delay, lambda _: self._wake(w, gen))
 
     def _wake(self, w: Worker, gen: int) -> None:
         if not w.blocked or w.gen != gen:
             return
-        w.blocked = w.waking = False
+        w.blocked = False
+        w.wake_at = -1
         w.gen += 1
         if self.holder is w:  # epoll returned: dispatch what is ready
             self.wake_tick = -1
