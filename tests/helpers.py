@@ -366,8 +366,10 @@ def check_conservation(rec: Probe, cores: int) -> None:
       waiting for a core): the LIFO slot and deferred yields belong to a busy worker, and
       queued tasks wake a parked one; save timers, fired on the driver's tick (up to two
       ``timer_resolution`` late: the deadline rounds up, the sleep counts from the floored
-      tick) and waits for a ``spawn_blocking`` thread. Idle workers beside a busy one are
-      allowed (a task in a busy worker's LIFO slot, I/O seen only at its next poll).
+      tick) and waits for a ``spawn_blocking`` thread, and the machine's delays
+      (``os_allowance``: a driver park late by its timeout, a woken worker, a worker it
+      wakes). Idle workers beside a busy one are allowed (a task in a busy worker's LIFO
+      slot, I/O seen only at its next poll).
     """
     model = rec.engine.model
     name = model.options.model
@@ -396,6 +398,7 @@ def check_conservation(rec: Probe, cores: int) -> None:
         w = w[w["until"] > w["since"]]
         workers = s[s["lane"].str.startswith("worker ")]
         allow = np.where(w["cause"] == "sleep", 2 * model.options.timer_resolution, 0)
+        allow += os_allowance(rec)  # the driver's park ends late, a woken worker runs later
         _assert_served(w, unserved(workers, 1, w["since"] + allow, w["until"]), 0,
                        "a task waits while every worker is idle")
 
