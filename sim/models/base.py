@@ -4,12 +4,15 @@
 arrivals and the drain guard; a model only decides who runs when. ``Cores`` is
 the machine's CPUs shared by OS threads in time slices: the reference disciplines run
 each task as a thread on it, the runtime models run their loops, Ms or workers on it.
-SimPy is used lean: no process per task, and the engine steps SimPy's
-environment itself, with a model's timed callbacks as bare ``(callback, value)`` entries in
-SimPy's event queue (any SimPy event there still runs its callbacks as ``env.step`` would).
-Open arrivals, sorted in advance, are merged into that loop rather than queued as events.
-Both matter: a queue push and pop cost more than the rest of a typical burst's handling
-(README, Speed).
+The engine owns time: ``now``, ``after`` and ``at`` (a callback later), ``cancel``, and
+for a model that handles its own next event at once (running ahead of the queue, as the
+go model does for bursts), ``reserve``, ``next_due`` and ``run_ahead``. No model touches
+SimPy's internals. SimPy stays the event queue, used lean: no process per task, and the
+engine steps SimPy's environment itself, with timed callbacks as bare ``[callback, value]``
+entries in SimPy's event queue (any SimPy event there still runs its callbacks as
+``env.step`` would). Open arrivals, sorted in advance, are merged into that loop rather than
+queued as events. Both matter: a queue push and pop cost more than the rest of a typical
+burst's handling (README, Speed).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Engine:
     def __init__(self, workload: Workload, recorder: Recorder, cfg: Config,
                  model_cls: type[Model], options: Any, rng: np.random.Generator):
         self.env = simpy.Environment()
+        self.now = 0  # the simulated time in ns: run() and run_ahead() move it
         self.workload = workload
         self.rec = recorder
         self.cfg = cfg
@@ -89,7 +93,7 @@ class Engine:
         kind = kinds[i]
         arg = self.args[self.offset[task] + i]
         if kind == SPAWN:
-            self.spawn(task, arg, self.env._now if now is None else now)
+            self.spawn(task, arg, self.now if now is None else now)
         return kind, arg
 
     def spawn(self, parent: int, child: int, now: int) -> None:
@@ -100,25 +104,53 @@ class Engine:
 
     # --- time -----------------------------------------------------------------------------
 
-    def after(self, delay: int, callback, value: Any = None) -> tuple:
+    def after(self, delay: int, callback, value: Any = None) -> list:
         """Call ``callback(value)`` ``delay`` ns from now. The returned entry is unique: a
-        model can tell a cancelled call from the live one by identity."""
+        model can tell a superseded call from the live one by identity, or ``cancel`` it."""
         env = self.env
-        entry = (callback, value)
-        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), entry))
+        entry = [callback, value]
+        heappush(env._queue, (self.now + delay, NORMAL, next(env._eid), entry))
         return entry
+
+    def at(self, time: int, callback, value: Any = None, order: int | None = None) -> list:
+        """Call ``callback(value)`` at ``time`` (not before now), in the queue's order at
+        that time, or at the place ``order`` that ``reserve`` gave."""
+        env = self.env
+        entry = [callback, value]
+        heappush(env._queue, (time, NORMAL, next(env._eid) if order is None else order, entry))
+        return entry
+
+    @staticmethod
+    def cancel(entry: list) -> None:
+        """The entry's call will not happen (it stays queued, as a no-op)."""
+        entry[0] = _cancelled
+
+    def reserve(self) -> int:
+        """A place in the queue's order, taken now, for an entry queued later with ``at``:
+        a model that runs ahead keeps the order its event would have had."""
+        return next(self.env._eid)
+
+    def next_due(self) -> int:
+        """When the queue's next entry is due (the drain limit's entry is always queued)."""
+        return self.env._queue[0][0]
+
+    def run_ahead(self, time: int) -> None:
+        """Move the clock to ``time``, before the queue's next entry: a model handles what
+        happens then at once instead of queueing it (same result, one push and pop less)."""
+        assert self.now <= time < self.next_due()
+        self.now = self.env._now = time
 
     # --- arrivals and completions ----------------------------------------------------------
 
     def arrive(self, task: int) -> None:
         """``task`` enters the system now (an open arrival, a closed issue or a spawn)."""
-        self.rec.arrive(task, self.env._now)
+        self.rec.arrive(task, self.now)
         self.outstanding += 1
         self.model.arrive(task)
 
     def finish(self, task: int, now: int | None = None) -> None:
         """The task's phases are done (at ``now``, default SimPy's clock)."""
-        now = self.env._now if now is None else now
+        now = self.now if now is None else now
         self.rec.finish[task] = now  # (Recorder.done, inlined: once per task)
         self.outstanding -= 1
         nxt = self.next_in_client[task]
@@ -161,11 +193,11 @@ class Engine:
             self.pending_arrivals -= 1
             self.arrive(task)
 
-        self.after(at - self.env._now, issue)
+        self.after(at - self.now, issue)
 
     def _deliver(self) -> int:
         """Hand the open arrivals due now to the model; when the next one is due."""
-        times, tasks, i, now = self.open_times, self.open_tasks, self.open_next, self.env._now
+        times, tasks, i, now = self.open_times, self.open_tasks, self.open_next, self.now
         rec, model = self.rec, self.model
         while i < len(times) and times[i] == now:
             task = tasks[i]
@@ -200,14 +232,15 @@ class Engine:
         due = FOREVER if self.model.pulls_arrivals or not self.open_times else self.open_times[0]
         while not self.stopped:
             if due <= queue[0][0]:
-                env._now = due
+                self.now = env._now = due
                 due = self._deliver()
                 continue
-            env._now, _, _, entry = heappop(queue)
-            if entry.__class__ is tuple:
+            self.now, _, _, entry = heappop(queue)
+            env._now = self.now
+            if entry.__class__ is list:
                 entry[0](entry[1])
             elif entry is None:  # the drain limit: bursts in progress count up to now
-                self.model.cut(env._now)
+                self.model.cut(self.now)
                 break
             else:  # a SimPy event
                 callbacks, entry.callbacks = entry.callbacks, None
@@ -215,6 +248,10 @@ class Engine:
                     callback(entry)
                 if not entry._ok and not hasattr(entry, "_defused"):
                     raise entry._value
+
+
+def _cancelled(_value: Any) -> None:
+    """What a cancelled entry calls."""
 
 
 class Model(ABC):
@@ -234,7 +271,7 @@ class Model(ABC):
 
     @abstractmethod
     def arrive(self, task: int) -> None:
-        """A task has arrived (``engine.env.now``): start it the way the runtime does."""
+        """A task has arrived (``engine.now``): start it the way the runtime does."""
 
     def spawn(self, parent: int, child: int) -> None:
         """``parent`` has just spawned ``child``; by default it arrives like any task."""
@@ -326,13 +363,12 @@ class Cores:
     ``ShortestRemainingQueue`` and no slice it is ``shortest_remaining``.
     """
 
-    __slots__ = ("engine", "env", "rec", "free", "slice", "queue", "holders", "finished",
+    __slots__ = ("engine", "rec", "free", "slice", "queue", "holders", "finished",
                  "finishing")
 
     def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER,
                  queue: RunQueue | ShortestRemainingQueue | None = None):
         self.engine = engine
-        self.env = engine.env
         self.rec = engine.rec
         self.free = count
         self.slice = slice_ns
@@ -344,7 +380,7 @@ class Cores:
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         """Run ``work`` ns of CPU for ``task`` on ``thread``, then call ``done(thread)``."""
         thread.task, thread.remaining, thread.done = task, work, done
-        now = self.env._now
+        now = self.engine.now
         if not thread.on_core:
             if not self.free:
                 thread.queued = True
@@ -378,7 +414,7 @@ class Cores:
         """Stop the thread's computation now (it keeps its core); return the work left."""
         if not thread.pending:
             return thread.remaining
-        now = self.env._now
+        now = self.engine.now
         if thread.seg_start < now:
             self.rec.busy(thread.task, thread.seg_start, now, thread.lane)
         thread.remaining -= now - thread.seg_start
@@ -407,7 +443,7 @@ class Cores:
         if thread.remaining == 0:
             self._finish(thread)
             return
-        now = self.env._now
+        now = self.engine.now
         end = now + thread.remaining
         if self.queue:
             boundary = self._boundary(thread, now)
@@ -452,7 +488,7 @@ class Cores:
         thread, gen = due
         if thread.gen != gen:
             return
-        now = self.env._now
+        now = self.engine.now
         self.rec.busy(thread.task, thread.seg_start, now, thread.lane)
         thread.remaining -= now - thread.seg_start
         thread.seg_start = now
@@ -463,12 +499,12 @@ class Cores:
             self._segment(thread)
 
     def _preempt(self, thread: Thread) -> None:
-        self.rec.preempt(thread.task, self.env._now)
+        self.rec.preempt(thread.task, self.engine.now)
         thread.on_core = False
         thread.pending = False
         thread.gen += 1
         thread.queued = True
-        thread.queued_at = self.env._now
+        thread.queued_at = self.engine.now
         self.holders.pop(thread, None)
         self.queue.push(thread)
         self._dispatch()
@@ -481,10 +517,10 @@ class Cores:
         nxt.queued = False
         self.free -= 1
         nxt.on_core = True
-        nxt.slice_start = self.env._now
+        nxt.slice_start = self.engine.now
         if nxt.lane:
             self.rec.span(nxt.lane, nxt.task, "runnable", nxt.queued_at, nxt.slice_start)
         self.holders[nxt] = None
         self.rec.switches[nxt.task] += 1
-        self.rec.running(nxt.task, self.env._now)
+        self.rec.running(nxt.task, self.engine.now)
         self._segment(nxt)

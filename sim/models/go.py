@@ -56,7 +56,6 @@ from math import gcd
 from typing import Literal
 
 from pydantic import Field
-from simpy.events import NORMAL
 
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
@@ -288,11 +287,10 @@ class GoModel(Model):
         p = token[0]
         if token is not p.ev:  # (a burst cut short by a preemption)
             return
-        env = self.env
-        queue = env._queue
+        engine = self.engine
         self.ahead = p
         while True:
-            now = env._now
+            now = engine.now
             self.rec.busy(p.curg, p.seg, now, p.lane)
             p.ev = None
             if not self._advance(p, p.curg):
@@ -302,11 +300,11 @@ class GoModel(Model):
             if p.ev is None:
                 break
             end = p.seg + p.left
-            if end >= queue[0][0]:
+            if end >= engine.next_due():
                 p.ev = token = (p,)
-                heapq.heappush(queue, (end, NORMAL, p.eid, (self._direct_end, token)))
+                engine.at(end, self._direct_end, token, p.eid)
                 break
-            env._now = end
+            engine.run_ahead(end)
         self.ahead = None
 
     def _mstart(self, p: P) -> None:
@@ -605,7 +603,7 @@ class GoModel(Model):
             p.seg, p.left = now, work
             if p is self.ahead:  # _direct_end queues it (with a token) or runs ahead
                 p.ev = p
-                p.eid = next(self.env._eid)
+                p.eid = self.engine.reserve()
             else:
                 p.ev = token = (p,)
                 self.engine.after(work, self._direct_end, token)
