@@ -25,16 +25,16 @@ class Probe(Model):
         self.tasks: list[int] = []
 
     def arrive(self, task):
-        now = self.engine.env._now
+        now = self.engine.now
         self.log.append(("arrive", now))
         self.tasks.append(task)
         if len(self.tasks) == 1:
             self.engine.after(5 * MS, self.callback, "value")
             self.engine.env.timeout(MS).callbacks.append(
-                lambda event: self.log.append(("simpy", self.engine.env._now)))
+                lambda event: self.log.append(("simpy", self.engine.now)))
 
     def callback(self, value):
-        self.log.append((value, self.engine.env._now))
+        self.log.append((value, self.engine.now))
         if not self.keep:
             for task in self.tasks:
                 self.engine.finish(task)
@@ -70,7 +70,7 @@ def test_arrivals_come_before_the_events_of_their_instant():
 def test_the_drain_limit_stops_a_run_that_never_ends():
     probe, engine = run_probe(keep=True)
     assert probe.log[-1] == ("value", 5 * MS)
-    assert not engine.stopped and engine.env._now == 30 * MS  # horizon + drain_limit
+    assert not engine.stopped and engine.now == 30 * MS  # horizon + drain_limit
     assert engine.rec.finish == [-1, -1]
 
 
@@ -90,7 +90,7 @@ class Puller(Model):
         raise AssertionError("a pulling model is never handed an arrival")
 
     def take(self, _value):
-        self.taken.append(self.engine.take_arrivals(self.engine.env._now))
+        self.taken.append(self.engine.take_arrivals(self.engine.now))
         if len(self.taken) == 2:
             for task in self.taken[0] + self.taken[1]:
                 self.engine.finish(task)
@@ -107,7 +107,46 @@ def test_a_pulling_model_takes_the_arrivals_due_in_order_recorded_at_their_own_t
     assert workload.classes[workload.task_class[first[0]]] == "b"
     assert [rec.arrival[t] for t in second] == [8 * MS]
     assert all(rec.ready_since[t] == rec.woken[t] == rec.arrival[t] for t in first + second)
-    assert engine.stopped and engine.env._now == 9 * MS and engine.outstanding == 0
+    assert engine.stopped and engine.now == 9 * MS and engine.outstanding == 0
+
+
+class Timer(Model):
+    """Exercises the engine's time API from its first arrival (at 0): ``at`` 3 ms and 2 ms
+    (queued in time order, ties in the order asked), a cancelled call at 1 ms, a place
+    reserved at 0 and used at 2 ms (before the 2 ms call queued after it was reserved);
+    after the 2 ms call, running ahead to 2.5 ms (3 ms is the next due)."""
+
+    name = "timer"
+
+    def __init__(self, engine, options):
+        super().__init__(engine, options)
+        self.log: list[tuple[str, int]] = []
+
+    def arrive(self, task):
+        engine = self.engine
+        self.task = task
+        place = engine.reserve()
+        engine.at(3 * MS, self.note, "3ms")
+        engine.at(2 * MS, self.note, "2ms")
+        engine.cancel(engine.after(MS, self.note, "cancelled"))
+        engine.at(2 * MS, self.note, "reserved", order=place)
+
+    def note(self, what):
+        self.log.append((what, self.engine.now))
+        if what == "2ms":
+            assert self.engine.next_due() == 3 * MS
+            self.engine.run_ahead(2 * MS + MS // 2)
+            self.log.append(("ahead", self.engine.now))
+        if what == "3ms":
+            self.engine.finish(self.task)
+
+
+def test_the_engine_owns_time():
+    cfg = config({"a": one([{"cpu": "1ms"}])}, {"x": {"model": "fcfs"}}, horizon="10ms")
+    engine = run_engine(cfg, Timer)
+    assert engine.model.log == [("reserved", 2 * MS), ("2ms", 2 * MS),
+                                ("ahead", 2 * MS + MS // 2), ("3ms", 3 * MS)]
+    assert engine.stopped and engine.now == engine.env.now == 3 * MS
 
 
 def test_machine_delays_come_in_blocks_and_ideal_draws_nothing():
