@@ -78,7 +78,7 @@ class Fcfs(Model):
             elif kind in (IO, SLEEP, BLOCK):
                 if arg:
                     self.cores.release(thread)
-                    rec.running(task, engine.env._now)
+                    rec.running(task, engine.now)
                     late = (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
                     engine.after(arg + late, lambda _, th=thread, t=task, d=late:
                                  self._back(th, t, d))
@@ -88,7 +88,7 @@ class Fcfs(Model):
                 return
             elif kind == DONE:
                 self.cores.release(thread)
-                rec.running(task, engine.env._now)
+                rec.running(task, engine.now)
                 engine.finish(task)
                 return
 
@@ -97,7 +97,7 @@ class Fcfs(Model):
 
     def _back(self, thread: Thread, task: int, late: int) -> None:
         """The thread runs again, ``late`` after its wait ended (it could run from then)."""
-        self.engine.rec.ready(task, self.engine.env._now - late, True)
+        self.engine.rec.ready(task, self.engine.now - late, True)
         self._advance(thread, task)
 
 
@@ -150,7 +150,7 @@ class ProcessorSharing(Model):
         return min(1.0, self.cores / n) if n else 0.0
 
     def _advance_clock(self) -> None:
-        now = self.engine.env._now
+        now = self.engine.now
         if self.heap and now > self.last:
             rate = self._rate()
             self.virtual += (now - self.last) * rate
@@ -167,7 +167,7 @@ class ProcessorSharing(Model):
         engine, rec = self.engine, self.engine.rec
         while True:
             kind, arg = engine.next_phase(task)
-            rec.running(task, engine.env._now)
+            rec.running(task, engine.now)
             if (kind in (CPU, NATIVE)) and arg:
                 self._enter(task, arg)
                 return
@@ -180,14 +180,14 @@ class ProcessorSharing(Model):
                 return
 
     def _back(self, task: int, late: int) -> None:
-        self.engine.rec.ready(task, self.engine.env._now - late, True)
+        self.engine.rec.ready(task, self.engine.now - late, True)
         self._advance(task)
 
     def _enter(self, task: int, work: int) -> None:
         self._advance_clock()
         cls = self.engine.rec.task_class[task]
         self.per_class[cls] = self.per_class.get(cls, 0) + 1
-        self.entered[task] = self.engine.env._now
+        self.entered[task] = self.engine.now
         self.work[task] = work
         heapq.heappush(self.heap, (self.virtual + work, task))
         self._schedule()
@@ -207,7 +207,7 @@ class ProcessorSharing(Model):
 
     def _depart(self) -> None:
         self._advance_clock()
-        now, rec = self.engine.env._now, self.engine.rec
+        now, rec = self.engine.now, self.engine.rec
         leaving = []
         while self.heap and self.heap[0][0] <= self.virtual + 1e-6:
             leaving.append(heapq.heappop(self.heap)[1])
