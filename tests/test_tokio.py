@@ -447,3 +447,69 @@ def test_an_idle_blocking_thread_is_signalled():
     # c 30.06-31.06 ms
     assert finishes(work, offload=["block"]) == {0: 11 * MS, 1: 31 * MS}
     assert finishes(work, offload=["block"], machine=OS) == {0: 11020 * US, 1: 31060 * US}
+
+
+# --- tokio 1.24's behaviours, as options -------------------------------------------------
+
+
+def test_coop_exhaustion_wakes_the_task_at_once_in_tokio_1_24():
+    """``coop_exhausted: wake`` (1.24 ``poll_proceed``: ``wake_by_ref``; the harness then
+    calls ``yield_now``): the task goes to the run queue's tail at once, not to the
+    deferred wakers."""
+    work = {"a": at("0s", {"spawn": "c"}, {"repeat": 129, "phases": [{"io": 0}]},
+                    {"cpu": "1ms"}),
+            "c": CHILD}
+    # one worker: the 129th io finds no budget. defer: c runs 0-1ms, a waits for the
+    # park (1-2ms). wake: a is queued first, then c (no budget for the LIFO poll): a 0-1ms
+    # with a fresh budget, c 1-2ms
+    assert finishes(work) == {0: 2 * MS, 1: 1 * MS}
+    assert finishes(work, coop_exhausted="wake") == {0: 1 * MS, 1: 2 * MS}
+
+
+@pytest.mark.parametrize(("exhausted", "batch", "y_done"), [
+    ("defer", True, 59 * MS), ("defer", False, 60 * MS),
+    ("wake", True, 101 * MS), ("wake", False, 1 * MS)])
+def test_where_a_task_out_of_budget_goes_and_how_the_inject_queue_is_taken(
+        exhausted, batch, y_done):
+    """y spends its budget beside 100 tasks in the inject queue (one worker)."""
+    work = {"y": at("0s", {"repeat": 129, "phases": [{"io": 0}]}, {"cpu": "1ms"}),
+            "m": {"arrival": {"batch": {"count": 100, "at": "0s"}}, "phases": [{"cpu": "1ms"}]}}
+    # tick 2 takes y from the inject queue: with a batch (tokio >= 1.29), all 101 tasks
+    # (101 // 1 + 1, at most 128), m1..m100 into the local queue; one by one (1.24), y
+    # alone. defer: y waits for the maintenance park at tick 61, after m1..m58 (0-58ms):
+    # batch, its slot is next (58-59ms); one by one, tick 61 takes the inject queue first
+    # (m59, 58-59ms), then y from the slot, 59-60ms. wake: y goes to the local queue's
+    # tail: batch, behind m1..m100 (100-101ms); one by one, alone there: y 0-1ms
+    done = finishes(work, coop_exhausted=exhausted, inject_batch=batch)
+    assert done[0] == y_done
+    assert max(done.values()) == 101 * MS
+
+
+def test_a_sleep_deadline_is_fixed_when_sleep_is_called():
+    """``sleep(d)`` sets its deadline to now + d (``time/sleep.rs``); the entry is
+    registered, its deadline rounded up to a tick, at its first poll that has budget."""
+    work = {"a": at("0s", {"spawn": "c"}, {"repeat": 128, "phases": [{"io": 0}]},
+                    {"sleep": "2500us"}, {"cpu": "1ms"}),
+            "c": {"arrival": "spawned", "phases": [{"cpu": "5ms"}]}}
+    # one worker: the 128 ios spend a's budget; the sleep, due at 2.5ms, is refused and a
+    # deferred. c runs 0-5ms; the park at 5ms wakes a, whose sleep is past due (tick 3 has
+    # elapsed): it fires at once and a computes 5-6ms (not 5 + 2.5 -> tick 8: 9ms)
+    assert finishes(work) == {0: 6 * MS, 1: 5 * MS}
+
+
+@pytest.mark.parametrize(("exhausted", "ideal", "late"), [
+    ("defer", {0: 21 * MS, 1: 11 * MS}, {0: 21040 * US, 1: 11040 * US}),
+    ("wake", {0: 11 * MS, 1: 11 * MS}, {0: 11040 * US, 1: 11060 * US})])
+def test_a_task_out_of_budget_wakes_a_parked_worker_in_tokio_1_24(exhausted, ideal, late):
+    """``yield_now`` schedules with ``is_yield``: the run queue and a notify (1.24); a
+    deferred waker notifies nobody. The notified worker runs 20 us later."""
+    work = {"a": at("1ms", {"spawn": "c"}, {"repeat": 129, "phases": [{"io": 0}]},
+                    {"cpu": "10ms"}),
+            "c": {"arrival": "spawned", "phases": [{"cpu": "10ms"}]}}
+    # two workers, parked by 1ms. a's connection wakes w0 (1.02), whose notify wakes w1
+    # (1.04); w1 runs a: c to the slot, then the 129th io. defer: c (no budget for the
+    # LIFO poll) to the queue without a notify; w1 runs c 1.04-11.04, then a from the
+    # park to 21.04. wake: a to the queue with a notify of w0 (parked on the driver again:
+    # it runs at 1.06), then c; w1 runs a 1.04-11.04, w0 steals c 1.06-11.06
+    assert finishes(work, cores=2, coop_exhausted=exhausted) == ideal
+    assert finishes(work, cores=2, coop_exhausted=exhausted, machine=OS) == late

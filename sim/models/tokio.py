@@ -31,11 +31,23 @@ polling worker's LIFO slot (the accept task's own poll is not modelled).
 ``spawn_blocking`` (``runtime/blocking/pool.rs``): a FIFO queue served by up to 512
 threads; completion wakes the task from a non-worker thread, hence through the inject queue.
 
-Not modelled: OS wake-up latency, thread creation and scheduler CPU costs (all zero),
-``block_in_place``, the unstable eager driver hand-off. Older runtimes:
-``global_queue_interval: 61`` is tokio < 1.29; a large ``lifo_polls`` approximates the
-uncapped LIFO chain before 1.29 (other 1.24 differences, such as coop yields going
-straight to the queue, are not options).
+The machine (``sim/machine.py``): the worker parked on the driver until the next timer's
+tick wakes ``timer_lateness`` late when that timeout ends the park; a worker unparked by
+another (``Unparker::unpark``: its condvar or the driver's waker), readiness handed to the
+worker parked in epoll, and an idle ``spawn_blocking`` thread signalled by ``notify_one``
+run ``wake_latency`` after the wake-up. A zero-timeout driver poll (maintenance,
+``park_yield``) never sleeps, so it is never late.
+
+Not modelled: thread creation and scheduler CPU costs (all zero), ``block_in_place``, the
+unstable eager driver hand-off, the ``#[tokio::main]`` thread's own wake-up before it
+spawns an accepted task.
+
+Tokio 1.24 (Debian bookworm, the validated version; ``docs/runtime-notes/tokio.md`` §4):
+``global_queue_interval: 61`` (fixed before 1.29), a large ``lifo_polls`` (no LIFO cap
+before 1.29: the budget bounds the chain), ``coop_exhausted: wake`` (``wake_by_ref`` before
+1.44) and ``inject_batch: false`` (one task per pop before 1.29). Other 1.24 differences
+(deferred wakers drained in push order, the oldest half of a full queue overflowing, the
+notify after a park only for a stealable queue) are not options.
 """
 
 from __future__ import annotations
@@ -93,6 +105,21 @@ class TokioOptions(SchedulerOptions):
         default=LOCAL_QUEUE_CAPACITY, description="local run queue capacity (even)")
     timer_resolution: Duration = Field(
         default=TIMER_TICK, description="timer wheel tick; deadlines round up to it")
+    # coop::poll_proceed at 0 budget: tokio >= 1.44 defers the waker to the next park
+    # (task/coop/mod.rs, register_waker -> context::defer); 1.24 calls
+    # cx.waker().wake_by_ref() (runtime/coop.rs poll_proceed): the task, woken while
+    # running, is re-queued by the harness with yield_now (task/harness.rs poll,
+    # PollFuture::Notified) -> schedule_task(is_yield) -> the run queue's tail + notify
+    coop_exhausted: Literal["defer", "wake"] = Field(
+        default="defer", description="a task out of coop budget: defer (its waker waits "
+        "for the next park, tokio >= 1.44) or wake (wake_by_ref: the run queue's tail "
+        "with a notify, older releases)")
+    # next_task with an empty local queue: a batch of len/workers + 1 (MT/worker.rs
+    # next_task, tokio >= 1.29); 1.24 pops one (scheduler/multi_thread/worker.rs
+    # Core::next_task: worker.inject().pop())
+    inject_batch: bool = Field(
+        default=True, description="an empty local queue takes a batch from the inject "
+        "queue (tokio >= 1.29); false: one task (older releases)")
     accept: Literal["block_on", "worker"] = Field(
         default="block_on", description="where the accept loop runs: block_on (accepted "
         "tasks via the inject queue) or a worker (into its LIFO slot)")
@@ -198,7 +225,8 @@ class TokioModel(Model):
                  "budget", "max_lifo", "event_interval", "resolution", "origin", "accept_local",
                  "offload", "pool", "inject", "sleepers", "num_searching", "num_unparked",
                  "pending", "timers", "seq", "elapsed", "holder", "wake_tick", "owes",
-                 "replay", "cur", "active", "peak", "random", "direct", "late", "wake")
+                 "replay", "cur", "active", "peak", "random", "direct", "late", "wake",
+                 "coop_wake", "inject_batch")
     Options = TokioOptions
     pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
 
@@ -223,6 +251,8 @@ class TokioModel(Model):
         # run, at some phase of a tick: sim/machine.py)
         self.origin = tick_origin(cfg.machine, self.resolution, engine.rng)
         self.accept_local = options.accept == "worker"
+        self.coop_wake = options.coop_exhausted == "wake"
+        self.inject_batch = options.inject_batch
         self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
         self.pool = BlockingPool(self, options.blocking_threads)
         self.inject: deque[int] = deque()
@@ -238,7 +268,8 @@ class TokioModel(Model):
         self.holder: Worker | None = None  # the worker polling or parked on the driver
         self.wake_tick = -1  # the tick the parked holder will wake at, -1: none
         self.owes = [0] * engine.workload.n  # 1: the next poll completes an op (1 budget)
-        self.replay: dict[int, tuple[int, int]] = {}  # a phase refused for lack of budget
+        # a phase refused for lack of budget: (kind, arg, a sleep's deadline or -1)
+        self.replay: dict[int, tuple[int, int, int]] = {}
         self.cur = self.workers[0]  # the worker polling right now (spawns go to it)
         self.active = 0  # workers inside run_task, and its maximum (for the tests)
         self.peak = 0
@@ -341,6 +372,8 @@ class TokioModel(Model):
             return w.runq.popleft()
         if not inject:
             return -1
+        if not self.inject_batch:
+            return inject.popleft()
         # a batch, so other workers get some too, kept in the first half of the queue
         size = len(inject)
         n = min(size // self.n + 1, self.capacity // 2, size)
@@ -425,8 +458,9 @@ class TokioModel(Model):
         while True:
             if phase is None:
                 kind, arg = engine.next_phase(task)
+                deadline = -1
             else:
-                kind, arg = phase
+                kind, arg, deadline = phase
                 phase = None
             if kind == CPU or (kind == NATIVE and NATIVE not in self.offload):
                 if arg:
@@ -441,10 +475,16 @@ class TokioModel(Model):
                 engine.finish(task)
                 return True
             elif kind in (IO, SLEEP):
-                if w.budget == 0:  # coop::poll_proceed: Pending, waker deferred
-                    self.replay[task] = (kind, arg)
+                if kind == SLEEP and deadline < 0:  # time/sleep.rs sleep(): now + duration
+                    deadline = now + arg
+                if w.budget == 0:  # coop::poll_proceed: Pending
+                    self.replay[task] = (kind, arg, deadline)
                     rec.ready(task, now, False)
-                    w.defer.append(task)
+                    if self.coop_wake:  # wake_by_ref, then yield_now: the queue's tail
+                        self._push_back(w, task)
+                        self._notify()
+                    else:  # the waker deferred to the next park
+                        w.defer.append(task)
                     return True
                 if kind == IO:
                     if not arg:  # already ready: the await returns, spending budget
@@ -453,13 +493,14 @@ class TokioModel(Model):
                     self.owes[task] = 1
                     engine.after(arg, lambda _, t=task: self._io_ready(t))
                     return True
+                # registered at its first poll: the deadline rounds up to the wheel's tick
                 res = self.resolution
-                tick = (now + arg - self.origin + res - 1) // res  # TimeSource::deadline_to_tick
+                tick = (deadline - self.origin + res - 1) // res  # TimeSource::deadline_to_tick
                 if tick <= self.elapsed:  # wheel.insert: Elapsed, fires at once
                     w.budget -= 1
                     continue
                 self.owes[task] = 1
-                self._add_timer(tick, task, now + arg)
+                self._add_timer(tick, task, deadline)
                 return True
             elif kind == YIELD:  # yield_now: context::defer, woken at the next park
                 rec.ready(task, now, False)
