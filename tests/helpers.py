@@ -357,7 +357,7 @@ def check_conservation(rec: Probe, cores: int) -> None:
       (``check_lanes``).
     - go: a runnable G waits only while every P is busy (its M running or waiting for a
       core, or its G in a syscall or cgo call: the P is held until retaken), save
-      stretches of ``thread_wakeup`` per P and one more (a P handed to a waking M looks
+      stretches of the machine's delays per P and one more (a P handed to a waking M looks
       idle; ``wakep`` wakes one spinning M at a time, each that finds work wakes the next;
       an arrival may take the P a timer's M woke for), and a timer ``netpoll_resolution``
       late (the idle M's epoll_wait counts whole units). A G whose M waits for a core
@@ -461,7 +461,7 @@ def _check_ps(rec: Probe, model, w: pd.DataFrame, s: pd.DataFrame) -> None:
     w = _in_runtime(w, s)
     late = np.where(w["cause"] == "sleep", options.netpoll_resolution, 0)
     _assert_served(w, unserved(occupied, model.nprocs, w["since"] + late, w["until"]),
-                   (model.nprocs + 1) * options.thread_wakeup, "a G waits while a P is idle")
+                   os_allowance(rec, model.nprocs + 1), "a G waits while a P is idle")
 
 
 def _in_runtime(w: pd.DataFrame, s: pd.DataFrame) -> pd.DataFrame:

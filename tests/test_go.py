@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sim.config import ConfigError, load_config
 from sim.models.base import Engine
-from sim.models.go import SysmonClock
+from sim.models.go import DrawnSysmonClock, GoModel, SysmonClock
 from sim.recorder import Recorder
 from sim.runner import run
 
@@ -23,8 +23,9 @@ EPS = 100 * US  # the sleepers' cpu per wake-up (the note's epsilon)
 HANG = pytest.mark.timeout(300, method="thread")
 
 
-def go_cfg(workload, cores=1, **options):
-    return config(workload, {"go": {"model": "go", **options}}, machine={"cores": cores})
+def go_cfg(workload, cores=1, machine=None, **options):
+    return config(workload, {"go": {"model": "go", **options}},
+                  machine={"cores": cores, **(machine or {})})
 
 
 @pytest.fixture
@@ -38,6 +39,20 @@ def preempt_log(monkeypatch):
         original(self, task, t)
 
     monkeypatch.setattr(Recorder, "preempt", preempt)
+    return log
+
+
+@pytest.fixture
+def go_preempts(monkeypatch):
+    """(G, time) of every preemption by Go's runtime (sysmon's signal), not by the OS."""
+    log = []
+    original = GoModel._interrupt
+
+    def interrupt(self, p):
+        log.append((p.curg, self.env._now))
+        return original(self, p)
+
+    monkeypatch.setattr(GoModel, "_interrupt", interrupt)
     return log
 
 
@@ -74,6 +89,52 @@ def test_sysmon_rounds_with_a_50us_sleep_overshoot():
         rounds.append(clock.ge(rounds[-1] + 1))
     assert [rounds[k] for k in (0, 50, 57, 58, 59, 60)] == [
         70 * US, 3570 * US, 9000 * US, 14170 * US, 24220 * US, 34270 * US]
+
+
+def test_each_usleep_is_late_by_its_own_draw():
+    """The k-th sleep of sysmon's life is late by the k-th draw: draws of 1, 2, 3 ... us
+    put round k at the sum of the delays and the first k draws; a retake at round 2
+    re-anchors with delay 20 us, and the next sleep takes the next draw; a deep sleep takes
+    one too."""
+    draws = iter(range(1 * US, 1000 * US, US))
+    clock = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda: next(draws))
+    rounds = [clock.ge(0)]
+    for _ in range(2):
+        rounds.append(clock.ge(rounds[-1] + 1))
+    assert rounds == [21 * US, 43 * US, 66 * US]
+    clock.advance(43 * US, True)
+    assert clock.ge(44 * US) == 43 * US + 20 * US + 3 * US
+    assert clock.state(66 * US) == (0, 20 * US)
+    assert clock.ge(67 * US) == 66 * US + 20 * US + 4 * US
+    assert clock.deep_sleep(90 * US, 5 * MS) == 5 * MS + 5 * US  # (late by the 5th draw)
+    assert clock.ge(5 * MS + 6 * US) == 5 * MS + 5 * US + 20 * US + 6 * US
+    clock.deep_sleep(5 * MS + 31 * US, 9 * MS)
+    clock.woken(7 * MS)  # a syscall ends that deep sleep: idle 0, the next usleep's draw
+    assert clock.ge(7 * MS) == 7 * MS and clock.ge(7 * MS + 1) == 7 * MS + 20 * US + 8 * US
+
+
+@given(st.integers(0, 100 * US), st.lists(st.tuples(
+    st.sampled_from(["ge", "advance", "retake", "deep", "woken"]),
+    st.integers(1, 30 * MS)), max_size=40))
+def test_the_drawn_clock_with_a_constant_lateness_is_the_grid(late, steps):
+    """The cached grid (the fast path for a constant lateness, 0 on the ideal machine)
+    and the drawn clock give the same rounds and states under any history."""
+    grid = SysmonClock(20 * US, 10 * MS, 50, late)
+    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda: late)
+    t = 0
+    for action, dt in steps:
+        t = grid.ge(t + dt)
+        assert drawn.ge(t) == t and drawn.state(t) == grid.state(t)
+        if action == "advance" or action == "retake":
+            grid.advance(t, action == "retake")
+            drawn.advance(t, action == "retake")
+        elif action == "deep":
+            assert grid.deep_sleep(t, t + dt) == drawn.deep_sleep(t, t + dt)
+        elif action == "woken":
+            grid.woken(t + dt)
+            drawn.woken(t + dt)
+        t += 1
+        assert grid.ge(t) == drawn.ge(t)
 
 
 # --- scenario A: a call-free 50 ms loop beside two sleepers, one P ----------------------
@@ -125,8 +186,9 @@ def test_without_async_preemption_the_loop_runs_to_its_end():
 
 
 def test_a_sleep_overshoot_moves_the_preemptions_to_14_17_and_34_27_ms(preempt_log):
-    """The note's estimate for usleep overshooting by 50 us per sleep."""
-    run_scheduler(go_cfg(SCENARIO_A, sysmon_sleep_overhead="50us"), "go")
+    """The note's estimate for usleep overshooting by 50 us per sleep: the machine's timer
+    lateness, drawn per usleep (here a constant)."""
+    run_scheduler(go_cfg(SCENARIO_A, machine={"timer_lateness": "50us"}), "go")
     assert preempt_log == [(LOOP, 14170 * US), (LOOP, 34270 * US)]
 
 
@@ -164,17 +226,21 @@ def test_without_async_preemption_gp_preempt_is_honoured_at_the_next_call(preemp
     assert by_id(tasks, "finish") == {0: 30 * MS + EPS, 1: 60 * MS + EPS}
 
 
-def test_ms_beyond_the_cores_are_time_sliced_and_preempted_when_on_a_core(preempt_log):
-    """Two Ps on one core: the OS slices their Ms every 3 ms (those preemptions count
-    too). Both slices are over at 11.22 ms, when only G1's M is on the core: sysmon
-    preempts G1; G0's signal waits for a round that finds its M running (31.22 ms)."""
+def test_ms_beyond_the_cores_are_time_sliced_and_a_signal_waits_for_its_m(go_preempts):
+    """Two Ps on one core: the OS slices their Ms every 3 ms (M0 0-3, M1 3-6, ...). Both
+    slices are over at 11.22 ms, when only G1's M is on the core: sysmon preempts G1 (it
+    takes itself back from the global queue). preemptM's signal to G0's M, off its core,
+    stays pending (signalPending) and fires when the OS runs M0 again at 12 ms, not at a
+    later sysmon round. G0's fresh slice (seen at 21.22) ends at 31.22 with M0 on its
+    core; G1's (seen at 21.22 too) with M1 off it: its signal fires at 33 ms. Then 51.22
+    (G1, on its core) and 54 ms (G0's signal)."""
     cfg = go_cfg({"loop": {"arrival": {"batch": {"count": 2, "at": "0s"}},
                            "phases": [{"cpu": "30ms"}]}}, gomaxprocs=2)
     tasks, _, rec, workload = run_scheduler(cfg, "go")
     check_invariants(tasks, rec, workload, 1)
-    assert sorted(by_id(tasks, "finish").values())[-1] == 60 * MS
-    by_sysmon = [(g, t) for g, t in preempt_log if t % (3 * MS)]
-    assert by_sysmon == [(1, 11220 * US), (0, 31220 * US), (1, 41220 * US)]
+    assert by_id(tasks, "finish") == {0: 57 * MS, 1: 60 * MS}
+    assert go_preempts == [(1, 11220 * US), (0, 12 * MS), (0, 31220 * US), (1, 33 * MS),
+                           (1, 51220 * US), (0, 54 * MS)]
 
 
 # --- scenario B: syscalls and retake, one P ------------------------------------------------
@@ -223,12 +289,50 @@ def test_a_cgo_call_holds_a_core_while_its_p_is_handed_off():
 
 
 def test_a_thread_wakeup_latency_delays_every_parked_m():
-    """thread_wakeup 5 us: the M in netpoll runs G1 at 5 us; the M that handoffp starts
-    at the 40 us retake runs G2 at 45 us."""
+    """The machine's wake latency 5 us: the M in netpoll runs G1 at 5 us; the M that
+    handoffp starts at the 40 us retake runs G2 at 45 us."""
     cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
-                 thread_wakeup="5us")
+                 machine={"wake_latency": "5us"})
     start = by_id(run_scheduler(cfg, "go")[0], "start")
     assert start == {0: 5 * US, 1: 45 * US}
+
+
+OS = {"timer_lateness": "60us", "wake_latency": "20us"}  # exact machine delays
+
+
+def test_usleep_lateness_and_wake_latency_move_the_retake_and_the_hand_off():
+    """Each usleep(20) ends 60 us late: sysmon's rounds fall at 80 and 160 us. G1's
+    connection wakes the M in epoll_wait, which runs it at 20 us; G1 blocks at once, the
+    round at 80 us first sees the syscall, the one at 160 us retakes the P, and the M that
+    handoffp starts (notewakeup) runs G2 at 180 us (ideal machine: 0, 40 us)."""
+    cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
+                 machine=OS)
+    tasks = run_scheduler(cfg, "go")[0]
+    assert by_id(tasks, "start") == {0: 20 * US, 1: 180 * US}
+    assert by_id(tasks, "finish") == {0: 6020 * US, 1: 1180 * US}
+
+
+def test_the_idle_ms_epoll_wait_for_a_timer_ends_late():
+    """G runs at 20 us (the woken M) and sleeps 1.5 ms (due 1.52). The idle M's epoll_wait
+    for it waits 1 ms and returns by its timeout 60 us late, at 1.08 ms: not due yet; the
+    next waits max(1, 0.44 truncated) = 1 ms, late again: the G runs at 2.14 ms. A timer's
+    M is not woken by another thread: no wake latency."""
+    cfg = go_cfg({"s": one([{"sleep": "1.5ms"}, {"cpu": "100us"}])}, machine=OS)
+    assert wake_log(run_scheduler(cfg, "go")[1]) == [(0, 0, 20 * US),
+                                                     (0, 1520 * US, 2140 * US)]
+
+
+def test_a_spinning_m_that_finds_work_wakes_the_next():
+    """Three Ps. P runs at 20 us and spawns K1 (runnext, wakep starts a spinning M on P1)
+    then K2 (runnext; K1 to the local queue; one spinning M already: no wakep). P1's M
+    runs at 40 us and steals K1; resetspinning's wakep starts P2's M, which runs at 60 us
+    and steals K2 from runnext (stealWork's last pass). Without the chain K2 would wait
+    for P's 1 ms of cpu."""
+    cfg = go_cfg({"p": one([{"spawn": "k"}, {"spawn": "k"}, {"cpu": "1ms"}]),
+                  "k": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}},
+                 cores=3, machine=OS)
+    assert by_id(run_scheduler(cfg, "go")[0], "start") == {0: 20 * US, 1: 40 * US,
+                                                            2: 60 * US}
 
 
 # --- netpoll's millisecond timeouts --------------------------------------------------------

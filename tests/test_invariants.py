@@ -89,7 +89,7 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
         return {"gomaxprocs": draw(st.none() | more), "time_slice": pick("1ms", "2ms", "10ms"),
                 "async_preemption": pick(True, True, False), "local_queue": pick(1, 2, 256),
                 "global_queue_interval": pick(61, 2, 7), "steal_tries": pick(1, 4),
-                "sysmon_max_delay": pick("10ms", "1ms"), "thread_wakeup": pick("0", "0", "20us"),
+                "sysmon_max_delay": pick("10ms", "1ms"),
                 "netpoll_resolution": pick("1ms", "0", "100us")}
     if model == "tokio":
         return {"workers": draw(st.none() | more), "lifo_slot": pick(True, False),

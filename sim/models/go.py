@@ -20,6 +20,16 @@ is computed, not simulated. An event is scheduled only for a round that acts (pr
 retakes a P, injects polled Gs); what a quiet round does (note a new ``schedtick``, a
 syscall's first sighting, ``gp.preempt``, a fruitless poll's ``lastpoll``) is worked out
 when it matters. Only sysmon's returns from a timed-out deep sleep keep its ``idle``.
+
+The machine (``engine.os``) adds what the OS does: every timed wait that ends by its timeout
+is late by a draw of ``machine.timer_lateness`` (sysmon's ``usleep(delay)`` and deep
+``notetsleep``, each draw once per sleep, in order: ``DrawnSysmonClock``; the idle M's
+``epoll_wait`` for a timer); a thread woken by another runs after a draw of
+``machine.wake_latency`` (``startm``'s ``notewakeup`` of a parked M, readiness handed to
+the M blocked in ``epoll_wait``, ``notewakeup(&sched.sysmonnote)`` of a deep-sleeping
+sysmon). ``preemptM``'s signal (signal_unix.go: ``tgkill`` SIGURG, one pending per M) to an
+M that waits for a core stays pending and is taken when the OS next runs the M
+(``GoCores``), as the kernel delivers it.
 When no M can wait for a core ("direct mode"), a burst's end is known when it starts: a
 round that would preempt its G or poll while it surely runs, but falls after it ends, is
 not queued until a later burst reaches it; and a P whose next burst ends before SimPy's
@@ -36,10 +46,10 @@ re-enters netpoll from the moment it is woken or broken (``netpollBreak`` when a
 earlier than the one it waits for is added). With every P busy, readiness waits for a
 ``findRunnable`` poll or sysmon's (S12). A G readied by the netpoller reads its socket on
 return: a zero-length syscall whose ``entersyscall`` wakes a deep-sleeping sysmon (as real
-servers' read/accept calls do). A parked M (``startm``, or back from netpoll) runs after
-``thread_wakeup``; there is no ``needspinning`` hand-shake, no 3 us back-off before stealing
-``runnext``, and no GOMAXPROCS update or forced GC in sysmon. A preemption signal for an M
-that waits for a core is retried at the next round. With ``async_preemption: false``,
+servers' read/accept calls do). An M broken out of netpoll re-enters it at once (no wake
+latency for ``netpollBreak``); there is no ``needspinning`` hand-shake, no 3 us back-off
+before stealing ``runnext``, and no GOMAXPROCS update or forced GC in sysmon. With
+``async_preemption: false``,
 ``preemptone`` only sets ``gp.preempt``, acted on when the G starts its next ``cpu`` phase
 (the next function prologue), never inside one. A G that leaves a syscall onto an idle P
 continues without ``execute``, so sysmon may find that P's slice long over and preempt it at
@@ -80,8 +90,6 @@ class GoOptions(SchedulerOptions):
     sysmon_min_delay: Duration = 20_000  # proc.go:sysmon, delay = 20 (us)
     sysmon_max_delay: Duration = 10_000_000  # proc.go:sysmon, delay > 10*1000 (us)
     sysmon_idle_rounds: Count(10_000, low=0) = 50  # sysmon: idle > 50
-    sysmon_sleep_overhead: Duration = 0  # usleep overshoot (Linux timer slack: ~50 us)
-    thread_wakeup: Duration = 0  # a parked M's wake-up latency (startm, netpoll's return)
     # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms
     # (Go 1.19 to current); 0: an idle P's M wakes exactly at its timer
     netpoll_resolution: Duration = 1_000_000
@@ -107,6 +115,12 @@ class SysmonClock:
     delay = 10 * 1000 }; usleep(delay)``, then a round; ``idle`` counts rounds in a row that
     retook no P. Until a retake or a deep sleep re-anchors it, the rounds after one round
     (at ``f``, with ``idle`` and the ``delay`` slept before it) form a fixed grid.
+
+    This class is the fast path for a machine whose ``usleep`` ends late by a constant
+    ``extra`` (0 on the ideal machine): the grid's offsets are cached per (idle, delay)
+    and its steady tail is arithmetic. ``DrawnSysmonClock`` is the general case (each
+    ``usleep`` late by its own draw); the two give the same rounds for a constant
+    lateness (tests/test_go.py).
     """
 
     __slots__ = ("min", "max", "rounds", "extra", "step", "cache", "f", "idle", "delay",
@@ -118,6 +132,14 @@ class SysmonClock:
         self.cache: dict[tuple[int, int], list[int]] = {}
         self.start(min_delay + extra, 0, min_delay)  # sysmon starts at 0 with idle == 0
 
+    def next_delay(self, idle: int, delay: int) -> int:
+        """The delay slept after a round that leaves ``idle`` and ``delay``."""
+        if idle == 0:
+            return self.min
+        if idle > self.rounds:
+            delay *= 2
+        return delay if delay < self.max else self.max
+
     def start(self, f: int, idle: int, delay: int) -> None:
         """Anchor the grid: a round at ``f`` with ``idle`` and ``delay`` as they were."""
         self.f, self.idle, self.delay = f, idle, delay
@@ -127,7 +149,7 @@ class SysmonClock:
             offs, i, d = [0], idle, delay
             while not (i > self.rounds and d >= self.max):  # then every sleep is max
                 i += 1
-                d = min(d * 2 if i > self.rounds else d, self.max)
+                d = self.next_delay(i, d)
                 offs.append(offs[-1] + d + self.extra)
             self.cache[key] = offs
         self.offs, self.last = offs, offs[-1]
@@ -154,11 +176,120 @@ class SysmonClock:
         """The round at ``t`` has run: re-anchor on the next one."""
         idle, d = self.state(t)
         idle = 0 if retook else idle + 1
-        if idle == 0:
-            d = self.min
-        elif idle > self.rounds and d < self.max:
-            d = d * 2 if d * 2 < self.max else self.max
+        d = self.next_delay(idle, d)
         self.start(t + d + self.extra, idle, d)
+
+    def deep_sleep(self, t: int, until: int) -> int:
+        """The round at ``t`` found every P idle: ``notetsleep(&sched.sysmonnote, until -
+        t)``, which ends by its timeout (late), then the next round. Returns its time."""
+        idle, delay = self.state(t)
+        w = until + self.extra
+        self.start(w, idle, delay)
+        return w
+
+    def woken(self, f: int) -> None:
+        """``notewakeup(&sched.sysmonnote)`` (a syscall): the round at ``f`` (the woken
+        thread's start) follows with ``idle = 0, delay = 20``."""
+        self.start(f, 0, self.min)
+
+
+class DrawnSysmonClock(SysmonClock):
+    """``SysmonClock`` on a machine whose every timed wait ends late by its own draw
+    (``engine.os.timer_late``): the ``k``-th ``usleep`` (or deep sleep) of sysmon's life is
+    late by ``lates[k]``, drawn once, in order, when a round needs it. From an anchor the
+    rounds are computed as far as asked (``offs``, ``delays``), not cached."""
+
+    __slots__ = ("draw", "lates", "n", "delays")
+
+    def __init__(self, min_delay: int, max_delay: int, rounds: int, draw):
+        self.draw = draw
+        self.lates: list[int] = []
+        self.n = 0  # the index in ``lates`` of the sleep that ends the round after ``f``
+        super().__init__(min_delay, max_delay, rounds, 0)
+        self.n = 1
+        self.start(min_delay + self._late(0), 0, min_delay)  # the first usleep, late
+
+    def _late(self, k: int) -> int:
+        lates = self.lates
+        while len(lates) <= k:
+            lates.append(self.draw())
+        return lates[k]
+
+    def start(self, f: int, idle: int, delay: int) -> None:
+        self.f, self.idle, self.delay = f, idle, delay
+        self.offs, self.delays, self.last = [0], [delay], 0
+
+    def _extend(self, off: int) -> None:
+        """Compute rounds until one falls at or after ``f + off``."""
+        offs, delays = self.offs, self.delays
+        k, last, d = len(offs) - 1, offs[-1], delays[-1]
+        while last < off:
+            k += 1
+            d = self.next_delay(self.idle + k, d)
+            last += d + self._late(self.n + k - 1)
+            offs.append(last)
+            delays.append(d)
+        self.last = last
+
+    def ge(self, x: int) -> int:
+        f = self.f
+        if x <= f:
+            return f
+        off = x - f
+        if off > self.last:
+            self._extend(off)
+        return f + self.offs[bisect_left(self.offs, off)]
+
+    def state(self, t: int) -> tuple[int, int]:
+        k = bisect_left(self.offs, t - self.f)
+        return self.idle + k, self.delays[k]
+
+    def _index(self, t: int) -> int:
+        """The index of the sleep that follows the round at ``t``."""
+        return self.n + bisect_left(self.offs, t - self.f)
+
+    def advance(self, t: int, retook: bool) -> None:
+        idle, d = self.state(t)
+        idle = 0 if retook else idle + 1
+        d = self.next_delay(idle, d)
+        k = self._index(t)
+        self.n = k + 1
+        self.start(t + d + self._late(k), idle, d)
+
+    def deep_sleep(self, t: int, until: int) -> int:
+        idle, delay = self.state(t)
+        k = self._index(t)
+        w = until + self._late(k)
+        self.n = k + 1
+        self.start(w, idle, delay)
+        return w
+
+
+class M(Thread):
+    """runtime2.go:m as the cores see it: an OS thread, with ``signalPending``: the P whose
+    G a preemption signal sent to this M (while it waited for a core) is for."""
+
+    __slots__ = ("sigp",)
+
+    def __init__(self):
+        super().__init__()
+        self.sigp: P | None = None
+
+
+class GoCores(Cores):
+    """The machine's cores, delivering a pending signal: ``preemptM`` (signal_unix.go)
+    sends SIGURG with ``tgkill``; to a thread that is runnable but off its core the
+    kernel delivers it when the thread next runs, and its handler (``doSigPreempt``)
+    preempts the G then, not at sysmon's next round."""
+
+    __slots__ = ("deliver",)
+
+    def _segment(self, thread: M) -> None:
+        p = thread.sigp
+        if p is not None:  # the M is back on a core: its signal handler runs first
+            thread.sigp = None
+            self.engine.after(0, self.deliver, (p, thread))
+        super()._segment(thread)
 
 
 class P:
@@ -166,12 +297,12 @@ class P:
 
     __slots__ = ("status", "m", "curg", "runq", "runnext", "timers", "schedtick",
                  "syscalltick", "pd_tick", "pd_when", "watch", "pd_sys", "pd_syswhen",
-                 "sys_from", "check_from", "skip", "spinning", "done", "ev", "eid", "seg",
+                 "sys_from", "check_from", "spinning", "done", "ev", "eid", "seg",
                  "left", "lane")
 
     def __init__(self, lane: str):
         self.status = IDLE
-        self.m = Thread()
+        self.m = M()
         self.curg = -1
         self.runq: deque[int] = deque()
         self.runnext = -1
@@ -181,7 +312,6 @@ class P:
         self.watch = -1  # since when sysmon could see an unseen schedtick (-1: none)
         self.sys_from = 0  # rounds from here may first see the current syscall
         self.check_from = 0  # rounds from here may set gp.preempt (async preemption off)
-        self.skip = -1  # a round whose preemption signal could not be delivered
         self.spinning = False
         self.done = None  # Cores callback when this P's G ends a cpu burst
         self.ev = None  # direct mode: the burst's token (None: none; the P itself: not
@@ -199,9 +329,9 @@ class GoModel(Model):
     __slots__ = ("env", "rec", "cores", "nprocs", "allp", "direct", "pidle", "glob", "netq",
                  "lastpoll", "nmspinning", "ms", "resume", "flag", "netwake", "sysp", "systh",
                  "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
-                 "tries", "wakeup", "coprimes", "draws", "clock", "idle_since", "nocheck",
+                 "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
                  "sleep_until", "sm_at", "sm_gen", "dirty", "limit", "nsys", "poll_at",
-                 "poll_gen", "resolution", "poll_until", "poll_timer")
+                 "poll_gen", "resolution", "poll_until", "poll_timer", "arrival_wake")
     Options = GoOptions
     pulls_arrivals = True  # connections wait in the netpoller until someone polls
 
@@ -209,7 +339,8 @@ class GoModel(Model):
         super().__init__(engine, options)
         cfg = engine.cfg
         self.env, self.rec = engine.env, engine.rec
-        self.cores = Cores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
+        self.cores = GoCores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
+        self.cores.deliver = self._signal
         n = self.nprocs = options.procs(cfg.machine.cores)
         self.allp = [P(f"P{i}") for i in range(n)]
         for p in self.allp:
@@ -239,11 +370,13 @@ class GoModel(Model):
         self.cap = options.local_queue
         self.gqi = options.global_queue_interval
         self.tries = options.steal_tries
-        self.wakeup = options.thread_wakeup
+        self.os = engine.os  # usleep's and epoll_wait's lateness, a parked M's wake-up
         self.coprimes = [c for c in range(1, n + 1) if gcd(c, n) == 1]  # stealOrder
         self.draws: list[int] = []
-        self.clock = SysmonClock(options.sysmon_min_delay, options.sysmon_max_delay,
-                                 options.sysmon_idle_rounds, options.sysmon_sleep_overhead)
+        clock = (options.sysmon_min_delay, options.sysmon_max_delay,
+                 options.sysmon_idle_rounds)
+        late = engine.os.timer_late
+        self.clock = SysmonClock(*clock, 0) if late.zero else DrawnSysmonClock(*clock, late)
         self.idle_since = 0  # every P idle since
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
@@ -255,6 +388,7 @@ class GoModel(Model):
         self.resolution = options.netpoll_resolution
         self.poll_until = FOREVER  # the timer the M in netpoll waits for (sched.pollUntil)
         self.poll_timer = FOREVER  # when its epoll_wait for that timer returns
+        self.arrival_wake = (-1, 0)  # (the next connection, its M's wake-up latency)
         self._arm_poller()
 
     # --- entry points (events); each ends by planning sysmon's next acting round ---------
@@ -329,8 +463,9 @@ class GoModel(Model):
             self.netq.append((now, g))
             return
         p = self._pidleget()
-        if self.wakeup:
-            self.engine.after(self.wakeup, self._run_first, (p, g))
+        wake = self.os.wake()  # the readiness wakes the M blocked in epoll_wait
+        if wake:
+            self.engine.after(wake, self._run_first, (p, g))
         elif not self._execute(p, g, False):
             self._schedule(p)
 
@@ -362,14 +497,17 @@ class GoModel(Model):
         return [g for _, g in netq]
 
     def _arm_poller(self) -> None:
-        """The M in netpoll wakes at the next connection or the earliest timer on any P,
-        the latter in whole ``netpoll_resolution`` units from when it entered netpoll."""
+        """The M in netpoll wakes at the next connection (after a wake-up latency) or the
+        earliest timer on any P, the latter in whole ``netpoll_resolution`` units from when
+        it entered netpoll, late by the machine's timer lateness (epoll_wait's timeout)."""
         if not self.pidle:
             return
         engine = self.engine
         when = engine.next_arrival()
         if when is None:
             when = FOREVER
+        else:
+            when += self._arrival_wake()
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
@@ -377,7 +515,6 @@ class GoModel(Model):
                 self.poll_timer = self._waitms(due)
             if self.poll_timer < when:
                 when = self.poll_timer
-        when += self.wakeup
         if when >= self.poll_at or when > engine.deadline:
             return
         self.poll_at = when
@@ -387,12 +524,23 @@ class GoModel(Model):
 
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
-        entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated)."""
+        entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated), by its
+        timeout: late by a draw of the machine's timer lateness."""
         now, r = self.env._now, self.resolution
         delay = due - now
-        if delay <= 0 or not r:
-            return due
-        return now + (r if delay < r else delay // r * r)
+        if delay <= 0:
+            return due  # (findRunnable runs a due timer without blocking)
+        if r:
+            due = now + (r if delay < r else delay // r * r)
+        return due + self.os.timer_late()
+
+    def _arrival_wake(self) -> int:
+        """The wake-up latency of the M that the next connection's readiness wakes, drawn
+        once per connection (the poller may be re-armed many times before it comes)."""
+        i = self.engine.open_next
+        if self.arrival_wake[0] != i:
+            self.arrival_wake = (i, self.os.wake())
+        return self.arrival_wake[1]
 
     def _poll_wake(self, gen: int) -> None:
         if gen != self.poll_gen:
@@ -719,14 +867,15 @@ class GoModel(Model):
         self._arm_poller()
 
     def _startm(self, p: P, spinning: bool) -> None:
-        """proc.go:startm: an M (woken after ``thread_wakeup``) runs ``schedule`` on ``p``."""
+        """proc.go:startm: ``notewakeup(&nmp.park)``; the M runs ``schedule`` on ``p``
+        after the machine's wake-up latency."""
         p.status = RUN
         p.curg = -1
         p.check_from = self.env._now
         if spinning:
             p.spinning = True
             self.nmspinning += 1
-        self.engine.after(self.wakeup, self._mstart, p)
+        self.engine.after(self.os.wake(), self._mstart, p)
 
     def _wakep(self) -> None:
         """proc.go:wakep: one spinning M at a time, only if a P is idle."""
@@ -798,7 +947,7 @@ class GoModel(Model):
         p.curg = -1
         p.syscalltick += 1
         self.nsys -= 1
-        p.m = self.ms.pop() if self.ms else Thread()
+        p.m = self.ms.pop() if self.ms else M()
         p.status = RUN
         self._handoffp(p)
 
@@ -828,8 +977,8 @@ class GoModel(Model):
         now = self.env._now
         if self.sleep_until > now:  # (no round since it fell asleep: nothing to commit)
             self.sleep_until = -1
-            self.clock.start(now, 0, self.clock.min)
-            self.nocheck = now
+            self.nocheck = now + self.os.wake()  # sysmon's thread runs after a wake-up
+            self.clock.woken(self.nocheck)
             self.dirty = True
 
     def _all_idle_end(self) -> None:
@@ -848,11 +997,7 @@ class GoModel(Model):
             if nxt <= t:
                 continue
             self.dirty = True
-            idle, delay = clock.state(t)
-            w = t + DEEP_SLEEP_MAX
-            if nxt < w:
-                w = nxt
-            clock.start(w, idle, delay)
+            w = clock.deep_sleep(t, min(nxt, t + DEEP_SLEEP_MAX))
             self.nocheck = w
             if w > now:
                 self.sleep_until = w
@@ -987,7 +1132,7 @@ class GoModel(Model):
                         end = p.seg + p.left
                     if end < busy_until:
                         busy_until = end if end < FOREVER else now
-                if self.async_pre and p.curg >= 0:
+                if self.async_pre and p.curg >= 0 and p.m.sigp is None:
                     w = p.watch
                     low = (w if w >= 0 else p.pd_when) + self.slice  # a lower bound
                     if low > end:
@@ -995,7 +1140,7 @@ class GoModel(Model):
                             limit = low
                     elif low < best:
                         sw = clock.ge(w) if w >= 0 else p.pd_when
-                        r = clock.ge(max(sw + self.slice, now, p.skip + 1))
+                        r = clock.ge(max(sw + self.slice, now))
                         if r > end:
                             limit = min(limit, r)
                         elif r < best:
@@ -1060,16 +1205,28 @@ class GoModel(Model):
             self._preempt(p, t)
 
     def _preempt(self, p: P, t: int) -> None:
-        """preemptM's signal -> asyncPreempt -> gopreempt_m: the G to the global queue."""
+        """preemptone -> preemptM's signal -> asyncPreempt -> gopreempt_m: the G to the
+        global queue. An M waiting for a core keeps the signal pending (one at a time:
+        ``signalPending``) and takes it when it next runs (``GoCores``)."""
         g, thread = p.curg, p.m
-        if g < 0 or p.status != RUN or not (self.direct or (thread.on_core
-                                                             and not thread.queued)):
-            p.skip = t  # the signal waits for the M to run: try again next round
+        if g < 0 or p.status != RUN or thread.sigp is not None:
+            return
+        if not (self.direct or thread.on_core):
+            thread.sigp = p
             return
         self.resume[g] = self._interrupt(p)
         self.rec.preempt(g, t)
         self._to_global(p, g)
         self._schedule(p)
 
+    def _signal(self, pending: tuple[P, M]) -> None:
+        """doSigPreempt on an M back on its core: ``wantAsyncPreempt`` (its P still runs
+        the G the signal was for) -> asyncPreempt."""
+        p, thread = pending
+        if p.m is thread and thread.on_core and p.status == RUN and p.curg >= 0:
+            self._preempt(p, self.env._now)
+        self.dirty = True
+        self._plan()
 
-__all__ = ["GoModel", "GoOptions", "SysmonClock"]
+
+__all__ = ["DrawnSysmonClock", "GoModel", "GoOptions", "SysmonClock"]
