@@ -257,7 +257,8 @@ def wakeups_expected(rec: Probe, workload) -> tuple[np.ndarray, np.ndarray]:
     model = options.model
     wake = {"io": 1, "sleep": 1, "block": 1, "native": 1}  # go, gil_threads
     sleep0 = 0
-    if model in ("fcfs", "round_robin", "shortest_remaining", "processor_sharing") or (
+    if model in ("fcfs", "round_robin", "shortest_remaining", "class_priority",
+                 "processor_sharing") or (
             model == "gil_threads" and options.free_threaded):
         wake["native"] = 0  # native is service, like cpu
     elif model == "asyncio":
@@ -342,7 +343,8 @@ def check_conservation(rec: Probe, cores: int) -> None:
     - fcfs, round_robin: a task waits only while every core runs, and the queue is FIFO
       (a task that became ready earlier never starts after one that became ready later),
       save the machine's delays (``os_allowance``: a woken thread joins the queue late).
-      shortest_remaining: the same without FIFO (its order is pinned by exact tests).
+      shortest_remaining, class_priority: the same without FIFO (their orders are pinned
+      by exact tests).
     - processor_sharing: the cores in use are exactly min(cores, tasks in service).
     - asyncio: a loop never idles (neither runs, blocks, waits for a core or for the GIL)
       while one of its tasks is ready for it, save a timer while the loop sleeps in select:
@@ -378,13 +380,13 @@ def check_conservation(rec: Probe, cores: int) -> None:
     if name == "processor_sharing":
         _check_sharing(rec, cores)
         return
-    if name in ("fcfs", "round_robin", "shortest_remaining"):
+    if name in ("fcfs", "round_robin", "shortest_remaining", "class_priority"):
         w = w[w["until"] > w["since"]]
         run = s[s["state"] == "running"]
         late = os_allowance(rec)  # a thread woken by the OS runs that much later
         _assert_served(w, unserved(run, cores, w["since"] + late, w["until"]), 0,
                        "a task waits while a core is idle")
-        if name != "shortest_remaining" and not late:  # (woken late: queued later)
+        if name in ("fcfs", "round_robin") and not late:  # (woken late: queued later)
             _check_fifo(w)
     elif name == "asyncio":
         _check_loops(rec, model, w, s)

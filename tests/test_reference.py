@@ -1,6 +1,9 @@
 """Reference disciplines: exact micro-scenarios."""
 
+import pytest
 from helpers import MS, config, finish_times, one, run_scheduler
+
+from sim.config import ConfigError
 
 BATCH3 = {"arrival": {"batch": {"count": 3}}, "phases": [{"cpu": "10ms"}]}
 
@@ -130,3 +133,64 @@ def test_while_a_woken_thread_waits_for_the_os_a_queued_one_takes_the_core():
             "b": one([{"cpu": "1ms"}], at="1.99ms")}
     cfg = config(work, {"f": {"model": "fcfs"}}, machine=OS_DELAYS)
     assert finish_times(cfg, "f") == {0: 3_990_000, 1: 2_990_000}
+
+
+def test_class_priority_preempts_a_later_class_and_serves_the_first_class_first():
+    """One core, order [hi, mid]: lo (no rank: last) 10 ms at 0; mid 4 ms at 1 ms takes lo's
+    core (lo has 9 left); hi 2 ms at 2 ms takes mid's (mid has 3 left): hi 2-4, mid 4-7,
+    lo 7-16. A second lo at 3 ms waits behind the first (FIFO within a class): 16-26."""
+    work = {"lo": one([{"cpu": "10ms"}]), "mid": one([{"cpu": "4ms"}], at="1ms"),
+            "hi": one([{"cpu": "2ms"}], at="2ms"), "lo2": one([{"cpu": "10ms"}], at="3ms")}
+    cfg = config(work, {"p": {"model": "class_priority", "order": ["hi", "mid"]}})
+    tasks = run_scheduler(cfg, "p")[0]
+    assert finish_times(cfg, "p") == {0: 16 * MS, 1: 7 * MS, 2: 4 * MS, 3: 26 * MS}
+    assert tasks["preemptions"].tolist() == [1, 1, 0, 0]
+
+
+def test_class_priority_takes_the_core_of_the_worst_ranked_holder():
+    """Two cores: mid (8 ms) and lo (8 ms) at 0, hi (3 ms) at 2 ms takes lo's core, not
+    mid's: hi 2-5, lo resumes 5-11, mid untouched (8)."""
+    work = {"mid": one([{"cpu": "8ms"}]), "lo": one([{"cpu": "8ms"}]),
+            "hi": one([{"cpu": "3ms"}], at="2ms")}
+    cfg = config(work, {"p": {"model": "class_priority", "order": ["hi", "mid", "lo"]}},
+                 machine={"cores": 2})
+    assert finish_times(cfg, "p") == {0: 8 * MS, 1: 11 * MS, 2: 5 * MS}
+
+
+@pytest.mark.parametrize("order,message", [
+    (["a", "b"], "schedulers.p.order.1: no class 'b' in the workload (classes: a)"),
+    (["a", "a"], "schedulers.p.order.1: 'a' is listed twice"),
+])
+def test_class_priority_order_names_the_workload_classes_once(order, message):
+    with pytest.raises(ConfigError) as info:
+        config({"a": one([{"cpu": "1ms"}])}, {"p": {"model": "class_priority", "order": order}})
+    assert str(info.value).endswith(message)
+
+
+SPAWNS_KID = {"main": {"arrival": {"batch": {"count": 1}},
+                       "phases": [{"cpu": "2ms"}, {"spawn": "kid"}, {"cpu": "2ms"}]},
+              "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}
+
+
+@pytest.mark.parametrize("scheduler", [{"model": "class_priority", "order": ["kid", "main"]},
+                                       {"model": "shortest_remaining"}])
+def test_a_holder_starting_a_new_burst_gives_its_core_to_a_waiting_thread_that_outranks_it(
+        scheduler):
+    """One core: main computes 2 ms, spawns kid (1 ms: the better class, the shorter
+    burst), then starts 2 ms more: kid runs first, 2-3 ms, main 3-5 ms (one preemption).
+    FCFS: main 4, kid 5."""
+    cfg = config(SPAWNS_KID, {"p": scheduler})
+    tasks = run_scheduler(cfg, "p")[0]
+    assert finish_times(cfg, "p") == {0: 5 * MS, 1: 3 * MS}
+    assert tasks["preemptions"].tolist() == [1, 0]
+    assert finish_times(config(SPAWNS_KID, {"f": {"model": "fcfs"}}), "f") == \
+        {0: 4 * MS, 1: 5 * MS}
+
+
+def test_class_priority_without_an_order_ranks_classes_as_the_workload_lists_them():
+    """The first example's classes, listed hi, mid, lo, lo2: the same timings as
+    order [hi, mid] except that lo now outranks lo2 (no matter: lo2 arrives later)."""
+    work = {"hi": one([{"cpu": "2ms"}], at="2ms"), "mid": one([{"cpu": "4ms"}], at="1ms"),
+            "lo": one([{"cpu": "10ms"}]), "lo2": one([{"cpu": "10ms"}], at="3ms")}
+    cfg = config(work, {"p": {"model": "class_priority"}})
+    assert finish_times(cfg, "p") == {0: 4 * MS, 1: 7 * MS, 2: 16 * MS, 3: 26 * MS}

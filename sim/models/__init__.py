@@ -6,7 +6,7 @@ from .asyncio_loop import AsyncioModel
 from .base import Model
 from .gil_threads import GilThreads
 from .go import GoModel
-from .reference import Fcfs, ProcessorSharing, RoundRobin, ShortestRemaining
+from .reference import ClassPriority, Fcfs, ProcessorSharing, RoundRobin, ShortestRemaining
 from .tokio import TokioModel
 
 MODELS: dict[str, type[Model]] = {
@@ -17,6 +17,7 @@ MODELS: dict[str, type[Model]] = {
     "round_robin": RoundRobin,
     "processor_sharing": ProcessorSharing,
     "shortest_remaining": ShortestRemaining,
+    "class_priority": ClassPriority,
     "tokio": TokioModel,
 }
 

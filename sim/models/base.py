@@ -29,6 +29,7 @@ from simpy.events import NORMAL
 from ..machine import OS
 from ..phases import DONE, SPAWN
 from ..schema import StrictModel
+from .policies import RunQueue
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -307,51 +308,6 @@ class Thread:
         self.gen = 0
 
 
-class RunQueue(deque):
-    """The threads waiting for a core, first in first out: Linux's run queue as the models
-    see it (and the ``fcfs`` and ``round_robin`` disciplines).
-
-    A run-queue policy has ``push(thread)``, ``take()`` (the thread that runs next), a
-    length, and, if ``preempts``, ``victim(thread, holders, now)``: the holder whose core a
-    thread that starts waiting takes at once (or None). FIFO never takes a core: a waiting
-    thread gets one at a slice boundary or a release. (The deque's own C methods, so that
-    the OS's queue costs nothing over a plain deque.)"""
-
-    __slots__ = ()
-    preempts = False
-    push = deque.append
-    take = deque.popleft
-
-
-class ShortestRemainingQueue(list):
-    """Shortest remaining processing time first (SRPT), preemptive: the waiting thread with
-    the least work left runs next (ties in arrival order), and a thread that starts waiting
-    with less work left than a holder's takes the core of the holder with the most left. A
-    thread that yields waits with no work left: it runs first at the next release, but
-    takes no core. A heap of (work left, order, thread)."""
-
-    __slots__ = ("count",)
-    preempts = True
-
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def push(self, thread: Thread) -> None:
-        self.count += 1
-        heappush(self, (thread.remaining, self.count, thread))
-
-    def take(self) -> Thread:
-        return heappop(self)[2]
-
-    def victim(self, thread: Thread, holders, now: int) -> Thread | None:
-        if not thread.remaining:
-            return None
-        left = {h: h.remaining - (now - h.seg_start if h.pending else 0) for h in holders}
-        most = max(left, key=left.get, default=None)
-        return most if most is not None and thread.remaining < left[most] else None
-
-
 class Cores:
     """``count`` CPUs shared among the threads that want one, by a run-queue policy.
 
@@ -367,7 +323,7 @@ class Cores:
                  "finishing")
 
     def __init__(self, engine: Engine, count: int, slice_ns: int = FOREVER,
-                 queue: RunQueue | ShortestRemainingQueue | None = None):
+                 queue: Any = None):
         self.engine = engine
         self.rec = engine.rec
         self.free = count
@@ -398,6 +354,9 @@ class Cores:
             thread.on_core = True
             thread.slice_start = now
             self.holders[thread] = None
+        elif self.queue.preempts and work and self.queue.outranks(thread):
+            self._preempt(thread)  # a waiting thread comes first
+            return
         self.rec.running(task, now)
         self._segment(thread)
 

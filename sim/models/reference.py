@@ -20,16 +20,16 @@ from typing import Literal
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import Duration
+from ..units import quote
 from .base import (
     FOREVER,
     Cores,
     Engine,
     Model,
-    RunQueue,
     SchedulerOptions,
-    ShortestRemainingQueue,
     Thread,
 )
+from .policies import ClassPriorityQueue, RunQueue, ShortestRemainingQueue
 
 
 class FcfsOptions(SchedulerOptions):
@@ -51,6 +51,20 @@ class ProcessorSharingOptions(SchedulerOptions):
 
 class ShortestRemainingOptions(SchedulerOptions):
     model: Literal["shortest_remaining"]
+
+
+class ClassPriorityOptions(SchedulerOptions):
+    model: Literal["class_priority"]
+    # the workload's classes, highest priority first (default: as the workload lists them)
+    order: list[str] | None = None
+
+    def check(self, cfg, path):
+        for i, name in enumerate(self.order or []):
+            if name not in cfg.workload:
+                raise ValueError(f"{path}.order.{i}: no class {quote(name)} in the workload "
+                                 f"(classes: {', '.join(cfg.workload)})")
+            if name in self.order[:i]:
+                raise ValueError(f"{path}.order.{i}: {quote(name)} is listed twice")
 
 
 class Fcfs(Model):
@@ -120,6 +134,24 @@ class ShortestRemaining(Fcfs):
 
     Options = ShortestRemainingOptions
     run_queue = ShortestRemainingQueue
+
+
+class ClassPriority(Fcfs):
+    """Strict, preemptive priority by class on ``machine.cores`` servers: a waiting task of
+    a class earlier in ``order`` runs before any of a later class (FIFO within a class),
+    and takes the core of a running task of a later class at once. Classes not in ``order``
+    come after those in it, equal among themselves; without ``order``, the workload's
+    classes rank in the order the config lists them."""
+
+    Options = ClassPriorityOptions
+
+    def __init__(self, engine: Engine, options):
+        order = engine.workload.classes if options.order is None else options.order
+        listed = {name: i for i, name in enumerate(order)}
+        class_rank = [listed.get(name, len(listed)) for name in engine.workload.classes]
+        rank = [class_rank[c] for c in engine.workload.task_class.tolist()]
+        self.run_queue = lambda: ClassPriorityQueue(rank)
+        super().__init__(engine, options)
 
 
 class ProcessorSharing(Model):
