@@ -18,6 +18,8 @@ import heapq
 import math
 from typing import Literal
 
+from pydantic import Field
+
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import Duration
 from ..units import quote
@@ -55,8 +57,9 @@ class ShortestRemainingOptions(SchedulerOptions):
 
 class ClassPriorityOptions(SchedulerOptions):
     model: Literal["class_priority"]
-    # the workload's classes, highest priority first (default: as the workload lists them)
-    order: list[str] | None = None
+    order: list[str] | None = Field(
+        default=None, description="the workload's classes, highest priority first; None: "
+                                  "in the order the workload lists them")
 
     def check(self, cfg, path):
         for i, name in enumerate(self.order or []):
@@ -137,9 +140,10 @@ class ShortestRemaining(Fcfs):
 
 
 class ClassPriority(Fcfs):
-    """Strict, preemptive priority by class on ``machine.cores`` servers: a waiting task of
-    a class earlier in ``order`` runs before any of a later class (FIFO within a class),
-    and takes the core of a running task of a later class at once. Classes not in ``order``
+    """Strict, preemptive priority by class on ``machine.cores`` servers (``order``).
+
+    A waiting task of a class earlier in ``order`` runs before any of a later class (FIFO
+    within a class), and takes the core of a running task of a later class at once. Classes not in ``order``
     come after those in it, equal among themselves; without ``order``, the workload's
     classes rank in the order the config lists them."""
 
