@@ -143,9 +143,9 @@ class ClassPriority(Fcfs):
     """Strict, preemptive priority by class on ``machine.cores`` servers (``order``).
 
     A waiting task of a class earlier in ``order`` runs before any of a later class (FIFO
-    within a class), and takes the core of a running task of a later class at once. Classes not in ``order``
-    come after those in it, equal among themselves; without ``order``, the workload's
-    classes rank in the order the config lists them."""
+    within a class), and takes the core of a running task of a later class at once. Classes
+    not in ``order`` come after those in it, equal among themselves; without ``order``, the
+    workload's classes rank in the order the config lists them."""
 
     Options = ClassPriorityOptions
 
