@@ -355,8 +355,8 @@ def check_conservation(rec: Probe, cores: int) -> None:
       A loop may idle a core while another loop's task waits (one loop per task).
     - gil_threads: no two threads run Python (cpu spans) at once, and the GIL is never
       idle while a thread waits for it: some thread runs Python or waits for a core holding
-      it, save hand-offs (``handoff_cost`` each). Free-threaded: only the OS's promise
-      (``check_lanes``).
+      it, save a wake latency at a time (a dropped GIL is free until the signalled waiter
+      runs). Free-threaded: only the OS's promise (``check_lanes``).
     - go: a runnable G waits only while every P is busy (its M running or waiting for a
       core, or its G in a syscall or cgo call: the P is held until retaken), save
       stretches of the machine's delays per P and one more (a P handed to a waking M looks
@@ -440,11 +440,12 @@ def _check_gil(rec: Probe, model, s: pd.DataFrame) -> None:
     t0, t1 = python["t0"].to_numpy(), python["t1"].to_numpy()
     assert (t0[1:] >= t1[:-1]).all(), "two threads run Python at once"
     waiting = threads[threads["state"] == "gil_wait"]
-    # a wait ends when its hand-off does: the GIL was in transit for handoff_cost before
-    handoff = waiting[["t1"]].assign(t0=waiting["t1"] - model.options.handoff_cost)
-    holder = pd.concat([python, threads[threads["state"] == "runnable"], handoff])
-    _assert_served(waiting, unserved(holder, 1, waiting["t0"], waiting["t1"]), 0,
-                   "the GIL is idle while a thread waits for it")
+    # a wait ends with a take: the thread holds the GIL (an instant, if it drops it at once
+    # to block) and any idle stretch after it is another waiter's wake-up
+    takes = waiting[["t1"]].assign(t0=waiting["t1"] - 1)
+    holder = pd.concat([python, threads[threads["state"] == "runnable"], takes])
+    _assert_served(waiting, unserved(holder, 1, waiting["t0"], waiting["t1"]),
+                   rec.engine.os.wake.largest, "the GIL is idle while a thread waits for it")
 
 
 def _check_ps(rec: Probe, model, w: pd.DataFrame, s: pd.DataFrame) -> None:

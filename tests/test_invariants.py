@@ -83,8 +83,7 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
         return {"quantum": pick("200us", "1ms", "2ms", "5ms")}
     if model == "gil_threads":
         return {"threads": pick(1, 2, 3, 8), "switch_interval": pick("100us", "1ms", "5ms"),
-                "free_threaded": pick(False, False, True), "wake_order": pick("fifo", "random"),
-                "handoff_cost": pick("0", "0", "50us")}
+                "free_threaded": pick(False, False, True), "wake_order": pick("fifo", "random")}
     if model == "go":
         return {"gomaxprocs": draw(st.none() | more), "time_slice": pick("1ms", "2ms", "10ms"),
                 "async_preemption": pick(True, True, False), "local_queue": pick(1, 2, 256),

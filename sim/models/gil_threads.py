@@ -1,45 +1,68 @@
-"""CPython threads under the GIL, after ``Python/ceval_gil.c`` (3.12/3.13; ``ceval_gil.h`` in
-3.11) and ``Include/internal/pycore_gil.h``. The mechanism is the same in 3.11-3.13
-(docs/runtime-notes/gil.md).
+"""CPython threads under the GIL, after CPython 3.11's ``Python/ceval_gil.h`` (``take_gil``,
+``drop_gil``, ``create_gil``; the file is ``ceval_gil.c`` from 3.12 on, with the same
+mechanism in 3.11-3.13: docs/runtime-notes/gil.md), ``Include/internal/pycore_gil.h`` and
+``Python/condvar.h``.
 
-``take_gil``: a thread that finds the GIL free takes it at once; otherwise it waits on
-``gil->cond`` for at most ``interval`` and, if it timed out and no switch happened during that
-wait (``switch_number`` unchanged), sets the drop request, then waits again (a fresh timeout
-every pass). The holder answers the request at its next eval-breaker check (``RESUME``,
-``JUMP_BACKWARD``, ``CALL``: at once, at this model's resolution) with ``drop_gil`` +
-``take_gil``; with ``FORCE_SWITCHING`` (always defined) ``drop_gil`` blocks on
-``switch_cond`` until another thread has taken the GIL, so the dropper cannot take it back
-first. A waiter whose wait began before the current holder took the GIL is stale: its next
-timeout asks nothing. Hence a forced slice is never shorter than ``interval``; with two or
-more CPU-bound threads every slice is exactly ``interval`` (the old holder is a fresh waiter),
-and after a voluntary release (I/O, finishing) the next holder runs up to ``2 * interval``.
+``Gil`` follows the two functions step by step (the methods named after them):
+
+- ``take_gil``: a thread that finds the GIL unlocked takes it at once (``goto _ready``).
+  Otherwise it loops while the GIL is locked: it saves ``switch_number`` and sleeps in
+  ``COND_TIMED_WAIT(gil->cond, ..., interval)`` (a ``TimedWait``); if that wait timed out, the
+  GIL is still locked and ``switch_number`` did not change meanwhile, it sets
+  ``gil_drop_request``; then it tests ``locked`` again. At ``_ready`` it locks the GIL, and if
+  it is not ``last_holder`` it becomes it and increments ``switch_number``; with
+  ``FORCE_SWITCHING`` (always defined) it signals ``switch_cond``; it resets the drop request.
+- ``drop_gil``: unlock, ``COND_SIGNAL(gil->cond)`` (one waiter wakes); then, FORCE_SWITCHING,
+  if a drop was requested and ``last_holder`` is still the dropping thread, reset the request
+  and ``COND_WAIT(switch_cond)`` until another thread has taken the GIL.
+- The holder sees the request at its next eval-breaker check (``RESUME``, ``JUMP_BACKWARD``,
+  ``CALL``: at once, at this model's resolution) and calls ``drop_gil`` then ``take_gil``
+  (``ceval.c: eval_frame_handle_pending``).
+
+Where the machine (``sim/machine.py``, ``engine.os``) adds time, each marked ``OS:`` below:
+
+- timer lateness: a ``COND_TIMED_WAIT`` that ends by its timeout returns ``timer_late()``
+  after its deadline (``_cond_timed_wait``; ``condvar.h``: ``pthread_cond_timedwait`` to
+  now + interval); ``time.sleep`` (``sleep`` phases: 3.11's ``pysleep`` sleeps in
+  ``clock_nanosleep`` to a deadline fixed before it drops the GIL) returns that late too.
+- wake latency: a thread woken by another runs ``wake()`` after the wake-up: the waiter that
+  ``drop_gil`` signals (``_signal``), the dropper waiting on ``switch_cond`` that the new
+  holder's ``take_gil`` signals (``_ready``), a thread blocked in ``io``/``block`` that the
+  completion wakes (``_call``) and a pool worker that ``submit`` wakes in
+  ``work_queue.get`` (``GilThreads.arrive``). Meanwhile the GIL is free: a thread that calls
+  ``take_gil`` first takes it, and the signalled waiter then finds it held and starts a new
+  full-interval wait (its saved ``switch_number`` the new one), as in ``ceval_gil.h``.
+  With a zero law (profile ``ideal``) the woken thread runs at once, before the thread that
+  woke it goes on: the exact timelines of docs/runtime-notes/gil.md section 3.
+
+Consequences on the ideal machine: a forced slice is never shorter than ``interval``; with
+two or more CPU-bound threads every slice is exactly ``interval`` (the old holder is a fresh
+waiter); after a voluntary release (I/O, finishing) the next holder runs up to
+``2 * interval`` (the other waiters' waits began before it took the GIL: their next timeout
+asks nothing). On a real machine each forced switch adds the new holder's wake latency (the
+GIL idle meanwhile) and the next request comes a timer lateness plus the old holder's own
+wake-up (from ``switch_cond``) after ``interval``.
 
 Blocking calls (``io``, ``sleep``, ``block``) and ``native`` C code are wrapped in
 ``Py_BEGIN/END_ALLOW_THREADS`` (``PyEval_SaveThread`` = ``drop_gil``, ``PyEval_RestoreThread``
 = ``take_gil``): the GIL is released and must be taken back to continue. That return path is
 the convoy effect (bpo-7946): an I/O thread behind a CPU-bound holder waits one interval per
-return. ``yield`` (``time.sleep(0)``) hands the GIL over if another thread waits.
+return. ``yield`` (``time.sleep(0)``) drops and retakes the GIL: the waiter that ``drop_gil``
+signals gets it only if it runs before the yielding thread calls ``take_gil`` (at once on the
+ideal machine; on a real one the yielding thread usually takes it back first).
 
-Model choices (the note's section 2): a hand-off to a waiting thread takes ``handoff_cost``
-(default 0, instantaneous: the exact timelines of the note's section 3): the time from the
-holder's ``drop_gil`` (``COND_SIGNAL(gil->cond)``) to the woken waiter running, during which
-nobody runs Python. It is the same signal and wake-up whether the holder answers a drop
-request, yields or releases voluntarily, so every hand-off to a waiter pays it (a thread that
-finds the GIL free takes it at once); it counts as the woken thread's wait. Meanwhile the GIL
-is reserved for that waiter (in reality it is free, and a thread arriving in that gap could
-take it first), and after a forced switch the old holder starts its own wait only when the
-new one has taken the GIL (FORCE_SWITCHING), so forced slices stay exactly ``interval``
-long. ``sim.validate``'s convoy scenarios set it to what was measured on this machine
-(docs/validation.md: 0.1-0.25 ms beyond the OS's timer lateness; the note's section 2: about
-0.1 ms per forced switch). The waiter that gets the GIL is picked by ``wake_order``:
-``fifo`` (the order in which the waiters called ``take_gil``; deterministic, the textbook
-round robin) or ``random`` (seeded; what glibc's condvar was measured to do); a wait that
-restarts at the very instant of a switch sees the new ``switch_number``. Waiters sleep off
-the cores; a GIL holder that the OS deschedules keeps the GIL and answers a drop request
-when it runs again. The tasks run on a ``ThreadPoolExecutor``-like pool
-(``Lib/concurrent/futures/thread.py``): a FIFO work queue served by ``threads`` workers; a
-worker that finishes a task with work queued takes the next one without releasing the GIL.
-``free_threaded`` (PEP 703, ``Py_GIL_DISABLED``: ``take_gil`` returns at once) removes it.
+Model choices (the note's section 2): the waiter that a signal wakes is picked by
+``wake_order``: ``fifo`` (the order in which the waiters called ``take_gil``; deterministic,
+the textbook round robin) or ``random`` (seeded; what glibc's condvar was measured to do).
+Waiters sleep off the cores; a GIL holder that the OS deschedules keeps the GIL and answers a
+drop request when it runs again. A thread that drops the GIL to block (``Gil.release``: a
+pool worker going idle, an asyncio loop entering ``select``) waits on ``switch_cond`` when a
+drop was requested, which only delays its entering that block: the model does not show it.
+The tasks run on a ``ThreadPoolExecutor``-like pool (``Lib/concurrent/futures/thread.py``): a
+FIFO work queue served by ``threads`` workers; a worker that finishes a task with work queued
+takes the next one without releasing the GIL (and may take the item a woken idle worker was
+woken for: that one finds the queue empty and blocks again). ``free_threaded`` (PEP 703,
+``Py_GIL_DISABLED``: ``take_gil`` returns at once) removes the GIL.
 """
 
 from __future__ import annotations
@@ -49,7 +72,7 @@ from typing import Literal
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
-from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+from .base import Cores, Engine, Model, SchedulerOptions, Thread
 
 DEFAULT_INTERVAL = 5_000_000  # pycore_gil.h: #define DEFAULT_INTERVAL 5000 (microseconds)
 US = 1_000  # sys.setswitchinterval keeps whole microseconds; take_gil waits at least 1 us
@@ -60,62 +83,74 @@ class GilThreadsOptions(SchedulerOptions):
     threads: Count(MAX_THREADS) = 32  # the pool's workers (ThreadPoolExecutor's default: 32)
     switch_interval: Duration = DEFAULT_INTERVAL  # sys.setswitchinterval (default 0.005 s)
     free_threaded: bool = False  # PEP 703 build (3.13t) with the GIL disabled
-    wake_order: Literal["fifo", "random"] = "fifo"  # which waiter gets a released GIL
-    handoff_cost: Duration = 0  # drop_gil's signal to the woken waiter running (0 = at once)
+    wake_order: Literal["fifo", "random"] = "fifo"  # which waiter a signal wakes
 
     def check(self, cfg, path):
         if self.switch_interval <= 0:  # sysmodule.c: "switch interval must be strictly positive"
             raise ValueError(f"{path}.switch_interval: must be positive")
-        if self.handoff_cost < 0:
-            raise ValueError(f"{path}.handoff_cost: must not be negative")
 
 
 class PyThread(Thread):
     """An OS thread that runs Python code: what it needs to wait for, hold and give back
-    the GIL (``since``: when its current ``take_gil`` began; ``left``: bytecode work left in
-    its current burst; ``then``: what it does next, holding the GIL)."""
+    the GIL (``since``: when its current ``take_gil`` began; ``wait``: its timed wait on
+    ``gil->cond``, None when it is not in one; ``left``: bytecode work left in its current
+    burst; ``then``: what it does next, holding the GIL; ``kind``, ``arg``, ``due``: the
+    blocking call it makes, and when a sleep is due)."""
 
-    __slots__ = ("since", "left", "then")
+    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due")
 
     def __init__(self, lane: str | None = None):
         super().__init__(lane)
         self.since = 0
+        self.wait: TimedWait | None = None
         self.left = 0
         self.then = None
+        self.kind = 0
+        self.arg = 0
+        self.due = 0
+
+
+class TimedWait:
+    """One ``COND_TIMED_WAIT(gil->cond, gil->mutex, interval, timed_out)`` of a thread in
+    ``take_gil``: its deadline and the ``saved_switchnum`` read just before it. It ends by a
+    signal (``drop_gil``) or by its timeout; it is live while ``thread.wait`` is it."""
+
+    __slots__ = ("thread", "deadline", "saved_switchnum")
+
+    def __init__(self, thread: PyThread, deadline: int, saved_switchnum: int):
+        self.thread = thread
+        self.deadline = deadline
+        self.saved_switchnum = saved_switchnum
 
 
 class Gil:
-    """One GIL (``struct _gil_runtime_state``) shared by the ``PyThread`` s of one process.
+    """One GIL (``struct _gil_runtime_state``, made by ``create_gil``: unlocked, no last
+    holder) shared by the ``PyThread`` s of one process. ``holder`` is None when ``locked``
+    is 0; ``waiting``: the threads inside ``take_gil``, in the order they called it (those in
+    a timed wait, and those woken and not yet running); ``switcher``: the thread blocked in
+    ``drop_gil`` on ``switch_cond``, and what it does when that returns."""
 
-    The waiters' timed waits are not simulated one timeout at a time. A waiter that began
-    waiting at ``s`` times out at ``s + k * interval``; the first of those timeouts whose wait
-    began at or after the holder took the GIL asks for a drop (``_due``). One timer is kept,
-    never later than that moment; when it fires early (the GIL changed hands meanwhile) it
-    is set again for the moment computed then.
-    """
-
-    __slots__ = ("engine", "env", "rec", "cores", "interval", "fifo", "holder", "last_holder",
-                 "switch_number", "held_since", "drop_request", "waiting", "timer_at",
-                 "handoff", "transit", "shared")
+    __slots__ = ("engine", "rec", "cores", "interval", "fifo", "holder", "last_holder",
+                 "switch_number", "held_since", "drop_request", "waiting", "switcher",
+                 "shared", "late", "wake")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
-                 fifo: bool = True, handoff: int = 0):
+                 fifo: bool = True):
         self.engine = engine
-        self.env = engine.env
         self.rec = engine.rec
         self.cores = cores
         self.interval = max(interval // US, 1) * US  # take_gil: interval = Py_MAX(1, ...) us
         self.fifo = fifo
-        self.holder: PyThread | None = None
-        self.last_holder: PyThread | None = None
-        self.switch_number = 0
+        self.holder: PyThread | None = None  # gil->locked (and who holds it)
+        self.last_holder: PyThread | None = None  # gil->last_holder
+        self.switch_number = 0  # gil->switch_number
         self.held_since = 0
-        self.drop_request = False
-        self.waiting: deque[PyThread] = deque()  # in take_gil order
-        self.timer_at = FOREVER  # when the live timer fires
-        self.handoff = handoff  # handoff_cost: signal + wake-up of the picked waiter
-        self.transit = False  # the GIL is on its way to ``holder`` (picked, not yet running)
+        self.drop_request = False  # gil_drop_request
+        self.waiting: deque[PyThread] = deque()
+        self.switcher: tuple[PyThread, object] | None = None
         self.shared = not isinstance(cores, OneCore)  # a thread that stops frees a core
+        self.late = engine.os.timer_late  # OS: a timed wait ends this late
+        self.wake = engine.os.wake  # OS: a woken thread runs this late
 
     # --- what threads do --------------------------------------------------------------------
 
@@ -123,180 +158,238 @@ class Gil:
         """Run ``work`` ns of bytecode for ``task`` on ``th``, taking the GIL first if needed
         (``take_gil``), then call ``then(th)`` with the GIL still held."""
         th.task, th.left, th.then = task, work, then
-        holder = self.holder
-        if holder is th:
+        if self.holder is th:
             if self.drop_request:  # the eval breaker is checked before the next bytecode
-                self._switch(th, forced=True)
+                self._eval_breaker(th)
             else:
                 self.cores.compute(th, task, work, then)
-        elif holder is None:
-            self._take(th)
-            self._resume(th)
         else:
-            self._wait(th)
+            self.take_gil(th)
 
     def release(self, th: PyThread) -> None:
-        """``drop_gil`` by a thread that blocks or leaves Python: one waiter takes the GIL.
-        The caller releases the thread's core first if it stops running."""
-        if self.holder is not th:
-            return
-        if self.waiting:
-            self._hand(self._pick(), None)
-        else:
-            self.holder = None
-            self.drop_request = False
+        """``drop_gil`` by a thread that blocks or leaves Python (and does nothing more
+        here). The caller releases the thread's core first if it stops running."""
+        if self.holder is th:
+            self.drop_gil(th, None)
 
     def yield_(self, th: PyThread, then) -> bool:
-        """``time.sleep(0)``: release and retake. If another thread waits it gets the GIL
-        and ``then(th)`` comes when ``th`` has it back (True); else ``th`` goes on (False)."""
+        """``time.sleep(0)``: ``drop_gil``, a zero sleep, ``take_gil``. If another thread
+        took the GIL meanwhile, ``then(th)`` comes when ``th`` has it back (True); else
+        ``th`` goes on holding it (False)."""
         if self.holder is not th or not self.waiting:
-            return False
+            return False  # (nobody to signal: the GIL is dropped and taken back at once)
+        task, now = th.task, self.engine.now
         th.left, th.then = 0, then
-        self._switch(th, forced=False)
+        self.rec.ready(task, now, False)
+        if self.shared:
+            self.cores.release(th)
+        if not self.drop_gil(th, self.take_gil):
+            return True  # FORCE_SWITCHING: it takes the GIL once woken on switch_cond
+        if self.holder is None and not self.shared:  # free: take_gil goes to _ready
+            self._ready(th, False)
+            self.rec.running(task, now)
+            return False
+        self.take_gil(th)
         return True
 
     def call(self, th: PyThread, task: int, kind: int, arg: int, then) -> None:
         """A call inside ``Py_BEGIN/END_ALLOW_THREADS``: ``native`` computes on a core, the
-        others block off-core; the GIL is released meanwhile and taken back on return."""
-        th.then = then
-        if kind == NATIVE:
-            self.cores.compute(th, task, arg, self._returned)
-            self.release(th)
+        others block off-core; the GIL is released first (``drop_gil``; by a holder) and
+        taken back on return (``take_gil``), then ``then(th)``."""
+        now = self.engine.now
+        th.task, th.then, th.kind, th.arg = task, then, kind, arg
+        th.due = now + arg  # pysleep: the deadline is fixed before drop_gil
+        if kind != NATIVE and self.shared:
+            self.cores.release(th)  # it will block
+        if self.holder is not th:
+            self._call(th)
+        elif not self.drop_request:  # drop_gil returns at once: the call, then the drop
+            self._call(th)
+            self.drop_gil(th, None)
+        elif not self.drop_gil(th, self._call):  # FORCE_SWITCHING may hold it back
+            self.rec.ready(task, now, False)  # (the call begins once the GIL changed hands)
         else:
-            now = self.env._now
-            self.rec.running(task, now)
-            if th.lane and self.rec.tracing:
-                self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, now + arg)
-            self.engine.after(arg, self._returned, th)
-            if self.shared:
-                self.cores.release(th)
-            self.release(th)
+            self._call(th)
 
-    # --- internals --------------------------------------------------------------------------
+    # --- ceval_gil.h ------------------------------------------------------------------------
 
-    def _returned(self, th: PyThread) -> None:
-        """``PyEval_RestoreThread``: the call has returned; continue once the GIL is held."""
-        self.rec.ready(th.task, self.env._now, True)
-        self.run(th, th.task, 0, th.then)
-
-    def _wait(self, th: PyThread) -> None:
-        """``take_gil`` with the GIL held: sleep in ``COND_TIMEDWAIT`` (off the cores)."""
-        now = self.env._now
+    def take_gil(self, th: PyThread) -> None:
+        """``take_gil(tstate)``: take the GIL if it is unlocked, else sleep in timed waits
+        (off the cores) until it is; ``th`` then goes on with its work left (``_resume``)."""
+        if self.holder is None:  # goto _ready
+            self._ready(th, False)
+            self._resume(th)
+            return
+        now = self.engine.now
         th.since = now
         self.waiting.append(th)
         if self.rec.ready_since[th.task] < 0:  # (not waiting since its arrival)
             self.rec.ready(th.task, now, False)
         if self.shared:
             self.cores.release(th)
-        self._arm(now + self.interval)  # a fresh waiter asks one interval from now
+        self._cond_timed_wait(th)
 
-    def _pick(self) -> PyThread:
-        """The waiter that wins the GIL: FIFO, or uniformly at random (``wake_order``)."""
-        if self.fifo or len(self.waiting) == 1:
-            th = self.waiting.popleft()
+    def _cond_timed_wait(self, th: PyThread) -> None:
+        """One pass of take_gil's loop: ``saved_switchnum = switch_number`` and
+        ``COND_TIMED_WAIT(gil->cond, gil->mutex, interval)``."""
+        now = self.engine.now
+        th.wait = wait = TimedWait(th, now + self.interval, self.switch_number)
+        # OS: a wait that ends by its timeout returns timer lateness after its deadline
+        # (drawn now: the law is the same whenever it is drawn)
+        self.engine.after(self.interval + self.late(), self._timed_out, wait)
+
+    def _timed_out(self, wait: TimedWait) -> None:
+        """The wait's timeout: ``timed_out = 1``. If the GIL is locked and no switch came
+        since the wait began, ``SET_GIL_DROP_REQUEST``; then the loop tests ``locked``."""
+        th = wait.thread
+        if th.wait is not wait:
+            return  # the wait ended by a signal before its timeout
+        th.wait = None
+        if self.holder is None:  # unlocked: the loop ends, goto _ready
+            self._ready(th, True)
+            self._resume(th)
+            return
+        request = self.switch_number == wait.saved_switchnum
+        self._cond_timed_wait(th)  # locked: the next pass (the holder sees the request after)
+        if request:
+            self._request_drop()
+
+    def _signalled(self, th: PyThread) -> None:
+        """The signalled waiter runs: its ``COND_TIMED_WAIT`` returned with ``timed_out =
+        0``, and the loop tests ``locked``: free, it takes the GIL; held (a thread that
+        called ``take_gil`` first took it), a new full-interval wait."""
+        if self.holder is None:
+            self._ready(th, True)
+            self._resume(th)
         else:
-            i = int(self.engine.rng.integers(len(self.waiting)))
-            th = self.waiting[i]
-            del self.waiting[i]
-        return th
+            self._cond_timed_wait(th)
 
-    def _take(self, th: PyThread) -> None:
-        """The end of ``take_gil``: ``locked = 1``, ``switch_number++`` if the holder
-        changes, the drop request cleared; then when the next request will come."""
-        now = self.env._now
+    def _ready(self, th: PyThread, waited: bool) -> None:
+        """``_ready:`` ``locked = 1``; a new holder becomes ``last_holder`` and increments
+        ``switch_number``; ``COND_SIGNAL(switch_cond)`` (FORCE_SWITCHING) wakes a thread
+        waiting in ``drop_gil``; the drop request is reset. ``waited``: ``th`` has been
+        in the loop (it leaves ``waiting``)."""
+        now = self.engine.now
+        if waited:
+            waiting = self.waiting
+            if waiting[0] is th:
+                waiting.popleft()
+            else:
+                waiting.remove(th)
+            if th.lane and self.rec.tracing:
+                self.rec.span(th.lane, th.task, "gil_wait", th.since, now)
         self.holder = th
-        if self.last_holder is not th:
+        self.held_since = now
+        if th is not self.last_holder:
             if self.last_holder is not None:
                 self.rec.handoffs[th.task] += 1
             self.last_holder = th
             self.switch_number += 1
-        self.held_since = now
+        if self.switcher is not None:
+            switcher, self.switcher = self.switcher, None
+            if self.wake.zero:
+                self._switched(switcher)
+            else:  # OS: the thread woken on switch_cond runs wake latency later
+                self.engine.after(self.wake(), self._switched, switcher)
         self.drop_request = False
-        if self.waiting:  # no request can come before one interval from now
-            self._arm(now + self.interval)
 
-    def _due(self) -> int:
-        """When the first drop request under the current holder comes: each waiter asks one
-        interval after its first timeout at or after the holder took the GIL."""
-        since, interval, first = self.held_since, self.interval, FOREVER
-        for w in self.waiting:
-            start = w.since
-            if start < since:
-                start += -(-(since - start) // interval) * interval
-            if start < first:
-                first = start
-        return first + interval
+    def drop_gil(self, th: PyThread, then) -> bool:
+        """``drop_gil(tstate)``: unlock, signal one waiter. FORCE_SWITCHING: if a drop was
+        requested and no thread has taken the GIL since, reset the request and wait on
+        ``switch_cond`` (off the cores): False, and ``then(th)`` comes when ``th`` is woken.
+        True: ``drop_gil`` has returned."""
+        self.holder = None  # gil->locked = 0
+        self._signal()  # COND_SIGNAL(gil->cond)
+        if self.drop_request and self.last_holder is th:
+            self.drop_request = False  # RESET_GIL_DROP_REQUEST
+            if self.shared:
+                self.cores.release(th)
+            self.switcher = (th, then)  # COND_WAIT(gil->switch_cond)
+            return False
+        return True
 
-    def _arm(self, at: int) -> None:
-        if at < self.timer_at:
-            self.timer_at = at
-            self.engine.after(at - self.env._now, self._timer, at)
+    def _signal(self) -> None:
+        """``COND_SIGNAL(gil->cond)``: one thread in a timed wait (``wake_order`` picks it)
+        is woken; its wait ends (its timeout will not count). Nobody waits: nothing."""
+        waiting = self.waiting
+        if self.fifo:
+            for th in waiting:
+                if th.wait is not None:
+                    break
+            else:
+                return
+        else:
+            asleep = [w for w in waiting if w.wait is not None]
+            if not asleep:
+                return
+            th = asleep[0] if len(asleep) == 1 else \
+                asleep[int(self.engine.rng.integers(len(asleep)))]
+        th.wait = None
+        if self.wake.zero:
+            self._signalled(th)
+        else:  # OS: the signalled waiter runs wake latency later; the GIL is free meanwhile
+            self.engine.after(self.wake(), self._signalled, th)
 
-    def _timer(self, at: int) -> None:
-        """A waiter timed out with ``switch_number`` unchanged: ``SET_GIL_DROP_REQUEST``."""
-        if at != self.timer_at:
-            return  # superseded by an earlier timer
-        self.timer_at = FOREVER
-        if self.holder is None or self.transit or self.drop_request or not self.waiting:
-            return  # (in transit: the new holder's ``_take`` arms the next one)
-        due = self._due()
-        if due > self.env._now:
-            self._arm(due)
+    def _switched(self, switcher: tuple[PyThread, object]) -> None:
+        """The thread waiting on ``switch_cond`` runs: ``drop_gil`` returns."""
+        th, then = switcher
+        if then is not None:
+            then(th)
+
+    def _request_drop(self) -> None:
+        """``SET_GIL_DROP_REQUEST``: the holder sees it at its next eval-breaker check."""
+        if self.drop_request:
             return
         self.drop_request = True
         th = self.holder
         if th.pending:  # running bytecode: it drops at its next eval-breaker check, now
             th.left = self.cores.interrupt(th)
             if th.left:
-                self._switch(th, forced=True)
+                self._eval_breaker(th)
             else:  # its burst ends at this very instant: it checks at its next bytecode
                 th.then(th)
         elif th.queued:  # descheduled by the OS, GIL in hand: it answers when it runs again
-            th.left, th.remaining, th.done = th.remaining, 0, self._answer
+            th.left, th.remaining, th.done = th.remaining, 0, self._eval_breaker
         # (otherwise it is between bursts and answers at its next ``run``)
 
-    def _answer(self, th: PyThread) -> None:
-        self._switch(th, forced=True)
-
-    def _switch(self, th: PyThread, forced: bool) -> None:
-        """``drop_gil`` + ``take_gil`` by the holder: the next waiter takes the GIL and only
-        then does ``th`` wait for it (FORCE_SWITCHING), as a fresh waiter."""
-        now = self.env._now
-        if forced:
-            self.rec.preempt(th.task, now)
-        else:
-            self.rec.ready(th.task, now, False)
-        nxt = self._pick()
+    def _eval_breaker(self, th: PyThread) -> None:
+        """``eval_frame_handle_pending``: a drop was requested: ``drop_gil``, then
+        ``take_gil`` (once ``switch_cond`` lets it go: the GIL has changed hands)."""
+        self.rec.preempt(th.task, self.engine.now)
         if self.shared:
             self.cores.release(th)
-        self._hand(nxt, th)
+        if self.drop_gil(th, self.take_gil):
+            self.take_gil(th)
 
-    def _hand(self, nxt: PyThread, old: PyThread | None) -> None:
-        """Give the GIL to the picked waiter ``nxt``: at once, or ``handoff`` later (its
-        wake-up), the GIL reserved for it meanwhile. ``old``: the holder that was forced or
-        yielded, which waits for the GIL again from the moment ``nxt`` has taken it."""
-        if not self.handoff:
-            self._handed(nxt, old)
+    # --- the calls around ------------------------------------------------------------------
+
+    def _call(self, th: PyThread) -> None:
+        """The call itself, after ``drop_gil`` returned: native code computes on a core;
+        a blocking call blocks, and its thread runs again when it returns."""
+        task, kind, arg = th.task, th.kind, th.arg
+        if kind == NATIVE:
+            self.cores.compute(th, task, arg, self._returned)
             return
-        self.holder = nxt
-        self.transit = True
-        self.drop_request = False  # answered: the holder has dropped the GIL
-        self.engine.after(self.handoff, self._woken, (nxt, old))
+        now = self.engine.now
+        self.rec.running(task, now)
+        if kind == SLEEP:  # OS: clock_nanosleep to the deadline ends timer lateness late
+            back = th.due + self.late() if th.due > now else now
+        else:  # OS: the completion wakes the blocked thread, which runs wake latency later
+            th.due = now + arg
+            back = th.due + self.wake()
+        if th.lane and self.rec.tracing:
+            self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, back)
+        self.engine.after(back - now, self._back, th)
 
-    def _woken(self, handoff: tuple[PyThread, PyThread | None]) -> None:
-        self.transit = False
-        self._handed(*handoff)
+    def _back(self, th: PyThread) -> None:
+        """The blocked thread runs again (it could from ``due``): ``PyEval_RestoreThread``."""
+        self.rec.ready(th.task, th.due, True)
+        self.run(th, th.task, 0, th.then)
 
-    def _handed(self, nxt: PyThread, old: PyThread | None) -> None:
-        if nxt.lane and self.rec.tracing:
-            self.rec.span(nxt.lane, nxt.task, "gil_wait", nxt.since, self.env._now)
-        self._take(nxt)
-        if old is not None:  # FORCE_SWITCHING: drop_gil returned, old calls take_gil
-            now = self.env._now
-            old.since = now
-            self.waiting.append(old)
-            self._arm(now + self.interval)
-        self._resume(nxt)
+    def _returned(self, th: PyThread) -> None:
+        """Native code returned: ``PyEval_RestoreThread``, continue once the GIL is held."""
+        self.rec.ready(th.task, self.engine.now, True)
+        self.run(th, th.task, 0, th.then)
 
     def _resume(self, th: PyThread) -> None:
         """``th`` has just taken the GIL: it goes on with its work left, then ``then``."""
@@ -304,7 +397,7 @@ class Gil:
             self.cores.compute(th, th.task, th.left, th.then)
         else:  # OneCore.compute of no work, inlined (every hand-off at a task's end)
             if self.rec.ready_since[th.task] >= 0:
-                self.rec.running(th.task, self.env._now)
+                self.rec.running(th.task, self.engine.now)
             th.then(th)
 
 
@@ -334,15 +427,15 @@ class OneCore:
     phases): it never waits for a core and is never descheduled, so a burst is one timer.
     The same results as ``Cores`` with fewer calls; the interface ``Gil`` uses."""
 
-    __slots__ = ("engine", "env", "rec", "current")
+    __slots__ = ("engine", "rec", "current")
 
     def __init__(self, engine: Engine):
-        self.engine, self.env, self.rec = engine, engine.env, engine.rec
+        self.engine, self.rec = engine, engine.rec
         self.current: Thread | None = None  # the thread whose burst runs (for ``cut``)
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
         thread.task = task
-        now = self.env._now
+        now = self.engine.now
         if self.rec.ready_since[task] >= 0:
             self.rec.running(task, now)
         if not work:
@@ -358,7 +451,7 @@ class OneCore:
         if thread.gen == gen:
             thread.pending = False
             thread.remaining = 0
-            self.rec.busy(thread.task, thread.seg_start, self.env._now, thread.lane)
+            self.rec.busy(thread.task, thread.seg_start, self.engine.now, thread.lane)
             thread.done(thread)
 
     def cut(self, now: int) -> None:
@@ -367,7 +460,7 @@ class OneCore:
 
     def interrupt(self, thread: Thread) -> int:
         if thread.pending:
-            now = self.env._now
+            now = self.engine.now
             if thread.seg_start < now:
                 self.rec.busy(thread.task, thread.seg_start, now, thread.lane)
             thread.remaining -= now - thread.seg_start
@@ -394,17 +487,29 @@ class GilThreads(Model):
         else:  # only the GIL holder computes: at most one thread wants a core
             self.cores = OneCore(engine)
         gil = NoGil if options.free_threaded else Gil
-        self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo",
-                       options.handoff_cost)
+        self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo")
+        self.wake = engine.os.wake
         self.idle = [PyThread(f"thread {i}") for i in reversed(range(options.threads))]
         self.queue: deque[int] = deque()  # ThreadPoolExecutor._work_queue
 
     def arrive(self, task: int) -> None:
-        """``submit``: an idle worker returns from ``work_queue.get`` and takes the GIL."""
-        if self.idle:
-            self.gil.run(self.idle.pop(), task, 0, self._walk)
-        else:
+        """``submit``: the work item goes to the queue, and an idle worker blocked in
+        ``work_queue.get`` is woken: it takes the first item and then the GIL."""
+        if not self.idle:
             self.queue.append(task)
+        elif self.wake.zero:
+            self.gil.run(self.idle.pop(), task, 0, self._walk)
+        else:  # OS: the woken worker runs wake latency later
+            self.queue.append(task)
+            self.engine.after(self.wake(), self._get, self.idle.pop())
+
+    def _get(self, th: PyThread) -> None:
+        """The woken worker's ``work_queue.get`` returns the first item, unless a worker
+        that finished a task took it first: then it blocks again."""
+        if self.queue:
+            self.gil.run(th, self.queue.popleft(), 0, self._walk)
+        else:
+            self.idle.append(th)
 
     def _walk(self, th: PyThread) -> None:
         """Run the task's phases on ``th``, which holds the GIL and a core."""
@@ -432,7 +537,7 @@ class GilThreads(Model):
                     gil.release(th)
                     return
                 task = th.task = self.queue.popleft()  # got at once: the GIL is kept
-                engine.rec.running(task, engine.env._now)
+                engine.rec.running(task, engine.now)
             elif kind in (IO, SLEEP, BLOCK, NATIVE) and arg:
                 gil.call(th, task, kind, arg, self._walk)
                 return
