@@ -150,6 +150,24 @@ def test_a_signalled_waiter_overtaken_starts_a_new_full_interval_wait():
     assert slices(cfg) == [(0, 0, 2), (1, 2, 3), (0, 3, 13)]
 
 
+def test_a_release_with_a_drop_requested_waits_until_the_gil_changed_hands():
+    """FORCE_SWITCHING in drop_gil applies to any drop with the request set. A: cpu 1 ms,
+    cpu 4.1 ms, io 1 ms; B: cpu 1 ms. A holds from 20 and its second burst ends at 5120,
+    the instant B's wait (from 20) returns late and asks for a drop: A's next bytecode
+    is the read, whose drop_gil signals B (it runs at 5140) and, the request set and the
+    GIL not yet taken, waits on switch_cond: woken by B's take_gil, A runs at 5160 and only
+    then starts the read, which completes at 6160; A runs at 6180 (W) and ends. B[5140,
+    6140). Without the wait the read would have begun at 5120 and A ended at 6140."""
+    cfg = config({"a": one([{"cpu": "1ms"}, {"cpu": "4100us"}, {"io": "1ms"}]),
+                  "b": one([{"cpu": "1ms"}])}, {"t": {"model": "gil_threads"}},
+                 machine=OS_DELAYS)
+    assert us(slices(cfg)) == [(0, 20, 5120), (1, 5140, 6140)]
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    assert tasks["finish"].tolist() == [6_180 * US, 6_140 * US]
+    assert (0, 6_160 * US, 6_180 * US) in list(zip(wakeups["task_id"], wakeups["ready"],
+                                                   wakeups["run"], strict=True))
+
+
 def test_sleep_ends_a_timer_lateness_late_and_io_a_wake_latency_late():
     """One thread: sleep 1 ms, io 1 ms, cpu 1 ms. Its worker runs W after submit (20); the
     sleep is due at 1020 and returns L late (1120); the read completes at 2120 and the
