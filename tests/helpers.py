@@ -426,6 +426,7 @@ def _check_loops(rec: Probe, model, w: pd.DataFrame, s: pd.DataFrame) -> None:
     loop = np.asarray([index[id(model.loop_of[t])] for t in w["task"]], np.int64)
     # (twice: CPython's float arithmetic adds a millisecond to some waits, epoll_wait_ns)
     allow = np.where(w["cause"] == "sleep", 2 * options.select_resolution, 0)
+    allow += os_allowance(rec)  # select ends late, or the parked loop runs after its wake
     for i in range(len(model.loops)):
         mine = loop == i
         lane = s[s["lane"] == f"loop {i}"]

@@ -289,3 +289,67 @@ def test_a_result_set_as_the_loop_releases_the_gil_into_select_ends_that_select(
     assert finish_times(cfg, "a") == {0: 7110 * US, 1: 6110 * US}
     assert wake_log(wakeups) == [(0, 0, 0), (1, 1050 * US, 1110 * US),
                                  (0, 1110 * US, 6110 * US), (0, 6110 * US, 6110 * US)]
+
+
+# --- the machine under the loop: timer lateness and wake latency -----------------------------
+
+
+def late_cfg(workload, machine, **options):
+    return config(workload, {"a": {"model": "asyncio", **options}},
+                  machine={"profile": "ideal", **machine})
+
+
+def test_a_select_that_ends_by_its_timeout_returns_timer_lateness_late():
+    """A 1.5 ms sleep on an idle loop: epoll_wait(2 ms) ends at 2 ms + 100 us; the step
+    runs then (2.1-2.2 ms). A 0.5 ms sleep at 2.2 ms (due 2.7): select 1 ms, back at 3.3."""
+    cfg = late_cfg({"t": one([{"sleep": "1.5ms"}, {"cpu": "100us"}, {"sleep": "500us"}])},
+                   {"timer_lateness": "100us"})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 0), (0, 1500 * US, 2100 * US), (0, 2700 * US, 3300 * US)]
+    assert finish_times(cfg, "a") == {0: 3300 * US}
+
+
+def test_a_busy_loop_pays_no_lateness_for_an_expired_timer():
+    """The arrivals at 0 wake the parked loop at 20 us. The sleeper's timer is due at 1.02
+    ms while the hog computes to 50.02 ms: the loop does not sleep, its select(0) finds the
+    timer due, no lateness."""
+    cfg = late_cfg({"sleeper": one([{"sleep": "1ms"}]), "hog": one([{"cpu": "50ms"}])},
+                   {"timer_lateness": "100us", "wake_latency": "20us"})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 20 * US), (1, 0, 20 * US),
+                                 (0, 1020 * US, 50020 * US)]
+
+
+def test_an_event_wakes_the_parked_loop_wake_latency_later():
+    """Arrivals (A at 0, B at 5 ms) and readiness (A's 2 ms I/O, from 20 us) each end an
+    idle select without a timer: the loop thread runs 20 us later. No timer lateness
+    applies to any."""
+    cfg = late_cfg({"A": one([{"io": "2ms"}, {"cpu": "1ms"}]),
+                    "B": one([{"cpu": "1ms"}], at="5ms")},
+                   {"timer_lateness": "100us", "wake_latency": "20us"})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 20 * US), (0, 2020 * US, 2040 * US),
+                                 (1, 5 * MS, 5020 * US)]
+    assert finish_times(cfg, "a") == {0: 3040 * US, 1: 6020 * US}
+
+
+def test_an_event_during_a_timed_select_ends_it_if_sooner():
+    """The arrivals wake the loop at 20 us. T sleeps 3 ms (select 3 ms, back at 3.12 ms
+    with lateness); A's I/O is ready at 1.02 ms: the loop runs at 1.04 ms and A's step
+    computes to 2.04. Then select(1 ms) (T due at 3.02, rounded up from 0.98 ms) ends late
+    at 3.14 ms; T computes to 3.24."""
+    cfg = late_cfg({"T": one([{"sleep": "3ms"}, {"cpu": "100us"}]),
+                    "A": one([{"io": "1ms"}, {"cpu": "1ms"}])},
+                   {"timer_lateness": "100us", "wake_latency": "20us"})
+    assert finish_times(cfg, "a") == {0: 3240 * US, 1: 2040 * US}
+
+
+def test_an_executor_thread_and_the_loop_are_each_woken_wake_latency_late():
+    """B's arrival wakes the loop at 20 us; run_in_executor: the parked worker starts B's
+    20 ms blocking call 20 us after the submit, 40 us; its result (20.04 ms) wakes the
+    parked loop through the self-pipe at 20.06."""
+    cfg = late_cfg({"B": one([{"block": "20ms"}, {"cpu": "1ms"}])},
+                   {"wake_latency": "20us"}, offload=["block"])
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 21060 * US}
+    assert wake_log(wakeups)[-1] == (0, 20040 * US, 20060 * US)

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
-from .base import Cores, Engine, Model, SchedulerOptions, Thread
+from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
 EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
@@ -94,26 +94,40 @@ class Executor:
         self.queue.append((task, kind, work, loop))
         self._start()
 
-    def _start(self) -> None:
+    def _start(self, running: Thread | None = None) -> None:
+        """Idle threads take queued jobs. A thread parked in ``work_queue.get`` is woken by
+        the queue's condition (``queue.SimpleQueue``): it starts ``wake_latency`` later;
+        ``running``, the thread that has just finished a job, takes the next one at once."""
+        wake = self.model.engine.os.wake
         while self.idle and self.queue:
             thread = self.idle.pop()
-            task, kind, work, loop = item = self.queue.popleft()
-            engine = self.model.engine
-            if self.gil is not None:  # the worker returns from work_queue.get: take the GIL
-                self.gil.run(thread, task, 0, lambda th, it=item: self._job(th, it))
-            elif kind == NATIVE:
-                self.model.cores.compute(thread, task, work,
-                                         lambda th, lp=loop: self._done(th, lp))
+            item = self.queue.popleft()
+            delay = 0 if thread is running else wake()
+            if delay:
+                self.model.engine.after(delay, self._begin, (thread, item))
             else:
-                engine.rec.running(task, engine.env._now)
-                thread.task = task
-                engine.after(work, lambda _, th=thread, lp=loop: self._done(th, lp))
+                self._begin((thread, item))
+
+    def _begin(self, job: tuple[Thread, tuple[int, int, int, Loop]]) -> None:
+        """The thread returns from ``work_queue.get`` with its job and runs it."""
+        thread, item = job
+        task, kind, work, loop = item
+        engine = self.model.engine
+        if self.gil is not None:  # the worker returns from work_queue.get: take the GIL
+            self.gil.run(thread, task, 0, lambda th, it=item: self._job(th, it))
+        elif kind == NATIVE:
+            self.model.cores.compute(thread, task, work,
+                                     lambda th, lp=loop: self._done(th, lp))
+        else:
+            engine.rec.running(task, engine.env._now)
+            thread.task = task
+            engine.after(work, lambda _, th=thread, lp=loop: self._done(th, lp))
 
     def _done(self, thread: Thread, loop: Loop) -> None:
         self.model.cores.release(thread)
         self.idle.append(thread)
         loop.call_soon_threadsafe(thread.task)
-        self._start()
+        self._start(thread)
 
     def _job(self, thread: PyThread, item: tuple[int, int, int, Loop]) -> None:
         """Run a job on a thread holding the GIL (the GIL path)."""
@@ -169,6 +183,8 @@ class Loop:
         self.todo = 0
         self.state = Loop.SELECTING
         self.wake_gen = 0
+        self.wake_at = FOREVER  # when a sleeping select returns, as far as is known
+        self.os = model.engine.os
         self.clock = 0  # the loop's time: SimPy's, or ahead of it while ``ahead``
         self.step_task = -1
         self.step_start = 0
@@ -190,16 +206,36 @@ class Loop:
         self._wake()
 
     def _wake(self) -> None:
+        """An event ends a sleeping select: the loop thread, parked in ``epoll_wait``, runs
+        ``wake_latency`` later (unless its wait already ends sooner); a loop that is running
+        handles pays nothing."""
         if self.state == Loop.SELECTING:
-            self._sleep(0)
+            delay = self.os.wake()
+            if self.engine.env._now + delay < self.wake_at or not delay:
+                self.wake_gen += 1
+                self.wake_at = self.engine.env._now + delay
+                self.engine.after(delay, self._wakeup, self.wake_gen)
 
     # --- the loop ---------------------------------------------------------------------------
 
-    def _sleep(self, timeout: int | None) -> None:
-        """Block in select for ``timeout`` ns (None: until an fd is ready)."""
+    def _sleep(self, timeout: int | None, arrival: int | None = None) -> None:
+        """Block in select for ``timeout`` ns (None: until an fd is ready). A wait that
+        ends by its timeout ends ``timer_lateness`` late; one that ends because an arrival
+        (``arrival`` ns from now, a readable fd) wakes the thread, ``wake_latency`` after it.
+        """
         self.state = Loop.SELECTING
         self.wake_gen += 1
-        if timeout is not None:
+        os = self.os
+        if timeout is not None and not os.timer_late.zero:
+            timeout += os.timer_late()
+        if arrival is not None:
+            arrival += os.wake()
+            if timeout is None or arrival < timeout:
+                timeout = arrival
+        if timeout is None:
+            self.wake_at = FOREVER
+        else:
+            self.wake_at = self.engine.env._now + timeout
             self.engine.after(timeout, self._wakeup, self.wake_gen)
 
     def _wakeup(self, gen: int) -> None:
@@ -260,19 +296,21 @@ class Loop:
                     self.engine.after(self.clock - now, self._caught_up)
                 return
             if not (ready or self.io_ready):
-                timeout = self._select_timeout()
-                if timeout != 0:
+                timeout, arrival = self._select_timeout()
+                if timeout != 0 and arrival != 0:
                     # select releases the GIL: an executor thread that takes it may set a
                     # result now (call_soon_threadsafe), whose self-pipe write ends select
                     self.cores.release(self.thread)
                     if not ready:
-                        self._sleep(timeout)
+                        self._sleep(timeout, arrival)
                         return
             self._poll()
 
-    def _select_timeout(self) -> int | None:
+    def _select_timeout(self) -> tuple[int | None, int | None]:
+        """How long select waits for its timeout (None: no timer), and for the next open
+        arrival (None: none, or not pulled), which ends the wait as a readable fd."""
         now = self.engine.env._now
-        timeout = None
+        timeout = arrival = None
         if self.timers:
             timeout = max(0, self.timers[0][0] - now)
             res = self.options.select_resolution
@@ -282,9 +320,9 @@ class Loop:
                 timeout = math.ceil(timeout / res) * res
         if self.pulls:
             arrival = self.engine.next_arrival()
-            if arrival is not None and (timeout is None or arrival - now < timeout):
-                timeout = max(0, arrival - now)  # a readable fd ends the wait at once
-        return timeout
+            if arrival is not None:
+                arrival = max(0, arrival - now)
+        return timeout, arrival
 
     # --- a task step ------------------------------------------------------------------------
 
@@ -417,7 +455,7 @@ class AsyncioModel(Model):
         self.loop_of = [None] * engine.workload.n
         self.next_loop = 0
         if self.pulls_arrivals:  # the idle loop's first select ends at the first arrival
-            self.loops[0]._sleep(self.loops[0]._select_timeout())
+            self.loops[0]._sleep(*self.loops[0]._select_timeout())
 
     def arrive(self, task: int) -> None:
         """A closed client's request or an open arrival: dealt round-robin to the loops."""
