@@ -54,8 +54,10 @@ ideal machine; on a real one the yielding thread usually takes it back first).
 Model choices (the note's section 2): the waiter that a signal wakes is picked by
 ``wake_order``: ``fifo`` (the order in which the waiters called ``take_gil``; deterministic,
 the textbook round robin) or ``random`` (seeded; what glibc's condvar was measured to do).
-Waiters sleep off the cores; a GIL holder that the OS deschedules keeps the GIL and answers a
-drop request when it runs again. A thread that drops the GIL to block (``Gil.release``: a
+A timed wait is on ``gil->cond`` until it returns: a signal that comes after its deadline but
+before it returns (within its lateness) ends it as a signal. Waiters sleep off the cores; a
+GIL holder that the OS deschedules keeps the GIL and answers a drop request when it runs
+again. A thread that drops the GIL to block (``Gil.release``: a
 pool worker going idle, an asyncio loop entering ``select``) waits on ``switch_cond`` when a
 drop was requested, which only delays its entering that block: the model does not show it.
 The tasks run on a ``ThreadPoolExecutor``-like pool (``Lib/concurrent/futures/thread.py``): a
@@ -287,7 +289,9 @@ class Gil:
             self.switch_number += 1
         if self.switcher is not None:
             switcher, self.switcher = self.switcher, None
-            if self.wake.zero:
+            if switcher[1] is None:
+                pass  # (it only blocks next: its waking up changes nothing here)
+            elif self.wake.zero:
                 self._switched(switcher)
             else:  # OS: the thread woken on switch_cond runs wake latency later
                 self.engine.after(self.wake(), self._switched, switcher)
