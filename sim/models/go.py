@@ -62,11 +62,13 @@ import heapq
 from bisect import bisect_left
 from collections import deque
 from functools import partial
+from itertools import accumulate
 from math import gcd
 from typing import Literal
 
 from pydantic import Field
 
+from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -106,6 +108,14 @@ class GoOptions(SchedulerOptions):
 
     def procs(self, cores: int) -> int:
         return self.gomaxprocs or cores
+
+
+def draws(delays: Delays, k: int) -> list[int]:
+    """``k`` draws of a machine delay at once, from its law and stream (``Delays`` gives
+    one a call; sysmon's clock takes its sleeps' lateness in blocks)."""
+    drawn = delays.law.sample(delays.rng, k)
+    delays.largest = max(delays.largest, int(drawn.max()))
+    return drawn.tolist()
 
 
 class SysmonClock:
@@ -195,74 +205,105 @@ class SysmonClock:
 
 class DrawnSysmonClock(SysmonClock):
     """``SysmonClock`` on a machine whose every timed wait ends late by its own draw
-    (``engine.os.timer_late``): the ``k``-th ``usleep`` (or deep sleep) of sysmon's life is
-    late by ``lates[k]``, drawn once, in order, when a round needs it. From an anchor the
-    rounds are computed as far as asked (``offs``, ``delays``), not cached."""
+    (``engine.os.timer_late``): the ``j``-th sleep of sysmon's life (a ``usleep`` or a
+    deep sleep) is late by the ``j``-th draw. Round ``k`` after the anchor at ``f`` falls
+    at ``f + grid[k] + cum[n + k] - cum[n]``: ``grid`` the cached grid of the delays alone
+    (``SysmonClock`` with no overshoot), ``cum`` the running sum of the draws (taken ahead
+    in blocks, in order), ``n`` the index of the sleep that ends the round after ``f``.
+    The rounds are worked out (``offs``) as far as a question reaches."""
 
-    __slots__ = ("draw", "lates", "n", "delays")
+    __slots__ = ("draws", "cum", "lo", "n", "grid")
+    BLOCK = 1024  # draws taken at a time
 
-    def __init__(self, min_delay: int, max_delay: int, rounds: int, draw):
-        self.draw = draw
-        self.lates: list[int] = []
-        self.n = 0  # the index in ``lates`` of the sleep that ends the round after ``f``
+    def __init__(self, min_delay: int, max_delay: int, rounds: int, draws):
+        self.draws = draws  # draws(k): the next k draws of the lateness, in order
+        self.cum = [0]  # cum[j - lo]: the sum of the draws before the j-th
+        self.lo = self.n = 0
         super().__init__(min_delay, max_delay, rounds, 0)
         self.n = 1
         self.start(min_delay + self._late(0), 0, min_delay)  # the first usleep, late
 
-    def _late(self, k: int) -> int:
-        lates = self.lates
-        while len(lates) <= k:
-            lates.append(self.draw())
-        return lates[k]
-
     def start(self, f: int, idle: int, delay: int) -> None:
+        grid = self.cache.get((idle if idle <= self.rounds else self.rounds + 1, delay))
+        if grid is None:
+            SysmonClock.start(self, f, idle, delay)
+            grid = self.offs
         self.f, self.idle, self.delay = f, idle, delay
-        self.offs, self.delays, self.last = [0], [delay], 0
+        self.grid = grid  # (cached: never changed)
+        self.offs, self.last = [0], 0
+
+    def _more(self) -> None:
+        sums = accumulate(self.draws(self.BLOCK), initial=self.cum[-1])
+        next(sums)
+        self.cum.extend(sums)
+
+    def _late(self, j: int) -> int:
+        """The draw of the ``j``-th sleep."""
+        i = j - self.lo
+        while len(self.cum) <= i + 1:
+            self._more()
+        return self.cum[i + 1] - self.cum[i]
 
     def _extend(self, off: int) -> None:
-        """Compute rounds until one falls at or after ``f + off``."""
-        offs, delays = self.offs, self.delays
-        k, last, d = len(offs) - 1, offs[-1], delays[-1]
-        while last < off:
-            k += 1
-            d = self.next_delay(self.idle + k, d)
-            last += d + self._late(self.n + k - 1)
-            offs.append(last)
-            delays.append(d)
-        self.last = last
+        """Work out the rounds until one falls at or after ``f + off`` (8, 16, 32 ... at a
+        time)."""
+        offs, grid = self.offs, self.grid
+        i = self.n - self.lo
+        glen, glast, step = len(grid), grid[-1], self.max
+        chunk = 8
+        while self.last < off:
+            k0 = len(offs)
+            k1 = k0 + chunk
+            while len(self.cum) <= i + k1:
+                self._more()
+            cum = self.cum
+            base = cum[i]
+            if k1 <= glen:
+                delays = grid[k0:k1]
+            else:  # past the grid's end every delay is the longest
+                tail = range(glast + (max(k0, glen) - glen + 1) * step,
+                             glast + (k1 - glen + 1) * step, step)
+                delays = grid[k0:] + list(tail) if k0 < glen else tail
+            offs.extend([d + c - base for d, c in zip(delays, cum[i + k0:i + k1], strict=True)])
+            self.last = offs[-1]
+            chunk *= 2
 
     def ge(self, x: int) -> int:
         f = self.f
         if x <= f:
             return f
-        off = x - f
-        if off > self.last:
-            self._extend(off)
-        return f + self.offs[bisect_left(self.offs, off)]
+        if x - f > self.last:
+            self._extend(x - f)
+        return f + self.offs[bisect_left(self.offs, x - f)]
 
     def state(self, t: int) -> tuple[int, int]:
         k = bisect_left(self.offs, t - self.f)
-        return self.idle + k, self.delays[k]
+        grid = self.grid
+        if k == 0:
+            return self.idle, self.delay
+        return self.idle + k, grid[k] - grid[k - 1] if k < len(grid) else self.max
 
-    def _index(self, t: int) -> int:
-        """The index of the sleep that follows the round at ``t``."""
-        return self.n + bisect_left(self.offs, t - self.f)
+    def _reanchor(self, t: int, until: int, idle: int, delay: int) -> int:
+        """The round at ``t`` sleeps until ``until``, late by its sleep's draw; the next
+        round anchors the grid. Returns its time."""
+        j = self.n + bisect_left(self.offs, t - self.f)
+        f = until + self._late(j)
+        self.n = j + 1
+        if self.n - self.lo > 4096:  # forget the draws of sleeps long past
+            del self.cum[:self.n - self.lo]
+            self.lo = self.n
+        self.start(f, idle, delay)
+        return f
 
     def advance(self, t: int, retook: bool) -> None:
         idle, d = self.state(t)
         idle = 0 if retook else idle + 1
         d = self.next_delay(idle, d)
-        k = self._index(t)
-        self.n = k + 1
-        self.start(t + d + self._late(k), idle, d)
+        self._reanchor(t, t + d, idle, d)
 
     def deep_sleep(self, t: int, until: int) -> int:
         idle, delay = self.state(t)
-        k = self._index(t)
-        w = until + self._late(k)
-        self.n = k + 1
-        self.start(w, idle, delay)
-        return w
+        return self._reanchor(t, until, idle, delay)
 
 
 class M(Thread):
@@ -282,14 +323,15 @@ class GoCores(Cores):
     kernel delivers it when the thread next runs, and its handler (``doSigPreempt``)
     preempts the G then, not at sysmon's next round."""
 
-    __slots__ = ("deliver",)
+    __slots__ = ("deliver", "signalled")
 
-    def _segment(self, thread: M) -> None:
-        p = thread.sigp
-        if p is not None:  # the M is back on a core: its signal handler runs first
-            thread.sigp = None
-            self.engine.after(0, self.deliver, (p, thread))
-        super()._segment(thread)
+    def _dispatch(self) -> None:
+        super()._dispatch()
+        if self.signalled:  # Ms with a pending signal: one back on a core runs its handler
+            for thread in [m for m in self.signalled if m.on_core]:
+                self.signalled.remove(thread)
+                p, thread.sigp = thread.sigp, None
+                self.engine.after(0, self.deliver, (p, thread))
 
 
 class P:
@@ -341,6 +383,7 @@ class GoModel(Model):
         self.env, self.rec = engine.env, engine.rec
         self.cores = GoCores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
         self.cores.deliver = self._signal
+        self.cores.signalled = []
         n = self.nprocs = options.procs(cfg.machine.cores)
         self.allp = [P(f"P{i}") for i in range(n)]
         for p in self.allp:
@@ -376,7 +419,8 @@ class GoModel(Model):
         clock = (options.sysmon_min_delay, options.sysmon_max_delay,
                  options.sysmon_idle_rounds)
         late = engine.os.timer_late
-        self.clock = SysmonClock(*clock, 0) if late.zero else DrawnSysmonClock(*clock, late)
+        self.clock = SysmonClock(*clock, 0) if late.zero else \
+            DrawnSysmonClock(*clock, partial(draws, late))
         self.idle_since = 0  # every P idle since
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
@@ -506,8 +550,11 @@ class GoModel(Model):
         when = engine.next_arrival()
         if when is None:
             when = FOREVER
-        else:
-            when += self._arrival_wake()
+        else:  # the wake-up latency of the M that this connection wakes: drawn once for it
+            wake = self.arrival_wake
+            if wake[0] != engine.open_next:  # (the poller may be re-armed many times first)
+                wake = self.arrival_wake = (engine.open_next, self.os.wake())
+            when += wake[1]
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
@@ -533,14 +580,6 @@ class GoModel(Model):
         if r:
             due = now + (r if delay < r else delay // r * r)
         return due + self.os.timer_late()
-
-    def _arrival_wake(self) -> int:
-        """The wake-up latency of the M that the next connection's readiness wakes, drawn
-        once per connection (the poller may be re-armed many times before it comes)."""
-        i = self.engine.open_next
-        if self.arrival_wake[0] != i:
-            self.arrival_wake = (i, self.os.wake())
-        return self.arrival_wake[1]
 
     def _poll_wake(self, gen: int) -> None:
         if gen != self.poll_gen:
@@ -570,51 +609,52 @@ class GoModel(Model):
     def _schedule(self, p: P) -> None:
         """proc.go:schedule: find a G and run it, until one holds the P over time."""
         while True:
-            g = self._find(p)
+            found = self._find(p)
             if p.spinning:  # resetspinning: a spinning M that found work wakes another
                 p.spinning = False
                 self.nmspinning -= 1
-                if g is not None:
+                if found is not None:
                     self._wakep()
-            if g is None:
+            if found is None:
                 self._idle(p)
                 return
-            if self._execute(p, g, False) if g >= 0 else self._execute(p, ~g, True):
+            g, inherit = found
+            if self._execute(p, g, inherit):
                 return
 
-    def _find(self, p: P) -> int | None:
-        """proc.go:findRunnable, in its order: a G, ``~g`` for one from ``runnext`` (it
+    def _find(self, p: P) -> tuple[int, bool] | None:
+        """proc.go:findRunnable, in its order: ``(g, inheritTime)`` (a G from ``runnext``
         inherits the time slice), None for nothing (the M then idles the P)."""
         now = self.env._now
         if p.timers and p.timers[0][0] <= now:
             self._run_timers(p, p, now)
         glob = self.glob
         if glob and p.schedtick % self.gqi == 0:
-            return glob.popleft()
+            return glob.popleft(), False
         g = p.runnext
         if g >= 0:
             p.runnext = -1
-            return ~g
+            return g, True
         if p.runq:
-            return p.runq.popleft()
+            return p.runq.popleft(), False
         if glob:  # globrunqgetbatch(len(pp.runq)/2), the rest onto the local queue
             n = min(len(glob), len(glob) // self.nprocs + 1, self.cap // 2)
             g = glob.popleft()
             for _ in range(n - 1):
                 p.runq.append(glob.popleft())
-            return g
+            return g, False
         engine = self.engine  # netpoll(0) (unless an M is in netpoll: then none is ready)
         if self.netq or (engine.open_next < len(engine.open_times)
                          and engine.open_times[engine.open_next] <= now and not self.pidle):
             ready = self._netpoll(now)
             if len(ready) > 1:
                 self._inject(ready[1:], p)
-            return ready[0]
+            return ready[0], False
         if self.nprocs > 1 and (p.spinning or 2 * self.nmspinning < self.nprocs - len(self.pidle)):
             return self._steal(p, now)
         return None
 
-    def _steal(self, p: P, now: int) -> int | None:
+    def _steal(self, p: P, now: int) -> tuple[int, bool] | None:
         """proc.go:stealWork: ``stealTries`` passes over the other Ps in a random coprime
         order; only the last steals timers and ``runnext``; ``runqsteal`` takes half."""
         allp = self.allp
@@ -635,9 +675,9 @@ class GoModel(Model):
                     self._run_timers(q, p, now)
                     if p.runnext >= 0:
                         g, p.runnext = p.runnext, -1
-                        return ~g
+                        return g, True
                     if p.runq:
-                        return p.runq.popleft()
+                        return p.runq.popleft(), False
                 if q.status != IDLE:
                     rq = q.runq
                     k = len(rq) - len(rq) // 2  # runqgrab: n - n/2
@@ -645,10 +685,10 @@ class GoModel(Model):
                         batch = [rq.popleft() for _ in range(k)]
                         g = batch.pop()  # runqsteal runs the last one grabbed
                         p.runq.extend(batch)
-                        return g
+                        return g, False
                     if last and q.runnext >= 0:
                         g, q.runnext = q.runnext, -1
-                        return g
+                        return g, False
         return None
 
     def _draw(self) -> int:
@@ -1138,6 +1178,8 @@ class GoModel(Model):
                     if low > end:
                         if low < limit:
                             limit = low
+                    elif low > now:  # a check then, not a round: the round is worked
+                        best = low if low < best else best  # out near it (most Gs are gone)
                     elif low < best:
                         sw = clock.ge(w) if w >= 0 else p.pd_when
                         r = clock.ge(max(sw + self.slice, now))
@@ -1213,6 +1255,7 @@ class GoModel(Model):
             return
         if not (self.direct or thread.on_core):
             thread.sigp = p
+            self.cores.signalled.append(thread)
             return
         self.resume[g] = self._interrupt(p)
         self.rec.preempt(g, t)
@@ -1223,7 +1266,7 @@ class GoModel(Model):
         """doSigPreempt on an M back on its core: ``wantAsyncPreempt`` (its P still runs
         the G the signal was for) -> asyncPreempt."""
         p, thread = pending
-        if p.m is thread and thread.on_core and p.status == RUN and p.curg >= 0:
+        if p.m is thread:  # (off its core again already: pending again)
             self._preempt(p, self.env._now)
         self.dirty = True
         self._plan()
