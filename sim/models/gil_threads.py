@@ -377,7 +377,10 @@ class Gil:
         now = self.engine.now
         self.rec.running(task, now)
         if kind == SLEEP:  # OS: clock_nanosleep to the deadline ends timer lateness late
-            back = th.due + self.late() if th.due > now else now
+            if th.due > now:
+                back = th.due + self.late()
+            else:  # (the deadline passed in drop_gil's switch_cond wait: it returns at once)
+                back = th.due = now
         else:  # OS: the completion wakes the blocked thread, which runs wake latency later
             th.due = now + arg
             back = th.due + self.wake()
