@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         found = probe(tools)
         print(json.dumps(found, indent=1))
         print(f"asyncio step_overhead: {found['asyncio_step'] / 1000:g}us; "
-              f"go sysmon_sleep_overhead: {found['sleep_20us_p50'] / 1000:g}us; "
+              f"a 20 us usleep's overshoot (Go's sysmon; the machine's timer_lateness): "
+              f"{found['sleep_20us_p50'] / 1000:g}us; "
               f"timer lateness (the tolerances' floor): mean "
               f"{found['lateness_mean'] / 1e6:.3f}ms, p50 {found['lateness_p50'] / 1e6:.3f}ms,"
               f" p99 {found['lateness_p99'] / 1e6:.3f}ms; a CPU-bound thread loses its core "

@@ -73,13 +73,6 @@ def _stream(name: str, about: str, hog: list, scheduler: dict, **extra) -> Scena
                     REQUEST_FIGURES, **extra)
 
 
-# gil_threads' handoff_cost (drop_gil's signal to the woken waiter running), measured here
-# (docs/validation.md, quiet run, --repeat 5): the sleeper's p50 wait beyond I (0.19/0.24/
-# 0.32 ms at I = 1/5/20 ms) less the OS's own timer lateness (p50 0.082/0.086/0.094 ms,
-# which the tolerance covers). It grows with I (a core idle longer wakes slower).
-GIL_HANDOFF = {1: "110us", 5: "155us", 20: "225us"}
-
-
 def _convoy(ms: int) -> Scenario:
     """One thread computes; one sleeps 1 ms and computes 50 us, 100 times."""
     wakes = 100
@@ -89,8 +82,9 @@ def _convoy(ms: int) -> Scenario:
         "sleeper": {"arrival": {"batch": {"count": 1}},
                     "phases": [{"repeat": wakes, "phases": [{"sleep": "1ms"}, {"cpu": "50us"}]}]},
     }
-    scheduler = {"model": "gil_threads", "threads": 2, "switch_interval": f"{ms}ms",
-                 "handoff_cost": GIL_HANDOFF[ms]}
+    # (no per-interval constant: the machine's timer lateness and wake latency, applied
+    # where take_gil/drop_gil wait, give the hand-off's cost)
+    scheduler = {"model": "gil_threads", "threads": 2, "switch_interval": f"{ms}ms"}
     return Scenario(
         f"gil_convoy_{ms}ms",
         f"a sleeping thread beside a CPU-bound one, sys.setswitchinterval({ms / 1000:g})",
@@ -102,10 +96,9 @@ def _convoy(ms: int) -> Scenario:
 ASYNCIO = {"model": "asyncio"}
 ASYNCIO_CALIBRATION = {"step_overhead": "asyncio_step"}
 # Go 1.19 (Debian bookworm): every constant the model has is the same as in current Go
-# (docs/runtime-notes/go.md section 4); usleep's overshoot is calibrated.
+# (docs/runtime-notes/go.md section 4); usleep's overshoot is the machine's timer lateness.
 # netpoll's whole-millisecond epoll_wait (netpoll_epoll.go) is the same in 1.19 and current
 # Go (the model's default), set explicitly here.
-GO_CALIBRATION = {"sysmon_sleep_overhead": "sleep_20us_p50"}
 GO_19 = {"netpoll_resolution": "1ms"}
 GO_VERSIONS = ("Go 1.19: defaults (forcePreemptNS, sysmon, schedtick%61 are unchanged "
                "since 1.14), netpoll_resolution=1ms; asyncpreemptoff through async_preemption")
@@ -129,13 +122,13 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _convoy(20),
     _stream("go_p1_hog", "GOMAXPROCS=1: a call-free 50 ms loop beside a request stream",
             GO_HOG, {"model": "go", "gomaxprocs": 1, **GO_19},
-            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+            versions=GO_VERSIONS),
     _stream("go_p1_hog_nopreempt", "the same with GODEBUG=asyncpreemptoff=1",
             GO_HOG, {"model": "go", "gomaxprocs": 1, "async_preemption": False, **GO_19},
-            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+            versions=GO_VERSIONS),
     _stream("go_p2_hog", "GOMAXPROCS=2: the same hog and stream on two Ps",
             GO_HOG, {"model": "go", "gomaxprocs": 2, **GO_19},
-            calibrate=GO_CALIBRATION, versions=GO_VERSIONS),
+            versions=GO_VERSIONS),
     _stream("tokio_hog", "2 workers: a task computes 50 ms then sleeps, beside the stream",
             GO_HOG, {"model": "tokio", "workers": 2, **TOKIO_124}, versions=TOKIO_VERSIONS),
     Scenario(
