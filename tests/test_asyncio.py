@@ -353,3 +353,84 @@ def test_an_executor_thread_and_the_loop_are_each_woken_wake_latency_late():
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert finish_times(cfg, "a") == {0: 21060 * US}
     assert wake_log(wakeups)[-1] == (0, 20040 * US, 20060 * US)
+
+
+# --- asyncio's own costs: the iteration, callback handles, task steps ------------------------
+
+
+def test_the_iteration_cost_before_the_timeout_turns_into_lateness_through_epoll_rounding():
+    """iteration_cost 100 us. 0: the arrival's callback, then the iteration 0-0.1 ms; the
+    step at 0.1 ms sleeps 2 ms (due 2.1); the next iteration 0.1-0.2 ms, then select(1.9 ms)
+    rounds up to 2 ms: back at 2.2 ms, late by the iteration. The timer's callback, an
+    iteration (2.2-2.3), the step computes 2.3-2.4. With select_resolution 0 the select ends
+    on time (2.1) and the step runs at 2.2."""
+    work = {"t": one([{"sleep": "2ms"}, {"cpu": "100us"}])}
+    cfg = asyncio_cfg(work, iteration_cost="100us")
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 100 * US), (0, 2100 * US, 2300 * US)]
+    assert finish_times(cfg, "a") == {0: 2400 * US}
+    exact = asyncio_cfg(work, iteration_cost="100us", select_resolution="0")
+    assert finish_times(exact, "a") == {0: 2300 * US}
+
+
+def test_a_callback_costs_the_loop_handle_cost_and_a_step_its_overhead():
+    """handle_cost 50 us, step_overhead 20 us: the arrival's callback 0-50 us, the step's
+    overhead 50-70 us, its I/O 70 us-1.07 ms, the readiness callback 1.07-1.12, the step's
+    overhead 1.12-1.14, its cpu to 1.24. The steps' overhead is the task's (40 us); the
+    callbacks are the loop's time, which the task waits (100 us)."""
+    cfg = asyncio_cfg({"t": one([{"io": "1ms"}, {"cpu": "100us"}])},
+                      handle_cost="50us", step_overhead="20us")
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 50 * US), (0, 1070 * US, 1120 * US)]
+    assert tasks[["finish", "overhead", "wait"]].values.tolist() == [[1240 * US, 40 * US,
+                                                                     100 * US]]
+
+
+def test_the_loops_own_work_is_modelled_on_a_loop_with_a_core_to_itself():
+    """With an executor (or more loops than cores) the loop computes through the shared
+    cores: its iterations and callbacks cost nothing there, its steps their overhead. The
+    trace shows the loop's own work as ``loop`` where it is modelled."""
+    work = {"t": one([{"io": "1ms"}, {"cpu": "100us"}])}
+    shared = asyncio_cfg(work, offload=["block"], handle_cost="50us", iteration_cost="10us",
+                         step_overhead="20us")
+    assert finish_times(shared, "a") == {0: 1140 * US}
+    own = asyncio_cfg(work, handle_cost="50us", iteration_cost="10us")
+    trace = sim.run(own, progress=False, trace=True).trace
+    rows = trace[["lane", "task", "state", "start", "end"]].values.tolist()
+    # the arrival's callback, an iteration; the step (at 60 us) starts its I/O; the next
+    # iteration, before select; at 1.06 ms the readiness callback, an iteration, the step
+    # computes 1.12-1.22; an iteration begins (it then sleeps in select)
+    assert rows == [["loop 0", 0, "loop", 0, 50 * US], ["loop 0", 0, "loop", 50 * US, 60 * US],
+                    ["loop 0", 0, "loop", 60 * US, 70 * US],
+                    ["loop 0", 0, "loop", 1060 * US, 1110 * US],
+                    ["loop 0", 0, "loop", 1110 * US, 1120 * US],
+                    ["loop 0", 0, "running", 1120 * US, 1220 * US],
+                    ["loop 0", 0, "loop", 1220 * US, 1230 * US]]
+
+
+def test_the_costs_default_to_the_measured_ones_and_to_zero_on_the_ideal_machine():
+    from sim.config import validate
+
+    def costs(machine, **options):
+        cfg = validate({"workload": {"t": one([{"cpu": "1ms"}])}, "machine": machine,
+                        "schedulers": {"a": {"model": "asyncio", **options}}})
+        return cfg.schedulers["a"].costs(cfg.machine)
+
+    assert costs({}) == (1350, 800, 1150, 15000)
+    assert costs({"profile": "ideal"}) == (0, 0, 0, 0)
+    assert costs({"profile": "ideal"}, handle_cost="1us") == (0, 1000, 0, 0)
+    assert costs({}, iteration_cost="0", step_overhead="3us") == (0, 800, 3000, 15000)
+
+
+def test_the_first_work_after_a_parked_select_pays_the_wake_cost():
+    """wake_cost 30 us, wake_latency 20 us: the arrival at 0 wakes the loop at 20 us, which
+    runs cold to 50 us, then the step (50-150 us) sleeps 1 ms (due 1.15 ms): select(1 ms)
+    returns at 1.15 ms, cold to 1.18, the step computes 1.18-1.28 ms. A yield on a running
+    loop pays nothing: the second step (after sleep(0)) follows at once, 1.28-1.38."""
+    cfg = config({"t": one([{"cpu": "100us"}, {"sleep": "1ms"}, {"cpu": "100us"}, "yield",
+                            {"cpu": "100us"}])},
+                 {"a": {"model": "asyncio", "wake_cost": "30us"}},
+                 machine={"profile": "ideal", "wake_latency": "20us"})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 50 * US), (0, 1150 * US, 1180 * US)]
+    assert finish_times(cfg, "a") == {0: 1380 * US}

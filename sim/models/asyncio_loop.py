@@ -1,11 +1,17 @@
-"""The asyncio event loop, after CPython's ``Lib/asyncio/base_events.py``.
+"""The asyncio event loop, after CPython 3.11's ``Lib/asyncio/base_events.py``
+(docs/runtime-notes/asyncio.md).
 
 One iteration of ``BaseEventLoop._run_once``:
 
+0. The loop's own work (``iteration_cost``), before the timeout is computed: with the
+   rounding below, it makes a timer late.
 1. ``select(timeout)``: 0 if anything is ready, else until the first timer; an idle epoll
    wait is rounded *up* to whole milliseconds (``selectors.EpollSelector.select``,
    ``math.ceil(timeout * 1e3) * 1e-3``), so an idle loop can fire a timer up to 1 ms late,
-   and for some whole-millisecond timeouts 2 ms late (``epoll_wait_ns``).
+   and for some whole-millisecond timeouts 2 ms late (``epoll_wait_ns``). On the machine
+   (``sim/machine.py``), a wait that ends by its timeout ends ``timer_lateness`` late; one
+   ended by an event wakes the parked thread ``wake_latency`` after it, and its first work
+   costs ``wake_cost`` more (cold caches).
 2. ``_process_events``: readiness callbacks of ready fds join the ready deque; then timers
    whose ``when < now + clock_resolution`` join it.
 3. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
@@ -16,7 +22,8 @@ schedules the task's ``__step`` with ``call_soon``: two passes) or a task step (
 task's phases up to its next suspending await, holding the loop). ``create_task`` and
 ``sleep(0)`` (``tasks.__sleep0``) schedule the step directly: one pass. Executor results
 arrive through ``call_soon_threadsafe`` (``futures.wrap_future``): straight onto the ready
-deque, and the self-pipe wakes a sleeping select.
+deque, and the self-pipe wakes a sleeping select. A callback costs the loop
+``handle_cost``, a step ``step_overhead`` (the task's overhead).
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
 EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
+# measured (AsyncioOptions): iteration_cost, handle_cost, step_overhead, wake_cost
+MEASURED_COSTS = (1_350, 800, 1_150, 15_000)
 
 
 class AsyncioOptions(SchedulerOptions):
@@ -42,7 +51,29 @@ class AsyncioOptions(SchedulerOptions):
     executor_threads: Count(MAX_THREADS) | None = Field(
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
     offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
-    step_overhead: Duration = 0
+    # asyncio's own costs, measured on the development machine (2 vCPU VM) with CPython
+    # 3.11.7 (docs/runtime-notes/asyncio.md, "Costs"): None is the measured value, 0 on the
+    # ideal machine (machine.profile: ideal).
+    iteration_cost: Duration | None = Field(
+        default=None, description="one BaseEventLoop._run_once before its select's timeout "
+        "is computed (so epoll's rounding turns it into lateness, as in CPython): None is "
+        "1.35 us, the intercept of time per iteration against tasks (k tasks awaiting "
+        "sleep(0) 2,000 times, k = 1, 2, 4, 8, 16, best of 4: 2.45-19.9 us)")
+    handle_cost: Duration | None = Field(
+        default=None, description="one callback handle (a due timer's, an fd's readiness "
+        "callback, an executor result's call_soon_threadsafe): None is 0.8 us, a due "
+        "TimerHandle run by _run_once (heap pop, Handle._run, the future's set_result "
+        "scheduling the task's wake-up), 1,100 against 100 in one iteration")
+    step_overhead: Duration | None = Field(
+        default=None, description="one task step's handle (Task.__wakeup or __step, the "
+        "coroutine's resumption up to its next await), besides the task's own phases: None "
+        "is 1.15 us, the slope of the same fit as iteration_cost (a sleep(0) step)")
+    wake_cost: Duration | None = Field(
+        default=None, description="what the loop's work costs more after its thread slept "
+        "in epoll_wait (cold caches), charged as select returns: None is 15 us, an idle "
+        "loop's sleep(1 ms) wake-up (loop work to select 6-7 us, epoll's return to the "
+        "coroutine 12.5-14 us, medians of 600) less the same handles on a hot loop (4.6-4.9 "
+        "us); 20-24 us after 2 ms sleeps")
     slow_callback: Duration = Field(
         default=100_000_000, description="a step at least this long counts in slow_callbacks: "
         "what CPython logs only in debug mode (BaseEventLoop.slow_callback_duration, 0.1 s); "
@@ -58,6 +89,14 @@ class AsyncioOptions(SchedulerOptions):
 
     def threads(self, cores: int) -> int:
         return self.executor_threads or min(32, cores + 4)
+
+    def costs(self, machine) -> tuple[int, int, int, int]:
+        """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the measured
+        defaults, or 0 on the ideal machine, where not given."""
+        ideal = machine.profile == "ideal"
+        given = (self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost)
+        return tuple(value if value is not None else 0 if ideal else default
+                     for value, default in zip(given, MEASURED_COSTS, strict=True))
 
 
 def epoll_wait_ns(timeout: int) -> int:
@@ -90,7 +129,7 @@ class Executor:
 
     def submit(self, task: int, kind: int, work: int, loop: Loop) -> None:
         rec = self.model.engine.rec
-        rec.ready(task, self.model.engine.env._now, False)  # waiting for a worker thread
+        rec.ready(task, self.model.engine.now, False)  # waiting for a worker thread
         self.queue.append((task, kind, work, loop))
         self._start()
 
@@ -119,7 +158,7 @@ class Executor:
             self.model.cores.compute(thread, task, work,
                                      lambda th, lp=loop: self._done(th, lp))
         else:
-            engine.rec.running(task, engine.env._now)
+            engine.rec.running(task, engine.now)
             thread.task = task
             engine.after(work, lambda _, th=thread, lp=loop: self._done(th, lp))
 
@@ -147,7 +186,7 @@ class Executor:
         if self.queue:  # (Gil.call keeps ``thread.task``: the new job's must be set here)
             item = self.queue.popleft()
             thread.task = item[0]
-            self.model.engine.rec.running(item[0], self.model.engine.env._now)
+            self.model.engine.rec.running(item[0], self.model.engine.now)
             self._job(thread, item)
         else:
             self.idle.append(thread)
@@ -188,20 +227,26 @@ class Loop:
         self.clock = 0  # the loop's time: SimPy's, or ahead of it while ``ahead``
         self.step_task = -1
         self.step_start = 0
-        self.fast_step = ahead and not model.options.step_overhead
+        self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
+            model.options.costs(model.engine.cfg.machine)
+        if not ahead:  # the loop's own work is modelled on a loop with a core to itself
+            self.iteration_cost = self.handle_cost = self.wake_cost = 0
+        self.paid = False  # this iteration's own cost is paid (before its select)
+        self.last = -1  # the task of the last handle run (the trace names loop work after it)
+        self.fast_step = ahead  # a step starts in _walk (else _start_step, via the cores)
 
     # --- the outside world ------------------------------------------------------------------
 
     def io_event(self, task: int) -> None:
         """An fd the task waits on became ready (or a connection arrived) now."""
-        now = self.engine.env._now
+        now = self.engine.now
         self.rec.ready(task, now, True)
         self.io_ready.append((now, task))
         self._wake()
 
     def call_soon_threadsafe(self, task: int) -> None:
         """An executor job finished: its callback is appended to ready at once."""
-        self.rec.ready(task, self.engine.env._now, True)
+        self.rec.ready(task, self.engine.now, True)
         self.ready.append(~task)
         self._wake()
 
@@ -211,9 +256,9 @@ class Loop:
         handles pays nothing."""
         if self.state == Loop.SELECTING:
             delay = self.os.wake()
-            if self.engine.env._now + delay < self.wake_at or not delay:
+            if self.engine.now + delay < self.wake_at or not delay:
                 self.wake_gen += 1
-                self.wake_at = self.engine.env._now + delay
+                self.wake_at = self.engine.now + delay
                 self.engine.after(delay, self._wakeup, self.wake_gen)
 
     # --- the loop ---------------------------------------------------------------------------
@@ -235,23 +280,35 @@ class Loop:
         if timeout is None:
             self.wake_at = FOREVER
         else:
-            self.wake_at = self.engine.env._now + timeout
+            self.wake_at = self.engine.now + timeout
             self.engine.after(timeout, self._wakeup, self.wake_gen)
 
     def _wakeup(self, gen: int) -> None:
         if gen == self.wake_gen:
             self.state = Loop.RUNNING
             self._poll()
+            if self.wake_cost:  # the thread slept: its first work runs from cold caches
+                if self.rec.tracing:
+                    self._trace_loop_work(self.wake_cost)
+                self.clock += self.wake_cost
             self._drive()
 
     def _caught_up(self, _=None) -> None:
         self._poll()
         self._drive()
 
+    def _trace_loop_work(self, cost: int) -> None:
+        """The loop's own work (an iteration, a callback handle, a cold wake-up) is ``cost``
+        ns on the loop's clock from now (a loop with a core to itself: ``ahead``). It is the
+        runtime's time, not a task's: not in busy time or a task's overhead; the trace shows
+        it as ``loop``, after the task whose handle ran last."""
+        if self.last >= 0:
+            self.rec.span(self.thread.lane, self.last, "loop", self.clock, self.clock + cost)
+
     def _poll(self) -> None:
         """What ``select`` returns: ready fds' callbacks, then due timers, join ready."""
         engine = self.engine
-        now = self.clock = engine.env._now
+        now = self.clock = engine.now
         ready, io_ready = self.ready, self.io_ready
         if self.pulls and engine.open_next < len(engine.open_times) \
                 and engine.open_times[engine.open_next] <= now:
@@ -281,20 +338,39 @@ class Loop:
 
     def _drive(self) -> None:
         """Run handles until one waits for simulated time; between iterations, poll."""
-        ready = self.ready
+        ready, handle_cost, tracing = self.ready, self.handle_cost, self.rec.tracing
         while True:
+            if self.todo:
+                self.paid = False
             while self.todo:
                 self.todo -= 1
                 handle = ready.popleft()
                 if handle < 0:
                     ready.append(~handle)  # future resolved: call_soon(task.__step)
+                    if handle_cost:  # (_loop_work, inlined: once per wake-up)
+                        self.last = ~handle
+                        if tracing:
+                            self._trace_loop_work(handle_cost)
+                        self.clock += handle_cost
                 elif not (self._walk(handle) if self.fast_step else self._start_step(handle)):
                     return
-            now = self.engine.env._now
+            if not self.paid and self.iteration_cost:  # the next _run_once begins
+                self.paid = True
+                if tracing:
+                    self._trace_loop_work(self.iteration_cost)
+                self.clock += self.iteration_cost
+            now = self.engine.now
             if self.clock > now:  # ran ahead: the next select happens at the loop's time
-                if self.clock <= self.engine.deadline:
-                    self.engine.after(self.clock - now, self._caught_up)
-                return
+                engine = self.engine
+                arrival = None if self.pulls else engine.next_arrival()
+                if self.clock < engine.next_due() and (arrival is None or self.clock < arrival):
+                    # nothing else happens before then (arrivals are pulled, or due later):
+                    # move the clock at once, not through the queue
+                    engine.run_ahead(self.clock)
+                else:
+                    if self.clock <= self.engine.deadline:
+                        self.engine.after(self.clock - now, self._caught_up)
+                    return
             if not (ready or self.io_ready):
                 timeout, arrival = self._select_timeout()
                 if timeout != 0 and arrival != 0:
@@ -309,7 +385,7 @@ class Loop:
     def _select_timeout(self) -> tuple[int | None, int | None]:
         """How long select waits for its timeout (None: no timer), and for the next open
         arrival (None: none, or not pulled), which ends the wait as a readable fd."""
-        now = self.engine.env._now
+        now = self.engine.now
         timeout = arrival = None
         if self.timers:
             timeout = max(0, self.timers[0][0] - now)
@@ -327,36 +403,33 @@ class Loop:
     # --- a task step ------------------------------------------------------------------------
 
     def _start_step(self, task: int) -> bool:
-        """A task's ``__step`` begins: charge the step overhead, then run its phases."""
-        self.step_task = task
+        """A task's ``__step`` begins on the shared cores: its overhead, then its phases."""
+        self.step_task = self.last = task
         self.step_start = self.clock
-        overhead = self.options.step_overhead
+        overhead = self.step_overhead
         if overhead:
             self.rec.charge(task, overhead)
-            if self.ahead:
-                self._ahead(task, overhead)
-            else:
-                self.cores.compute(self.thread, task, overhead, self._resume)
-                return False
+            self.cores.compute(self.thread, task, overhead, self._resume)
+            return False
         return self._walk(task)
 
-    def _ahead(self, task: int, work: int) -> None:
-        start = self.clock
-        self.rec.running(task, start)
-        self.rec.busy(task, start, start + work, self.thread.lane)
-        self.clock = start + work
-
     def _resume(self, _thread=None) -> None:
-        self.clock = self.engine.env._now
+        self.clock = self.engine.now
         if self._walk(self.step_task):
             self._drive()
 
     def _walk(self, task: int) -> bool:
         """Run the step's phases; True if it ended, False if it waits for an event."""
-        if self.fast_step:  # what _start_step does when there is no overhead to charge
-            self.step_task = task
-            self.step_start = self.clock
         engine, rec, offload, ahead = self.engine, self.rec, self.model.offload, self.ahead
+        if self.fast_step:  # what _start_step does, on the loop's own clock
+            self.step_task = self.last = task
+            self.step_start = start = self.clock
+            overhead = self.step_overhead
+            if overhead:
+                rec.charge(task, overhead)
+                rec.running(task, start)
+                rec.busy(task, start, start + overhead, self.thread.lane)
+                self.clock = start + overhead
         pc, args, kinds, base = engine.pc, engine.args, engine.kinds[task], engine.offset[task]
         while True:
             i = pc[task]  # engine.next_phase, inlined: this is the hot path
@@ -392,7 +465,7 @@ class Loop:
                 if arg:  # else the result is already there: the await does not yield
                     rec.running(task, self.clock)
                     self._end_step(task)
-                    engine.after(self.clock + arg - engine.env._now, self.io_event, task)
+                    engine.after(self.clock + arg - engine.now, self.io_event, task)
                     return True
             elif kind in (SLEEP, YIELD):
                 rec.running(task, self.clock)
