@@ -313,6 +313,19 @@ def test_usleep_lateness_and_wake_latency_move_the_retake_and_the_hand_off():
     assert by_id(tasks, "finish") == {0: 6020 * US, 1: 1180 * US}
 
 
+def test_the_p_is_free_while_the_m_woken_in_epoll_wait_wakes():
+    """One P. Both Gs run at 20 us (the woken M); G1 parks on I/O for 1 ms, G2 enters a
+    1.01 ms syscall (its P retaken at 160 us, then idle). G1's readiness at 1.02 ms wakes
+    the M in epoll_wait, which runs at 1.04; meanwhile G2 leaves its syscall (1.03) and
+    takes the idle P. The woken M finds no P: injectglist puts G1 on the global queue, and
+    it runs when G2's 1 ms ends."""
+    cfg = go_cfg({"g1": one([{"io": "1ms"}, {"cpu": "1ms"}]),
+                  "g2": one([{"block": "1.01ms"}, {"cpu": "1ms"}])}, machine=OS)
+    tasks, wakeups, *_ = run_scheduler(cfg, "go")
+    assert wake_log(wakeups)[2:] == [(1, 1030 * US, 1030 * US), (0, 1020 * US, 2030 * US)]
+    assert by_id(tasks, "finish") == {0: 3030 * US, 1: 2030 * US}
+
+
 def test_the_idle_ms_epoll_wait_for_a_timer_ends_late():
     """G runs at 20 us (the woken M) and sleeps 1.5 ms (due 1.52). The idle M's epoll_wait
     for it waits 1 ms and returns by its timeout 60 us late, at 1.08 ms: not due yet; the

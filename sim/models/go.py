@@ -38,8 +38,9 @@ as if it had been queued).
 
 Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC, STW,
 trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
-blocked in ``netpoll`` (S4): readiness wakes it at once, and it sleeps until the earliest
-timer on any P, in epoll_wait's whole units of ``netpoll_resolution`` (netpoll_epoll.go:
+blocked in ``netpoll`` (S4): readiness wakes it (the P stays idle until it runs), and it
+sleeps until the earliest timer on any P, in epoll_wait's whole units of
+``netpoll_resolution`` (netpoll_epoll.go:
 ``waitms`` = the delay in ms, truncated, at least 1): a timer due in 1.5 ms wakes the M
 after 1 ms, finds nothing, and the next wait is another 1 ms, so it fires at 2 ms. The M
 re-enters netpoll from the moment it is woken or broken (``netpollBreak`` when a timer
@@ -499,19 +500,31 @@ class GoModel(Model):
 
     def _netready(self, g: int, now: int) -> None:
         """Readiness of ``g``'s fd: an M blocked in netpoll returns with it and runs it on
-        an idle P (findRunnable step 9); with none idle it waits to be polled."""
+        an idle P (findRunnable step 9) once it has woken; with none idle it waits to be
+        polled."""
         self.netwake[g] = 1
         if not self.pidle:
             if not self.netq and self.lastpoll + NETPOLL_STALE < self.sm_at:
                 self.dirty = True  # sysmon's poll may act before its planned round
             self.netq.append((now, g))
             return
-        p = self._pidleget()
         wake = self.os.wake()  # the readiness wakes the M blocked in epoll_wait
         if wake:
-            self.engine.after(wake, self._run_first, (p, g))
-        elif not self._execute(p, g, False):
+            self.engine.after(wake, self._netpoll_return, g)
+            return
+        p = self._pidleget()
+        if not self._execute(p, g, False):
             self._schedule(p)
+
+    def _netpoll_return(self, g: int) -> None:
+        """The M woken in epoll_wait runs: findRunnable takes an idle P for the G netpoll
+        returned (``pidleget``); if every P was taken meanwhile, ``injectglist`` puts the
+        G on the global queue and the M stops."""
+        if self.pidle:
+            self._run_first((self._pidleget(), g))
+            return
+        self.glob.append(g)
+        self._plan()
 
     def _ready_by(self, t: int) -> bool:
         """Would ``netpoll`` at ``t`` return anything?"""
