@@ -2,6 +2,7 @@
 invariants on random workloads. Expected times follow docs/runtime-notes/go.md section 3."""
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from itertools import count, islice
 
@@ -136,6 +137,83 @@ def test_the_drawn_clock_with_a_constant_lateness_is_the_grid(late, steps):
             drawn.woken(t + dt)
         t += 1
         assert grid.ge(t) == drawn.ge(t)
+
+
+class PlainSysmon:
+    """sysmon's loop as proc.go writes it, one round at a time: ``if idle == 0 { delay =
+    20 } else if idle > 50 { delay *= 2 }``, capped at 10 ms; ``usleep(delay)``, late by
+    the next draw; a round. A deep sleep at a round ends late by the next draw, and its
+    round keeps that round's idle and delay; a ``notewakeup`` during a deep sleep starts a
+    round with idle 0 and consumes no draw. The reference for ``DrawnSysmonClock``."""
+
+    def __init__(self, lates):
+        self.lates, self.j = lates, 1
+        self.rounds = [(20 * US + lates[0], 0, 20 * US)]  # (time, idle, delay)
+
+    def _next(self):
+        t, idle, delay = self.rounds[-1]
+        idle += 1
+        delay = delay * 2 if idle > 50 else delay
+        delay = min(delay, 10 * MS)
+        self.rounds.append((t + delay + self.lates[self.j], idle, delay))
+        self.j += 1
+
+    def ge(self, x):
+        while self.rounds[-1][0] < x:
+            self._next()
+        return self.rounds[bisect_left(self.rounds, (x,))][0]
+
+    def state(self, t):
+        return self.rounds[bisect_left(self.rounds, (t,))][1:]
+
+    def _cut(self, t):  # the rounds after t never happened: their draws are the next ones
+        k = bisect_left(self.rounds, (t,))
+        self.j -= len(self.rounds) - k - 1
+        return self.rounds[k]
+
+    def advance(self, t, retook):
+        _, idle, delay = self._cut(t)
+        if retook:  # the next sleep is 20 us and idle restarts (delay stays 20 after it)
+            self.rounds = [(t, -1, 20 * US)]
+        else:
+            self.rounds = [(t, idle, delay)]
+
+    def deep_sleep(self, t, until):
+        _, idle, delay = self._cut(t)
+        self.rounds = [(until + self.lates[self.j], idle, delay)]
+        self.j += 1
+        return self.rounds[0][0]
+
+    def woken(self, f):
+        self.rounds = [(f, 0, 20 * US)]
+
+
+@given(st.integers(0, 2**32), st.lists(st.tuples(
+    st.sampled_from(["ge", "advance", "retake", "deep", "woken"]),
+    st.integers(1, 15 * MS)), max_size=30))
+def test_the_drawn_clock_is_sysmons_loop_round_by_round(seed, steps):
+    """The lazy clock (grid plus running sums of draws taken in blocks) gives the rounds
+    and states of the plain loop, each sleep late by its own draw, under any history (a
+    notewakeup ends a deep sleep, as in the model)."""
+    lates = np.random.default_rng(seed).integers(0, 300 * US, 20_000).tolist()
+    taken = iter(lates)
+    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda k: list(islice(taken, k)))
+    plain = PlainSysmon(lates)
+    t = 0
+    for action, dt in steps:
+        t = plain.ge(t + dt)
+        assert drawn.ge(t) == t and drawn.state(t) == plain.state(t)
+        if action in ("advance", "retake"):
+            plain.advance(t, action == "retake")
+            drawn.advance(t, action == "retake")
+        elif action == "deep":
+            assert drawn.deep_sleep(t, t + dt) == plain.deep_sleep(t, t + dt)
+        elif action == "woken":
+            assert drawn.deep_sleep(t, t + 60 * MS) == plain.deep_sleep(t, t + 60 * MS)
+            plain.woken(t + dt)
+            drawn.woken(t + dt)
+        t += 1
+        assert drawn.ge(t) == plain.ge(t)
 
 
 # --- scenario A: a call-free 50 ms loop beside two sleepers, one P ----------------------
