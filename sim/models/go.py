@@ -199,8 +199,9 @@ class SysmonClock:
         return w
 
     def woken(self, f: int) -> None:
-        """``notewakeup(&sched.sysmonnote)`` (a syscall): the round at ``f`` (the woken
-        thread's start) follows with ``idle = 0, delay = 20``."""
+        """``notewakeup(&sched.sysmonnote)`` (a syscall) during a deep sleep (it does not
+        end a ``usleep``): the round at ``f`` (the woken thread's start) follows with
+        ``idle = 0, delay = 20``."""
         self.start(f, 0, self.min)
 
 
