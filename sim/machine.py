@@ -151,10 +151,26 @@ class Delays:
         if self.zero:
             return 0
         if not self.block:
-            drawn = self.law.sample(self.rng, self.BLOCK)
-            self.largest = max(self.largest, int(drawn.max()))
-            self.block = drawn[::-1].tolist()
+            self._refill()
         return self.block.pop()
+
+    def take(self, k: int) -> list[int]:
+        """The next ``k`` draws at once, in the order ``k`` calls would give them."""
+        if self.zero:
+            return [0] * k
+        taken: list[int] = []
+        while len(taken) < k:
+            if not self.block:
+                self._refill()
+            n = min(k - len(taken), len(self.block))
+            taken += self.block[:-n - 1:-1]
+            del self.block[-n:]
+        return taken
+
+    def _refill(self) -> None:
+        drawn = self.law.sample(self.rng, self.BLOCK)
+        self.largest = max(self.largest, int(drawn.max()))
+        self.block = drawn[::-1].tolist()  # (popped from the end: in the order drawn)
 
 
 class OS:

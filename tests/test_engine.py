@@ -161,3 +161,14 @@ def test_machine_delays_come_in_blocks_and_ideal_draws_nothing():
     expected = law.sample(np.random.default_rng(5), Delays.BLOCK).tolist()
     assert drawn[:Delays.BLOCK] == expected
     assert delays.largest >= max(drawn) and len(set(drawn)) > Delays.BLOCK // 2
+
+
+def test_delays_taken_in_blocks_are_the_draws_calls_would_give():
+    """``take(k)`` and single calls share one order, across block boundaries."""
+    one_by_one = Delays(Exp(10_000), np.random.default_rng(9))
+    mixed = Delays(Exp(10_000), np.random.default_rng(9))
+    n = 2 * Delays.BLOCK + 10
+    expected = [one_by_one() for _ in range(n)]
+    got = [mixed()] + mixed.take(Delays.BLOCK + 5) + [mixed()] + mixed.take(n - Delays.BLOCK - 7)
+    assert got == expected and mixed.take(0) == []
+    assert Delays(Const(0), np.random.default_rng(9)).take(3) == [0, 0, 0]

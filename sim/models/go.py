@@ -69,7 +69,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -109,14 +108,6 @@ class GoOptions(SchedulerOptions):
 
     def procs(self, cores: int) -> int:
         return self.gomaxprocs or cores
-
-
-def draws(delays: Delays, k: int) -> list[int]:
-    """``k`` draws of a machine delay at once, from its law and stream (``Delays`` gives
-    one a call; sysmon's clock takes its sleeps' lateness in blocks)."""
-    drawn = delays.law.sample(delays.rng, k)
-    delays.largest = max(delays.largest, int(drawn.max()))
-    return drawn.tolist()
 
 
 class SysmonClock:
@@ -422,7 +413,7 @@ class GoModel(Model):
                  options.sysmon_idle_rounds)
         late = engine.os.timer_late
         self.clock = SysmonClock(*clock, 0) if late.zero else \
-            DrawnSysmonClock(*clock, partial(draws, late))
+            DrawnSysmonClock(*clock, late.take)
         self.idle_since = 0  # every P idle since
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
