@@ -311,7 +311,7 @@ def test_invariants_on_random_workloads(scenario, seed):
     assert engine.outstanding == 0  # ... and finished exactly once
     model = engine.model
     assert model.peak <= model.n  # never more workers running tasks than workers
-    assert model.active == 0 and not model.inject and not model.pending
+    assert model.active == 0 and not model.inject and not model.driver.events
     # the same seed gives the same run
     again = run_model(cfg, seed=seed)[0]
     assert again["finish"].equals(tasks["finish"])

@@ -19,7 +19,17 @@ in a driver poll are scheduled on the polling worker; a worker woken by the driv
 a forced coop yield defer the waker until the worker next parks (``scheduler/defer.rs``).
 Timer deadlines round up to 1 ms ticks and the parked driver sleeps whole ticks counted
 from the current (floored) tick (``runtime/time/source.rs``, ``time/mod.rs``), so an idle
-runtime fires a sleep up to 1 ms after its tick.
+runtime fires a sleep up to 1 ms after its tick. A sleep's deadline is fixed when
+``sleep()`` is called (``time/sleep.rs``) and rounded to its tick when the entry is
+registered, at its first poll with budget.
+
+The code follows the source's pieces: ``Idle`` (``MT/idle.rs``), ``TimeDriver`` (the wheel
+and its clock, ``runtime/time/``), ``Driver`` (its ``TryLock`` holder and the I/O events
+for the next turn), and on the model ``Context::run`` (``_loop``), ``run_task``
+(``_run_task`` and the LIFO chain), ``schedule_local``/``schedule_task``, ``park``,
+``park_internal`` and the driver's turn. A poll returns RETURNED (the task is pending or
+done) or HELD (a burst or a blocking call holds the worker: a callback carries on); a park
+returns AWAKE or ASLEEP.
 
 Arrivals are connections on a listener, taken by driver polls (pulled from the engine, no
 event each). By default (``accept: block_on``) the accept loop is ``#[tokio::main]``'s
@@ -54,6 +64,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -75,6 +86,17 @@ MAX_TASKS_POLLED = 127  # MT/stats.rs MAX_TASKS_POLLED_PER_GLOBAL_QUEUE_INTERVAL
 EWMA_ALPHA = 0.1  # MT/stats.rs TASK_POLL_TIME_EWMA_ALPHA
 
 EMPTY, PARKED_CONDVAR, PARKED_DRIVER, NOTIFIED = range(4)  # MT/park.rs
+
+# What a poll (and run_task, the LIFO chain) leaves the worker doing: the task returned
+# (pending or done) and the worker goes on, or a burst or a blocking call holds the worker
+# until a callback (_resume, _burst_end) carries on
+RETURNED, HELD = True, False
+# What a park leaves the worker doing: awake with work to look at, or asleep until _wake
+AWAKE, ASLEEP = True, False
+NO_TIMER = -1  # TimeDriver.park_timeout: no timer (the driver sleeps until an event)
+# TimeDriver.register: the entry's tick has elapsed (it fires at once), or it waits, or it
+# waits and is due before the parked driver wakes (which must be unparked)
+ELAPSED, WAITS, WAITS_FIRST = range(3)
 
 
 def _time(event: tuple[int, int]) -> int:
@@ -137,8 +159,7 @@ class Worker:
 
     __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
                  "defer", "state", "in_park", "blocked", "wake_at", "gen", "budget",
-                 "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
-                 "burst_end")
+                 "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume")
 
     def __init__(self, index: int, gqi: int):
         self.index = index
@@ -163,6 +184,131 @@ class Worker:
         self.polled = 0
 
 
+class Idle:
+    """``MT/idle.rs``: the workers searching for work and unparked, and the parked ones
+    (``sleepers``, a stack: the last to park is the first woken)."""
+
+    __slots__ = ("n", "num_searching", "num_unparked", "sleepers")
+
+    def __init__(self, n: int):
+        self.n = n
+        self.num_searching = 0
+        self.num_unparked = n
+        self.sleepers: list[int] = []
+
+    def worker_to_notify(self) -> int:
+        """A parked worker to wake, or -1: none unless nobody searches and someone sleeps
+        (``notify_should_wakeup``); it counts as unparked and searching from now."""
+        if self.num_searching or self.num_unparked == self.n:
+            return -1
+        self.num_searching += 1
+        self.num_unparked += 1
+        return self.sleepers.pop()
+
+    def transition_worker_to_searching(self) -> bool:
+        """At most half the workers search at once."""
+        if 2 * self.num_searching >= self.n:
+            return False
+        self.num_searching += 1
+        return True
+
+    def transition_worker_from_searching(self) -> bool:
+        """True if it was the last searcher (it must then wake another worker)."""
+        self.num_searching -= 1
+        return self.num_searching == 0
+
+    def transition_worker_to_parked(self, index: int, searching: bool) -> bool:
+        """True if it was the last searcher (it must then re-check for work)."""
+        self.num_unparked -= 1
+        self.sleepers.append(index)
+        if searching:
+            self.num_searching -= 1
+            return self.num_searching == 0
+        return False
+
+    def unpark_worker_by_id(self, index: int) -> bool:
+        """Take a parked worker out of ``sleepers`` (``swap_remove``); False if absent."""
+        sleepers = self.sleepers
+        if index not in sleepers:
+            return False
+        i = sleepers.index(index)
+        sleepers[i] = sleepers[-1]
+        sleepers.pop()
+        self.num_unparked += 1
+        return True
+
+
+class TimeDriver:
+    """The timer wheel and its clock (``runtime/time/``): ticks of ``resolution`` counted
+    from the runtime's start, which falls at ``origin`` within a tick (``source.rs``
+    ``TimeSource``); entries keep their deadline and fire when the driver processes a tick
+    at or past theirs. The wheel's levels are not modelled: a heap orders the entries."""
+
+    __slots__ = ("resolution", "origin", "timers", "seq", "elapsed", "next_wake")
+
+    def __init__(self, resolution: int, origin: int):
+        self.resolution = resolution
+        self.origin = origin
+        self.timers: list[tuple[int, int, int, int]] = []  # (tick, seq, task, deadline)
+        self.seq = 0
+        self.elapsed = -origin // resolution  # the last tick processed
+        self.next_wake = -1  # the tick the parked driver wakes at (-1: none)
+
+    def now_tick(self, now: int) -> int:
+        """``TimeSource::now``: whole ticks since the start (floored)."""
+        return (now - self.origin) // self.resolution
+
+    def register(self, task: int, deadline: int, now: int) -> int:
+        """``Handle::reregister``: the deadline rounded up to a tick
+        (``TimeSource::deadline_to_tick``); ELAPSED if the wheel is past it
+        (``InsertError::Elapsed``: it fires at once), else the entry waits: WAITS_FIRST if
+        before the parked driver's wake-up. A deadline already past is ready, for the
+        records, from now on."""
+        res = self.resolution
+        tick = (deadline - self.origin + res - 1) // res
+        if tick <= self.elapsed:
+            return ELAPSED
+        self.seq += 1
+        heapq.heappush(self.timers, (tick, self.seq, task, deadline if deadline > now else now))
+        return WAITS_FIRST if self.next_wake < 0 or tick < self.next_wake else WAITS
+
+    def park_timeout(self, now: int) -> int:
+        """``Driver::park_internal``: how long the driver sleeps for the next timer (whole
+        ticks from now's tick, so it wakes within the timer's tick), or NO_TIMER."""
+        if not self.timers:
+            return NO_TIMER
+        self.next_wake = tick = self.timers[0][0]
+        return (tick - (now - self.origin) // self.resolution) * self.resolution
+
+    def process(self, now: int) -> Sequence[tuple[int, int, int, int]]:
+        """``Handle::process_at_time``: the entries due by now's tick, removed."""
+        now_tick = (now - self.origin) // self.resolution
+        if now_tick > self.elapsed:
+            self.elapsed = now_tick
+        timers = self.timers
+        if not timers or timers[0][0] > now_tick:
+            return ()
+        fired = []
+        while timers and timers[0][0] <= now_tick:
+            fired.append(heapq.heappop(timers))
+        return fired
+
+
+class Driver:
+    """The I/O and time driver behind one ``TryLock`` (``MT/park.rs`` ``Shared::driver``):
+    its holder polls it, or sleeps in it (epoll_wait until the next timer's tick or an
+    event); the other idle workers sleep on their condvars. ``events``: I/O readiness not
+    yet polled, (time, task), or (time, ~task) for a connection (open arrivals are pulled
+    from the engine by each turn, no event each)."""
+
+    __slots__ = ("holder", "events", "time")
+
+    def __init__(self, time: TimeDriver):
+        self.holder: Worker | None = None  # the TryLock: None when free
+        self.events: list[tuple[int, int]] = []
+        self.time = time
+
+
 class BlockingPool:
     """``spawn_blocking``'s pool: a FIFO queue served by up to ``size`` threads."""
 
@@ -184,7 +330,7 @@ class BlockingPool:
             thread = self.idle.pop()
             delay = model.wake()
             if delay:
-                model.engine.after(delay, lambda _, th=thread: self._run(th))
+                model.engine.after(delay, self._run, thread)
                 return
             self._run(thread)
         elif self.threads < self.size:
@@ -206,7 +352,7 @@ class BlockingPool:
             now = model.env._now
             model.rec.running(task, now)
             model.rec.span(thread.lane, task, "blocked", now, now + work)
-            model.engine.after(work, lambda _, th=thread: self._done(th))
+            model.engine.after(work, self._done, thread)
 
     def _done(self, thread: Thread) -> None:
         model = self.model
@@ -222,11 +368,10 @@ class TokioModel(Model):
     # Slots, not a __dict__: past 30 attributes CPython 3.11 no longer specialises
     # self.method() calls (see GoModel).
     __slots__ = ("env", "rec", "cores", "n", "auto_gqi", "workers", "lifo_on", "capacity",
-                 "budget", "max_lifo", "event_interval", "resolution", "origin", "accept_local",
-                 "offload", "pool", "inject", "sleepers", "num_searching", "num_unparked",
-                 "pending", "timers", "seq", "elapsed", "holder", "wake_tick", "owes",
-                 "replay", "cur", "active", "peak", "random", "direct", "late", "wake",
-                 "coop_wake", "inject_batch")
+                 "budget", "max_lifo", "event_interval", "accept_local", "offload", "pool",
+                 "runqs",
+                 "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
+                 "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch")
     Options = TokioOptions
     pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
 
@@ -241,32 +386,24 @@ class TokioModel(Model):
         gqi = (self._tuned(TARGET_GLOBAL_QUEUE_INTERVAL / TARGET_TASKS_POLLED)
                if self.auto_gqi else options.global_queue_interval)
         self.workers = [Worker(i, gqi) for i in range(self.n)]
+        self.runqs = [w.runq for w in self.workers]  # (for notify_if_work_pending)
         self.lifo_on = options.lifo_slot
         self.capacity = options.local_queue
         self.budget = options.coop_budget
         self.max_lifo = options.lifo_polls
         self.event_interval = options.event_interval
-        self.resolution = options.timer_resolution
         # the wheel's ticks fall at origin + k * resolution (the runtime started before the
         # run, at some phase of a tick: sim/machine.py)
-        self.origin = tick_origin(cfg.machine, self.resolution, engine.rng)
+        resolution = options.timer_resolution
+        self.time = TimeDriver(resolution, tick_origin(cfg.machine, resolution, engine.rng))
+        self.driver = Driver(self.time)
         self.accept_local = options.accept == "worker"
         self.coop_wake = options.coop_exhausted == "wake"
         self.inject_batch = options.inject_batch
         self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
         self.pool = BlockingPool(self, options.blocking_threads)
         self.inject: deque[int] = deque()
-        self.sleepers: list[int] = []  # idle.rs Synced::sleepers, a stack
-        self.num_searching = 0
-        self.num_unparked = self.n
-        # I/O events not yet polled: (time, task), or (time, ~task) for a connection; open
-        # arrivals are pulled from the engine by the driver turns (no event each)
-        self.pending: list[tuple[int, int]] = []
-        self.timers: list[tuple[int, int, int, int]] = []  # (tick, seq, task, deadline)
-        self.seq = 0
-        self.elapsed = -self.origin // self.resolution  # the wheel's last processed tick
-        self.holder: Worker | None = None  # the worker polling or parked on the driver
-        self.wake_tick = -1  # the tick the parked holder will wake at, -1: none
+        self.idle = Idle(self.n)
         self.owes = [0] * engine.workload.n  # 1: the next poll completes an op (1 budget)
         # a phase refused for lack of budget: (kind, arg, a sleep's deadline or -1)
         self.replay: dict[int, tuple[int, int, int]] = {}
@@ -284,16 +421,16 @@ class TokioModel(Model):
         for w in self.workers:
             w.lifo_enabled = self.lifo_on
             w.resume = lambda _x=None, w=w: self._resume(w)
-            w.burst_end = lambda _, w=w: self._burst_end(w)
             engine.after(0, lambda _, w=w: self._start(w))
 
     # --- the outside world -----------------------------------------------------------------
 
     def arrive(self, task: int) -> None:
         """A connection (a closed client's request) is ready: an I/O event for the driver."""
-        self.pending.append((self.env._now, ~task))
-        if self.holder is not None:
-            self._request_wake(self.holder)
+        driver = self.driver
+        driver.events.append((self.env._now, ~task))
+        if driver.holder is not None:
+            self._request_wake(driver.holder)
 
     def spawn(self, parent: int, child: int) -> None:
         """``tokio::spawn`` from a running task: ``schedule_local`` on its worker."""
@@ -302,18 +439,10 @@ class TokioModel(Model):
     def _io_ready(self, task: int) -> None:
         now = self.env._now
         self.rec.ready(task, now, True)
-        self.pending.append((now, task))
-        if self.holder is not None:
-            self._request_wake(self.holder)
-
-    def _add_timer(self, tick: int, task: int, deadline: int) -> None:
-        """A timer entry; an earlier deadline than the parked driver's wakes it
-        (``time/mod.rs`` ``reregister``)."""
-        self.seq += 1
-        heapq.heappush(self.timers, (tick, self.seq, task, deadline))
-        holder = self.holder
-        if holder is not None and (self.wake_tick < 0 or tick < self.wake_tick):
-            self._request_wake(holder)
+        driver = self.driver
+        driver.events.append((now, task))
+        if driver.holder is not None:
+            self._request_wake(driver.holder)
 
     # --- Context::run -----------------------------------------------------------------------
 
@@ -334,28 +463,33 @@ class TokioModel(Model):
                 self._end_processing(w)
                 task = self._steal(w)
                 if task < 0:
-                    if w.defer:
+                    if w.defer:  # park_yield
                         self._park_internal(w, True)
-                    elif not self._park(w):
-                        return  # asleep: _wake() carries on
+                    elif self._to_parked(w) and self._park_loop(w) is ASLEEP:  # park
+                        return  # _wake() carries on
                     self._start_processing(w)
                     continue
                 self._start_processing(w)
-            # run_task: the last searcher to find work wakes another worker; a fresh
-            # budget; the task; then the LIFO slot
-            if w.searching:
-                w.searching = False
-                self.num_searching -= 1
-                if self.num_searching == 0 and self.num_unparked < self.n:
-                    self._notify()
-            w.polled += 1
-            w.budget = self.budget
-            w.lifo_polls = 0
-            self.active += 1
-            if self.active > self.peak:
-                self.peak = self.active
-            if not (self._poll(w, task) and self._lifo_chain(w)):
-                return  # the worker is held by a burst: _resume() carries on
+            if self._run_task(w, task) is HELD:
+                return  # _resume() or _burst_end() carries on
+
+    def _run_task(self, w: Worker, task: int) -> bool:
+        """``Context::run_task``: the last searcher to find work wakes another worker; a
+        fresh coop budget; the task; then the LIFO slot (``_lifo_chain``)."""
+        if w.searching:  # transition_from_searching
+            w.searching = False
+            idle = self.idle
+            if idle.transition_worker_from_searching() and idle.num_unparked < self.n:
+                self._notify()
+        w.polled += 1
+        w.budget = self.budget
+        w.lifo_polls = 0
+        self.active += 1
+        if self.active > self.peak:
+            self.peak = self.active
+        if self._poll(w, task) is HELD:
+            return HELD
+        return self._lifo_chain(w)
 
     def _next_task(self, w: Worker) -> int:
         """``Core::next_task``: every ``gqi`` ticks the inject queue first; else local."""
@@ -385,9 +519,8 @@ class TokioModel(Model):
     def _steal(self, w: Worker) -> int:
         """``Core::steal_work``: half of the first non-empty queue from a random start."""
         if not w.searching:
-            if 2 * self.num_searching >= self.n:  # idle.rs: at most half the workers search
+            if not self.idle.transition_worker_to_searching():
                 return -1
-            self.num_searching += 1
             w.searching = True
         if self.n > 1:
             start = self._rand(self.n)
@@ -402,10 +535,11 @@ class TokioModel(Model):
                 return task
         return self.inject.popleft() if self.inject else -1
 
-    # --- run_task ---------------------------------------------------------------------------
+    # --- run_task's polls ---------------------------------------------------------------------
 
     def _lifo_chain(self, w: Worker) -> bool:
-        """Poll the LIFO slot while budget remains, at most ``lifo_polls`` times."""
+        """Poll the LIFO slot while budget remains, at most ``lifo_polls`` times: RETURNED
+        when the chain is over, HELD if a poll holds the worker."""
         while True:
             task = w.lifo
             if task < 0:
@@ -418,10 +552,10 @@ class TokioModel(Model):
             w.lifo_polls += 1
             if w.lifo_polls >= self.max_lifo:  # wakes made by this poll skip the slot
                 w.lifo_enabled = False
-            if not self._poll(w, task):
-                return False
+            if self._poll(w, task) is HELD:
+                return HELD
         self.active -= 1
-        return True
+        return RETURNED
 
     def cut(self, now: int) -> None:
         if not self.direct:
@@ -433,18 +567,20 @@ class TokioModel(Model):
                 self.rec.busy(w.current, w.thread.seg_start, now, w.thread.lane)
 
     def _resume(self, w: Worker) -> None:
-        """A burst held by the worker is over: finish the poll, the chain, the loop."""
-        if self._poll(w, w.current) and self._lifo_chain(w):
+        """What held the worker is over: the rest of the poll, of run_task, the loop."""
+        if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
     def _burst_end(self, w: Worker) -> None:
+        """A burst's end without ``Cores`` (``direct``): its busy span, then ``_resume``."""
         w.thread.pending = False
         self.rec.busy(w.current, w.thread.seg_start, self.env._now, w.thread.lane)
-        if self._poll(w, w.current) and self._lifo_chain(w):
+        if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
     def _poll(self, w: Worker, task: int) -> bool:
-        """Run ``task`` until it is pending or done (True) or holds the worker (False)."""
+        """Run ``task`` until it returns (RETURNED: pending or done) or a burst or a
+        blocking call holds the worker (HELD)."""
         engine, rec = self.engine, self.rec
         now = self.env._now
         if rec.ready_since[task] >= 0:
@@ -459,63 +595,68 @@ class TokioModel(Model):
             if phase is None:
                 kind, arg = engine.next_phase(task)
                 deadline = -1
-            else:
+            else:  # a phase refused for lack of budget, polled again
                 kind, arg, deadline = phase
                 phase = None
+                if kind == SLEEP and deadline < now:  # past due while it waited for us
+                    rec.ready(task, deadline, False)
+                    rec.running(task, now)
             if kind == CPU or (kind == NATIVE and NATIVE not in self.offload):
                 if arg:
                     if self.direct:
                         w.thread.seg_start = now
                         w.thread.pending = True
-                        engine.after(arg, w.burst_end)
+                        engine.after(arg, self._burst_end, w)
                     else:
                         self.cores.compute(w.thread, task, arg, w.resume)
-                    return False
+                    return HELD
             elif kind == DONE:
                 engine.finish(task)
-                return True
+                return RETURNED
             elif kind in (IO, SLEEP):
                 if kind == SLEEP and deadline < 0:  # time/sleep.rs sleep(): now + duration
                     deadline = now + arg
                 if w.budget == 0:  # coop::poll_proceed: Pending
                     self.replay[task] = (kind, arg, deadline)
-                    rec.ready(task, now, False)
+                    if kind == IO:  # (a sleep is under way: until its deadline it sleeps)
+                        rec.ready(task, now, False)
                     if self.coop_wake:  # wake_by_ref, then yield_now: the queue's tail
                         self._push_back(w, task)
                         self._notify()
                     else:  # the waker deferred to the next park
                         w.defer.append(task)
-                    return True
+                    return RETURNED
                 if kind == IO:
                     if not arg:  # already ready: the await returns, spending budget
                         w.budget -= 1
                         continue
                     self.owes[task] = 1
-                    engine.after(arg, lambda _, t=task: self._io_ready(t))
-                    return True
+                    engine.after(arg, self._io_ready, task)
+                    return RETURNED
                 # registered at its first poll: the deadline rounds up to the wheel's tick
-                res = self.resolution
-                tick = (deadline - self.origin + res - 1) // res  # TimeSource::deadline_to_tick
-                if tick <= self.elapsed:  # wheel.insert: Elapsed, fires at once
+                registered = self.time.register(task, deadline, now)
+                if registered == ELAPSED:  # the await returns, spending budget
                     w.budget -= 1
                     continue
                 self.owes[task] = 1
-                self._add_timer(tick, task, deadline)
-                return True
+                holder = self.driver.holder
+                if registered == WAITS_FIRST and holder is not None:
+                    self._request_wake(holder)
+                return RETURNED
             elif kind == YIELD:  # yield_now: context::defer, woken at the next park
                 rec.ready(task, now, False)
                 w.defer.append(task)
-                return True
+                return RETURNED
             elif arg and kind in self.offload:  # spawn_blocking(..).await
                 self.owes[task] = 1
                 self.pool.submit(task, kind, arg)
-                return True
+                return RETURNED
             elif kind == BLOCK and arg:  # the thread sleeps in a syscall, holding the worker
                 rec.span(w.thread.lane, task, "blocked", now, now + arg)
                 if not self.direct:
                     self.cores.release(w.thread)
                 engine.after(arg, w.resume)
-                return False
+                return HELD
             # SPAWN: spawn() has already scheduled the child
 
     # --- scheduling -------------------------------------------------------------------------
@@ -548,94 +689,82 @@ class TokioModel(Model):
     def schedule_remote(self, task: int) -> None:
         """``schedule_task`` from a thread that is not a worker: inject + notify."""
         self.inject.append(task)
-        if self.num_unparked < self.n:
+        if self.idle.num_unparked < self.n:  # (_notify's own test, first: it is hot)
             self._notify()
 
     # --- idle.rs ----------------------------------------------------------------------------
 
     def _notify(self) -> None:
-        """``notify_parked_*``: wake the latest sleeper, unless a worker is searching."""
-        if self.num_searching or self.num_unparked == self.n:
+        """``notify_parked``: unpark the latest sleeper, unless a worker is searching."""
+        index = self.idle.worker_to_notify()
+        if index < 0:
             return
-        self.num_searching += 1
-        self.num_unparked += 1
-        w = self.workers[self.sleepers.pop()]
+        w = self.workers[index]
         w.state = NOTIFIED  # Unparker::unpark (MT/park.rs): a sleeping worker wakes
         if w.blocked:
             self._request_wake(w)
 
     def _to_parked(self, w: Worker) -> bool:
-        """``transition_to_parked``; the last searcher re-checks every queue."""
+        """``transition_to_parked`` (False: local work, the worker stays up); the last
+        searcher re-checks every queue (``notify_if_work_pending``)."""
         if w.lifo >= 0 or w.runq:
             return False
-        self.num_unparked -= 1
-        last = False
-        if w.searching:
-            self.num_searching -= 1
-            last = self.num_searching == 0
-            w.searching = False
-        self.sleepers.append(w.index)
-        if last and (self.inject or (self.n > 1 and any(v.runq for v in self.workers))):
-            self._notify()  # notify_if_work_pending
+        last = self.idle.transition_worker_to_parked(w.index, w.searching)
+        w.searching = False
+        if last and (self.inject or (self.n > 1 and any(self.runqs))):
+            self._notify()
         return True
 
     def _from_parked(self, w: Worker) -> bool:
-        """``transition_from_parked``: a worker with local work runs, searching only if it
-        was notified; one still in ``sleepers`` (a driver event, nothing local) re-parks."""
-        sleepers = self.sleepers
+        """``transition_from_parked``: AWAKE with local work, searching only if it was
+        notified (not for a driver event); ASLEEP if still in ``sleepers`` with nothing
+        local (it parks again); AWAKE and searching if notified."""
+        idle = self.idle
         if w.lifo >= 0 or w.runq:
-            if w.index in sleepers:  # Idle::unpark_worker_by_id (swap_remove)
-                i = sleepers.index(w.index)
-                sleepers[i] = sleepers[-1]
-                sleepers.pop()
-                self.num_unparked += 1
-                w.searching = False
-            else:
-                w.searching = True
-            return True
-        if w.index in sleepers:
-            return False
+            w.searching = not idle.unpark_worker_by_id(w.index)
+            return AWAKE
+        if w.index in idle.sleepers:  # Idle::is_parked
+            return ASLEEP
         w.searching = True
-        return True
+        return AWAKE
 
     # --- park.rs ----------------------------------------------------------------------------
 
-    def _park(self, w: Worker) -> bool:
-        """``Context::park``: True once there is work again, False if the worker sleeps."""
-        return not self._to_parked(w) or self._park_loop(w)
-
     def _park_loop(self, w: Worker) -> bool:
+        """``Context::park`` once ``transition_to_parked`` is done: park until there is
+        work to look at (AWAKE), or ASLEEP (``_wake`` carries on)."""
         while True:
-            if not self._park_internal(w, False):
-                return False
-            if self._from_parked(w):
-                return True
+            if self._park_internal(w, False) is ASLEEP:
+                return ASLEEP
+            if self._from_parked(w) is AWAKE:
+                return AWAKE
 
     def _park_internal(self, w: Worker, zero: bool) -> bool:
-        """``park_internal``: poll the driver if its lock is free (a zero timeout never
-        sleeps); else sleep on it, or on the condvar. False if the worker sleeps."""
+        """``park_timeout``: poll the driver if its lock is free (a zero timeout never
+        sleeps); else sleep on it, or on the condvar (ASLEEP)."""
+        driver = self.driver
         w.in_park = True
         if zero:  # Parker::park_timeout(0): no lock, no poll; NOTIFIED is kept
-            if self.holder is None:
-                self.holder = w
+            if driver.holder is None:  # driver.try_lock()
+                driver.holder = w
                 self._turn(w)
-                self.holder = None
+                driver.holder = None
         elif w.state == NOTIFIED:  # Inner::park consumes a pending notification
             w.state = EMPTY
-        elif self.holder is None:
-            self.holder = w
+        elif driver.holder is None:  # driver.try_lock()
+            driver.holder = w
             w.state = PARKED_DRIVER
             if not self._turn(w):  # nothing ready: block in epoll until an event
                 self._sleep(w)
-                return False
-            self.holder = None
+                return ASLEEP
+            driver.holder = None
             w.state = EMPTY
         else:
             w.state = PARKED_CONDVAR
             self._sleep(w)
-            return False
+            return ASLEEP
         self._park_done(w)
-        return True
+        return AWAKE
 
     def _park_done(self, w: Worker) -> None:
         """End of ``park_internal``: deferred wakers (popped last first), then notify a
@@ -647,30 +776,27 @@ class TokioModel(Model):
             self._notify()
 
     def _sleep(self, w: Worker) -> None:
-        """Block; on the driver, epoll_wait until the next timer tick (whole ticks from
-        now's: ``time/mod.rs`` ``park_internal``) or the next connection. A wait that ends
-        by its timeout is late by the OS's timer lateness; a connection is readiness
+        """Block: on the condvar, until an unpark; on the driver, in epoll_wait until the
+        next timer's tick (``TimeDriver.park_timeout``) or the next connection. A wait that
+        ends by its timeout is late by the OS's timer lateness; a connection is readiness
         handed to the parked thread: it runs after the OS's wake latency."""
         w.blocked = True
         w.gen += 1
         if not self.direct:
             self.cores.release(w.thread)
-        if self.holder is not w:
+        if self.driver.holder is not w:
             return
         now = self.env._now
-        delay = -1
-        if self.timers:
-            self.wake_tick = tick = self.timers[0][0]
-            delay = (tick - (now - self.origin) // self.resolution) * self.resolution
+        delay = self.time.park_timeout(now)
         due = self.engine.next_arrival()
-        if due is not None and (delay < 0 or due - now < delay):
+        if due is not None and (delay == NO_TIMER or due - now < delay):
             delay = due - now + self.wake()
-        elif delay >= 0:
+        elif delay != NO_TIMER:
             delay += self.late()
-        if delay >= 0:
-            w.wake_at = now + delay
-            gen = w.gen
-            self.engine.after(delay, lambda _: self._wake(w, gen))
+        else:
+            return  # until an event or an unpark
+        w.wake_at = now + delay
+        self.engine.after(delay, self._wake, (w, w.gen))
 
     def _request_wake(self, w: Worker) -> None:
         """``Unparker::unpark`` (a condvar signal or the driver's I/O waker), or readiness
@@ -681,22 +807,26 @@ class TokioModel(Model):
             delay = self.wake()
             if w.wake_at < 0 or now + delay < w.wake_at:
                 w.wake_at = now + delay
-                gen = w.gen
-                self.engine.after(delay, lambda _: self._wake(w, gen))
+                self.engine.after(delay, self._wake, (w, w.gen))
 
-    def _wake(self, w: Worker, gen: int) -> None:
+    def _wake(self, sleep: tuple[Worker, int]) -> None:
+        """The blocked thread runs: epoll (or the condvar wait) returned; the rest of
+        ``park_internal``, then of ``Context::park``. (A wake-up for an earlier sleep
+        (``Worker.gen``), or after an earlier wake-up, finds nothing to do.)"""
+        w, gen = sleep
         if not w.blocked or w.gen != gen:
             return
         w.blocked = False
         w.wake_at = -1
         w.gen += 1
-        if self.holder is w:  # epoll returned: dispatch what is ready
-            self.wake_tick = -1
+        driver = self.driver
+        if driver.holder is w:  # epoll returned: dispatch what is ready
+            self.time.next_wake = -1
             self._turn(w)
-            self.holder = None
+            driver.holder = None
         w.state = EMPTY
         self._park_done(w)
-        if self._from_parked(w) or self._park_loop(w):
+        if self._from_parked(w) is AWAKE or self._park_loop(w) is AWAKE:
             self._start_processing(w)
             self._loop(w)
 
@@ -704,10 +834,11 @@ class TokioModel(Model):
         """One driver turn on ``w``: I/O events, then expired timers (``time/mod.rs``
         ``park_internal``/``process``). True if anything fired."""
         now = self.env._now
-        events = self.pending
+        driver = self.driver
+        events = driver.events
         fired = bool(events)
         if fired:
-            self.pending = []
+            driver.events = []
         due = self.engine.next_arrival()
         if due is not None and due <= now:
             fired = True
@@ -726,16 +857,17 @@ class TokioModel(Model):
                 self._schedule_local(w, ~task)
             else:
                 self.schedule_remote(~task)
-        now_tick = (now - self.origin) // self.resolution
-        if now_tick > self.elapsed:
-            self.elapsed = now_tick
-        timers = self.timers
-        while timers and timers[0][0] <= now_tick:
-            _, _, task, deadline = heapq.heappop(timers)
+        time = self.time
+        if not time.timers:  # (process() with no entry: only the clock moves)
+            tick = (now - time.origin) // time.resolution
+            if tick > time.elapsed:
+                time.elapsed = tick
+            return fired
+        expired = time.process(now)
+        for _, _, task, deadline in expired:
             self.rec.ready(task, deadline, True)
             self._schedule_local(w, task)
-            fired = True
-        return fired
+        return fired or bool(expired)
 
     # --- stats.rs ---------------------------------------------------------------------------
 
@@ -748,8 +880,10 @@ class TokioModel(Model):
         n = w.polled
         if n and self.auto_gqi:
             alpha = 1.0 - (1.0 - EWMA_ALPHA) ** n
-            w.ewma = alpha * (self.env._now - w.started) / n + (1.0 - alpha) * w.ewma
-            w.tuned = self._tuned(w.ewma)
+            w.ewma = ewma = alpha * (self.env._now - w.started) / n + (1.0 - alpha) * w.ewma
+            # (_tuned, inlined: it is hot)
+            per = TARGET_GLOBAL_QUEUE_INTERVAL / ewma if ewma > 0 else MAX_TASKS_POLLED
+            w.tuned = MAX_TASKS_POLLED if per >= MAX_TASKS_POLLED else 2 if per < 2 else int(per)
 
     @staticmethod
     def _tuned(ewma: float) -> int:
