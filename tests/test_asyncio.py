@@ -434,3 +434,18 @@ def test_the_first_work_after_a_parked_select_pays_the_wake_cost():
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 50 * US), (0, 1150 * US, 1180 * US)]
     assert finish_times(cfg, "a") == {0: 1380 * US}
+
+
+def test_a_loop_back_from_select_waits_for_the_gil_an_executor_thread_holds():
+    """``offload: [cpu]``, one executor thread, step_overhead 10 us (Python code on the loop
+    thread). 0: A's step (0-10 us) submits its 20 ms of cpu, B's (10-20 us) sleeps 1 ms; the
+    loop releases the GIL into select at 20 us and the thread computes. 1.02 ms: select
+    returns; B's step needs the GIL: a full switch interval's wait (drop request at 6.02),
+    then 6.02-6.03. The thread gets it back as the loop sleeps again and ends A's cpu at
+    20.03; A's step 20.03-20.04. Without the GIL, B would end at 1.03 ms."""
+    cfg = asyncio_cfg({"A": one([{"cpu": "20ms"}]), "B": one([{"sleep": "1ms"}])},
+                      offload=["cpu"], executor_threads=1, step_overhead="10us")
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 20040 * US, 1: 6030 * US}
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 10 * US), (1, 1020 * US, 6020 * US),
+                                 (0, 20030 * US, 20030 * US)]

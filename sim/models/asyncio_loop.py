@@ -339,37 +339,39 @@ class Loop:
     def _drive(self) -> None:
         """Run handles until one waits for simulated time; between iterations, poll."""
         ready, handle_cost, tracing = self.ready, self.handle_cost, self.rec.tracing
+        engine, walk = self.engine, self._walk if self.fast_step else self._start_step
         while True:
             if self.todo:
                 self.paid = False
-            while self.todo:
-                self.todo -= 1
-                handle = ready.popleft()
-                if handle < 0:
-                    ready.append(~handle)  # future resolved: call_soon(task.__step)
-                    if handle_cost:  # (_loop_work, inlined: once per wake-up)
-                        self.last = ~handle
-                        if tracing:
-                            self._trace_loop_work(handle_cost)
-                        self.clock += handle_cost
-                elif not (self._walk(handle) if self.fast_step else self._start_step(handle)):
-                    return
+                while self.todo:
+                    self.todo -= 1
+                    handle = ready.popleft()
+                    if handle >= 0:
+                        if not walk(handle):
+                            return
+                    else:
+                        ready.append(~handle)  # future resolved: call_soon(task.__step)
+                        if handle_cost:  # (_loop_work, inlined: once per wake-up)
+                            self.last = ~handle
+                            if tracing:
+                                self._trace_loop_work(handle_cost)
+                            self.clock += handle_cost
             if not self.paid and self.iteration_cost:  # the next _run_once begins
                 self.paid = True
                 if tracing:
                     self._trace_loop_work(self.iteration_cost)
                 self.clock += self.iteration_cost
-            now = self.engine.now
-            if self.clock > now:  # ran ahead: the next select happens at the loop's time
-                engine = self.engine
-                arrival = None if self.pulls else engine.next_arrival()
-                if self.clock < engine.next_due() and (arrival is None or self.clock < arrival):
+            clock = self.clock
+            if clock > engine.now:  # ran ahead: the next select happens at the loop's time
+                i = engine.open_next  # (engine.next_arrival, inlined: once per iteration)
+                if (self.pulls or i == len(engine.open_times) or clock < engine.open_times[i]) \
+                        and clock < engine.next_due():
                     # nothing else happens before then (arrivals are pulled, or due later):
                     # move the clock at once, not through the queue
-                    engine.run_ahead(self.clock)
+                    engine.run_ahead(clock)
                 else:
-                    if self.clock <= self.engine.deadline:
-                        self.engine.after(self.clock - now, self._caught_up)
+                    if clock <= engine.deadline:
+                        engine.after(clock - engine.now, self._caught_up)
                     return
             if not (ready or self.io_ready):
                 timeout, arrival = self._select_timeout()
@@ -421,15 +423,15 @@ class Loop:
     def _walk(self, task: int) -> bool:
         """Run the step's phases; True if it ended, False if it waits for an event."""
         engine, rec, offload, ahead = self.engine, self.rec, self.model.offload, self.ahead
+        owed = 0  # step overhead not yet recorded as busy (with the first burst, if any)
         if self.fast_step:  # what _start_step does, on the loop's own clock
             self.step_task = self.last = task
             self.step_start = start = self.clock
-            overhead = self.step_overhead
-            if overhead:
-                rec.charge(task, overhead)
+            owed = self.step_overhead
+            if owed:
+                rec.overhead[task] += owed  # (Recorder.charge, inlined: once per step)
                 rec.running(task, start)
-                rec.busy(task, start, start + overhead, self.thread.lane)
-                self.clock = start + overhead
+                self.clock = start + owed
         pc, args, kinds, base = engine.pc, engine.args, engine.kinds[task], engine.offset[task]
         while True:
             i = pc[task]  # engine.next_phase, inlined: this is the hot path
@@ -441,6 +443,9 @@ class Loop:
                 if kind == SPAWN:
                     engine.spawn(task, arg, self.clock)
                     continue
+            if owed and (not arg or kind not in (CPU, NATIVE)):
+                rec.busy(task, self.clock - owed, self.clock, self.thread.lane)
+                owed = 0
             if kind in offload and arg:
                 rec.running(task, self.clock)
                 self._end_step(task)
@@ -453,13 +458,14 @@ class Loop:
                         return False
                     start = self.clock
                     if start + arg > engine.deadline:  # the drain limit cuts this step
-                        if start < engine.deadline:
-                            rec.busy(task, start, engine.deadline, self.thread.lane)
+                        if start - owed < engine.deadline:
+                            rec.busy(task, start - owed, engine.deadline, self.thread.lane)
                         self.clock = engine.deadline + 1
                         return False
                     if rec.ready_since[task] >= 0:
                         rec.running(task, start)
-                    rec.busy(task, start, start + arg, self.thread.lane)
+                    rec.busy(task, start - owed, start + arg, self.thread.lane)
+                    owed = 0
                     self.clock = start + arg
             elif kind == IO:
                 if arg:  # else the result is already there: the await does not yield
