@@ -11,14 +11,16 @@ What the OS layer models today:
 - ``timer_lateness``: every timed wait (epoll_wait's timeout, ``time.sleep``, a condvar's
   timed wait, ``usleep``, a driver's park) ends late by a draw from this distribution: the
   kernel's timer slack (50 us for an ordinary thread, ``prctl(PR_SET_TIMERSLACK)``) plus the
-  time the woken thread takes to run. ``linux``: ``lognormal(110us, 0.7)``, fitted to C
-  ``nanosleep`` of 20 us and 2 ms on the development machine (2 vCPU VM, 1,000 each: late by
-  p10 71-76 us, p50 82-93 us, p90 91-119 us, p99 0.32-0.56 ms, mean 101-118 us).
+  time the woken thread takes to run. ``linux``: ``pareto(100us, 3.5)`` (never under 71 us:
+  the slack is a floor), fitted to C ``nanosleep`` of 20 us, 1 ms and 2 ms on the development
+  machine (2 vCPU VM, 3,000 sleeps: late by p10 72 us, p50 89 us, p90 116 us, p99 186 us,
+  mean 100 us; on a busier machine p99 0.3-0.6 ms; the law: 74, 87, 138, 267 us, mean 100).
 - ``wake_latency``: a thread woken by another (a condvar signal, a futex, readiness handed
   to a parked thread, ``startm``, a Tokio worker's ``unpark``) runs after a draw from this
   distribution; whatever it was woken for is free meanwhile. ``linux``:
-  ``lognormal(15us, 0.9)``, fitted to a C pthread condvar signal to a waiting thread on an
-  idle core (2,000 wake-ups: p10 7 us, p50 12 us, p90 17 us, p99 50 us, mean 14.5 us).
+  ``pareto(15us, 2.5)``, fitted to a C pthread condvar signal to a waiting thread on an
+  idle core (2,000 wake-ups: p10 8.6 us, p50 13 us, p90 21 us, p99 47 us, mean 15.4 us; the
+  law: 9.4, 12, 23, 57 us, mean 15).
 - ``tick_origin``: where tick-based timers' grid starts. Tokio's timer wheel counts whole
   milliseconds from the runtime's start (``runtime/time/source.rs``: ``TimeSource`` keeps
   ``start_time`` and ticks are ms since it), and a real program starts at no particular
@@ -52,8 +54,8 @@ from .schema import MAX_CORES, At, Count, Dist, Duration, StrictModel, _reader
 from .units import MAX_DURATION, format_duration, quote
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "linux": {"tick_origin": "random", "timer_lateness": "lognormal(110us, 0.7)",
-              "wake_latency": "lognormal(15us, 0.9)"},
+    "linux": {"tick_origin": "random", "timer_lateness": "pareto(100us, 3.5)",
+              "wake_latency": "pareto(15us, 2.5)"},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "wake_latency": "0"},
 }
 MAX_PROFILE_BYTES = 1 << 16

@@ -201,7 +201,7 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "timer_lateness": "0", "wake_latency": "0"}
     linux = load_config(base).machine
     assert (str(linux.timer_lateness), str(linux.wake_latency)) == \
-        ("lognormal(110us, 0.7)", "lognormal(15us, 0.9)")
+        ("pareto(100us, 3.5)", "pareto(15us, 2.5)")
 
 
 def test_a_profile_file_fills_keys_before_linux(base):
@@ -210,7 +210,7 @@ def test_a_profile_file_fills_keys_before_linux(base):
     (base.parent / "m.yaml").write_text("timer_lateness: exp(50us)\ntick_origin: 0\n")
     cfg = load_config(base, ["machine.profile=m.yaml", "machine.tick_origin=1us"]).machine
     assert (str(cfg.timer_lateness), str(cfg.wake_latency), cfg.tick_origin) == \
-        ("exp(50us)", "lognormal(15us, 0.9)", 1000)
+        ("exp(50us)", "pareto(15us, 2.5)", 1000)
 
 
 @pytest.mark.parametrize("text,message", [
