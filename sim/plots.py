@@ -39,6 +39,7 @@ STATE_COLOURS = {
     "runnable": "#E69F00",
     "io": "#009E73",
     "blocked": "#CC79A7",
+    "loop": "#56B4E9",
 }
 STATE_LABELS = {
     "running": "running",
@@ -46,6 +47,7 @@ STATE_LABELS = {
     "runnable": "runnable, waiting for a CPU",
     "io": "in I/O or a timer",
     "blocked": "blocked in a call",
+    "loop": "the event loop's own work",
 }
 
 # --- helpers ------------------------------------------------------------------------------

@@ -136,9 +136,9 @@ class Engine:
         return self.env._queue[0][0]
 
     def run_ahead(self, time: int) -> None:
-        """Move the clock to ``time``, before the queue's next entry: a model handles what
-        happens then at once instead of queueing it (same result, one push and pop less)."""
-        assert self.now <= time < self.next_due()
+        """Move the clock to ``time``, which the caller has checked is before ``next_due()``
+        (and no earlier than now): a model handles what happens then at once instead of
+        queueing it (same result, one push and pop less)."""
         self.now = self.env._now = time
 
     # --- arrivals and completions ----------------------------------------------------------

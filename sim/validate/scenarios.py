@@ -94,7 +94,6 @@ def _convoy(ms: int) -> Scenario:
 
 
 ASYNCIO = {"model": "asyncio"}
-ASYNCIO_CALIBRATION = {"step_overhead": "asyncio_step"}
 # Go 1.19 (Debian bookworm): every constant the model has is the same as in current Go
 # (docs/runtime-notes/go.md section 4); usleep's overshoot is the machine's timer lateness.
 # netpoll's whole-millisecond epoll_wait (netpoll_epoll.go) is the same in 1.19 and current
@@ -111,12 +110,10 @@ GO_HOG = [{"repeat": 8, "phases": [{"cpu": "50ms"}, {"sleep": "uniform(10ms, 30m
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _stream("asyncio_hog", "a task computes 30 ms then sleeps ~20 ms, beside a request stream",
             [{"repeat": 10, "phases": [{"cpu": "30ms"}, {"sleep": "uniform(10ms, 30ms)"}]}],
-            ASYNCIO,
-            calibrate=ASYNCIO_CALIBRATION),
+            ASYNCIO),
     _stream("asyncio_yield_hog", "the same hog, re-queued with sleep(0) every 5 ms",
             [{"repeat": 10, "phases": [{"repeat": 6, "phases": [{"cpu": "5ms"}, "yield"]},
-                                       {"sleep": "uniform(10ms, 30ms)"}]}], ASYNCIO,
-            calibrate=ASYNCIO_CALIBRATION),
+                                       {"sleep": "uniform(10ms, 30ms)"}]}], ASYNCIO),
     _convoy(1),
     _convoy(5),
     _convoy(20),
