@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.calibrate:
         found = probe(tools)
         print(json.dumps(found, indent=1))
-        print(f"asyncio's step (a sleep(0) round trip per task; the model: step_overhead + iteration_cost / 10): {found['asyncio_step'] / 1000:g}us; "
+        print(f"asyncio's step (a sleep(0) round trip per task; the model's step_overhead "
+              f"+ iteration_cost / 10): {found['asyncio_step'] / 1000:g}us; "
               f"a 20 us usleep's overshoot (Go's sysmon; the machine's timer_lateness): "
               f"{found['sleep_20us_p50'] / 1000:g}us; "
               f"timer lateness (the tolerances' floor): mean "
