@@ -51,7 +51,7 @@ def go_preempts(monkeypatch):
     original = GoModel._interrupt
 
     def interrupt(self, p):
-        log.append((p.curg, self.env._now))
+        log.append((p.curg, self.engine.now))
         return original(self, p)
 
     monkeypatch.setattr(GoModel, "_interrupt", interrupt)

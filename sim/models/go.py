@@ -361,7 +361,7 @@ class GoModel(Model):
     # Slots, not a __dict__: past 30 attributes an instance's dict is materialised and
     # CPython 3.11 no longer specialises self.method() calls on it (15% of this model's
     # CPU time in the benchmark).
-    __slots__ = ("env", "rec", "cores", "nprocs", "allp", "direct", "pidle", "glob", "netq",
+    __slots__ = ("rec", "cores", "nprocs", "allp", "direct", "pidle", "glob", "netq",
                  "lastpoll", "nmspinning", "ms", "resume", "flag", "netwake", "sysp", "systh",
                  "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
                  "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
@@ -373,7 +373,7 @@ class GoModel(Model):
     def __init__(self, engine: Engine, options: GoOptions):
         super().__init__(engine, options)
         cfg = engine.cfg
-        self.env, self.rec = engine.env, engine.rec
+        self.rec = engine.rec
         self.cores = GoCores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
         self.cores.deliver = self._signal
         self.cores.signalled = []
@@ -432,7 +432,7 @@ class GoModel(Model):
 
     def arrive(self, task: int) -> None:
         """A closed client's request: a connection readied by the netpoller."""
-        self._netready(task, self.env._now)
+        self._netready(task, self.engine.now)
         self._plan()
 
     def spawn(self, parent: int, child: int) -> None:
@@ -441,7 +441,7 @@ class GoModel(Model):
         self._wakep()
 
     def _io_ready(self, g: int) -> None:
-        now = self.env._now
+        now = self.engine.now
         self.rec.ready(g, now, True)
         self._netready(g, now)
         self._plan()
@@ -571,14 +571,14 @@ class GoModel(Model):
             return
         self.poll_at = when
         self.poll_gen += 1
-        now = self.env._now
+        now = self.engine.now
         engine.after(when - now if when > now else 0, self._poll_wake, self.poll_gen)
 
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
         entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated), by its
         timeout: late by a draw of the machine's timer lateness."""
-        now, r = self.env._now, self.resolution
+        now, r = self.engine.now, self.resolution
         delay = due - now
         if delay <= 0:
             return due  # (findRunnable runs a due timer without blocking)
@@ -592,7 +592,7 @@ class GoModel(Model):
         self.poll_at = FOREVER
         self.poll_until = self.poll_timer = FOREVER  # netpoll returned
         if self.pidle:
-            now = self.env._now
+            now = self.engine.now
             ready = self._netpoll(now)
             if ready:  # netpoll returns: run the first, inject the rest
                 p = self._pidleget()
@@ -630,7 +630,7 @@ class GoModel(Model):
     def _find(self, p: P) -> tuple[int, bool] | None:
         """proc.go:findRunnable, in its order: ``(g, inheritTime)`` (a G from ``runnext``
         inherits the time slice), None for nothing (the M then idles the P)."""
-        now = self.env._now
+        now = self.engine.now
         if p.timers and p.timers[0][0] <= now:
             self._run_timers(p, p, now)
         glob = self.glob
@@ -703,7 +703,7 @@ class GoModel(Model):
 
     def _execute(self, p: P, g: int, inherit: bool) -> bool:
         """proc.go:execute; True if ``g`` now holds the P until a callback."""
-        now = self.env._now
+        now = self.engine.now
         if not inherit:
             p.schedtick += 1
             p.watch = now
@@ -732,7 +732,7 @@ class GoModel(Model):
             i = pc[g]  # engine.next_phase, inlined: the hot path
             if i == len(kinds):  # goexit0
                 if self.rec.ready_since[g] >= 0:
-                    self.rec.running(g, self.env._now)
+                    self.rec.running(g, self.engine.now)
                 p.curg = -1
                 engine.finish(g)
                 return False
@@ -742,13 +742,13 @@ class GoModel(Model):
                 if arg:
                     if not self.async_pre and self._flagged(p, g):
                         self.resume[g] = arg  # newstack sees stackPreempt: gopreempt_m
-                        self.rec.preempt(g, self.env._now)
+                        self.rec.preempt(g, self.engine.now)
                         self._to_global(p, g)
                         return False
                     self._compute(p, g, arg)
                     return True
                 continue
-            rec, now = self.rec, self.env._now
+            rec, now = self.rec, self.engine.now
             if kind == IO:
                 if arg:  # gopark on the netpoller; readiness comes through netpoll
                     rec.running(g, now)
@@ -791,7 +791,7 @@ class GoModel(Model):
     def _compute(self, p: P, g: int, work: int) -> None:
         """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
         if self.direct:  # one event at the burst's end (or none: see _direct_end)
-            now = self.env._now
+            now = self.engine.now
             self.rec.running(g, now)
             p.seg, p.left = now, work
             if p is self.ahead:  # _direct_end queues it (with a token) or runs ahead
@@ -805,7 +805,7 @@ class GoModel(Model):
         else:  # when the burst ends is up to the OS: a round after the G's fresh time
             p.m.lane = p.lane  # slice ends may find it still running
             self.cores.compute(p.m, g, work, p.done)
-            if self.sm_at > self.env._now + self.slice:
+            if self.sm_at > self.engine.now + self.slice:
                 self.dirty = True
 
     def cut(self, now: int) -> None:
@@ -821,7 +821,7 @@ class GoModel(Model):
         """Stop the P's M mid-burst (it keeps its core); the work left."""
         if not self.direct:
             return self.cores.interrupt(p.m)
-        now = self.env._now
+        now = self.engine.now
         self.rec.busy(p.curg, p.seg, now, p.lane)
         p.ev = None
         return p.left - (now - p.seg)
@@ -885,7 +885,7 @@ class GoModel(Model):
         if len(pidle) == self.nprocs:
             self._all_idle_end()
         p = pidle.pop()
-        now = self.env._now
+        now = self.engine.now
         if not pidle:
             self.lastpoll = now  # the M polling the network has returned
             self.dirty = True
@@ -900,7 +900,7 @@ class GoModel(Model):
 
     def _idle(self, p: P) -> None:
         """proc.go:pidleput (the M stops; while any P is idle an M waits in netpoll)."""
-        now = self.env._now
+        now = self.engine.now
         self._observe(p, now - 1)
         p.status = IDLE
         p.curg = -1
@@ -916,7 +916,7 @@ class GoModel(Model):
         after the machine's wake-up latency."""
         p.status = RUN
         p.curg = -1
-        p.check_from = self.env._now
+        p.check_from = self.engine.now
         if spinning:
             p.spinning = True
             self.nmspinning += 1
@@ -942,7 +942,7 @@ class GoModel(Model):
 
     def _entersyscall(self, p: P, g: int) -> None:
         """proc.go:reentersyscall: the M keeps its P; a deep-sleeping sysmon is woken."""
-        now = self.env._now
+        now = self.engine.now
         if not self.async_pre:
             self._flag_commit(p, now - 1)
         p.status = SYSCALL
@@ -961,7 +961,7 @@ class GoModel(Model):
     def _exitsyscall(self, g: int) -> None:
         """proc.go:exitsyscall: keep the P if still ours; else exitsyscallTryGetP (the old
         P back if its holder is in a syscall, or an idle P); else the global queue."""
-        now = self.env._now
+        now = self.engine.now
         self.rec.ready(g, now, True)
         p, thread = self.sysp.pop(g), self.systh.pop(g)
         self.dirty = True
@@ -1019,7 +1019,7 @@ class GoModel(Model):
 
     def _wake_sysmon(self) -> None:
         """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0."""
-        now = self.env._now
+        now = self.engine.now
         if self.sleep_until > now:  # (no round since it fell asleep: nothing to commit)
             self.sleep_until = -1
             self.nocheck = now + self.os.wake()  # sysmon's thread runs after a wake-up
@@ -1029,7 +1029,7 @@ class GoModel(Model):
     def _all_idle_end(self) -> None:
         """Every P was idle since ``idle_since`` and one is wanted now: replay sysmon's deep
         sleeps (``npidle == gomaxprocs``: sleep until the next timer, 1 min at most)."""
-        now, clock, x = self.env._now, self.clock, self.idle_since
+        now, clock, x = self.engine.now, self.clock, self.idle_since
         while True:
             t = clock.ge(x)
             if t >= now:
@@ -1083,7 +1083,7 @@ class GoModel(Model):
         p.check_from = max(p.check_from, limit + 1)
 
     def _flagged(self, p: P, g: int) -> bool:
-        self._flag_commit(p, self.env._now - 1)
+        self._flag_commit(p, self.engine.now - 1)
         return bool(self.flag[g])
 
     def _poll_commit(self, limit: int) -> None:
@@ -1156,7 +1156,7 @@ class GoModel(Model):
         may outlast its G's time slice or a deferred netpoll round (see ``_replan``), a P
         taken or idled, a syscall, a first G readied while every P is busy."""
         if self.dirty or self.nsys:
-            self._replan(self.env._now)
+            self._replan(self.engine.now)
 
     def _replan(self, now: int) -> None:
         """The next acting round, from the Ps' state. In direct mode a burst's end is known,
@@ -1216,7 +1216,7 @@ class GoModel(Model):
         if gen != self.sm_gen:
             return
         self.sm_at = FOREVER
-        now = self.env._now
+        now = self.engine.now
         if self.clock.ge(now) == now and len(self.pidle) < self.nprocs:
             self._sm_round(now)
         self._replan(now)
@@ -1272,7 +1272,7 @@ class GoModel(Model):
         the G the signal was for) -> asyncPreempt."""
         p, thread = pending
         if p.m is thread:  # (off its core again already: pending again)
-            self._preempt(p, self.env._now)
+            self._preempt(p, self.engine.now)
         self.dirty = True
         self._plan()
 
