@@ -324,7 +324,7 @@ class BlockingPool:
         signalled (``notify_one``: it runs after the OS's wake latency and takes whatever
         is queued then), else a new thread starts while there are fewer than ``size``."""
         model = self.model
-        model.rec.ready(task, model.env._now, False)  # waiting for a pool thread
+        model.rec.ready(task, model.engine.now, False)  # waiting for a pool thread
         self.queue.append((task, kind, work))
         if self.idle:
             thread = self.idle.pop()
@@ -349,7 +349,7 @@ class BlockingPool:
         if kind == NATIVE:
             model.cores.compute(thread, task, work, self._done)
         else:  # the thread sleeps in the kernel: no core
-            now = model.env._now
+            now = model.engine.now
             model.rec.running(task, now)
             model.rec.span(thread.lane, task, "blocked", now, now + work)
             model.engine.after(work, self._done, thread)
@@ -357,7 +357,7 @@ class BlockingPool:
     def _done(self, thread: Thread) -> None:
         model = self.model
         model.cores.release(thread)
-        model.rec.ready(thread.task, model.env._now, True)
+        model.rec.ready(thread.task, model.engine.now, True)
         model.schedule_remote(thread.task)  # the JoinHandle's waker, from a pool thread
         self._run(thread)
 
@@ -367,7 +367,7 @@ class TokioModel(Model):
 
     # Slots, not a __dict__: past 30 attributes CPython 3.11 no longer specialises
     # self.method() calls (see GoModel).
-    __slots__ = ("env", "rec", "cores", "n", "auto_gqi", "workers", "lifo_on", "capacity",
+    __slots__ = ("rec", "cores", "n", "auto_gqi", "workers", "lifo_on", "capacity",
                  "budget", "max_lifo", "event_interval", "accept_local", "offload", "pool",
                  "runqs",
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
@@ -378,7 +378,6 @@ class TokioModel(Model):
     def __init__(self, engine: Engine, options: TokioOptions):
         super().__init__(engine, options)
         cfg = engine.cfg
-        self.env = engine.env
         self.rec = engine.rec
         self.cores = Cores(engine, cfg.machine.cores, cfg.machine.os_time_slice)
         self.n = options.workers or cfg.machine.cores
@@ -428,7 +427,7 @@ class TokioModel(Model):
     def arrive(self, task: int) -> None:
         """A connection (a closed client's request) is ready: an I/O event for the driver."""
         driver = self.driver
-        driver.events.append((self.env._now, ~task))
+        driver.events.append((self.engine.now, ~task))
         if driver.holder is not None:
             self._request_wake(driver.holder)
 
@@ -437,7 +436,7 @@ class TokioModel(Model):
         self._schedule_local(self.cur, child)
 
     def _io_ready(self, task: int) -> None:
-        now = self.env._now
+        now = self.engine.now
         self.rec.ready(task, now, True)
         driver = self.driver
         driver.events.append((now, task))
@@ -574,7 +573,7 @@ class TokioModel(Model):
     def _burst_end(self, w: Worker) -> None:
         """A burst's end without ``Cores`` (``direct``): its busy span, then ``_resume``."""
         w.thread.pending = False
-        self.rec.busy(w.current, w.thread.seg_start, self.env._now, w.thread.lane)
+        self.rec.busy(w.current, w.thread.seg_start, self.engine.now, w.thread.lane)
         if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
@@ -582,7 +581,7 @@ class TokioModel(Model):
         """Run ``task`` until it returns (RETURNED: pending or done) or a burst or a
         blocking call holds the worker (HELD)."""
         engine, rec = self.engine, self.rec
-        now = self.env._now
+        now = self.engine.now
         if rec.ready_since[task] >= 0:
             rec.running(task, now)
         w.current = task
@@ -786,7 +785,7 @@ class TokioModel(Model):
             self.cores.release(w.thread)
         if self.driver.holder is not w:
             return
-        now = self.env._now
+        now = self.engine.now
         delay = self.time.park_timeout(now)
         due = self.engine.next_arrival()
         if due is not None and (delay == NO_TIMER or due - now < delay):
@@ -803,7 +802,7 @@ class TokioModel(Model):
         for the worker parked in epoll: the thread runs after the OS's wake latency, unless
         an earlier wake-up is already on its way."""
         if w.blocked:
-            now = self.env._now
+            now = self.engine.now
             delay = self.wake()
             if w.wake_at < 0 or now + delay < w.wake_at:
                 w.wake_at = now + delay
@@ -833,7 +832,7 @@ class TokioModel(Model):
     def _turn(self, w: Worker) -> bool:
         """One driver turn on ``w``: I/O events, then expired timers (``time/mod.rs``
         ``park_internal``/``process``). True if anything fired."""
-        now = self.env._now
+        now = self.engine.now
         driver = self.driver
         events = driver.events
         fired = bool(events)
@@ -872,7 +871,7 @@ class TokioModel(Model):
     # --- stats.rs ---------------------------------------------------------------------------
 
     def _start_processing(self, w: Worker) -> None:
-        w.started = self.env._now
+        w.started = self.engine.now
         w.polled = 0
 
     def _end_processing(self, w: Worker) -> None:
@@ -880,7 +879,7 @@ class TokioModel(Model):
         n = w.polled
         if n and self.auto_gqi:
             alpha = 1.0 - (1.0 - EWMA_ALPHA) ** n
-            w.ewma = ewma = alpha * (self.env._now - w.started) / n + (1.0 - alpha) * w.ewma
+            w.ewma = ewma = alpha * (self.engine.now - w.started) / n + (1.0 - alpha) * w.ewma
             # (_tuned, inlined: it is hot)
             per = TARGET_GLOBAL_QUEUE_INTERVAL / ewma if ewma > 0 else MAX_TASKS_POLLED
             w.tuned = MAX_TASKS_POLLED if per >= MAX_TASKS_POLLED else 2 if per < 2 else int(per)

@@ -102,9 +102,12 @@ GO_19 = {"netpoll_resolution": "1ms"}
 GO_VERSIONS = ("Go 1.19: defaults (forcePreemptNS, sysmon, schedtick%61 are unchanged "
                "since 1.14), netpoll_resolution=1ms; asyncpreemptoff through async_preemption")
 # Tokio 1.24 (Debian bookworm): a fixed global queue interval of 61 and no cap on LIFO
-# polls per tick (the coop budget, 128, bounds the chain), docs/runtime-notes/tokio.md §4.
-TOKIO_124 = {"global_queue_interval": 61, "lifo_polls": 128}
-TOKIO_VERSIONS = "Tokio 1.24: global_queue_interval=61, lifo_polls=128 (no LIFO cap)"
+# polls per tick (the coop budget, 128, bounds the chain), docs/runtime-notes/tokio.md §4;
+# coop exhaustion wakes the task at once and the inject queue pops one task (§5).
+TOKIO_124 = {"global_queue_interval": 61, "lifo_polls": 128, "coop_exhausted": "wake",
+             "inject_batch": False}
+TOKIO_VERSIONS = ("Tokio 1.24: global_queue_interval=61, lifo_polls=128 (no LIFO cap), "
+                  "coop_exhausted=wake, inject_batch=false")
 GO_HOG = [{"repeat": 8, "phases": [{"cpu": "50ms"}, {"sleep": "uniform(10ms, 30ms)"}]}]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
