@@ -5,12 +5,13 @@
                                       [--workload mm1|general]
 
 Workloads: ``mm1`` (rho 0.8, one exponential burst per task: the models' fast paths) and
-``general`` (2 cores, 0.7 of a core's work, so that the GIL keeps up: requests of three phases around an I/O wait beside a
-class of 30 ms computations, so loops are contended, preemption happens and, where a model
-has them, there are more threads than cores). Before its speed is reported, every run's
-results are checked: the M/M/1 mean latency against 1/(mu - lambda) for the models that
-serve it first-come first-served, and on both workloads throughput and utilisation against
-the offered rates (a model that got faster by getting wrong stops the benchmark).
+``general`` (2 cores, 0.7 of a core's work, so that the GIL keeps up: requests of three
+phases around an I/O wait beside a class of 30 ms computations, so loops are contended,
+preemption happens and, where a model has them, there are more threads than cores). Before
+its speed is reported, every run's results are checked: the M/M/1 mean latency against 1/(mu
+- lambda) for the models that serve it first-come first-served, and on both workloads
+throughput and utilisation against the offered rates (a model that got faster by getting
+wrong stops the benchmark).
 
 Reported: tasks/s, the ratio to the textbook model (the median over ``--repeats`` runs, each
 beside a textbook run just before it, so that a noisy shared machine affects both alike),
