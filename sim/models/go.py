@@ -68,6 +68,7 @@ from math import gcd
 from typing import Literal
 
 from pydantic import Field
+from simpy.events import NORMAL
 
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
@@ -240,26 +241,26 @@ class DrawnSysmonClock(SysmonClock):
     def _extend(self, off: int) -> None:
         """Work out the rounds until one falls at or after ``f + off`` (8, 16, 32 ... at a
         time)."""
-        offs, grid = self.offs, self.grid
+        offs, grid, cum = self.offs, self.grid, self.cum  # (cum grows in place)
         i = self.n - self.lo
         glen, glast, step = len(grid), grid[-1], self.max
-        chunk = 8
-        while self.last < off:
+        chunk, last = 8, self.last
+        while last < off:
             k0 = len(offs)
             k1 = k0 + chunk
-            while len(self.cum) <= i + k1:
+            while len(cum) <= i + k1:
                 self._more()
-            cum = self.cum
-            base = cum[i]
             if k1 <= glen:
                 delays = grid[k0:k1]
             else:  # past the grid's end every delay is the longest
                 tail = range(glast + (max(k0, glen) - glen + 1) * step,
                              glast + (k1 - glen + 1) * step, step)
                 delays = grid[k0:] + list(tail) if k0 < glen else tail
+            base = cum[i]
             offs.extend([d + c - base for d, c in zip(delays, cum[i + k0:i + k1], strict=True)])
-            self.last = offs[-1]
+            last = offs[-1]
             chunk *= 2
+        self.last = last
 
     def ge(self, x: int) -> int:
         f = self.f
@@ -459,6 +460,8 @@ class GoModel(Model):
         if token is not p.ev:  # (a burst cut short by a preemption)
             return
         engine = self.engine
+        env = engine.env
+        queue = env._queue
         self.ahead = p
         while True:
             now = engine.now
@@ -471,11 +474,11 @@ class GoModel(Model):
             if p.ev is None:
                 break
             end = p.seg + p.left
-            if end >= engine.next_due():
+            if end >= queue[0][0]:  # (engine.next_due, at and run_ahead, inlined)
                 p.ev = token = (p,)
-                engine.at(end, self._direct_end, token, p.eid)
+                heapq.heappush(queue, (end, NORMAL, p.eid, [self._direct_end, token]))
                 break
-            engine.run_ahead(end)
+            engine.now = env._now = end
         self.ahead = None
 
     def _mstart(self, p: P) -> None:
@@ -796,7 +799,7 @@ class GoModel(Model):
             p.seg, p.left = now, work
             if p is self.ahead:  # _direct_end queues it (with a token) or runs ahead
                 p.ev = p
-                p.eid = self.engine.reserve()
+                p.eid = next(self.engine.env._eid)  # (engine.reserve, inlined)
             else:
                 p.ev = token = (p,)
                 self.engine.after(work, self._direct_end, token)
