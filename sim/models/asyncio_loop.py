@@ -1,20 +1,21 @@
 """The asyncio event loop, after CPython 3.11's ``Lib/asyncio/base_events.py``
 (docs/runtime-notes/asyncio.md).
 
-One iteration of ``BaseEventLoop._run_once``:
+One iteration of ``BaseEventLoop._run_once`` (``Loop.run_once``, step by step in CPython's
+order):
 
-0. The loop's own work (``iteration_cost``), before the timeout is computed: with the
+1. The loop's own work (``iteration_cost``), before the timeout is computed: with the
    rounding below, it makes a timer late.
-1. ``select(timeout)``: 0 if anything is ready, else until the first timer; an idle epoll
-   wait is rounded *up* to whole milliseconds (``selectors.EpollSelector.select``,
-   ``math.ceil(timeout * 1e3) * 1e-3``), so an idle loop can fire a timer up to 1 ms late,
-   and for some whole-millisecond timeouts 2 ms late (``epoll_wait_ns``). On the machine
-   (``sim/machine.py``), a wait that ends by its timeout ends ``timer_lateness`` late; one
-   ended by an event wakes the parked thread ``wake_latency`` after it, and its first work
-   costs ``wake_cost`` more (cold caches).
-2. ``_process_events``: readiness callbacks of ready fds join the ready deque; then timers
-   whose ``when < now + clock_resolution`` join it.
-3. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
+2. The timeout: 0 if anything is ready, else until the first timer.
+3. ``select(timeout)``: an idle epoll wait is rounded *up* to whole milliseconds
+   (``selectors.EpollSelector.select``, ``math.ceil(timeout * 1e3) * 1e-3``), so an idle
+   loop can fire a timer up to 1 ms late, and for some whole-millisecond timeouts 2 ms
+   late (``epoll_wait_ns``). On the machine (``sim/machine.py``), a wait that ends by its
+   timeout ends ``timer_lateness`` late; one ended by an event wakes the parked thread
+   ``wake_latency`` after it, and its first work costs ``wake_cost`` more (cold caches).
+4. ``_process_events``: readiness callbacks of ready fds join the ready deque.
+5. Timers whose ``when < now + clock_resolution`` join it.
+6. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
    make ready runs in the next iteration.
 
 Handles here are a readiness/timer callback (it resolves a future, whose done-callback
@@ -194,6 +195,11 @@ class Executor:
             self.gil.release(thread)
 
 
+# Where Loop.run_once resumes an iteration that waited for simulated time: at its start,
+# after its select, among its ready handles.
+BEGIN, SELECTED, HANDLES = 0, 1, 2
+
+
 class Loop:
     """One event loop: its thread, ready deque, timer heap and pending I/O readiness.
 
@@ -219,7 +225,7 @@ class Loop:
         self.io_ready: list[tuple[int, int]] = []  # (time, task): fds ready since last select
         self.timers: list[tuple[int, int, int]] = []  # (when, sequence, task)
         self.sequence = 0
-        self.todo = 0
+        self.todo = 0  # ntodo: this iteration's handles not yet run
         self.state = Loop.SELECTING
         self.wake_gen = 0
         self.wake_at = FOREVER  # when a sleeping select returns, as far as is known
@@ -234,6 +240,7 @@ class Loop:
         self.paid = False  # this iteration's own cost is paid (before its select)
         self.last = -1  # the task of the last handle run (the trace names loop work after it)
         self.fast_step = ahead  # a step starts in _walk (else _start_step, via the cores)
+        self.run_step = self._walk if ahead else self._start_step  # a task's __step handle
 
     # --- the outside world ------------------------------------------------------------------
 
@@ -261,13 +268,133 @@ class Loop:
                 self.wake_at = self.engine.now + delay
                 self.engine.after(delay, self._wakeup, self.wake_gen)
 
-    # --- the loop ---------------------------------------------------------------------------
+    # --- the loop: BaseEventLoop.run_forever and _run_once (base_events.py, 3.11) ----------
 
-    def _sleep(self, timeout: int | None, arrival: int | None = None) -> None:
-        """Block in select for ``timeout`` ns (None: until an fd is ready). A wait that
-        ends by its timeout ends ``timer_lateness`` late; one that ends because an arrival
-        (``arrival`` ns from now, a readable fd) wakes the thread, ``wake_latency`` after it.
-        """
+    def run_once(self, resume: int = BEGIN) -> None:
+        """``BaseEventLoop._run_once`` (CPython 3.11.7 ``Lib/asyncio/base_events.py:1845``;
+        a ``:line`` below is a line of that file), its steps in CPython's order and numbered
+        as in docs/runtime-notes/asyncio.md, iteration after iteration as ``run_forever``
+        calls it (:607), until one waits for simulated time: in select, for a burst or a blocking
+        call, or for the engine to catch up with the loop's clock. That wait's callback
+        resumes the iteration where it stands: at SELECTED (``_wakeup``, ``_caught_up``:
+        select has returned) or HANDLES (``_resume``: a step that waited has ended, the rest
+        of ntodo follows). (The passes share one call: a call per iteration costs a few per
+        cent of a run.)"""
+        engine, ready, rec = self.engine, self.ready, self.rec
+        handle_cost, run_step = self.handle_cost, self.run_step
+        while True:  # run_forever: one _run_once per pass
+            if resume == BEGIN:
+                # 1. _run_once begins (CPython drops cancelled timers from the heap's head:
+                # the model cancels none). The loop's own work (iteration_cost, once after an
+                # iteration that ran handles) comes before the timeout is computed: epoll's
+                # rounding turns it into lateness.
+                if not self.paid and self.iteration_cost:
+                    self.paid = True
+                    if rec.tracing:
+                        self._trace_loop_work(self.iteration_cost)
+                    self.clock += self.iteration_cost
+                # (the run-ahead fast path) ``self.time()`` is read next: a loop ahead of the
+                # engine (``ahead``) moves the engine's clock to its own at once if nothing
+                # else happens before then (arrivals pulled, or due later); else it waits
+                # for the engine (``_caught_up`` resumes at SELECTED).
+                clock = self.clock
+                if clock > engine.now:
+                    i = engine.open_next  # (engine.next_arrival, inlined: once per iteration)
+                    if (self.pulls or i == len(engine.open_times) or clock < engine.open_times[i]) \
+                            and clock < engine.next_due():
+                        engine.run_ahead(clock)
+                    else:
+                        if clock <= engine.deadline:
+                            engine.after(clock - engine.now, self._caught_up)
+                        return
+                # 2. timeout = 0 if self._ready, else until the first timer (:1876)
+                # 3. event_list = self._selector.select(timeout) (:1884)
+                if not (ready or self.io_ready):
+                    timeout, arrival = self._select_timeout()
+                    if timeout != 0 and arrival != 0:
+                        # select releases the GIL: an executor thread that takes it may set a
+                        # result now (call_soon_threadsafe), whose self-pipe write ends select
+                        self.cores.release(self.thread)
+                        if not ready:
+                            self._select(timeout, arrival)  # _wakeup resumes at SELECTED
+                            return
+            if resume != HANDLES:
+                # 4. self._process_events(event_list) (:1885): ready fds' callbacks join
+                # ready (and the open arrivals a loop pulls: start_server's accept)
+                now = engine.now
+                io_ready = self.io_ready
+                if self.pulls and engine.open_next < len(engine.open_times) \
+                        and engine.open_times[engine.open_next] <= now:
+                    arrived = engine.take_arrivals(now)
+                    loop_of = self.model.loop_of
+                    if io_ready:  # one readiness order (an arrival is ready when it arrives)
+                        arrival = rec.arrival
+                        io_ready = sorted(io_ready + [(arrival[task], task) for task in arrived])
+                        for task in arrived:
+                            loop_of[task] = self
+                    else:
+                        for task in arrived:
+                            loop_of[task] = self
+                            ready.append(~task)
+                if io_ready:
+                    for _, task in io_ready:
+                        ready.append(~task)
+                    self.io_ready = []
+                # 5. end_time = self.time() + self._clock_resolution (:1890): the timers
+                # due before it join ready
+                timers = self.timers
+                if timers and timers[0][0] < now + self.options.clock_resolution:
+                    end = now + self.options.clock_resolution
+                    while timers and timers[0][0] < end:
+                        when, _, task = heapq.heappop(timers)
+                        rec.ready(task, when, True)
+                        ready.append(~task)
+                # 6. ntodo = len(self._ready) (:1905)
+                self.todo = len(ready)
+            # 6. for i in range(ntodo): self._ready.popleft()._run(): what these handles
+            # make ready runs in the next iteration
+            if self.todo:
+                self.paid = False
+                while self.todo:
+                    self.todo -= 1
+                    handle = ready.popleft()
+                    if handle >= 0:  # a task's __step
+                        if not run_step(handle):
+                            return  # _resume resumes at HANDLES
+                    else:  # a callback: the future is resolved, call_soon(task.__step)
+                        ready.append(~handle)
+                        if handle_cost:  # (_trace_loop_work and the clock, inlined)
+                            self.last = ~handle
+                            if rec.tracing:
+                                self._trace_loop_work(handle_cost)
+                            self.clock += handle_cost
+            resume = BEGIN
+
+    def _select_timeout(self) -> tuple[int | None, int | None]:
+        """How long select waits for its timeout (None: no timer), and for the next open
+        arrival (None: none, or not pulled), which ends the wait as a readable fd. The
+        timeout is ``when - self.time()`` for the first timer (base_events.py:1882), as
+        ``EpollSelector.select`` and epoll_wait round it (``epoll_wait_ns``)."""
+        now = self.engine.now
+        timeout = arrival = None
+        if self.timers:
+            timeout = max(0, self.timers[0][0] - now)
+            res = self.options.select_resolution
+            if res == EPOLL_RESOLUTION:
+                timeout = epoll_wait_ns(timeout)
+            elif res:
+                timeout = math.ceil(timeout / res) * res
+        if self.pulls:
+            arrival = self.engine.next_arrival()
+            if arrival is not None:
+                arrival = max(0, arrival - now)
+        return timeout, arrival
+
+    def _select(self, timeout: int | None, arrival: int | None = None) -> None:
+        """``select`` on an idle loop: the thread blocks in ``epoll_wait`` for ``timeout``
+        ns (None: until an fd is ready). A wait that ends by its timeout ends
+        ``timer_lateness`` late; one that ends because an arrival (``arrival`` ns from now,
+        a readable fd) wakes the thread, ``wake_latency`` after it."""
         self.state = Loop.SELECTING
         self.wake_gen += 1
         os = self.os
@@ -284,18 +411,22 @@ class Loop:
             self.engine.after(timeout, self._wakeup, self.wake_gen)
 
     def _wakeup(self, gen: int) -> None:
+        """``epoll_wait`` returns (unless a later wake-up superseded this one): the thread
+        slept, so its first work runs from cold caches (``wake_cost``); the iteration goes
+        on with the events select found."""
         if gen == self.wake_gen:
             self.state = Loop.RUNNING
-            self._poll()
-            if self.wake_cost:  # the thread slept: its first work runs from cold caches
+            self.clock = self.engine.now
+            if self.wake_cost:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)
                 self.clock += self.wake_cost
-            self._drive()
+            self.run_once(SELECTED)
 
     def _caught_up(self, _=None) -> None:
-        self._poll()
-        self._drive()
+        """The engine has reached the clock of a loop that ran ahead: what happened
+        meanwhile is found as a select that does not wait would find it."""
+        self.run_once(SELECTED)
 
     def _trace_loop_work(self, cost: int) -> None:
         """The loop's own work (an iteration, a callback handle, a cold wake-up) is ``cost``
@@ -304,103 +435,6 @@ class Loop:
         it as ``loop``, after the task whose handle ran last."""
         if self.last >= 0:
             self.rec.span(self.thread.lane, self.last, "loop", self.clock, self.clock + cost)
-
-    def _poll(self) -> None:
-        """What ``select`` returns: ready fds' callbacks, then due timers, join ready."""
-        engine = self.engine
-        now = self.clock = engine.now
-        ready, io_ready = self.ready, self.io_ready
-        if self.pulls and engine.open_next < len(engine.open_times) \
-                and engine.open_times[engine.open_next] <= now:
-            arrived = engine.take_arrivals(now)
-            loop_of = self.model.loop_of
-            if io_ready:  # one readiness order (an arrival is ready when it arrives)
-                arrival = self.rec.arrival
-                io_ready = sorted(io_ready + [(arrival[task], task) for task in arrived])
-                for task in arrived:
-                    loop_of[task] = self
-            else:
-                for task in arrived:
-                    loop_of[task] = self
-                    ready.append(~task)
-        if io_ready:
-            for _, task in io_ready:
-                ready.append(~task)
-            self.io_ready = []
-        timers = self.timers
-        if timers and timers[0][0] < now + self.options.clock_resolution:
-            end = now + self.options.clock_resolution
-            while timers and timers[0][0] < end:
-                when, _, task = heapq.heappop(timers)
-                self.rec.ready(task, when, True)
-                ready.append(~task)
-        self.todo = len(ready)
-
-    def _drive(self) -> None:
-        """Run handles until one waits for simulated time; between iterations, poll."""
-        ready, handle_cost, tracing = self.ready, self.handle_cost, self.rec.tracing
-        engine, walk = self.engine, self._walk if self.fast_step else self._start_step
-        while True:
-            if self.todo:
-                self.paid = False
-                while self.todo:
-                    self.todo -= 1
-                    handle = ready.popleft()
-                    if handle >= 0:
-                        if not walk(handle):
-                            return
-                    else:
-                        ready.append(~handle)  # future resolved: call_soon(task.__step)
-                        if handle_cost:  # (_loop_work, inlined: once per wake-up)
-                            self.last = ~handle
-                            if tracing:
-                                self._trace_loop_work(handle_cost)
-                            self.clock += handle_cost
-            if not self.paid and self.iteration_cost:  # the next _run_once begins
-                self.paid = True
-                if tracing:
-                    self._trace_loop_work(self.iteration_cost)
-                self.clock += self.iteration_cost
-            clock = self.clock
-            if clock > engine.now:  # ran ahead: the next select happens at the loop's time
-                i = engine.open_next  # (engine.next_arrival, inlined: once per iteration)
-                if (self.pulls or i == len(engine.open_times) or clock < engine.open_times[i]) \
-                        and clock < engine.next_due():
-                    # nothing else happens before then (arrivals are pulled, or due later):
-                    # move the clock at once, not through the queue
-                    engine.run_ahead(clock)
-                else:
-                    if clock <= engine.deadline:
-                        engine.after(clock - engine.now, self._caught_up)
-                    return
-            if not (ready or self.io_ready):
-                timeout, arrival = self._select_timeout()
-                if timeout != 0 and arrival != 0:
-                    # select releases the GIL: an executor thread that takes it may set a
-                    # result now (call_soon_threadsafe), whose self-pipe write ends select
-                    self.cores.release(self.thread)
-                    if not ready:
-                        self._sleep(timeout, arrival)
-                        return
-            self._poll()
-
-    def _select_timeout(self) -> tuple[int | None, int | None]:
-        """How long select waits for its timeout (None: no timer), and for the next open
-        arrival (None: none, or not pulled), which ends the wait as a readable fd."""
-        now = self.engine.now
-        timeout = arrival = None
-        if self.timers:
-            timeout = max(0, self.timers[0][0] - now)
-            res = self.options.select_resolution
-            if res == EPOLL_RESOLUTION:
-                timeout = epoll_wait_ns(timeout)
-            elif res:
-                timeout = math.ceil(timeout / res) * res
-        if self.pulls:
-            arrival = self.engine.next_arrival()
-            if arrival is not None:
-                arrival = max(0, arrival - now)
-        return timeout, arrival
 
     # --- a task step ------------------------------------------------------------------------
 
@@ -416,9 +450,11 @@ class Loop:
         return self._walk(task)
 
     def _resume(self, _thread=None) -> None:
+        """The step's burst (on the shared cores) or blocking call has ended: the step goes
+        on, then the iteration's other handles."""
         self.clock = self.engine.now
         if self._walk(self.step_task):
-            self._drive()
+            self.run_once(HANDLES)
 
     def _walk(self, task: int) -> bool:
         """Run the step's phases; True if it ended, False if it waits for an event."""
@@ -534,7 +570,7 @@ class AsyncioModel(Model):
         self.loop_of = [None] * engine.workload.n
         self.next_loop = 0
         if self.pulls_arrivals:  # the idle loop's first select ends at the first arrival
-            self.loops[0]._sleep(*self.loops[0]._select_timeout())
+            self.loops[0]._select(*self.loops[0]._select_timeout())
 
     def arrive(self, task: int) -> None:
         """A closed client's request or an open arrival: dealt round-robin to the loops."""
