@@ -68,7 +68,6 @@ from math import gcd
 from typing import Literal
 
 from pydantic import Field
-from simpy.events import NORMAL
 
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
@@ -460,8 +459,6 @@ class GoModel(Model):
         if token is not p.ev:  # (a burst cut short by a preemption)
             return
         engine = self.engine
-        env = engine.env
-        queue = env._queue
         self.ahead = p
         while True:
             now = engine.now
@@ -474,11 +471,11 @@ class GoModel(Model):
             if p.ev is None:
                 break
             end = p.seg + p.left
-            if end >= queue[0][0]:  # (engine.next_due, at and run_ahead, inlined)
+            if end >= engine.next_due():
                 p.ev = token = (p,)
-                heapq.heappush(queue, (end, NORMAL, p.eid, [self._direct_end, token]))
+                engine.at(end, self._direct_end, token, p.eid)
                 break
-            engine.now = env._now = end
+            engine.run_ahead(end)
         self.ahead = None
 
     def _mstart(self, p: P) -> None:
@@ -799,7 +796,7 @@ class GoModel(Model):
             p.seg, p.left = now, work
             if p is self.ahead:  # _direct_end queues it (with a token) or runs ahead
                 p.ev = p
-                p.eid = next(self.engine.env._eid)  # (engine.reserve, inlined)
+                p.eid = self.engine.reserve()
             else:
                 p.ev = token = (p,)
                 self.engine.after(work, self._direct_end, token)
