@@ -181,8 +181,10 @@ class OS:
     __slots__ = ("timer_late", "wake")
 
     def __init__(self, machine: Machine, rng: np.random.Generator):
-        self.timer_late = Delays(machine.timer_lateness, rng)
-        self.wake = Delays(machine.wake_latency, rng)
+        # a stream each: how one is consumed (a model drawing ahead) leaves the other alone
+        late_rng, wake_rng = rng.spawn(2)
+        self.timer_late = Delays(machine.timer_lateness, late_rng)
+        self.wake = Delays(machine.wake_latency, wake_rng)
 
 
 def tick_origin(machine: Machine, tick: int, rng: np.random.Generator) -> int:
