@@ -21,13 +21,9 @@ if TYPE_CHECKING:
 
 class RunQueue(deque):
     """The threads waiting for a core, first in first out: Linux's run queue as the models
-    see it (and the ``fcfs`` and ``round_robin`` disciplines).
-
-    A run-queue policy has ``push(thread)``, ``take()`` (the thread that runs next), a
-    length, and, if ``preempts``, ``victim(thread, holders, now)``: the holder whose core a
-    thread that starts waiting takes at once (or None). FIFO never takes a core: a waiting
-    thread gets one at a slice boundary or a release. (The deque's own C methods, so that
-    the OS's queue costs nothing over a plain deque.)"""
+    see it (and the ``fcfs`` and ``round_robin`` disciplines). FIFO never takes a core: a
+    waiting thread gets one at a slice boundary or a release. (The deque's own C methods,
+    so that the OS's queue costs nothing over a plain deque.)"""
 
     __slots__ = ()
     preempts = False
@@ -35,12 +31,10 @@ class RunQueue(deque):
     take = deque.popleft
 
 
-class ShortestRemainingQueue(list):
-    """Shortest remaining processing time first (SRPT), preemptive: the waiting thread with
-    the least work left runs next (ties in arrival order), and a thread that starts waiting
-    with less work left than a holder's takes the core of the holder with the most left. A
-    thread that yields waits with no work left: it runs first at the next release, but
-    takes no core. A heap of (work left, order, thread)."""
+class RankedQueue(list):
+    """A preemptive policy's queue: a heap of (rank, order, thread), the best (lowest) rank
+    first, ties in the order they came; ``rank(thread)`` is the subclass's. A thread whose
+    rank is worse than the best waiting one's gives up its core as it starts a burst."""
 
     __slots__ = ("count",)
     preempts = True
@@ -49,15 +43,31 @@ class ShortestRemainingQueue(list):
         super().__init__()
         self.count = 0
 
+    def rank(self, thread: Thread) -> int:
+        raise NotImplementedError
+
     def push(self, thread: Thread) -> None:
         self.count += 1
-        heappush(self, (thread.remaining, self.count, thread))
+        heappush(self, (self.rank(thread), self.count, thread))
 
     def take(self) -> Thread:
         return heappop(self)[2]
 
     def outranks(self, thread: Thread) -> bool:
-        return bool(self) and self[0][0] < thread.remaining
+        return bool(self) and self[0][0] < self.rank(thread)
+
+
+class ShortestRemainingQueue(RankedQueue):
+    """Shortest remaining processing time first (SRPT), preemptive: the waiting thread with
+    the least work left runs next (ties in arrival order), and a thread that starts waiting
+    with less work left than a holder's takes the core of the holder with the most left. A
+    thread that yields waits with no work left: it runs first at the next release, but
+    takes no core."""
+
+    __slots__ = ()
+
+    def rank(self, thread: Thread) -> int:
+        return thread.remaining
 
     def victim(self, thread: Thread, holders, now: int) -> Thread | None:
         if not thread.remaining:
@@ -67,36 +77,27 @@ class ShortestRemainingQueue(list):
         return most if most is not None and thread.remaining < left[most] else None
 
 
-class ClassPriorityQueue(list):
+class ClassPriorityQueue(RankedQueue):
     """Strict priority by task class, preemptive: the waiting thread of the best-ranked
     class runs next (FIFO within a class), and a thread that starts waiting takes the core
     of a computing holder of a worse-ranked class (the worst, the latest to start among
-    equals). A thread that yields waits its turn without taking a core. A heap of (rank,
-    order, thread); ``rank[task]`` is the rank of the task's class (0 best).
+    equals). A thread that yields waits its turn without taking a core. ``ranks[task]`` is
+    the rank of the task's class (0 best).
     """
 
-    __slots__ = ("count", "rank")
-    preempts = True
+    __slots__ = ("ranks",)
 
-    def __init__(self, rank: list[int]):
+    def __init__(self, ranks: list[int]):
         super().__init__()
-        self.count = 0
-        self.rank = rank
+        self.ranks = ranks
 
-    def push(self, thread: Thread) -> None:
-        self.count += 1
-        heappush(self, (self.rank[thread.task], self.count, thread))
-
-    def take(self) -> Thread:
-        return heappop(self)[2]
-
-    def outranks(self, thread: Thread) -> bool:
-        return bool(self) and self[0][0] < self.rank[thread.task]
+    def rank(self, thread: Thread) -> int:
+        return self.ranks[thread.task]
 
     def victim(self, thread: Thread, holders, now: int) -> Thread | None:
         if not thread.remaining:  # a yielder waits its turn
             return None
-        rank = self.rank
+        ranks = self.ranks
         computing = [h for h in holders if h.pending]  # (not one between two phases)
-        worst = max(computing, key=lambda h: (rank[h.task], h.slice_start), default=None)
-        return worst if worst is not None and rank[worst.task] > rank[thread.task] else None
+        worst = max(computing, key=lambda h: (ranks[h.task], h.slice_start), default=None)
+        return worst if worst is not None and ranks[worst.task] > ranks[thread.task] else None

@@ -34,6 +34,12 @@ from .base import (
 from .policies import ClassPriorityQueue, RunQueue, ShortestRemainingQueue
 
 
+def os_delay(engine: Engine, kind: int) -> int:
+    """How long after its wait ends a task's thread runs: a sleep ends by a timer (timer
+    lateness), io and block by a wake-up from the kernel (wake latency)."""
+    return (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+
+
 class FcfsOptions(SchedulerOptions):
     model: Literal["fcfs"]
 
@@ -96,7 +102,7 @@ class Fcfs(Model):
                 if arg:
                     self.cores.release(thread)
                     rec.running(task, engine.now)
-                    late = (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+                    late = os_delay(engine, kind)
                     engine.after(arg + late, lambda _, th=thread, t=task, d=late:
                                  self._back(th, t, d))
                     return
@@ -208,7 +214,7 @@ class ProcessorSharing(Model):
                 self._enter(task, arg)
                 return
             if (kind in (IO, SLEEP, BLOCK)) and arg:
-                late = (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+                late = os_delay(engine, kind)
                 engine.after(arg + late, lambda _, t=task, d=late: self._back(t, d))
                 return
             if kind == DONE:
