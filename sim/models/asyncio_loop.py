@@ -239,8 +239,9 @@ class Loop:
             self.iteration_cost = self.handle_cost = self.wake_cost = 0
         self.paid = False  # this iteration's own cost is paid (before its select)
         self.last = -1  # the task of the last handle run (the trace names loop work after it)
-        self.fast_step = ahead  # a step starts in _walk (else _start_step, via the cores)
-        self.run_step = self._walk if ahead else self._start_step  # a task's __step handle
+        # a task's __step handle: with a core to itself a step starts in _walk (else
+        # _start_step, via the cores)
+        self.run_step = self._walk if ahead else self._start_step
 
     # --- the outside world ------------------------------------------------------------------
 
@@ -460,7 +461,7 @@ class Loop:
         """Run the step's phases; True if it ended, False if it waits for an event."""
         engine, rec, offload, ahead = self.engine, self.rec, self.model.offload, self.ahead
         owed = 0  # step overhead not yet recorded as busy (with the first burst, if any)
-        if self.fast_step:  # what _start_step does, on the loop's own clock
+        if ahead:  # what _start_step does, on the loop's own clock
             self.step_task = self.last = task
             self.step_start = start = self.clock
             owed = self.step_overhead
