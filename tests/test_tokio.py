@@ -12,22 +12,25 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import (
     MS,
     US,
+    Probe,
     check_invariants,
     config,
     counted,
     finish_times,
     run_scheduler,
+    spans,
     within_ci,
 )
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.config import ConfigError
-from sim.metrics import task_table
+from sim.metrics import task_table, wakeup_table
 from sim.models import MODELS
 from sim.models.base import Engine
 from sim.recorder import Recorder
@@ -315,6 +318,42 @@ def test_invariants_on_random_workloads(scenario, seed):
     # the same seed gives the same run
     again = run_model(cfg, seed=seed)[0]
     assert again["finish"].equals(tasks["finish"])
+
+
+
+class PlainTokio(MODELS["tokio"]):
+    """Every burst through ``Cores``, even with no more workers than cores."""
+
+    bursts_as_timers = False
+
+
+def traced(cfg, model, seed: int):
+    """Task table, wake-up table and trace of one run of ``model`` (a model class)."""
+    workload = generate(cfg, seed)
+    rec = Probe(workload.task_class.tolist(), len(workload.classes), cfg.warmup, cfg.horizon)
+    engine = Engine(workload, rec, cfg, model, cfg.schedulers["tokio"],
+                    model_rng(seed, "tokio"))
+    rec.engine = engine
+    engine.run()
+    return task_table(rec, workload), wakeup_table(rec, workload), spans(rec), engine
+
+
+@HANG
+@given(scenarios(), st.integers(0, 3), st.sampled_from(["ideal", "linux"]))
+def test_bursts_as_timers_give_the_results_of_the_cores(scenario, seed, profile):
+    """The fast path (a burst is one timer when no worker can wait for a core) against the
+    plain one (``Cores``), on workloads where it applies: identical tables and traces."""
+    cores, options, workload = scenario
+    options = {**options, "offload": [k for k in options["offload"] if k != "native"]}
+    if options["workers"] is not None and options["workers"] > cores:
+        options["workers"] = cores
+    cfg = config(workload, {"tokio": options}, machine={"cores": cores, "profile": profile},
+                 horizon="30ms")
+    fast = traced(cfg, MODELS["tokio"], seed)
+    plain = traced(cfg, PlainTokio, seed)
+    assert fast[3].model.direct and not plain[3].model.direct
+    for a, b in zip(fast[:3], plain[:3], strict=True):
+        pd.testing.assert_frame_equal(a, b)
 
 
 # --- mutation-tested: an odd steal, the driver's whole-tick sleeps -------------------------

@@ -373,6 +373,10 @@ class TokioModel(Model):
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
                  "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch")
     Options = TokioOptions
+    # The fast path ``direct``: with no more workers than cores a burst is one timer and
+    # ``Cores`` is never asked. False runs every burst through ``Cores`` (the plain
+    # mechanism); tests/test_tokio.py proves both give the same results.
+    bursts_as_timers = True
     pulls_arrivals = True  # open arrivals are taken by driver polls (engine.take_arrivals)
 
     def __init__(self, engine: Engine, options: TokioOptions):
@@ -412,7 +416,8 @@ class TokioModel(Model):
         self.random: list[float] = []
         # no more threads that compute than cores: the OS never time-slices them, so a
         # burst is one timer (what Cores would do, minus its per-slice bookkeeping)
-        self.direct = self.n <= cfg.machine.cores and NATIVE not in self.offload
+        self.direct = (self.bursts_as_timers and self.n <= cfg.machine.cores
+                       and NATIVE not in self.offload)
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
         # late(); a thread unparked by another (or handed readiness) runs after wake()
         self.late = engine.os.timer_late
