@@ -8,14 +8,16 @@ exit status 2 before anything is written.
 from __future__ import annotations
 
 import ast
+import difflib
 import itertools
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
+    BaseModel,
     Discriminator,
     Field,
     PrivateAttr,
@@ -607,16 +609,115 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return key_path(*(p for i, p in enumerate(loc) if not _is_tag(loc, i))) or "config"
 
 
+def closest(word: str, known: Any) -> str | None:
+    """The known name closest to a misspelt one (difflib's ratio at least 0.6), or None."""
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, known: Any) -> str:
+    """``'; did you mean arrival?'``, or nothing when no known name is close."""
+    best = closest(word, known)
+    return f"; did you mean {best}?" if best else ""
+
+
+def _strip(kind: Any) -> Any:
+    """A field's type without ``Annotated`` and ``| None``."""
+    while True:
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+        elif get_origin(kind) in (Union, type(int | None)) and type(None) in get_args(kind):
+            others = [a for a in get_args(kind) if a is not type(None)]
+            kind = others[0] if len(others) == 1 else Union[tuple(others)]  # noqa: UP007
+        else:
+            return kind
+
+
+def _tag(member: Any) -> str | None:
+    """The ``Tag`` of a member of one of our tagged unions."""
+    if get_origin(member) is Annotated:
+        return next((m.tag for m in get_args(member)[1:] if isinstance(m, Tag)), None)
+    return None
+
+
+def known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the schema allows at ``loc`` (pydantic's error location, union tags
+    included): the options of ``schedulers.x`` under its model, a phase's keys, ..."""
+    kind: Any = Config
+    for part in loc:
+        kind = _strip(kind)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            field = kind.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return []
+            kind = field.annotation
+        elif get_origin(kind) is list and isinstance(part, int):
+            kind = get_args(kind)[0]
+        elif get_origin(kind) is dict:
+            kind = get_args(kind)[1]
+        elif get_origin(kind) in (Union, type(int | None)):
+            kind = next((m for m in get_args(kind) if _tag(m) == part), None)
+        else:
+            return []
+    kind = _strip(kind)
+    return list(kind.model_fields) if isinstance(kind, type) and issubclass(kind, BaseModel) \
+        else []
+
+
+def _union_message(error: dict[str, Any], kinds: tuple[str, ...], what: str) -> str:
+    """A phase or an arrival of no known kind: the word that is not one, and the closest."""
+    value = error["input"]
+    words = [k for k in value if k not in kinds] if isinstance(value, dict) else []
+    if len(words) == 1:
+        best = closest(words[0], kinds)
+        also = f" (did you mean {best}?)" if best else ""
+        return f"unknown {what} {quote(words[0])}{also}; {error['msg']}"
+    return error["msg"]
+
+
+def _model_message(value: Any) -> str:
+    """An unknown or missing model: the value given, the closest and every known one."""
+    known = "known models: " + ", ".join(MODELS)
+    if not isinstance(value, dict):
+        return f"expected a mapping such as {{model: fcfs}}, got {quote(value)}; {known}"
+    if "model" not in value:
+        return f"model: required key is missing; {known}"
+    model = value["model"]
+    best = closest(model, MODELS) if isinstance(model, str) else None
+    also = f" (did you mean {best}?)" if best else ""
+    return f"model: unknown model {quote(model)}{also}; {known}"
+
+
 def _message(error: dict[str, Any]) -> str:
     msg = error["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     if error["type"] == "extra_forbidden":
-        msg = "unknown key"
+        key = error["loc"][-1]
+        known = known_keys(error["loc"][:-1])
+        best = closest(key, known) if isinstance(key, str) else None
+        msg = ("unknown key" + (f"; did you mean {best}?" if best else
+                                f"; known keys: {', '.join(known)}" if known else ""))
     elif error["type"] == "missing":
         msg = "required key is missing"
+    elif error["type"] == "phase":
+        msg = _union_message(error, (*PHASE_KINDS, "spawn", "repeat"), "phase")
+    elif error["type"] == "arrival":
+        msg = _union_message(error, ("poisson", "closed", "batch", "periodic"), "arrival")
     return msg
+
+
+def _first_error(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The error to report: the first, unless it is a missing key whose misspelling is
+    an unknown key beside it (``arival``: say that, not that ``arrival`` is missing)."""
+    first = errors[0]
+    if first["type"] == "missing":
+        for error in errors:
+            if (error["type"] == "extra_forbidden" and error["loc"][:-1] == first["loc"][:-1]
+                    and closest(str(error["loc"][-1]), [first["loc"][-1]])):
+                return error
+    return first
 
 
 def validate(raw: Any, base_dir: Path | None = None) -> Config:
@@ -626,12 +727,18 @@ def validate(raw: Any, base_dir: Path | None = None) -> Config:
     try:
         cfg = Config.model_validate(raw, context={"base_dir": str(base_dir or Path.cwd())})
     except ValidationError as exc:
-        error = exc.errors()[0]
+        error = _first_error(exc.errors())
         ctx_error = (error.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _At):
             raise ConfigError(_one_line(str(ctx_error))) from None
-        raise ConfigError(_one_line(f"{_format_loc(error['loc'])}: {_message(error)}")) \
-            from None
+        message = _message(error)
+        if error["type"] == "model":
+            where = _format_loc(error["loc"])
+            message = _model_message(error["input"])
+            if message.startswith("model: "):  # the path names the model key itself
+                where, message = f"{where}.model", message[len("model: "):]
+            raise ConfigError(_one_line(f"{where}: {message}")) from None
+        raise ConfigError(_one_line(f"{_format_loc(error['loc'])}: {message}")) from None
     cfg._base_dir = str(base_dir) if base_dir else None
     _check_sweep(cfg)
     return cfg
@@ -656,7 +763,8 @@ def _check_sweep(cfg: Config) -> None:
     resolved = cfg.to_dict()
     for key, values in grid.items():
         if key.startswith("sweep") or not _lookup(resolved, split_key(key))[0]:
-            raise ConfigError(_one_line(f"sweep.grid.{key}: no such key in the config"))
+            raise ConfigError(_one_line(f"sweep.grid.{key}: no such key in the config"
+                                        f"{_closest_path(resolved, split_key(key))}"))
         for value in {repr(value): value for value in values}.values():  # each once
             cfg.at_point({key: value})
 
@@ -692,6 +800,22 @@ def _lookup(tree: Any, path: list[str]) -> tuple[bool, Any]:
     return True, node
 
 
+def _closest_path(tree: Any, path: list[str]) -> str:
+    """``'; did you mean workload.api.arrival?'``: the path with its first name that is not
+    in ``tree`` replaced by the closest one there (or nothing if none is close)."""
+    node = tree
+    for i, part in enumerate(path):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and (j := _index(part)) is not None and j < len(node):
+            node = node[j]
+        elif isinstance(node, dict) and (best := closest(part, node)):
+            return f"; did you mean {key_path(*path[:i], best, *path[i + 1:])}?"
+        else:
+            return ""
+    return ""
+
+
 def set_path(raw: Any, path: list[str], value: Any, resolved: Any) -> None:
     """Set ``path`` (found in ``resolved``) in ``raw``, creating the maps that only the
     defaults had."""
@@ -723,7 +847,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], base_dir: Path | 
         path, value = _split_override(text)
         exists, _ = _lookup(resolved, path)
         if not exists:
-            raise ConfigError(_one_line(f"{key_path(*path)}: no such key in the config "
+            raise ConfigError(_one_line(f"{key_path(*path)}: no such key in the config"
+                                        f"{_closest_path(resolved, path)} "
                                         f"(override {quote(text)})"))
         set_path(raw, path, value, resolved)
     return raw

@@ -26,6 +26,7 @@ import numpy as np
 from .units import (
     MAX_DURATION,
     NS_PER,
+    UNITS,
     UnitError,
     format_duration,
     format_number,
@@ -287,7 +288,7 @@ def _read_empirical(path: str, base_dir: Path | None) -> np.ndarray:
                 except UnitError as exc:
                     raise UnitError(f"{file}, line {reader.line_num}: {exc} (first column: "
                                     "durations with units, or numbers under a header naming "
-                                    "the unit: ns, us, ms, s)") from None
+                                    f"the unit: {UNITS})") from None
     except OSError as exc:
         raise UnitError(f"cannot read {file}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

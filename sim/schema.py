@@ -107,6 +107,9 @@ MAX_LOAD = 100.0
 
 def _load(value: Any) -> float:
     """``load`` is a finite fraction of the cores' capacity (0.9, not '90%', not true)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        raise ValueError(f"a fraction of the cores' capacity, not a percentage: write 0.9 for "
+                         f"90 %, got {quote(value)}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number such as 0.9 (a fraction of the cores' "
                          f"capacity), got {quote(value)}")

@@ -2,9 +2,11 @@
 
 Time inside the simulator is integer nanoseconds: event order stays exact and tests can
 assert exact timings. Durations are written with a unit (``ns``, ``us``, ``ms``, ``s``,
-decimals and exponents allowed) and rounded to the nearest nanosecond, halves up; a
+``min``; decimals and exponents allowed) and rounded to the nearest nanosecond, halves up; a
 nonzero duration below 0.5 ns is refused rather than silently read as 0, and ``-0s`` is 0.
-A bare ``0`` is the only unit-less duration. Rates are ``N/s`` (or per ms, us, ns).
+A bare ``0`` is the only unit-less duration. Rates are ``N/s`` (or per min, ms, us, ns).
+``m`` is no unit: it would be read as minutes by some and as milli- by others, so a
+message lists the units instead.
 
 Bounds (all checked where a config is read, so a run never overflows int64 or meets the
 models' "never"):
@@ -26,7 +28,8 @@ import math
 import re
 from decimal import ROUND_HALF_UP, Decimal
 
-NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "min": 60_000_000_000}
+UNITS = ", ".join(NS_PER)
 TIME_LIMIT = 1 << 62
 MAX_TIME = 2 * 10**18
 MAX_DURATION = 10**13
@@ -35,9 +38,10 @@ MAX_RATE = 1e9
 assert MAX_TIME + MAX_PHASES * MAX_DURATION < TIME_LIMIT
 
 _NUMBER = r"([+-]?)([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
-_DURATION = re.compile(rf"^\s*{_NUMBER}\s*(ns|us|ms|s)\s*$")
-_RATE = re.compile(rf"^\s*{_NUMBER}\s*/\s*(ns|us|ms|s)\s*$")
+_DURATION = re.compile(rf"^\s*{_NUMBER}\s*(ns|us|ms|s|min)\s*$")
+_RATE = re.compile(rf"^\s*{_NUMBER}\s*/\s*(ns|us|ms|s|min)\s*$")
 _PLAIN = re.compile(rf"^\s*{_NUMBER}\s*$")
+_OTHER_UNIT = re.compile(rf"^\s*{_NUMBER}\s*(/?)\s*([^\W\d_]+)\s*$")  # 1m, 5 sec, 3/hour
 
 
 class UnitError(ValueError):
@@ -55,6 +59,20 @@ def _is_zero(digits: str) -> bool:
     return not any(c in "123456789" for c in re.split("[eE]", digits)[0])
 
 
+def _unit_problem(text: str, rate: bool = False) -> str:
+    """What is wrong with a number and a word that is not a unit: the units there are."""
+    example = "'400/s'" if rate else "'5ms'"
+    match = _OTHER_UNIT.match(text)
+    if not match or bool(match.group(3)) != rate:
+        return f"expected a number and a unit, e.g. {example}"
+    unit = match.group(4)
+    if unit == "m":
+        meaning = ("/min is per minute, /ms per millisecond" if rate
+                   else "1min is a minute, 1ms a millisecond")
+        return f"'m' is not a unit (minutes or milli-?); units: {UNITS} ({meaning})"
+    return f"unknown unit {quote(unit)}; units: {UNITS}, e.g. {example}"
+
+
 def parse_duration(text: object, limit: int = MAX_TIME) -> int:
     """Return the duration ``text`` (``"5ms"``, ``"0.4ms"``, ``0``) in integer nanoseconds;
     refuse one above ``limit`` ns (``MAX_TIME`` for clock times, ``MAX_DURATION`` for
@@ -66,15 +84,15 @@ def parse_duration(text: object, limit: int = MAX_TIME) -> int:
     if isinstance(text, float) and not math.isfinite(text):
         raise UnitError(f"{text!r} is not a duration: expected a number and a unit, e.g. '5ms'")
     if isinstance(text, int | float):
-        raise UnitError(f"duration {quote(text)} needs a unit (ns, us, ms, s), e.g. '{text}ms'")
+        raise UnitError(f"duration {quote(text)} needs a unit ({UNITS}), e.g. '{text}ms'")
     if not isinstance(text, str):
         raise UnitError(f"expected a duration such as '5ms', got {quote(text)}")
     if text.strip() == "0":
         return 0
     match = _DURATION.match(text)
     if not match:
-        raise UnitError(f"cannot read duration {quote(text)}: expected a number and a unit, "
-                        "e.g. '5ms'")
+        raise UnitError(f"cannot read duration {quote(text)}: "
+                        f"{_unit_problem(text)}")
     sign, digits, unit = match.groups()
     if _is_zero(digits):
         return 0
@@ -106,7 +124,7 @@ def parse_rate(text: object) -> float:
         raise UnitError(f"expected a rate such as '400/s', got {quote(text)}")
     match = _RATE.match(text)
     if not match:
-        raise UnitError(f"cannot read rate {quote(text)}: expected e.g. '400/s'")
+        raise UnitError(f"cannot read rate {quote(text)}: {_unit_problem(text, rate=True)}")
     sign, digits, unit = match.groups()
     if _is_zero(digits):
         return 0.0

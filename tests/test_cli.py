@@ -98,7 +98,14 @@ BAD_ARGS = [
     (["{small}", "horizon=10"], "horizon: duration 10 needs a unit"),
     (["{small}", "nothere=1"], "nothere: no such key"),
     (["{small}", "machine.cores=0"], "machine.cores"),
-    (["{small}", "schedulers.fcfs.model=gil"], "schedulers.fcfs: unknown or missing model"),
+    (["{small}", "schedulers.fcfs.model=gil"],
+     "schedulers.fcfs.model: unknown model 'gil'; known models: asyncio, gil_threads, go, "),
+    (["{small}", "workload.api.arival=spawned"],
+     "workload.api.arival: no such key in the config; did you mean workload.api.arrival?"),
+    (["{small}", "horizon=1m"], "horizon: cannot read duration '1m': 'm' is not a unit "
+                                "(minutes or milli-?); units: ns, us, ms, s, min"),
+    (["{small}", "load=90%"], "load: a fraction of the cores' capacity, not a percentage: "
+                              "write 0.9 for 90 %, got '90%'"),
     (["{small}", "max_tasks=10"], "max_tasks"),
     (["{small}", "--bogus"], "unrecognized arguments"),
     ([], "give a config file"),

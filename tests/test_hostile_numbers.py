@@ -238,8 +238,10 @@ def test_load_must_be_a_finite_fraction(base, value):
 
 def test_load_as_a_percentage_string_says_what_to_write(base):
     message = refused(base, "load='90%'")
-    assert message == ("load: expected a number such as 0.9 (a fraction of the cores' "
-                       "capacity), got '90%'")
+    assert message == ("load: a fraction of the cores' capacity, not a percentage: write 0.9 "
+                       "for 90 %, got '90%'")
+    assert refused(base, "load=fast") == ("load: expected a number such as 0.9 (a fraction "
+                                          "of the cores' capacity), got 'fast'")
 
 
 # --- 5. upper bounds ----------------------------------------------------------------------
