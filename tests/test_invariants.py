@@ -96,7 +96,8 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
                 "coop_budget": pick(128, 2), "blocking_threads": pick(512, 1),
                 "offload": pick([], ["block"], ["native"], ["block", "native"]),
                 "lifo_polls": pick(1, 3), "local_queue": pick(2, 256),
-                "timer_resolution": pick("1ms", "100us"), "accept": pick("block_on", "worker")}
+                "timer_resolution": pick("1ms", "100us"), "accept": pick("block_on", "worker"),
+                "eager_driver_handoff": pick(False, True)}
     if model == "asyncio":
         offload = pick([], ["block"], ["native"], ["cpu"], ["native", "cpu"], ["block", "native"],
                        ["block", "cpu"], ["block", "native", "cpu"])

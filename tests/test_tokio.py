@@ -22,6 +22,7 @@ from helpers import (
     config,
     counted,
     finish_times,
+    one,
     run_scheduler,
     spans,
     within_ci,
@@ -197,6 +198,19 @@ def test_an_accept_loop_on_a_worker_leaves_the_other_worker_asleep():
     assert finishes(work, cores=2, accept="worker") == {0: 11 * MS, 1: 12 * MS}
 
 
+
+@pytest.mark.parametrize(("eager", "req_done"), [(False, 52 * MS), (True, 6 * MS)])
+def test_a_long_poll_leaves_the_driver_unpolled_unless_handed_off(eager, req_done):
+    """tokio#4730: worker A, back from the driver with the hog's readiness (1 ms), polls it
+    for 50 ms; B sleeps on its condvar, so the request's readiness at 5 ms waits for A's
+    next park (51 ms). With eager_driver_handoff (1.52) A first notifies B, which parks on
+    the free driver and runs the request at 5 ms."""
+    cfg = config({"hog": one([{"io": "1ms"}, {"cpu": "50ms"}]),
+                  "req": one([{"io": "5ms"}, {"cpu": "1ms"}])},
+                 {"t": {"model": "tokio", "workers": 2, "eager_driver_handoff": eager}},
+                 machine={"cores": 2})
+    assert finish_times(cfg, "t") == {0: 51 * MS, 1: req_done}
+
 def test_options_are_checked():
     with pytest.raises(ConfigError, match="schedulers.tokio.local_queue"):
         finishes({"a": at("0s", {"cpu": "1ms"})}, local_queue=3)
@@ -290,6 +304,7 @@ def scenarios(draw):
         "lifo_polls": draw(st.sampled_from([1, 3])),
         "local_queue": draw(st.sampled_from([2, 4, 256])),
         "accept": draw(st.sampled_from(["block_on", "worker"])),
+        "eager_driver_handoff": draw(st.booleans()),
     }
     arrival = st.one_of(
         st.builds(lambda n, t: {"batch": {"count": n, "at": f"{t}ms"}},

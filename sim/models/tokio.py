@@ -142,6 +142,14 @@ class TokioOptions(SchedulerOptions):
     inject_batch: bool = Field(
         default=True, description="an empty local queue takes a batch from the inject "
         "queue (tokio >= 1.29); false: one task (older releases)")
+    # Builder::enable_eager_driver_handoff (tokio 1.52, unstable, PR #8010; MT/worker.rs
+    # run_task): a worker back from parking on the I/O/time driver wakes a parked sibling
+    # before it polls a task, so that a long poll does not leave the driver unpolled while
+    # the others sleep on their condvars (tokio issue #4730)
+    eager_driver_handoff: bool = Field(
+        default=False, description="a worker back from the driver notifies a parked "
+        "sibling before it polls a task (tokio >= 1.52, unstable builder option; off by "
+        "default, as in Tokio)")
     accept: Literal["block_on", "worker"] = Field(
         default="block_on", description="where the accept loop runs: block_on (accepted "
         "tasks via the inject queue) or a worker (into its LIFO slot)")
@@ -159,7 +167,8 @@ class Worker:
 
     __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
                  "defer", "state", "in_park", "blocked", "wake_at", "gen", "budget",
-                 "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume")
+                 "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
+                 "drove")
 
     def __init__(self, index: int, gqi: int):
         self.index = index
@@ -182,6 +191,7 @@ class Worker:
         self.ewma = TARGET_GLOBAL_QUEUE_INTERVAL / TARGET_TASKS_POLLED
         self.started = 0
         self.polled = 0
+        self.drove = False  # its last park polled the driver (eager_driver_handoff)
 
 
 class Idle:
@@ -371,7 +381,8 @@ class TokioModel(Model):
                  "budget", "max_lifo", "event_interval", "accept_local", "offload", "pool",
                  "runqs",
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
-                 "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch")
+                 "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch",
+                 "eager")
     Options = TokioOptions
     # The fast path ``direct``: with no more workers than cores a burst is one timer and
     # ``Cores`` is never asked. False runs every burst through ``Cores`` (the plain
@@ -389,6 +400,8 @@ class TokioModel(Model):
         gqi = (self._tuned(TARGET_GLOBAL_QUEUE_INTERVAL / TARGET_TASKS_POLLED)
                if self.auto_gqi else options.global_queue_interval)
         self.workers = [Worker(i, gqi) for i in range(self.n)]
+        for w in self.workers:
+            engine.rec.server(w.thread.lane)  # its occupancy counts (busy or blocked)
         self.runqs = [w.runq for w in self.workers]  # (for notify_if_work_pending)
         self.lifo_on = options.lifo_slot
         self.capacity = options.local_queue
@@ -403,6 +416,7 @@ class TokioModel(Model):
         self.accept_local = options.accept == "worker"
         self.coop_wake = options.coop_exhausted == "wake"
         self.inject_batch = options.inject_batch
+        self.eager = options.eager_driver_handoff
         self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
         self.pool = BlockingPool(self, options.blocking_threads)
         self.inject: deque[int] = deque()
@@ -485,6 +499,9 @@ class TokioModel(Model):
             idle = self.idle
             if idle.transition_worker_from_searching() and idle.num_unparked < self.n:
                 self._notify()
+        if w.drove and self.eager:  # hand the driver off: a parked sibling may take it
+            w.drove = False
+            self._notify()
         w.polled += 1
         w.budget = self.budget
         w.lifo_polls = 0
@@ -748,15 +765,18 @@ class TokioModel(Model):
         sleeps); else sleep on it, or on the condvar (ASLEEP)."""
         driver = self.driver
         w.in_park = True
+        w.drove = False
         if zero:  # Parker::park_timeout(0): no lock, no poll; NOTIFIED is kept
             if driver.holder is None:  # driver.try_lock()
                 driver.holder = w
+                w.drove = True
                 self._turn(w)
                 driver.holder = None
         elif w.state == NOTIFIED:  # Inner::park consumes a pending notification
             w.state = EMPTY
         elif driver.holder is None:  # driver.try_lock()
             driver.holder = w
+            w.drove = True
             w.state = PARKED_DRIVER
             if not self._turn(w):  # nothing ready: block in epoll until an event
                 self._sleep(w)
