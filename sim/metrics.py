@@ -15,11 +15,11 @@ from .workload import Workload
 
 SUMMARY_COLUMNS = [
     "scheduler", "model", "point", "replication", "seed", "class", "tasks",
-    "throughput_per_s", "utilisation", "latency_mean_ms", "latency_p50_ms", "latency_p95_ms",
-    "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "slowdown_mean", "slowdown_p99",
-    "wait_mean_ms", "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
-    "wake_delay_max_ms", "jain", "preemptions", "context_switches", "gil_handoffs",
-    "slow_callbacks", "unfinished",
+    "throughput_per_s", "utilisation", "occupancy", "latency_mean_ms", "latency_p50_ms",
+    "latency_p95_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms", "slowdown_mean",
+    "slowdown_p99", "wait_mean_ms", "wake_delay_mean_ms", "wake_delay_p50_ms",
+    "wake_delay_p99_ms", "wake_delay_max_ms", "jain", "preemptions", "context_switches",
+    "gil_handoffs", "slow_callbacks", "unfinished",
 ]
 
 
@@ -90,6 +90,15 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
+def occupancy_of(rec: Recorder, window_ns: int) -> float:
+    """The busiest server's occupied share of the window: an asyncio loop, a Tokio worker,
+    a Go P (busy or blocked in a call) or a GIL (held). A property of the run, the same in
+    every class's row; NaN for a model without such servers (the reference disciplines)."""
+    if not rec.occupied:
+        return float("nan")
+    return max(rec.occupied.values()) / window_ns
+
+
 def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
                  workload: Workload, cores: int) -> list[dict]:
     """One row per class, then ``all``: the contract's columns (times in ms)."""
@@ -99,6 +108,7 @@ def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
                rec.busy_by_class[i]) for i, name in enumerate(workload.classes)]
     groups.append(("all", np.ones(len(tasks), bool), np.ones(len(wakeups), bool),
                    sum(rec.busy_by_class)))
+    occupancy = occupancy_of(rec, window_ns)
     counted = tasks["counted"].to_numpy()
     finish = tasks["finish"].to_numpy(dtype=float, na_value=np.nan)
     in_window = (finish >= workload.warmup) & (finish < workload.horizon)
@@ -116,6 +126,7 @@ def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
             "tasks": int(mask.sum()),
             "throughput_per_s": float((of_class & in_window).sum() / (window_ns / 1e9)),
             "utilisation": float(busy / (cores * window_ns)),
+            "occupancy": occupancy,
             "latency_mean_ms": ns_to_ms(_mean(latency)),
             "latency_p50_ms": ns_to_ms(_pct(latency, 50)),
             "latency_p95_ms": ns_to_ms(_pct(latency, 95)),

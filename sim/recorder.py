@@ -4,6 +4,12 @@ Models say what happens to a task (it arrived, became ready, started running, wa
 preempted, burned CPU from t0 to t1, finished); the recorder keeps flat per-task lists and
 a wake-up log. Wait is accumulated independently of the phase durations, so the invariant
 ``wait == latency - demand - overhead`` checks the models rather than restating a formula.
+
+Lanes (a loop, a worker, a P, a thread: who ran the work) name where time went. A lane
+that serves tasks one at a time (an asyncio loop, a Tokio worker, a Go P) is declared with
+``server``, and the GIL reports its holds with ``occupy``: the recorder sums, per such lane,
+the time inside the window it was occupied (its busy time, its ``blocked`` spans, a GIL's
+holds), which the summary reports as ``occupancy`` (the busiest one's share of the window).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ class Recorder:
         "task_class", "lo", "hi", "arrival", "start", "finish", "wait", "overhead",
         "preemptions", "switches", "handoffs", "slow", "ready_since", "woken",
         "wake_task", "wake_ready", "wake_run", "busy_by_class", "busy_total", "tracing",
-        "trace_rows",
+        "trace_rows", "occupied",
     )
 
     def __init__(self, task_class: list[int], n_classes: int, warmup: int, horizon: int):
@@ -41,6 +47,7 @@ class Recorder:
         self.busy_total = 0
         self.tracing = False  # --trace: keep who ran where and when (lane spans)
         self.trace_rows: list[tuple[str, int, str, int, int]] = []
+        self.occupied: dict[str, int] = {}  # a server lane: its occupied ns in the window
 
     def arrive(self, task: int, t: int) -> None:
         """The task exists from ``t``; its arrival is its first wake-up."""
@@ -80,10 +87,14 @@ class Recorder:
             self.trace_rows.append((lane, task, "running", t0, t1))
         if self.lo <= t0 and t1 <= self.hi:  # the common case, inside the window
             self.busy_by_class[self.task_class[task]] += used
+            if lane in self.occupied:
+                self.occupied[lane] += used
             return
         a, b = max(t0, self.lo), min(t1, self.hi)
         if b > a:
             self.busy_by_class[self.task_class[task]] += b - a
+            if lane in self.occupied:
+                self.occupied[lane] += b - a
 
     def busy_share(self, cls: int, t0: int, t1: int, cores: float) -> None:
         """Tasks of class ``cls`` used ``cores`` cores in total from ``t0`` to ``t1`` (PS)."""
@@ -93,9 +104,21 @@ class Recorder:
             self.busy_by_class[cls] += (b - a) * cores
 
     def span(self, lane: str, task: int, state: str, t0: int, t1: int) -> None:
-        """For the timeline: ``lane`` was in ``state`` (gil_wait, io, blocked, runnable)."""
+        """For the timeline: ``lane`` was in ``state`` (gil_wait, io, blocked, runnable).
+        A server ``blocked`` in a call is occupied, though no core is busy."""
         if self.tracing and t1 > t0:
             self.trace_rows.append((lane, task, state, t0, t1))
+        if state == "blocked" and lane in self.occupied:
+            self.occupy(lane, t0, t1)
+
+    def server(self, lane: str) -> None:
+        """``lane`` serves tasks one at a time (a loop, a worker, a P): its occupancy counts."""
+        self.occupied.setdefault(lane, 0)
+
+    def occupy(self, lane: str, t0: int, t1: int) -> None:
+        """The server ``lane`` (a GIL held, a loop blocked) was occupied from ``t0`` to ``t1``."""
+        a, b = max(t0, self.lo), min(t1, self.hi)
+        self.occupied[lane] = self.occupied.get(lane, 0) + max(b - a, 0)
 
     def charge(self, task: int, ns: int) -> None:
         """An overhead (a step's cost) spent on the task's behalf, outside its demand."""

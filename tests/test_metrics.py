@@ -100,3 +100,53 @@ def test_counts_per_task(rows):
         "a": 0, "b": 3, "c": 0, "d": 1, "all": 4}
     for column in ("preemptions", "gil_handoffs", "slow_callbacks"):
         assert rows["all"][column] == 0, column
+
+
+# --- occupancy: the busiest loop, worker, P or GIL ----------------------------------------
+
+
+def occupancy_rows(phases: list, schedulers: dict, period: str = "10ms") -> dict:
+    """A task every ``period`` from 0 to 1 s, window [100 ms, 1 s): the ``all`` row of each
+    scheduler."""
+    cfg = config({"req": {"arrival": {"periodic": period}, "phases": phases}}, schedulers,
+                 horizon="1s", warmup="100ms")
+    summary = sim.run(cfg, progress=False).summary
+    return summary[summary["class"] == "all"].set_index("scheduler").to_dict("index")
+
+
+def test_a_loop_blocked_all_the_time_is_fully_occupied_with_idle_cores():
+    """A 10 ms blocking call every 10 ms (``requests.get`` in a coroutine): the loop thread,
+    or the Tokio worker, is never free, though no core is busy."""
+    rows = occupancy_rows([{"block": "10ms"}], {"asyncio": {"model": "asyncio"},
+                                                "tokio": {"model": "tokio", "workers": 1}})
+    for name in ("asyncio", "tokio"):
+        assert rows[name]["occupancy"] == 1.0, name
+        assert rows[name]["utilisation"] == 0.0, name
+
+
+def test_occupancy_counts_busy_and_blocked_time_of_the_busiest_server():
+    """3 ms of cpu and 2 ms blocked every 10 ms: the loop is occupied half the time, the
+    core busy 30 %; with the block offloaded to the executor, the loop only computes."""
+    phases = [{"cpu": "3ms"}, {"block": "2ms"}]
+    rows = occupancy_rows(phases, {
+        "asyncio": {"model": "asyncio"},
+        "offloaded": {"model": "asyncio", "offload": ["block"]},
+        "go": {"model": "go"},
+        "tokio": {"model": "tokio", "workers": 1}})
+    assert rows["asyncio"]["occupancy"] == pytest.approx(0.5, abs=1e-12)
+    assert rows["asyncio"]["utilisation"] == pytest.approx(0.3, abs=1e-12)
+    assert rows["tokio"]["occupancy"] == pytest.approx(0.5, abs=1e-12)
+    assert rows["offloaded"]["occupancy"] == pytest.approx(0.3, abs=1e-12)
+    assert rows["go"]["occupancy"] == pytest.approx(0.3, abs=1e-12)  # a syscall frees its P
+
+
+def test_the_gil_is_occupied_while_held_and_the_reference_models_have_no_servers():
+    """4 ms of Python every 10 ms: the GIL is held 40 % of the time (a thread's own share is
+    not occupancy: the pool has others); free threading has no GIL; fcfs has no servers."""
+    rows = occupancy_rows([{"cpu": "4ms"}, {"io": "3ms"}], {
+        "threads": {"model": "gil_threads"},
+        "free": {"model": "gil_threads", "free_threaded": True},
+        "fcfs": {"model": "fcfs"}})
+    assert rows["threads"]["occupancy"] == pytest.approx(0.4, abs=1e-12)
+    assert math.isnan(rows["free"]["occupancy"])
+    assert math.isnan(rows["fcfs"]["occupancy"])

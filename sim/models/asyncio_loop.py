@@ -566,6 +566,9 @@ class AsyncioModel(Model):
                 loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
         for i, loop in enumerate(self.loops):  # names on the timeline (--trace)
             loop.thread.lane = f"loop {i}"
+            engine.rec.server(loop.thread.lane)  # its occupancy counts (busy or blocked)
+            if loop.executor.gil is not None:  # one process per loop, one GIL each
+                loop.executor.gil.lane = f"loop {i} GIL"
             for j, thread in enumerate(reversed(loop.executor.idle)):
                 thread.lane = f"loop {i} executor {j}"
         self.loop_of = [None] * engine.workload.n

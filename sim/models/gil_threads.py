@@ -134,7 +134,7 @@ class Gil:
 
     __slots__ = ("engine", "rec", "cores", "interval", "fifo", "holder", "last_holder",
                  "switch_number", "held_since", "drop_request", "waiting", "switcher",
-                 "shared", "late", "wake")
+                 "shared", "late", "wake", "lane")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
                  fifo: bool = True):
@@ -153,6 +153,7 @@ class Gil:
         self.shared = not isinstance(cores, OneCore)  # a thread that stops frees a core
         self.late = engine.os.timer_late  # OS: a timed wait ends this late
         self.wake = engine.os.wake  # OS: a woken thread runs this late
+        self.lane = "GIL"  # where its holds are recorded (Recorder.occupy)
 
     # --- what threads do --------------------------------------------------------------------
 
@@ -303,6 +304,7 @@ class Gil:
         ``switch_cond`` (off the cores): False, and ``then(th)`` comes when ``th`` is woken.
         True: ``drop_gil`` has returned."""
         self.holder = None  # gil->locked = 0
+        self.rec.occupy(self.lane, self.held_since, self.engine.now)
         self._signal()  # COND_SIGNAL(gil->cond)
         if self.drop_request and self.last_holder is th:
             self.drop_request = False  # RESET_GIL_DROP_REQUEST
