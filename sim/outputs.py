@@ -38,8 +38,13 @@ METRICS = SUMMARY_COLUMNS[SUMMARY_COLUMNS.index("class") + 1:]
 TABLE_COLUMNS = {
     "tasks": "tasks", "throughput_per_s": "tput/s", "latency_p50_ms": "p50 ms",
     "latency_p99_ms": "p99 ms", "latency_max_ms": "max ms", "slowdown_mean": "slowdown",
-    "wake_delay_p99_ms": "wake p99 ms", "jain": "jain", "utilisation": "util",
+    "wake_delay_p99_ms": "wake p99 ms", "jain": "jain", "utilisation": "util%",
 }
+#: Decimals of a metric on the terminal (by its summary name, ``_mean`` of an aggregate
+#: stripped); ms get 3 (whole microseconds), a metric not listed 3.
+DECIMALS = {"tasks": 0, "throughput_per_s": 1, "slowdown_mean": 2, "slowdown_p99": 2,
+            "jain": 3, "utilisation": 1}
+PERCENT = ("utilisation",)  # fractions shown as percentages ("util%")
 
 
 def versions() -> dict[str, str]:
@@ -114,8 +119,43 @@ def table(summary: pd.DataFrame) -> str:
     keys = ["scheduler", "class"]
     if summary["point"].nunique() > 1 or summary["replication"].nunique() > 1:
         keys = ["scheduler", "point", "replication", "class"]
-    shown = summary[keys + list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return render(summary[keys + list(TABLE_COLUMNS)], TABLE_COLUMNS)
+
+
+def fixed(value: Any, decimals: int | None = None) -> str:
+    """A number as the terminal shows it: fixed decimals and thousands separators, never
+    ``1.753e+04``; whole numbers without decimals, ``decimals=None`` for as many as the
+    value needs (a swept value), NaN as ``-``."""
+    if value is None or pd.isna(value):
+        return "-"
+    if isinstance(value, bool | str):
+        return str(value)
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
+    if decimals is None:
+        text = f"{value:,.6f}".rstrip("0")
+        return text.rstrip(".") if text.endswith(".") else text
+    return f"{value:,.{decimals}f}"
+
+
+def render(frame: pd.DataFrame, headers: dict[str, str]) -> str:
+    """A table for the terminal: each metric column with its decimals (``DECIMALS``),
+    percentages for fractions (``PERCENT``), other columns (names, swept values) plain;
+    headers renamed to carry their units."""
+    shown = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        mean_of = column.removesuffix("_mean")  # an aggregate's column
+        metric = mean_of if column.endswith("_mean") and mean_of in METRICS else column
+        values = frame[column]
+        if metric in PERCENT:
+            values = values * 100
+        if metric in METRICS:
+            shown[column] = [fixed(v, DECIMALS.get(metric, 3)) for v in values]
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            shown[column] = [fixed(v) for v in values]
+        else:
+            shown[column] = values.astype(str)
+    return shown.rename(columns=headers).to_string(index=False)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -199,7 +239,7 @@ def aggregate(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 SWEEP_COLUMNS = {
     "tasks_mean": "tasks", "latency_p50_ms_mean": "p50 ms", "latency_p99_ms_mean": "p99 ms",
     "slowdown_mean_mean": "slowdown", "wake_delay_p99_ms_mean": "wake p99 ms",
-    "jain_mean": "jain", "utilisation_mean": "util",
+    "jain_mean": "jain", "utilisation_mean": "util%",
 }
 
 
@@ -209,5 +249,4 @@ def sweep_table(aggregate: pd.DataFrame) -> str:
              if c not in ("scheduler", "model", "point", "class", "replications")
              and not c.endswith(("_mean", "_ci_low", "_ci_high"))]
     rows = aggregate[aggregate["class"] == "all"]
-    shown = rows[["scheduler", *swept, *SWEEP_COLUMNS]].rename(columns=SWEEP_COLUMNS)
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.4g}")
+    return render(rows[["scheduler", *swept, *SWEEP_COLUMNS]], SWEEP_COLUMNS)

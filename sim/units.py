@@ -135,14 +135,16 @@ def parse_rate(text: object) -> float:
         raise UnitError(f"rate {quote(text)} is too high: at most {format_rate(MAX_RATE)} "
                         "(one per ns, the simulator's resolution)")
     if per_s < 1e-9:
-        raise UnitError(f"rate {quote(text)} is below 1e-09/s: write 0/s for no arrivals")
+        raise UnitError(f"rate {quote(text)} is below 0.000000001/s: write 0/s for no "
+                        "arrivals")
     return per_s
 
 
 def format_number(value: float) -> str:
-    """Short (``%g``) where that reads back exactly, else the shortest exact spelling."""
-    short = f"{value:g}"
-    return short if float(short) == value else repr(float(value))
+    """The shortest spelling that reads back exactly, positional (``1000000``, ``0.00001``:
+    never ``1e+06``, which a reader takes for a typo and YAML 1.1 reads as a string)."""
+    text = format(Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_duration(ns: int | float) -> str:

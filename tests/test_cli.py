@@ -64,6 +64,34 @@ def test_run_writes_every_result_file(small, tmp_path, capsys):
     assert "asyncio" in printed and "p99 ms" in printed
 
 
+QUEUE = """
+name: queue
+horizon: 1s
+machine: {cores: 1, profile: ideal}
+workload:
+  w:
+    arrival: {batch: {count: 20000, at: 0s}}
+    phases: [{cpu: 1ms}]
+schedulers:
+  fcfs: {model: fcfs}
+"""
+
+
+def test_the_table_has_fixed_decimals_thousands_separators_and_units(tmp_path, capsys):
+    """20,000 tasks of 1 ms queued at 0 on one core: task i finishes at i + 1 ms, so every
+    figure is known (p99 of 1..20,000 ms, linear: 19,800.01 ms) and none is printed as
+    2e+04."""
+    config = tmp_path / "queue.yaml"
+    config.write_text(QUEUE)
+    assert main([str(config), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    header, first, last = capsys.readouterr().out.splitlines()[:3]
+    assert header.split() == ["scheduler", "class", "tasks", "tput/s", "p50", "ms", "p99", "ms",
+                              "max", "ms", "slowdown", "wake", "p99", "ms", "jain", "util%"]
+    assert first.split() == ["fcfs", "w", "20,000", "999.0", "10,000.500", "19,800.010",
+                             "20,000.000", "10,000.50", "19,799.010", "0.003", "100.0"]
+    assert last.split()[1] == "all"
+
+
 def test_same_config_and_seed_give_byte_identical_summaries(small, tmp_path):
     for name in ("a", "b"):
         assert main([str(small), "--out", str(tmp_path / name), "--quiet", "--no-plots"]) == 0
