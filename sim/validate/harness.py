@@ -1,17 +1,17 @@
-"""Real against simulated, figure by figure: metrics, tolerances, the CSV and the chart.
+"""Real against simulated, figure by figure: metrics, the verdict, the CSV and the chart.
 
 A real run's timings are loaded into a ``Recorder`` and go through the very functions the
 simulator's results go through (``task_table``, ``wakeup_table``, ``summary_rows``), so a
-figure means the same on both sides. Tolerances come from measured noise only: the spread
-of the repeated real runs, and never less than what the machine's timers add (the probe's
-lateness of a 1 ms ``time.sleep``, measured just before the scenario's runs), once per
-timer wait the figure spans; one task per window for a throughput.
+figure means the same on both sides. Both sides are replicated: the real program runs
+``repeat`` times, the simulator the same drawn workload over ``seeds`` seeds, on the
+machine profile measured by ``--calibrate`` (or one given). The verdict (``judge``) compares
+the two medians against a tolerance made of both sides' spreads and the machine's timer
+lateness; a figure whose real runs spread wider than half their median is uninformative.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from collections.abc import Callable
@@ -24,27 +24,26 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..config import Config, validate
+from ..machine import Machine
 from ..metrics import summary_rows, task_table, wakeup_table
 from ..phases import SLEEP
 from ..recorder import Recorder
 from ..runner import simulate_tables
 from ..workload import Workload, generate
-from . import runners
+from . import calibrate, runners
 from .runners import Skip, Toolchains
 from .scenarios import SCENARIOS, Scenario
 
 COLUMNS = ["scenario", "metric", "real", "simulated", "ratio", "tolerance", "agree",
-           "real_min", "real_max", "runs", "note"]
+           "real_min", "real_max", "runs", "sim_min", "sim_max", "sim_runs", "note"]
 STATS = ("mean", "p50", "p99")
+UNINFORMATIVE = 0.5  # a real spread (max - min) wider than this share of the median
 
 
-def scenario_config(scenario: Scenario, calibration: dict[str, float] | None) -> Config:
-    """The scenario's config with its overhead options set from the probe (ns)."""
+def scenario_config(scenario: Scenario, profile: str = "linux") -> Config:
+    """The scenario's config on the machine ``profile`` (linux, ideal or a YAML file)."""
     raw = copy.deepcopy(scenario.config)
-    options = next(iter(raw["schedulers"].values()))
-    for option, key in scenario.calibrate.items():
-        if calibration and key in calibration:
-            options[option] = f"{int(calibration[key])}ns"
+    raw["machine"] = {**raw.get("machine", {}), "profile": str(profile)}
     return validate(raw)
 
 
@@ -75,8 +74,10 @@ def real_rows(records: list[dict[str, Any]], workload: Workload, cfg: Config) ->
     return summary_rows(tasks, wakeups, rec, workload, cfg.machine.cores)
 
 
-def sim_rows(cfg: Config, workload: Workload) -> list[dict]:
-    return simulate_tables(cfg, workload, next(iter(cfg.schedulers)), cfg.seed)[0]
+def sim_rows(cfg: Config, workload: Workload, seed: int) -> list[dict]:
+    """Summary rows of one simulated run of ``workload`` (the model's and the OS's random
+    streams come from ``seed``; the workload stays the one the real runs replay)."""
+    return simulate_tables(cfg, workload, next(iter(cfg.schedulers)), seed)[0]
 
 
 def figures(rows: list[dict], wanted) -> dict[tuple[str, str], float]:
@@ -84,114 +85,172 @@ def figures(rows: list[dict], wanted) -> dict[tuple[str, str], float]:
     return {(cls, metric): float(by_class[cls][metric]) for cls, metric in wanted}
 
 
-def floor(cls: str, metric: str, workload: Workload, probe: dict[str, float]) -> float:
-    """The least tolerance a figure gets: the machine's timer lateness (the probe's mean,
-    p50 or p99 for a 1 ms sleep, as the figure is) times the timer waits the figure spans
-    (a wake-up: one; a task's latency: its arrival and its sleeps); for a throughput, one
-    task per window. What a runtime adds on top of the OS is the model's to explain."""
+def timer_lateness(profile: str) -> dict[str, float]:
+    """The profile's timer lateness (ns): the law's mean, p50 and p99."""
+    law = Machine.model_validate({"profile": str(profile)}).timer_lateness
+    return calibrate.law_quantiles(law)
+
+
+def floor(cls: str, metric: str, workload: Workload, lateness: dict[str, float]) -> float:
+    """The machine's part of a figure's tolerance: its timer lateness (the law's mean, p50
+    or p99, as the figure is) once per timer wait the figure spans (a wake-up: one; a
+    task's latency: its arrival and its sleeps); for a throughput, one task per window."""
     if metric.startswith("throughput"):
         return 1e9 / (workload.horizon - workload.warmup)
     stat = next((s for s in STATS if f"_{s}_" in metric), "p99")
     waits = 1
     if metric.startswith("latency"):
         waits += workload.templates[workload.classes.index(cls)].kinds.count(SLEEP)
-    return waits * probe[f"lateness_{stat}"] / 1e6
+    return waits * lateness[stat] / 1e6
 
 
-def judge(real: list[float], simulated: float, least: float) -> dict[str, Any]:
-    """Agreement of one figure: the simulated value must lie within the tolerance of the
-    real runs' median; the tolerance is their full spread (max - min), at least ``least``."""
+def spread(values: list[float]) -> float:
+    """Half the interquartile range (numpy's linear percentiles): the median's noise
+    without the one odd run."""
+    q1, q3 = np.percentile(values, [25, 75])
+    return float(q3 - q1) / 2
+
+
+def judge(real: list[float], simulated: list[float], least: float) -> dict[str, Any]:
+    """The verdict on one figure. ``uninformative`` when the real runs spread (max - min)
+    wider than half their median (reported, not counted); else ``yes`` when the medians
+    differ by at most ``least`` (the machine's timer lateness, ``floor``) plus the spread
+    of each side (``spread``), ``no`` otherwise."""
     median, lo, hi = float(np.median(real)), float(min(real)), float(max(real))
-    tolerance = max(hi - lo, least)
+    sim = float(np.median(simulated))
+    tolerance = least + spread(real) + spread(simulated)
     if median:
-        ratio = simulated / median
+        ratio = sim / median
     else:
-        ratio = 1.0 if simulated == 0 else math.inf
-    agree = "yes" if abs(simulated - median) <= tolerance else "no"
-    return {"real": median, "real_min": lo, "real_max": hi, "tolerance": tolerance,
-            "ratio": ratio, "agree": agree}
+        ratio = 1.0 if sim == 0 else math.inf
+    if hi - lo > UNINFORMATIVE * abs(median):
+        agree = "uninformative"
+    else:
+        agree = "yes" if abs(sim - median) <= tolerance else "no"
+    return {"real": median, "real_min": lo, "real_max": hi, "runs": len(real),
+            "simulated": sim, "sim_min": float(min(simulated)),
+            "sim_max": float(max(simulated)), "sim_runs": len(simulated),
+            "tolerance": tolerance, "ratio": ratio, "agree": agree}
 
 
-def describe(runtime: str, scenario: Scenario, cfg: Config,
-             calibration: dict[str, float]) -> str:
+def describe(runtime: str, scenario: Scenario, profile: str,
+             lateness: dict[str, float]) -> str:
     """The ``note`` of a scenario's rows: runtime and settings, the options set for its
-    version, the calibrated ones, and the probe's timer lateness (the floor)."""
-    options = real_options(cfg)
+    version, the machine profile and its timer lateness."""
     parts = [runtime, *([scenario.versions] if scenario.versions else [])]
-    parts += [f"{k}={options[k] / 1000:g}us (calibrated)" for k in scenario.calibrate]
-    lateness = "/".join(f"{calibration[f'lateness_{s}'] / 1e6:.3f}" for s in STATS)
-    return "; ".join([*parts, f"timer lateness mean/p50/p99 {lateness} ms"])
+    late = "/".join(f"{lateness[s] / 1e6:.3f}" for s in STATS)
+    return "; ".join([*parts, f"machine {Path(profile).name}: timer lateness "
+                                f"mean/p50/p99 {late} ms"])
 
 
-def compare_scenario(scenario: Scenario, repeat: int, tools: Toolchains,
-                     calibration: dict[str, float], log: Callable[[str], None]) -> list[dict]:
-    """Simulate the scenario, run it ``repeat`` times for real, and judge each figure."""
-    cfg = scenario_config(scenario, calibration)
-    workload = generate(cfg, cfg.seed)
-    simulated = figures(sim_rows(cfg, workload), scenario.figures)
+def simulate(cfg: Config, workload: Workload, seeds: int, wanted
+             ) -> dict[tuple[str, str], list[float]]:
+    """Each figure over ``seeds`` simulated runs (seeds cfg.seed, cfg.seed + 1, ...)."""
+    found: dict[tuple[str, str], list[float]] = {f: [] for f in wanted}
+    for seed in range(cfg.seed, cfg.seed + seeds):
+        for key, value in figures(sim_rows(cfg, workload, seed), wanted).items():
+            found[key].append(value)
+    return found
+
+
+def run_real(scenario: Scenario, cfg: Config, workload: Workload, repeat: int,
+             tools: Toolchains, log: Callable[[str], None]
+             ) -> tuple[dict[tuple[str, str], list[float]], str]:
+    """Each figure over ``repeat`` real runs, and the runtime's description."""
+    argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools)
+    text = runners.encode(workload)
     real: dict[tuple[str, str], list[float]] = {f: [] for f in scenario.figures}
+    for i in range(repeat):
+        log(f"  {scenario.name}: real run {i + 1}/{repeat}")
+        found = figures(real_rows(runners.run(argv, env, text, tools.nice), workload, cfg),
+                        scenario.figures)
+        for key, value in found.items():
+            real[key].append(value)
+    return real, note
+
+
+def verdicts(scenario: Scenario, workload: Workload,
+             real: dict[tuple[str, str], list[float]],
+             simulated: dict[tuple[str, str], list[float]],
+             lateness: dict[str, float]) -> dict[tuple[str, str], dict[str, Any]]:
+    """``judge`` on each of the scenario's figures, with its timer-lateness floor."""
+    return {(cls, metric): judge(real[cls, metric], simulated[cls, metric],
+                                 floor(cls, metric, workload, lateness))
+            for cls, metric in scenario.figures}
+
+
+def compare_scenario(scenario: Scenario, repeat: int, seeds: int, tools: Toolchains,
+                     profile: str, log: Callable[[str], None]) -> list[dict]:
+    """Simulate the scenario over ``seeds`` seeds, run it ``repeat`` times for real, and
+    judge each figure."""
+    cfg = scenario_config(scenario, profile)
+    workload = generate(cfg, cfg.seed)
+    lateness = timer_lateness(profile)
+    simulated = simulate(cfg, workload, seeds, scenario.figures)
     try:
-        argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools)
-        text = runners.encode(workload)
-        for i in range(repeat):
-            log(f"  {scenario.name}: real run {i + 1}/{repeat}")
-            found = figures(real_rows(runners.run(argv, env, text, tools.nice), workload, cfg),
-                            scenario.figures)
-            for key, value in found.items():
-                real[key].append(value)
-        note = describe(note, scenario, cfg, calibration)
+        real, note = run_real(scenario, cfg, workload, repeat, tools, log)
+        note = describe(note, scenario, profile, lateness)
     except Skip as skip:
         log(f"  {scenario.name}: skipped: {skip}")
         real, note = {}, f"skipped: {skip}"
+    judged = verdicts(scenario, workload, real, simulated, lateness) if real else {}
     rows = []
     for cls, metric in scenario.figures:
-        row = {"scenario": scenario.name, "metric": f"{cls}.{metric}",
-               "simulated": simulated[cls, metric], "runs": len(real.get((cls, metric), [])),
-               "note": note}
+        row = {"scenario": scenario.name, "metric": f"{cls}.{metric}", "note": note}
+        sim = simulated[cls, metric]
         if real:
-            least = floor(cls, metric, workload, calibration)
-            row.update(judge(real[cls, metric], simulated[cls, metric], least))
+            row.update(judged[cls, metric])
         else:
             row.update({"real": math.nan, "real_min": math.nan, "real_max": math.nan,
+                        "runs": 0, "simulated": float(np.median(sim)),
+                        "sim_min": min(sim), "sim_max": max(sim), "sim_runs": len(sim),
                         "tolerance": math.nan, "ratio": math.nan, "agree": "skipped"})
         rows.append(row)
     return rows
 
 
+def _range(part: pd.DataFrame, side: str) -> np.ndarray:
+    """Error bars from a side's median to its min and max."""
+    mid = part["real" if side == "real" else "simulated"].to_numpy(float)
+    return np.vstack([mid - part[f"{side}_min"].to_numpy(float),
+                      part[f"{side}_max"].to_numpy(float) - mid])
+
+
 def chart(table: pd.DataFrame, path: Path) -> None:
-    """One panel per scenario: real (median, bar from min to max) beside simulated, per
-    figure in ms on a log scale; throughput in the panel's title; a disagreeing figure's
-    label is red."""
+    """One panel per scenario: real and simulated medians side by side, each with a bar
+    from its min to its max, per figure in ms on a log scale; throughputs in the panel's
+    title; a disagreeing figure's label is red, an uninformative one's grey."""
     names = list(dict.fromkeys(table["scenario"]))
     cols = 2
     rows = math.ceil(len(names) / cols)
     fig = Figure(figsize=(12, 2.9 * rows), layout="constrained")
     FigureCanvasAgg(fig)
+    colours = {"no": "#D55E00", "uninformative": "#999999"}
     for k, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, k + 1)
         part = table[table["scenario"] == name]
         times = part[part["metric"].str.endswith("_ms")]
         x = np.arange(len(times))
         real, sim = times["real"].to_numpy(float), times["simulated"].to_numpy(float)
-        err = np.vstack([real - times["real_min"].to_numpy(float),
-                         times["real_max"].to_numpy(float) - real])
-        ax.bar(x - 0.2, real, 0.4, yerr=err, capsize=2, color="#0072B2", label="real")
-        ax.bar(x + 0.2, sim, 0.4, color="#E69F00", label="simulated")
+        real_err, sim_err = _range(times, "real"), _range(times, "sim")
+        ax.bar(x - 0.2, real, 0.4, yerr=real_err, capsize=2, color="#0072B2", label="real")
+        ax.bar(x + 0.2, sim, 0.4, yerr=sim_err, capsize=2, color="#E69F00", label="simulated")
         labels = [m.split(".", 1)[1].removesuffix("_ms") for m in times["metric"]]
         ax.set_xticks(x, labels, rotation=20, fontsize=7)
         for tick, agree in zip(ax.get_xticklabels(), times["agree"], strict=True):
-            tick.set_color("#D55E00" if agree == "no" else "black")
+            tick.set_color(colours.get(agree, "black"))
         ax.set_yscale("symlog", linthresh=0.1)  # sub-ms wake-ups beside 50 ms ones
-        top = np.nanmax(np.concatenate([real + err[1], sim, [1.0]]))
+        top = np.nanmax(np.concatenate([real + real_err[1], sim + sim_err[1], [1.0]]))
         ax.set_ylim(0, top * 2)
         ax.set_ylabel("ms (linear below 0.1)")
         title = name
         for _, r in part[~part["metric"].str.endswith("_ms")].iterrows():
-            title += f"   {r['metric'].split('.', 1)[1]}: {r['real']:.0f} real, " \
-                     f"{r['simulated']:.0f} sim" + (" (disagree)" if r["agree"] == "no" else "")
+            title += f"\n{r['metric'].split('.', 1)[1]}: real {r['real']:.0f} " \
+                     f"({r['real_min']:.0f}-{r['real_max']:.0f}), sim {r['simulated']:.0f} " \
+                     f"({r['sim_min']:.0f}-{r['sim_max']:.0f}) {r['agree']}"
         if (part["agree"] == "skipped").all():
             title += "   (real run skipped)"
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
         if k == 0:
             ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
@@ -202,12 +261,15 @@ def markdown(table: pd.DataFrame) -> str:
     def num(v: float) -> str:
         return "" if pd.isna(v) else f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
-    lines = ["| scenario | metric | real (min-max) | simulated | ratio | tolerance | agree |",
-             "|---|---|---|---|---|---|---|"]
+    def ranged(mid: float, lo: float, hi: float) -> str:
+        return "" if pd.isna(mid) else f"{num(mid)} ({num(lo)}-{num(hi)})"
+
+    lines = ["| scenario | metric | real (min-max) | simulated (min-max) | ratio | tolerance "
+             "| agree |", "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
-        real = "" if pd.isna(r["real"]) else \
-            f"{num(r['real'])} ({num(r['real_min'])}-{num(r['real_max'])})"
-        lines.append(f"| {r['scenario']} | {r['metric']} | {real} | {num(r['simulated'])} | "
+        lines.append(f"| {r['scenario']} | {r['metric']} | "
+                     f"{ranged(r['real'], r['real_min'], r['real_max'])} | "
+                     f"{ranged(r['simulated'], r['sim_min'], r['sim_max'])} | "
                      f"{num(r['ratio'])} | {num(r['tolerance'])} | {r['agree']} |")
     return "\n".join(lines) + "\n"
 
@@ -218,21 +280,30 @@ def default_nice() -> int:
     return -15 if hasattr(os, "geteuid") and os.geteuid() == 0 else 0
 
 
-def run_validation(names: list[str], out: Path, repeat: int = 5,
-                   tools: Toolchains | None = None,
-                   calibration: dict[str, float] | None = None,
+def measure_profile(out: Path, tools: Toolchains, log: Callable[[str], None]) -> Path:
+    """Calibrate now; the profile is written to ``out/machine.yaml``."""
+    path = out / "machine.yaml"
+    found = calibrate.measure(tools, log)
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
+    return path.resolve()
+
+
+def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20,
+                   tools: Toolchains | None = None, profile: str | Path | None = None,
                    log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Validate ``names``; write validation.csv, .md, .png and calibration.json in ``out``.
-    The probe (timer lateness, calibrated overheads) runs before each scenario, unless
-    ``calibration`` gives its figures."""
+    """Validate ``names`` on the machine ``profile`` (linux, ideal or a YAML file; None:
+    measured now into ``out/machine.yaml``); write validation.csv, .md and .png in
+    ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     tools = tools or Toolchains(build_dir=out / "build", nice=default_nice())
-    rows, probes = [], {}
+    if profile is None:
+        profile = measure_profile(out, tools, log)
+    elif str(profile).endswith((".yaml", ".yml")):
+        profile = Path(profile).resolve()
+    rows = []
     for name in names:
         log(f"{name}: {SCENARIOS[name].about}")
-        probes[name] = calibration or runners.probe(tools)
-        rows += compare_scenario(SCENARIOS[name], repeat, tools, probes[name], log)
-    (out / "calibration.json").write_text(json.dumps(probes, indent=1) + "\n")
+        rows += compare_scenario(SCENARIOS[name], repeat, seeds, tools, str(profile), log)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table.to_csv(out / "validation.csv", index=False, float_format="%.6g")
     (out / "validation.md").write_text(markdown(table))

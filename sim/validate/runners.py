@@ -174,18 +174,18 @@ def _niced(level: int):
     return preexec if level else None
 
 
-def run(argv: list[str], env: dict[str, str], stdin: str, nice: int = 0,
-        timeout: float = 300) -> list[dict[str, Any]]:
-    """Run a real program once; its JSON lines."""
+def run_text(argv: list[str], env: dict[str, str], stdin: str, nice: int = 0,
+             timeout: float = 300) -> str:
+    """Run a program once (in a niced session of its own); its standard output."""
     done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **env}, preexec_fn=_niced(nice))
     if done.returncode:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-500:]}")
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return done.stdout
 
 
-def probe(tools: Toolchains) -> dict[str, float]:
-    """The machine's timer lateness and asyncio's step cost (``realpy.py probe``)."""
-    argv = [tools.python, str(HERE / "realpy.py"), "probe"]
-    (found,) = run(argv, {}, "", tools.nice)
-    return {k: v for k, v in found.items() if k != "kind"}
+def run(argv: list[str], env: dict[str, str], stdin: str, nice: int = 0,
+        timeout: float = 300) -> list[dict[str, Any]]:
+    """Run a real program once; its JSON lines."""
+    out = run_text(argv, env, stdin, nice, timeout)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]

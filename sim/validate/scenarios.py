@@ -10,7 +10,7 @@ async preemption, workers), and the ones for older installed runtimes (Go 1.19, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 REQUESTS, PERIOD_MS = 250, 2  # the request stream: one every 2 ms for 500 ms
@@ -18,14 +18,14 @@ REQUESTS, PERIOD_MS = 250, 2  # the request stream: one every 2 ms for 500 ms
 
 @dataclass(frozen=True)
 class Scenario:
-    """A sim config with one scheduler, the (class, summary column) figures compared, and
-    which options are calibrated from the probe (option -> probe key)."""
+    """A sim config with one scheduler and the (class, summary column) figures compared;
+    the simulator runs it on the measured machine profile, with no option set per
+    scenario beyond the runtime's version (``versions`` says which)."""
 
     name: str
     about: str
     config: dict[str, Any]
     figures: tuple[tuple[str, str], ...]
-    calibrate: dict[str, str] = field(default_factory=dict)
     versions: str = ""
 
     @property

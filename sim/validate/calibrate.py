@@ -1,0 +1,194 @@
+"""This machine measured once and written as a machine profile (``--calibrate --write``).
+
+What the OS adds (``timer_lateness``, ``wake_latency``) is measured the way the built-in
+``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (3,000 ``nanosleep``\\ s of
+20 us, 1 ms and 2 ms in turn; 2,000 condvar wake-ups), built with ``cc`` when there is one,
+else its Python stand-in (``probe.py delays``). Each set of samples is fitted with a Pareto
+law in the workload's syntax, as ``linux``'s are: the least-squares line through the log
+quantiles p10, p25, p50, p75, p90 and p99 against -log(1 - q), on which a Pareto law with
+scale L and shape a lies exactly (log x_q = log L + (1/a) (-log(1 - q))); quantiles, not
+the mean, so that a few multi-ms outliers of a busy machine do not move the body of the law.
+The Pareto's mean is L a / (a - 1); a shape of 2 or less (infinite variance) is bounded by
+the largest sample (``max=``).
+
+Go's sysmon sleeps with ``usleep(20)``; its overshoot is the 20 us sleeps' lateness, which
+the model draws from ``timer_lateness`` (written in the profile's comments). asyncio's own
+costs (``probe.py asyncio``) are the asyncio model's options, not machine keys: the profile
+carries them as comments, for a config to set them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..distributions import Distribution, _bounded_pareto_moment
+from ..machine import Machine
+from ..units import format_duration
+from . import runners
+from .runners import Toolchains
+
+QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90, 0.99)
+C_SOURCE = Path(__file__).parents[2] / "docs" / "runtime-notes" / "machine_delays.c"
+PROBE = Path(__file__).parent / "probe.py"
+SHORT_SLEEP = 20_000  # ns: Go's sysmon usleep(20); every third sleep of machine_delays
+
+
+@dataclass
+class Measured:
+    """Samples and costs of one calibration (ns)."""
+
+    late: np.ndarray  # sleeps of 20 us, 1 ms, 2 ms in turn
+    wake: np.ndarray
+    asyncio: dict[str, float]
+    source: str  # which program measured the delays
+
+
+def _delays_program(tools: Toolchains) -> tuple[list[str], str]:
+    """machine_delays.c built with ``cc``, or the Python stand-in when that fails."""
+    cc = runners._which("cc")
+    if cc and C_SOURCE.is_file():
+        binary = tools.build_dir / "machine_delays"
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([cc, "-O2", "-pthread", str(C_SOURCE), "-o", str(binary)],
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode == 0:
+            return [str(binary)], "machine_delays.c (nanosleep, pthread condvar)"
+    return [tools.python, str(PROBE), "delays"], "probe.py delays (time.sleep, Condition)"
+
+
+def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
+    """Run the probes at the real runs' niceness (about 10 s)."""
+    argv, source = _delays_program(tools)
+    log(f"calibrating: timer lateness and wake latency ({source})")
+    text = runners.run_text(argv, {}, "", tools.nice)
+    late, wake = [], []
+    for line in text.splitlines()[1:]:
+        kind, ns = line.split(",")
+        (late if kind == "late" else wake).append(int(ns))
+    log("calibrating: asyncio's loop costs")
+    (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
+    return Measured(np.array(late, dtype=float), np.array(wake, dtype=float), costs, source)
+
+
+def _to_100ns(ns: float) -> int:
+    return max(100, round(ns / 100) * 100)
+
+
+def fit_pareto(samples: np.ndarray) -> str:
+    """A Pareto law through the samples' log quantiles (the module's docstring), written as
+    ``pareto(mean, shape)``; bounded by the largest sample when the shape is 2 or less."""
+    values = np.maximum(np.asarray(samples, dtype=float), 1.0)
+    t = -np.log1p(-np.array(QUANTILES))
+    slope, intercept = np.polyfit(t, np.log(np.quantile(values, QUANTILES)), 1)
+    alpha = round(min(max(1 / max(slope, 1e-9), 1.05), 1000.0), 2)
+    low = math.exp(intercept)
+    if alpha > 2:
+        return f"pareto({format_duration(_to_100ns(low * alpha / (alpha - 1)))}, {alpha:g})"
+    top = max(float(values.max()), 2 * low)
+    mean = _bounded_pareto_moment(low, top, alpha, 1)
+    return f"pareto({format_duration(_to_100ns(mean))}, {alpha:g}, " \
+           f"max={format_duration(_to_100ns(top))})"
+
+
+def _us(values: np.ndarray) -> str:
+    qs = np.quantile(values, (0.1, 0.5, 0.9, 0.99))
+    return (f"p10 {qs[0] / 1e3:.1f} us, p50 {qs[1] / 1e3:.1f} us, p90 {qs[2] / 1e3:.1f} us, "
+            f"p99 {qs[3] / 1e3:.1f} us, mean {values.mean() / 1e3:.1f} us")
+
+
+def _law(spec: str) -> Distribution:
+    return Machine.model_validate({"profile": "ideal", "timer_lateness": spec}).timer_lateness
+
+
+def law_quantiles(law: Distribution) -> dict[str, float]:
+    """A law's mean, p50 and p99 in ns (the p's from 200,000 draws of a fixed seed)."""
+    draws = law.sample(np.random.default_rng(0), 200_000)
+    return {"mean": float(draws.mean()), "p50": float(np.quantile(draws, 0.5)),
+            "p99": float(np.quantile(draws, 0.99))}
+
+
+def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
+    """The profile file: the two laws, and as comments what they were fitted to, Go's
+    usleep overshoot and asyncio's costs."""
+    late, wake = fit_pareto(found.late), fit_pareto(found.wake)
+    short = found.late[::3]  # the 20 us sleeps (machine_delays: 20 us, 1 ms, 2 ms in turn)
+    a = found.asyncio
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+    def law(spec: str) -> str:
+        return _us(_law(spec).sample(np.random.default_rng(0), 200_000).astype(float))
+
+    lines = [
+        f"# Machine profile of {platform.node() or 'this machine'} ({os.cpu_count()} CPUs, "
+        f"{platform.system()} {platform.release()}), measured "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"# by python -m sim.validate --calibrate (load average {load}). Use it with",
+        f"#   machine: {{profile: {profile_name}}}",
+        f"# Measured with {found.source}; laws fitted through log quantiles p10-p99.",
+        f"# timer_lateness: {len(found.late)} sleeps of 20 us, 1 ms and 2 ms, late by",
+        f"#   {_us(found.late)}",
+        f"#   the law: {law(late)}",
+        "# Go's sysmon usleep(20) overshoot (the 20 us sleeps, drawn from timer_lateness):",
+        f"#   {_us(short)}",
+        f"# wake_latency: {len(found.wake)} condvar wake-ups,",
+        f"#   {_us(found.wake)}",
+        f"#   the law: {law(wake)}",
+        f"# asyncio (CPython {sys.version.split()[0]}), the asyncio model's options, not machine "
+        f"keys:",
+        f"#   iteration_cost: {format_duration(max(0, round(a['iteration_cost'])))}, "
+        f"handle_cost: {format_duration(max(0, round(a['handle_cost'])))}, step_overhead: "
+        f"{format_duration(max(0, round(a['step_overhead'])))}, wake_cost: "
+        f"{format_duration(max(0, round(a['wake_cost'])))}",
+        f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
+        f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
+        f"timer_lateness: {late}",
+        f"wake_latency: {wake}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def writable(path: Path) -> str | None:
+    """Why ``path`` cannot be written (checked before measuring), or None."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        return "is a directory"
+    if not parent.is_dir():
+        return f"no directory {parent}"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"directory {parent} is not writable"
+    return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a
+    rename: a reader sees the old file or the whole new one, never a part."""
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def summary(found: Measured) -> str:
+    """One line per measured thing, for the terminal."""
+    return json.dumps({"timer_lateness_us": _us(found.late), "wake_latency_us": _us(found.wake),
+                       "usleep_20us_us": _us(found.late[::3]), "asyncio_ns": found.asyncio,
+                       "source": found.source}, indent=1)

@@ -1,0 +1,152 @@
+"""What this machine adds to the runtimes, measured for ``python -m sim.validate --calibrate``.
+
+Run as a script, like ``realpy.py`` (only the standard library in the measured process):
+
+    python probe.py delays   # CSV kind,ns: late (3,000 sleeps), wake (2,000 wake-ups)
+    python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
+
+``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
+C compiler is found), same method and output: ``time.sleep`` of 20 us, 1 ms and 2 ms in
+turn, and a ``threading.Condition`` signalled every 1 ms to a waiting thread. Python adds
+its own few microseconds (and the GIL's hand-back) to both. ``asyncio`` is
+``docs/runtime-notes/asyncio_costs.py`` B-D in short: the model's ``iteration_cost``,
+``step_overhead``, ``handle_cost`` and ``wake_cost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import statistics
+import sys
+import threading
+import time
+
+now = time.perf_counter_ns
+SLEEPS, WAKES = 3000, 2000
+
+
+def delays() -> None:
+    """The machine_delays.c measurements, in Python; printed as that program prints them."""
+    rows = ["kind,ns"]
+    for i in range(SLEEPS):
+        length = (20_000, 1_000_000, 2_000_000)[i % 3]
+        t = now()
+        time.sleep(length / 1e9)
+        rows.append(f"late,{now() - t - length}")
+    cond, state = threading.Condition(), {"flag": False, "at": 0}
+    woken: list[int] = []
+
+    def waiter() -> None:
+        for _ in range(WAKES):
+            with cond:
+                while not state["flag"]:
+                    cond.wait()
+                state["flag"] = False
+                woken.append(now() - state["at"])
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    for _ in range(WAKES):
+        while True:  # until the waiter has taken the last signal and waits again
+            time.sleep(0.001)
+            with cond:
+                if not state["flag"]:
+                    state["flag"], state["at"] = True, now()
+                    cond.notify()
+                    break
+    thread.join()
+    rows += [f"wake,{ns}" for ns in woken]
+    print("\n".join(rows))
+
+
+def hot(k: int, m: int = 2000) -> float:
+    """ns per iteration of a loop whose k tasks each await ``sleep(0)`` m times (best of 4)."""
+    async def spin() -> None:
+        for _ in range(m):
+            await asyncio.sleep(0)
+
+    async def main() -> int:
+        t = now()
+        await asyncio.gather(*(spin() for _ in range(k)))
+        return now() - t
+
+    return min(asyncio.run(main()) for _ in range(4)) / m
+
+
+def timer_handles(n: int) -> float:
+    """ns of one ``_run_once`` that runs n due ``TimerHandle``s (best of 7)."""
+    loop = asyncio.new_event_loop()
+    best = math.inf
+    for _ in range(7):
+        when = loop.time() - 1
+        for _ in range(n):
+            loop.call_at(when, lambda: None)
+        t = now()
+        loop._run_once()
+        best = min(best, now() - t)
+    loop.close()
+    return best
+
+
+def idle_wake(n: int = 600) -> float:
+    """Median ns an idle loop's ``sleep(1 ms)`` spends in its own work around ``select``:
+    from the coroutine's call to select's entry, and from select's return back."""
+    loop = asyncio.new_event_loop()
+    real, log, rows = loop._selector.select, [], []
+
+    def select(timeout=None):
+        entered = now()
+        ready = real(timeout)
+        log.append((entered, timeout, now()))
+        return ready
+
+    loop._selector.select = select
+
+    async def main() -> None:
+        await asyncio.sleep(0.01)
+        for _ in range(n):
+            log.clear()
+            t0 = now()
+            await asyncio.sleep(0.001)
+            t3 = now()
+            entered, _, left = next(x for x in log if x[1])
+            rows.append(entered - t0 + t3 - left)
+
+    loop.run_until_complete(main())
+    loop.close()
+    return statistics.median(rows)
+
+
+def lost_core(span_ns: int = 300_000_000) -> list[int]:
+    """Gaps over 0.5 ms in a CPU-bound loop: the other load took the core (reported only)."""
+    gaps, last, end = [], now(), now() + span_ns
+    while last < end:
+        t = now()
+        if t - last > 500_000:
+            gaps.append(t - last)
+        last = t
+    return gaps
+
+
+def asyncio_costs() -> None:
+    ks = [1, 2, 4, 8, 16]
+    per = [hot(k) for k in ks]
+    mean_k, mean_t = statistics.mean(ks), statistics.mean(per)
+    step = sum((k - mean_k) * (t - mean_t) for k, t in zip(ks, per, strict=True)) / \
+        sum((k - mean_k) ** 2 for k in ks)
+    iteration = mean_t - step * mean_k
+    handle = (timer_handles(1100) - timer_handles(100)) / 1000
+    cold = idle_wake()
+    gaps = lost_core()
+    print(json.dumps({
+        "iteration_cost": round(iteration), "step_overhead": round(step),
+        "handle_cost": round(handle),
+        # an idle wake-up's loop work beyond the same handles on a hot loop
+        "wake_cost": round(cold - (handle + 2 * iteration + step)),
+        "lost_core_per_s": len(gaps) / 0.3, "lost_core_max": max(gaps, default=0)}))
+
+
+if __name__ == "__main__":
+    {"delays": delays, "asyncio": asyncio_costs}[sys.argv[1]]()
