@@ -106,9 +106,10 @@ def _at_point(df: pd.DataFrame, point: int | None) -> pd.DataFrame:
 
 
 def _counted(df: pd.DataFrame, cls: str | None, point: int | None) -> pd.DataFrame:
-    """Rows of the measured window ([warmup, horizon)), of one class if asked."""
+    """Rows of the measured window ([warmup, horizon)), of one class if asked (``all``:
+    every task, as in the summary)."""
     rows = _at_point(df[df["counted"]], point)
-    return rows if cls is None else rows[rows["class"] == cls]
+    return rows if cls in (None, "all") else rows[rows["class"] == cls]
 
 
 def _thin(n: int, limit: int = 4000) -> np.ndarray:
@@ -295,10 +296,11 @@ def _per_scheduler(rows: pd.DataFrame, column: str, by: list[str]) -> pd.DataFra
 
 @_plain_text
 def jain_index(summary: pd.DataFrame, ax: Axes | None = None,
-               point: int | None = None) -> Axes:
-    """Jain's index of 1/slowdown per scheduler: 1 when every task is slowed alike."""
+               point: int | None = None, cls: str = "all") -> Axes:
+    """Jain's index of 1/slowdown per scheduler (over the tasks of ``cls``): 1 when every
+    task is slowed alike."""
     ax = _axes(ax, (5, 4))
-    rows = _at_point(summary[summary["class"] == "all"], point)
+    rows = _at_point(summary[summary["class"] == cls], point)
     stats = _per_scheduler(rows, "jain", ["scheduler"])
     names = list(stats.index)
     colours = _colours(names)
@@ -310,7 +312,7 @@ def jain_index(summary: pd.DataFrame, ax: Axes | None = None,
                 textcoords="offset points", fontsize=8, color="grey")
     ax.set_ylim(0, 1.15)
     ax.set_ylabel("Jain's index of 1/slowdown")
-    ax.set_title("Fairness across tasks" + _replications(rows))
+    ax.set_title(f"Fairness across tasks{_of(cls)}" + _replications(rows))
     ax.tick_params(axis="x", labelrotation=30)
     for label in ax.get_xticklabels():
         label.set_horizontalalignment("right")
@@ -319,12 +321,16 @@ def jain_index(summary: pd.DataFrame, ax: Axes | None = None,
 
 @_plain_text
 def slowdown_by_class(summary: pd.DataFrame, ax: Axes | None = None,
-                      point: int | None = None, stat: str = "slowdown_mean") -> Axes:
-    """Slowdown (latency / demand) per task class, one bar per scheduler, from 1 up.
+                      point: int | None = None, stat: str = "slowdown_mean",
+                      cls: str | Sequence[str] | None = None) -> Axes:
+    """Slowdown (latency / demand) per task class (every class and ``all``, or ``cls``),
+    one bar per scheduler, from 1 up.
 
     A log axis from 1 ("as if alone on the machine") shows a 2x and a 200x on one chart."""
     ax = _axes(ax)
     rows = _at_point(summary, point)
+    if cls is not None:
+        rows = rows[rows["class"].isin([cls] if isinstance(cls, str) else list(cls))]
     stats = _per_scheduler(rows, stat, ["class", "scheduler"])
     classes = list(pd.unique(rows["class"]))
     names = _schedulers(rows)
@@ -459,11 +465,37 @@ def _swept(summary: pd.DataFrame, point: int) -> list[str]:
             for c in summary.columns if c not in SUMMARY_COLUMNS]
 
 
+def shown_classes(summary: pd.DataFrame, classes: Sequence[str] | None = None) -> list[str]:
+    """The classes the standard charts show: ``classes`` if given, else every class then
+    ``all`` (only ``all`` when the workload has one class: the two would be the same)."""
+    if classes:
+        return list(classes)
+    names = [c for c in pd.unique(summary["class"]) if c != "all"]
+    return ["all"] if len(names) <= 1 else [*names, "all"]
+
+
+def _facets(n: int, size=(7, 4.5), ncols: int = 3) -> tuple[Figure, list[Axes]]:
+    """A figure of ``n`` panels, at most ``ncols`` a row, each of ``size``."""
+    cols = min(n, ncols)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
 @_plain_text
 def standard_plots(summary: pd.DataFrame, tasks: pd.DataFrame, wakeups: pd.DataFrame,
                    folder: str | Path, trace: pd.DataFrame | None = None, *,
-                   window: tuple[int | str, int | str] | None = None) -> list[Path]:
+                   window: tuple[int | str, int | str] | None = None,
+                   classes: Sequence[str] | None = None) -> list[Path]:
     """Write the standard charts of a run into ``folder``; return the paths written.
+
+    Each chart has a panel per class of ``classes`` (``all``: every task), by default
+    every class and ``all`` (only ``all`` for a workload of one class): with 1 % heavy
+    requests the ``all`` tail is the heavy class's, and a class's own panel shows its own.
 
     A sweep's distributions show its last point (the highest load of a load sweep);
     ``load_curves.png`` appears when ``load`` takes several values, ``timeline.png``
@@ -483,30 +515,33 @@ def standard_plots(summary: pd.DataFrame, tasks: pd.DataFrame, wakeups: pd.DataF
         fig.savefig(path, dpi=120)
         written.append(path)
 
+    shown = shown_classes(summary, classes)
     for name, draw, data in (("latency_cdf.png", latency_cdf, tasks),
                              ("latency_tail.png", latency_tail, tasks),
                              ("wake_delay.png", wake_delay, wakeups)):
-        fig, ax = _figure()
-        draw(data, ax=ax, point=point)
-        ax.set_title(ax.get_title() + context)
+        fig, axes = _facets(len(shown))
+        for ax, cls in zip(axes, shown, strict=True):
+            draw(data, ax=ax, point=point, cls=cls)
+            ax.set_title(ax.get_title() + context)
         save(fig, name)
 
     names = summary["scheduler"].nunique()
     fig = Figure(figsize=(4 + 1.2 * names, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2, width_ratios=[1, 2])
-    jain_index(summary, ax=left, point=point)
-    slowdown_by_class(summary, ax=right, point=point)
+    jain_index(summary, ax=left, point=point, cls=shown[0] if len(shown) == 1 else "all")
+    slowdown_by_class(summary, ax=right, point=point, cls=shown)
     if swept:
         fig.suptitle(", ".join(swept))
     save(fig, "fairness.png")
 
     if "load" in summary and summary["load"].nunique() > 1:
-        fig = Figure(figsize=(12, 5), layout="constrained")
+        fig = Figure(figsize=(12, 5 * len(shown)), layout="constrained")
         FigureCanvasAgg(fig)
-        for ax, metric in zip(fig.subplots(1, 2, sharey=True),
-                              ("latency_p50_ms", "latency_p99_ms"), strict=True):
-            load_curves(summary, ax=ax, metrics=[metric])
+        rows = fig.subplots(len(shown), 2, sharey="row", squeeze=False)
+        for cls, row in zip(shown, rows, strict=True):
+            for ax, metric in zip(row, ("latency_p50_ms", "latency_p99_ms"), strict=True):
+                load_curves(summary, ax=ax, metrics=[metric], cls=cls)
         save(fig, "load_curves.png")
 
     if trace is not None and len(trace):

@@ -227,3 +227,38 @@ def test_default_window_frames_the_slowest_task(result):
     tasks = result.tasks[result.tasks["counted"] & (result.tasks["scheduler"] == "asyncio")]
     worst = tasks.loc[tasks["latency"].astype("int64").idxmax()]
     assert lo <= worst["arrival"] and worst["finish"] <= hi
+
+
+def test_charts_take_a_class(result):
+    """``cls=`` keeps one class's rows: Jain's bars are that class's, the slowdown bars only
+    the classes asked for, the curves only that class's tasks."""
+    summary = result.summary
+    ax = plots.jain_index(summary, cls="ticker")
+    assert [bar.get_height() for bar in ax.patches] == pytest.approx(
+        summary.loc[summary["class"] == "ticker", "jain"].tolist())
+    assert "ticker" in ax.get_title()
+    ax = plots.slowdown_by_class(summary, cls=["hog"])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["class 'hog'"]
+    assert len(ax.patches) == 2  # one bar per scheduler
+    line = plots.latency_cdf(result.tasks, cls="hog").get_lines()[0]
+    hogs = result.tasks[result.tasks["counted"] & (result.tasks["class"] == "hog")
+                        & (result.tasks["scheduler"] == "asyncio")]
+    assert f"n={len(hogs)}" in line.get_label()
+    every = plots.latency_cdf(result.tasks, cls="all").get_lines()[0]
+    assert every.get_label() == plots.latency_cdf(result.tasks).get_lines()[0].get_label()
+
+
+def test_standard_plots_show_every_class_or_those_asked(result, tmp_path):
+    """A panel per class and one for all tasks (3 panels, 7 in each at 120 dpi); with
+    ``classes`` only those; a workload of one class has one panel."""
+    assert plots.shown_classes(result.summary) == ["ticker", "hog", "all"]
+    assert plots.shown_classes(result.summary, ["hog"]) == ["hog"]
+    one = result.summary[result.summary["class"] != "hog"]
+    assert plots.shown_classes(one) == ["all"]
+    for classes, panels in ((None, 3), (["hog"], 1), (["hog", "all"], 2)):
+        folder = tmp_path / str(panels)
+        plots.standard_plots(result.summary, result.tasks, result.wakeups, folder,
+                             classes=classes)
+        for name in ("latency_cdf.png", "latency_tail.png", "wake_delay.png"):
+            width = matplotlib.image.imread(folder / name).shape[1]
+            assert width == 7 * 120 * panels, (name, classes)
