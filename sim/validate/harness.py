@@ -157,8 +157,9 @@ def run_real(scenario: Scenario, cfg: Config, workload: Workload, repeat: int,
              tools: Toolchains, log: Callable[[str], None]
              ) -> tuple[dict[tuple[str, str], list[float]], str]:
     """Each figure over ``repeat`` real runs, and the runtime's description."""
-    argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools)
-    text = runners.encode(workload)
+    served = cfg.machine.cores if scenario.served else None
+    argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools, served)
+    text = runners.encode(workload, served=scenario.served)
     real: dict[tuple[str, str], list[float]] = {f: [] for f in scenario.figures}
     for i in range(repeat):
         log(f"  {scenario.name}: real run {i + 1}/{repeat}")
@@ -256,16 +257,46 @@ def chart(table: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+MARKS = {"yes": "✓", "no": "✗", "uninformative": "?", "skipped": "–"}
+
+
+def _num(v: float) -> str:
+    return "" if pd.isna(v) else f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def overview(table: pd.DataFrame) -> str:
+    """A scenario a row, a figure a column (the README's table): real median (min-max) /
+    simulated median (min-max), and the verdict as a mark (✓ agrees, ✗ disagrees, ?
+    uninformative, – skipped)."""
+    kinds = list(dict.fromkeys(m.split(".", 1)[1] for m in table["metric"]))
+    head = [k.removesuffix("_ms").replace("_", " ") for k in kinds]
+    lines = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(kinds) + 1) + "|"]
+    for name, part in table.groupby("scenario", sort=False):
+        cells = {m.split(".", 1)[1]: r for m, (_, r) in zip(part["metric"], part.iterrows(),
+                                                           strict=True)}
+        row = []
+        for kind in kinds:
+            r = cells.get(kind)
+            if r is None:
+                row.append("")
+                continue
+            real = "–" if pd.isna(r["real"]) else \
+                f"{_num(r['real'])} ({_num(r['real_min'])}–{_num(r['real_max'])})"
+            sim = f"{_num(r['simulated'])} ({_num(r['sim_min'])}–{_num(r['sim_max'])})"
+            row.append(f"{real} / {sim} {MARKS.get(r['agree'], r['agree'])}")
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table: pd.DataFrame) -> str:
-    """The table as Markdown (for docs/validation.md)."""
-    def num(v: float) -> str:
-        return "" if pd.isna(v) else f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    """The overview, then the table with tolerances (for docs/validation.md)."""
+    num = _num
 
     def ranged(mid: float, lo: float, hi: float) -> str:
         return "" if pd.isna(mid) else f"{num(mid)} ({num(lo)}-{num(hi)})"
 
-    lines = ["| scenario | metric | real (min-max) | simulated (min-max) | ratio | tolerance "
-             "| agree |", "|---|---|---|---|---|---|---|"]
+    lines = [overview(table), "| scenario | metric | real (min-max) | simulated (min-max) | "
+             "ratio | tolerance | agree |", "|---|---|---|---|---|---|---|"]
     for _, r in table.iterrows():
         lines.append(f"| {r['scenario']} | {r['metric']} | "
                      f"{ranged(r['real'], r['real_min'], r['real_max'])} | "
