@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -328,6 +330,12 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     path = tmp_path / "m.yaml"
     calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
     assert [p.name for p in tmp_path.iterdir()] == ["m.yaml"]  # no temporary file left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    calibrate.write_atomic(path, "timer_lateness: 1us\n")  # replaced whole
+    assert path.read_text() == "timer_lateness: 1us\n"
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
     text = path.read_text()
     assert "machine: {profile: m.yaml}" in text and "iteration_cost: 1.5us" in text
     cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)

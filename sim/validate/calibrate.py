@@ -56,12 +56,12 @@ class Measured:
     source: str  # which program measured the delays
 
 
-def _delays_program(tools: Toolchains) -> tuple[list[str], str]:
-    """machine_delays.c built with ``cc``, or the Python stand-in when that fails."""
+def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
+    """machine_delays.c built with ``cc`` in ``scratch``, or the Python stand-in when that
+    fails."""
     cc = runners._which("cc")
     if cc and C_SOURCE.is_file():
-        binary = tools.build_dir / "machine_delays"
-        binary.parent.mkdir(parents=True, exist_ok=True)
+        binary = scratch / "machine_delays"
         done = subprocess.run([cc, "-O2", "-pthread", str(C_SOURCE), "-o", str(binary)],
                               capture_output=True, text=True, timeout=120)
         if done.returncode == 0:
@@ -70,10 +70,11 @@ def _delays_program(tools: Toolchains) -> tuple[list[str], str]:
 
 
 def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
-    """Run the probes at the real runs' niceness (about 10 s)."""
-    argv, source = _delays_program(tools)
-    log(f"calibrating: timer lateness and wake latency ({source})")
-    text = runners.run_text(argv, {}, "", tools.nice)
+    """Run the probes at the real runs' niceness (about 10 s); nothing is left on disk."""
+    with tempfile.TemporaryDirectory(prefix="sim-calibrate-") as scratch:
+        argv, source = _delays_program(tools, Path(scratch))
+        log(f"calibrating: timer lateness and wake latency ({source})")
+        text = runners.run_text(argv, {}, "", tools.nice)
     late, wake = [], []
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
@@ -178,6 +179,9 @@ def write_atomic(path: Path, text: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
     try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp's is 0600)
         with os.fdopen(fd, "w") as stream:
             stream.write(text)
         os.replace(tmp, path)
