@@ -2,9 +2,10 @@
 simulator, compared figure by figure (wake delay, latency percentiles, throughput).
 
 ``scenarios`` defines what is run, ``runners`` runs it for real (asyncio and threads in
-``realpy.py``, Go in ``go/main.go``, Tokio in ``tokio/``), ``harness`` computes the figures
-with ``sim.metrics`` on both sides and judges them against tolerances taken from measured
-noise. docs/validation.md has the measured table and what it taught.
+``realpy.py``, Go in ``go/main.go``, Tokio in ``tokio/``), ``calibrate`` measures this
+machine into a machine profile (with ``probe.py``), ``harness`` runs both sides
+replicated, computes the figures with ``sim.metrics`` and judges them (``judge``).
+docs/validation.md has the method, the measured table and what it taught.
 """
 
 from .harness import COLUMNS, judge, real_rows, run_validation
