@@ -12,14 +12,15 @@ import os
 import sys
 from pathlib import Path
 
+from .capacity import occupancy_warnings, overload_warnings, overloads, rates_lines
+from .compare import comparison
 from .config import ConfigError, load_config
-from .folders import RUN, SWEEP, OutputError, check_output
+from .folders import RUN, SWEEP, OutputError, atomic_write, check_output
 from .models import MODELS
 from .outputs import draw_plots, dump_config, sweep_table, table, write_results
 from .runner import run
 from .sweep import EXECUTORS, ExecutorError, point_configs, require_dask, run_sweep
 from .units import quote
-from .workload import offered_load
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUNS = 1
@@ -58,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trace", action="store_true",
                    help="record who ran where and when: trace.parquet and plots/timeline.png")
     p.add_argument("--no-plots", action="store_true", help="do not draw output/plots/*.png")
+    p.add_argument("--class", dest="classes", action="append", metavar="NAME",
+                   help="show only this task class in the table and the charts (repeatable; "
+                        "'all' is every task)")
+    p.add_argument("--baseline", metavar="SCHEDULER",
+                   help="add each scheduler's p50, p99 and throughput relative to this one, "
+                        "on the same tasks, to the table and to comparison.csv")
     sweep = p.add_argument_group("sweeps (configs with a sweep: block)")
     sweep.add_argument("--jobs", type=_positive, default=_cores(),
                        help="runs at a time (default: the core count; 1 runs in process; "
@@ -112,7 +119,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         configs = point_configs(cfg)  # also refuses a point beyond max_tasks
-        load = max(offered_load(c) for c in configs)
+        check_focus(cfg, args.classes, args.baseline)
+        over = overloads(configs)
         if cfg.sweep and args.executor == "dask" and not args.check:
             require_dask()
     except (ConfigError, ExecutorError) as exc:
@@ -120,11 +128,11 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_BAD_INPUT
     if args.check:
         print(dump_config(cfg), end="")
+        print("\n".join(rates_lines(configs)))
         return 0
-    if load >= 1:
-        where = "at some sweep points " if cfg.sweep else ""
-        print(f"warning: {where}open classes offer {load:.2f} of the cores' capacity: queues "
-              "grow without bound until horizon; the drain may hit drain_limit", file=sys.stderr)
+    for line in overload_warnings(over, sweep=len(configs) > 1):
+        print(line, file=sys.stderr)
+    warned = {b.scheduler for b in over}
     out = args.out or cfg.output_dir
     if cfg.sweep and args.trace:
         print("error: --trace records the timeline of one run; run a point of the sweep "
@@ -134,30 +142,57 @@ def _main(argv: list[str] | None) -> int:
     try:  # before the run: a bad --out must not cost the user the run's time
         check_output(out, SWEEP if cfg.sweep else RUN, args.force, config)
         if cfg.sweep:
-            return _sweep(cfg, configs, args, out)
+            return _sweep(cfg, configs, args, out, warned)
         result = run(cfg, progress=None if not args.quiet else False, trace=args.trace)
+        compared = comparison(result.summary, args.baseline) if args.baseline else None
         write_results(cfg, result, out, plots=not args.no_plots, force=args.force,
-                      config=config)
+                      config=config, classes=args.classes, comparison=compared)
     except (OutputError, ConfigError) as exc:  # (a size limit met inside the run, too)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for line in occupancy_warnings(result.summary, warned):
+        print(line, file=sys.stderr)
     if not args.quiet:
-        print(table(result.summary))
+        print(table(result.summary, args.classes, compared))
         print(f"\nresults in {out}/")
     return 0
 
 
-def _sweep_plots(summary, out: Path) -> None:
+def check_focus(cfg, classes: list[str] | None, baseline: str | None) -> None:
+    """``--class`` names classes of the workload (or ``all``), ``--baseline`` a scheduler."""
+    known = [*cfg.workload, "all"]
+    for name in classes or []:
+        if name not in known:
+            raise ConfigError(f"--class {quote(name)}: no such class; the classes are "
+                              f"{', '.join(known)}")
+    if baseline is not None and baseline not in cfg.schedulers:
+        raise ConfigError(f"--baseline {quote(baseline)}: no such scheduler; the schedulers "
+                          f"are {', '.join(cfg.schedulers)}")
+
+
+def _sweep_plots(summary, out: Path, classes: list[str] | None = None) -> None:
     """The standard charts of a sweep: distributions at its last point, load curves."""
     import pandas as pd
 
     last = [("point", "==", int(summary["point"].max()))]
     tasks = pd.read_parquet(out / "tasks.parquet", filters=last)
     wakeups = pd.read_parquet(out / "wakeups.parquet", filters=last)
-    draw_plots(out / "plots", summary, tasks, wakeups)
+    draw_plots(out / "plots", summary, tasks, wakeups, classes=classes)
 
 
-def _sweep(cfg, configs, args, out: Path) -> int:
+def _sweep_comparison(summary, baseline: str | None, out: Path):
+    """A sweep's ``comparison.csv`` (per point) against ``baseline``; without one, an
+    earlier sweep's file is removed: it would describe another command."""
+    path = out / "comparison.csv"
+    if baseline is None or not len(summary):
+        path.unlink(missing_ok=True)
+        return None
+    compared = comparison(summary, baseline)
+    atomic_write(path, compared.to_csv(index=False).encode())
+    return compared
+
+
+def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
     """Run a sweep into ``out``; list the failed runs and exit 1 if there are any."""
     try:
         result = run_sweep(cfg, out, jobs=args.jobs, executor=args.executor,
@@ -169,14 +204,17 @@ def _sweep(cfg, configs, args, out: Path) -> int:
         return EXIT_BAD_INPUT
     if not args.no_plots and len(result.summary):
         try:
-            _sweep_plots(result.summary, out)
+            _sweep_plots(result.summary, out, args.classes)
         except KeyboardInterrupt:
             print(f"{_end_bar()}interrupted while drawing the charts: the results in {out}/ are "
                   "complete; rerun the command to draw the charts", file=sys.stderr)
             return EXIT_INTERRUPTED
+    compared = _sweep_comparison(result.summary, args.baseline, out)
+    for line in occupancy_warnings(result.summary, warned):
+        print(line, file=sys.stderr)
     if not args.quiet:
         if len(result.aggregate):
-            print(sweep_table(result.aggregate))
+            print(sweep_table(result.aggregate, args.classes, compared))
         reused = f", {result.reused} reused from {out}/runs" if result.reused else ""
         print(f"\nresults in {out}/ ({result.ran} runs run now{reused})")
     if result.failed:

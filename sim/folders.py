@@ -39,10 +39,10 @@ RUN, SWEEP = "run", "sweep"
 MANIFEST = "manifest.json"
 # What each kind of results folder may hold (plots/ only pictures, runs/ only run files).
 CONTENTS = {
-    RUN: {"summary.csv", "tasks.parquet", "wakeups.parquet", "trace.parquet", "config.yaml",
-          MANIFEST, "plots"},
-    SWEEP: {"summary.csv", "aggregate.csv", "tasks.parquet", "wakeups.parquet", "config.yaml",
-            MANIFEST, "plots", "runs"},
+    RUN: {"summary.csv", "comparison.csv", "tasks.parquet", "wakeups.parquet", "trace.parquet",
+          "config.yaml", MANIFEST, "plots"},
+    SWEEP: {"summary.csv", "aggregate.csv", "comparison.csv", "tasks.parquet", "wakeups.parquet",
+            "config.yaml", MANIFEST, "plots", "runs"},
 }
 # a run file, or a temporary one that sim before 0.2 left (hidden, never read)
 _RUN_FILE = re.compile(r"^\.?[0-9a-f]{32}\.(zip|failed\.json)(\.[a-z0-9_]+)?$")

@@ -39,12 +39,13 @@ TABLE_COLUMNS = {
     "tasks": "tasks", "throughput_per_s": "tput/s", "latency_p50_ms": "p50 ms",
     "latency_p99_ms": "p99 ms", "latency_max_ms": "max ms", "slowdown_mean": "slowdown",
     "wake_delay_p99_ms": "wake p99 ms", "jain": "jain", "utilisation": "util%",
+    "occupancy": "occup%",
 }
 #: Decimals of a metric on the terminal (by its summary name, ``_mean`` of an aggregate
 #: stripped); ms get 3 (whole microseconds), a metric not listed 3.
 DECIMALS = {"tasks": 0, "throughput_per_s": 1, "slowdown_mean": 2, "slowdown_p99": 2,
-            "jain": 3, "utilisation": 1}
-PERCENT = ("utilisation",)  # fractions shown as percentages ("util%")
+            "jain": 3, "utilisation": 1, "occupancy": 1}
+PERCENT = ("utilisation", "occupancy")  # fractions shown as percentages ("util%")
 
 
 def versions() -> dict[str, str]:
@@ -74,8 +75,12 @@ def manifest(cfg: Config, seeds: list[dict[str, int]], kind: str = RUN, **extra:
     }
 
 
-def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True) -> None:
+def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True,
+                classes: list[str] | None = None,
+                comparison: pd.DataFrame | None = None) -> None:
     result.summary.to_csv(folder / "summary.csv", index=False)
+    if comparison is not None:
+        comparison.to_csv(folder / "comparison.csv", index=False)
     result.tasks.to_parquet(folder / "tasks.parquet", index=False)
     result.wakeups.to_parquet(folder / "wakeups.parquet", index=False)
     if result.trace is not None:
@@ -84,15 +89,16 @@ def write_files(folder: Path, cfg: Config, result: Result, plots: bool = True) -
     (folder / "manifest.json").write_text(json.dumps(manifest(cfg, result.seeds), indent=2) + "\n")
     if plots:
         draw_plots(folder / "plots", result.summary, result.tasks, result.wakeups,
-                   result.trace)
+                   result.trace, classes=classes)
 
 
-def draw_plots(folder: Path, *frames) -> bool:
-    """The standard charts; a chart that fails is a warning, never the loss of the results."""
+def draw_plots(folder: Path, *frames, classes: list[str] | None = None) -> bool:
+    """The standard charts (of ``classes`` only, if given); a chart that fails is a
+    warning, never the loss of the results."""
     try:
         from .plots import standard_plots  # matplotlib is slow to import: only when drawing
 
-        standard_plots(*frames[:3], folder, *frames[3:])
+        standard_plots(*frames[:3], folder, *frames[3:], classes=classes)
         return True
     except Exception as exc:  # any plotting failure: matplotlib, a label, the disk
         shutil.rmtree(folder, ignore_errors=True)
@@ -102,24 +108,42 @@ def draw_plots(folder: Path, *frames) -> bool:
 
 
 def write_results(cfg: Config, result: Result, out: Path, plots: bool = True,
-                  force: bool = False, config: Path | None = None) -> None:
+                  force: bool = False, config: Path | None = None,
+                  classes: list[str] | None = None,
+                  comparison: pd.DataFrame | None = None) -> None:
     """Write a run's files into ``out`` atomically, under the rules of ``sim.folders``
     (``force``: replace a folder that is not an earlier run's; ``config``: the config
-    file, whose folder is never replaced)."""
+    file, whose folder is never replaced; ``classes``: the charts' classes;
+    ``comparison``: ``comparison.csv``)."""
     with atomic_dir(out, RUN, force, config) as folder:
-        write_files(folder, cfg, result, plots)
+        write_files(folder, cfg, result, plots, classes, comparison)
 
 
 def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-def table(summary: pd.DataFrame) -> str:
-    """The terminal table: one row per scheduler and class (first replication's point)."""
+def table(summary: pd.DataFrame, classes: list[str] | None = None,
+          comparison: pd.DataFrame | None = None) -> str:
+    """The terminal table: one row per scheduler and class (of ``classes`` if given), with
+    the ratios to a baseline of ``comparison`` (``sim.compare``) if given."""
     keys = ["scheduler", "class"]
     if summary["point"].nunique() > 1 or summary["replication"].nunique() > 1:
         keys = ["scheduler", "point", "replication", "class"]
-    return render(summary[keys + list(TABLE_COLUMNS)], TABLE_COLUMNS)
+    rows = summary if not classes else summary[summary["class"].isin(classes)]
+    return render(_with_ratios(rows[keys + list(TABLE_COLUMNS)], rows, comparison),
+                  TABLE_COLUMNS)
+
+
+def _with_ratios(frame: pd.DataFrame, rows: pd.DataFrame,
+                 comparison: pd.DataFrame | None) -> pd.DataFrame:
+    """``frame`` with the baseline ratios of its rows as text columns (``0.52x [0.48,
+    0.57]``)."""
+    if comparison is None:
+        return frame
+    from .compare import ratio_labels
+
+    return frame.join(ratio_labels(comparison, rows).set_index(frame.index))
 
 
 def fixed(value: Any, decimals: int | None = None) -> str:
@@ -239,14 +263,17 @@ def aggregate(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
 SWEEP_COLUMNS = {
     "tasks_mean": "tasks", "latency_p50_ms_mean": "p50 ms", "latency_p99_ms_mean": "p99 ms",
     "slowdown_mean_mean": "slowdown", "wake_delay_p99_ms_mean": "wake p99 ms",
-    "jain_mean": "jain", "utilisation_mean": "util%",
+    "jain_mean": "jain", "utilisation_mean": "util%", "occupancy_mean": "occup%",
 }
 
 
-def sweep_table(aggregate: pd.DataFrame) -> str:
-    """The terminal table of a sweep: overall (class ``all``) means over replications."""
+def sweep_table(aggregate: pd.DataFrame, classes: list[str] | None = None,
+                comparison: pd.DataFrame | None = None) -> str:
+    """The terminal table of a sweep: means over replications of class ``all`` (or of
+    ``classes``, then with a class column), with the ratios of ``comparison`` if given."""
     swept = [c for c in aggregate.columns
              if c not in ("scheduler", "model", "point", "class", "replications")
              and not c.endswith(("_mean", "_ci_low", "_ci_high"))]
-    rows = aggregate[aggregate["class"] == "all"]
-    return render(rows[["scheduler", *swept, *SWEEP_COLUMNS]], SWEEP_COLUMNS)
+    rows = aggregate[aggregate["class"].isin(classes or ["all"])]
+    columns = ["scheduler", *swept, *(["class"] if classes else []), *SWEEP_COLUMNS]
+    return render(_with_ratios(rows[columns], rows, comparison), SWEEP_COLUMNS)

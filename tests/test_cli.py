@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -86,9 +87,10 @@ def test_the_table_has_fixed_decimals_thousands_separators_and_units(tmp_path, c
     assert main([str(config), "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     header, first, last = capsys.readouterr().out.splitlines()[:3]
     assert header.split() == ["scheduler", "class", "tasks", "tput/s", "p50", "ms", "p99", "ms",
-                              "max", "ms", "slowdown", "wake", "p99", "ms", "jain", "util%"]
+                              "max", "ms", "slowdown", "wake", "p99", "ms", "jain", "util%",
+                              "occup%"]
     assert first.split() == ["fcfs", "w", "20,000", "999.0", "10,000.500", "19,800.010",
-                             "20,000.000", "10,000.50", "19,799.010", "0.003", "100.0"]
+                             "20,000.000", "10,000.50", "19,799.010", "0.003", "100.0", "-"]
     assert last.split()[1] == "all"
 
 
@@ -136,6 +138,10 @@ BAD_ARGS = [
                               "write 0.9 for 90 %, got '90%'"),
     (["{small}", "max_tasks=10"], "max_tasks"),
     (["{small}", "--bogus"], "unrecognized arguments"),
+    (["{small}", "--class", "api", "--class", "apj"],
+     "error: --class 'apj': no such class; the classes are api, hog, all"),
+    (["{small}", "--baseline", "go"],
+     "error: --baseline 'go': no such scheduler; the schedulers are asyncio, fcfs"),
     ([], "give a config file"),
 ]
 
@@ -208,3 +214,198 @@ def test_trace_writes_the_lanes_and_a_timeline(small, tmp_path):
     assert (out / "plots" / "timeline.png").exists()
     assert main([str(small), "--no-plots", "--quiet", "--out", str(tmp_path / "np")]) == 0
     assert not (tmp_path / "np" / "plots").exists()
+
+
+# --- per-class focus, comparisons, overload warnings (issue 18) ---------------------------
+
+
+def data_rows(printed: str) -> list[list[str]]:
+    """The table's rows (after its header, before the blank line), as words."""
+    lines = printed.splitlines()
+    return [line.split() for line in lines[1:lines.index("")]]
+
+
+def test_class_limits_the_table_and_the_charts(small, tmp_path, capsys):
+    """``--class hog``: the table's rows and the charts' panels are the hog's (a chart of
+    every class has three panels, 7 in each at 120 dpi); summary.csv keeps every class."""
+    out = tmp_path / "out"
+    assert main([str(small), "--out", str(out), "--class", "hog"]) == 0
+    assert [row[:2] for row in data_rows(capsys.readouterr().out)] == [
+        ["asyncio", "hog"], ["fcfs", "hog"]]
+    import matplotlib.image
+
+    for name in ("latency_cdf.png", "latency_tail.png", "wake_delay.png"):
+        assert matplotlib.image.imread(out / "plots" / name).shape[1] == 7 * 120
+    assert pd.read_csv(out / "summary.csv")["class"].tolist() == ["api", "hog", "all"] * 2
+    assert main([str(small), "--out", str(out), "--class", "api", "--class", "all"]) == 0
+    assert [row[:2] for row in data_rows(capsys.readouterr().out)] == [
+        ["asyncio", "api"], ["asyncio", "all"], ["fcfs", "api"], ["fcfs", "all"]]
+    assert matplotlib.image.imread(out / "plots" / "latency_cdf.png").shape[1] == 2 * 7 * 120
+    assert main([str(small), "--out", str(out), "--force"]) == 0
+    assert matplotlib.image.imread(out / "plots" / "latency_cdf.png").shape[1] == 3 * 7 * 120
+
+
+def test_baseline_adds_ratios_on_the_same_tasks(small, tmp_path, capsys):
+    """Each scheduler's p50, p99 and throughput over the baseline's, class by class, in the
+    table and in comparison.csv; one replication: no interval."""
+    out = tmp_path / "out"
+    assert main([str(small), "--out", str(out), "--baseline", "fcfs", "--no-plots"]) == 0
+    printed = capsys.readouterr().out
+    header = printed.splitlines()[0]
+    assert header.endswith("p50 vs fcfs p99 vs fcfs tput vs fcfs")
+    summary = pd.read_csv(out / "summary.csv").set_index(["scheduler", "class"])
+    compared = pd.read_csv(out / "comparison.csv")
+    assert compared.columns.tolist() == [
+        "scheduler", "baseline", "point", "class", "replications",
+        "latency_p50_ratio", "latency_p50_ratio_ci_low", "latency_p50_ratio_ci_high",
+        "latency_p99_ratio", "latency_p99_ratio_ci_low", "latency_p99_ratio_ci_high",
+        "throughput_ratio", "throughput_ratio_ci_low", "throughput_ratio_ci_high"]
+    assert compared[["scheduler", "class"]].values.tolist() == [
+        [s, c] for s in ("asyncio", "fcfs") for c in ("api", "hog", "all")]
+    assert (compared["baseline"] == "fcfs").all() and (compared["replications"] == 1).all()
+    for row in compared.itertuples():
+        for column, name in (("latency_p50_ms", "latency_p50"),
+                             ("latency_p99_ms", "latency_p99"),
+                             ("throughput_per_s", "throughput")):
+            expected = (summary.loc[(row.scheduler, row[4]), column]
+                        / summary.loc[("fcfs", row[4]), column])
+            assert getattr(row, f"{name}_ratio") == pytest.approx(expected, rel=1e-12)
+            assert pd.isna(getattr(row, f"{name}_ratio_ci_low"))
+    first = data_rows(printed)[0]
+    ratio = compared.loc[0, "latency_p50_ratio"]
+    assert first[:2] == ["asyncio", "api"] and first[-3] == f"{ratio:.2f}x"
+    assert data_rows(printed)[3][-3:] == ["1.00x", "1.00x", "1.00x"]  # fcfs against itself
+
+
+def test_a_sweep_compares_per_point_with_a_t_interval_on_paired_log_ratios(small, tmp_path,
+                                                                            capsys):
+    """Three replications per point, each scheduler on the same tasks: the estimate is the
+    geometric mean of the three ratios, the interval exp(mean +- t(2) s / sqrt(3)) of
+    their logarithms."""
+    from scipy import stats
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text(SMALL + "sweep: {grid: {load: [0.3, 0.6]}, replications: 3}\n")
+    out = tmp_path / "out"
+    assert main([str(config), "--out", str(out), "--baseline", "fcfs", "--no-plots",
+                 "--jobs", "1", "--class", "api"]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    compared = pd.read_csv(out / "comparison.csv")
+    assert compared[["scheduler", "point", "class"]].values.tolist() == [
+        [s, p, c] for s in ("asyncio", "fcfs") for p in (0, 1) for c in ("api", "hog", "all")]
+    assert "load" in compared and (compared["replications"] == 3).all()
+    row = compared[(compared["scheduler"] == "asyncio") & (compared["point"] == 1)
+                   & (compared["class"] == "api")].iloc[0]
+    api = summary[(summary["point"] == 1) & (summary["class"] == "api")]
+    logs = np.log(api[api["scheduler"] == "asyncio"]["latency_p99_ms"].to_numpy()
+                  / api[api["scheduler"] == "fcfs"]["latency_p99_ms"].to_numpy())
+    half = stats.t.ppf(0.975, 2) * logs.std(ddof=1) / np.sqrt(3)
+    assert row["latency_p99_ratio"] == pytest.approx(np.exp(logs.mean()), rel=1e-9)
+    assert row["latency_p99_ratio_ci_low"] == pytest.approx(np.exp(logs.mean() - half),
+                                                            rel=1e-9)
+    assert row["latency_p99_ratio_ci_high"] == pytest.approx(np.exp(logs.mean() + half),
+                                                             rel=1e-9)
+    rows = data_rows(capsys.readouterr().out)
+    assert [r[:3] for r in rows] == [["asyncio", "0.3", "api"], ["asyncio", "0.6", "api"],
+                                     ["fcfs", "0.3", "api"], ["fcfs", "0.6", "api"]]
+    assert " ".join(rows[1][-6:-3]) == (  # the p99 column: ratio [low, high]
+        f"{row['latency_p99_ratio']:.2f}x [{row['latency_p99_ratio_ci_low']:.2f}, "
+        f"{row['latency_p99_ratio_ci_high']:.2f}]")
+    # the same sweep without --baseline: no comparison.csv left behind to mislead
+    assert main([str(config), "--out", str(out), "--no-plots", "--jobs", "1", "--quiet"]) == 0
+    assert not (out / "comparison.csv").exists()
+
+
+LOOP = """
+name: loop
+horizon: 300ms
+warmup: 50ms
+machine: {{cores: 4, profile: ideal}}
+workload:
+  req:
+    arrival: {{periodic: 10ms}}
+    phases: [{{cpu: 5ms}}, {{block: {block}}}]
+schedulers:
+  one: {{model: asyncio}}
+  two: {{model: asyncio, loops: 2}}
+"""
+
+
+@pytest.mark.parametrize("block,lines", [
+    ("5ms", ["warning: scheduler 'one': open classes offer 1.00 of one event loop's capacity "
+             "(cpu, native and block work not offloaded, per loop of 1): its queue grows "
+             "without bound until horizon; the drain may hit drain_limit"]),
+    ("4.9ms", ["warning: scheduler 'one': its busiest loop, worker, P or GIL was occupied 99% "
+               "of the measured window (busy or blocked in a call; the occupancy column): a "
+               "bottleneck whatever the cores do"]),
+    ("3ms", []),
+])
+def test_a_loop_over_capacity_is_warned_of_though_the_cores_are_idle(tmp_path, capsys,
+                                                                     block, lines):
+    """5 ms of cpu and a blocking call every 10 ms on 4 cores (12.5-25 % busy): one loop is
+    offered exactly its capacity with a 5 ms call (warned before the run), 99 % with 4.9 ms
+    (not over: the run's occupancy of 99 % is warned of after it), 80 % with 3 ms (nothing);
+    two loops are offered half each."""
+    config = tmp_path / "loop.yaml"
+    config.write_text(LOOP.format(block=block))
+    assert main([str(config), "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]) == 0
+    assert capsys.readouterr().err.splitlines() == lines
+
+
+def test_check_prints_the_rates_that_load_resolves_to(small, capsys):
+    """api offers 0.5 + 0.2 ms of cpu a task: load 0.35 of one core is 500 tasks/s."""
+    assert main([str(small), "load=0.35", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == ("# open class rates after load: api 500/s "
+                                        "(cpu + native work: 0.35 of the cores)")
+    assert yaml.safe_load(printed)["load"] == 0.35
+
+
+def overloaded(phases: list, schedulers: dict, arrival=None, **top) -> dict:
+    """(scheduler, resource) -> offered load of each resource at or over capacity."""
+    from helpers import config
+
+    from sim.capacity import overloads
+
+    arrival = arrival or {"periodic": "10ms"}
+    cfg = config({"req": {"arrival": arrival, "phases": phases}}, schedulers, **top)
+    return {(b.scheduler, b.resource): round(b.load, 9) for b in overloads([cfg])}
+
+
+def test_every_bottleneck_is_checked_against_its_own_capacity():
+    """A task every 10 ms on 4 cores; each resource at exactly its capacity is named, one
+    just under it is not."""
+    four = {"machine": {"cores": 4}}
+    gil = {"threads": {"model": "gil_threads"},
+           "free": {"model": "gil_threads", "free_threaded": True},
+           "offloaded": {"model": "asyncio", "offload": ["cpu"], "executor_threads": 4}}
+    assert overloaded([{"cpu": "10ms"}], gil, **four) == {
+        ("threads", "the GIL"): 1.0, ("offloaded", "the GIL"): 1.0}
+    assert overloaded([{"cpu": "9.9ms"}], gil, **four) == {}
+    pools = {"threads": {"model": "gil_threads", "threads": 2, "free_threaded": True},
+             "executor": {"model": "asyncio", "offload": ["block"], "executor_threads": 2},
+             "tokio": {"model": "tokio", "offload": ["block"], "blocking_threads": 2}}
+    assert overloaded([{"block": "20ms"}], pools, **four) == {
+        ("threads", "the thread pool"): 1.0, ("executor", "the executor pool"): 1.0,
+        ("tokio", "the blocking pool"): 1.0}
+    assert overloaded([{"block": "19.9ms"}], pools, **four) == {}
+    assert overloaded([{"io": "19ms"}, {"block": "1ms"}], pools, **four) == {
+        ("threads", "the thread pool"): 1.0}  # io holds a pool thread, not the executor's
+    workers = {"tokio": {"model": "tokio", "workers": 2},
+               "go": {"model": "go", "gomaxprocs": 1}}
+    assert overloaded([{"cpu": "10ms"}, {"block": "10ms"}], workers, **four) == {
+        ("tokio", "the workers"): 1.0, ("go", "the Ps"): 1.0}
+    cores = {"fcfs": {"model": "fcfs"}}
+    assert overloaded([{"cpu": "20ms"}, {"native": "20ms"}], cores, **four) == {
+        ("*", "the 4 cores"): 1.0}
+
+
+def test_batch_and_closed_classes_are_never_overload_and_load_sets_the_rates():
+    """A burst that drains is a normal scenario; ``load`` scales the open rates first."""
+    one = {"one": {"model": "asyncio"}}
+    assert overloaded([{"block": "1s"}], one,
+                      arrival={"batch": {"count": 1000, "at": "0s"}}) == {}
+    assert overloaded([{"block": "1s"}], one,
+                      arrival={"closed": {"clients": 10, "think": "0"}}) == {}
+    assert overloaded([{"cpu": "1ms"}, {"block": "1ms"}], one, load=0.5) == {
+        ("one", "one event loop"): 1.0}  # 1 core at 0.5: 500/s of 2 ms each
