@@ -181,26 +181,60 @@ def test_encode_writes_every_phase_and_refuses_what_real_programs_cannot_run():
     assert lines[1].startswith("1 0 sleep 1000000 cpu 100000 sleep")
     assert lines[1].endswith("spawn 3")
     assert lines[3] == "3 -1 cpu 50000"
-    for phase in ({"io": "1ms"}, {"block": "1ms"}):
-        raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 1}},
-                                          "phases": [phase]}}}
-        with pytest.raises(ValueError, match="cpu, sleep, yield and spawn"):
-            runners.encode(generate(validate(raw), 1))
+    kinds = {"t": {"arrival": {"batch": {"count": 1}},
+                   "phases": [{"native": "2ms"}, {"block": "3ms"}, "yield"]}}
+    alone = generate(validate({**TINY, "workload": kinds}), 1)
+    assert runners.encode(alone) == "0 0 native 2000000 block 3000000 yield 0\n"
+    io = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 1}},
+                                     "phases": [{"io": "1ms"}]}}}
+    with pytest.raises(ValueError, match="lone real program runs cpu, sleep, yield, spawn, "
+                                         "native, block phases, not io"):
+        runners.encode(generate(validate(io), 1))
     later = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 1, "at": "5ms"}},
                                         "phases": [{"cpu": "1ms"}]}}}
     with pytest.raises(ValueError, match="at 0 or by a spawn"):
         runners.encode(generate(validate(later), 1))
+    closed = {**TINY, "workload": {"t": {"arrival": {"closed": {"clients": 1, "think": "1ms"}},
+                                         "phases": [{"cpu": "1ms"}]}}}
+    for served in (False, True):
+        with pytest.raises(ValueError, match="no closed clients"):
+            runners.encode(generate(validate(closed), 1), served=served)
+
+
+def test_a_served_encoding_has_every_arrival_and_io_but_no_spawn():
+    """Open arrivals go out at their drawn times (ns), io as its duration; a spawned task
+    has no connection to come in on, so a served workload refuses spawns."""
+    raw = {**TINY, "horizon": "50ms", "workload": {
+        "req": {"arrival": {"poisson": "200/s"}, "phases": [{"cpu": "100us"}, {"io": "1ms"}]},
+        "late": {"arrival": {"batch": {"count": 1, "at": "7ms"}}, "phases": [{"cpu": "1ms"}]}}}
+    workload = generate(validate(raw), 1)
+    lines = runners.encode(workload, served=True).splitlines()
+    assert len(lines) == workload.n
+    for task, line in enumerate(lines):
+        words = line.split()
+        assert words[:2] == [str(task), str(int(workload.arrival[task]))]
+        expected = [[k, str(a)] for k, a in workload.phases(task)]
+        assert words[2:] == [w for pair in expected for w in pair]
+    assert lines[-1] == f"{workload.n - 1} 7000000 cpu 1000000"
+    assert any(int(line.split()[1]) > 0 for line in lines[:-1])
+    _, spawning = tiny()
+    with pytest.raises(ValueError, match="served real program runs cpu, io, sleep, yield, "
+                                         "native, block phases, not spawn"):
+        runners.encode(spawning, served=True)
 
 
 def test_every_scenario_is_a_valid_config_the_real_programs_can_run():
     required = {"asyncio_hog", "asyncio_yield_hog", "gil_convoy_1ms", "gil_convoy_5ms",
                 "gil_convoy_20ms", "go_p1_hog", "go_p1_hog_nopreempt", "go_p2_hog",
-                "tokio_hog", "tokio_lifo"}
+                "tokio_hog", "tokio_lifo", "asyncio_sockets", "threads_sockets",
+                "go_sockets", "tokio_sockets", "threads_native", "asyncio_offload",
+                "go_syscall"}
     assert required <= set(SCENARIOS)
     for scenario in SCENARIOS.values():
         cfg = scenario_config(scenario)
         workload = generate(cfg, cfg.seed)
-        assert runners.encode(workload)
+        assert runners.encode(workload, served=scenario.served)
+        assert scenario.served == scenario.name.endswith("_sockets")
         for cls, _ in scenario.figures:
             assert cls in workload.classes
         assert cfg.machine.profile == "linux"

@@ -20,11 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..phases import CPU, SLEEP, SPAWN, YIELD
+from ..phases import BLOCK, CPU, IO, KIND_NAMES, NATIVE, SLEEP, SPAWN, YIELD
 from ..workload import Workload
 
 HERE = Path(__file__).parent
-KIND_WORDS = {CPU: "cpu", SLEEP: "sleep", YIELD: "yield", SPAWN: "spawn"}
+KIND_WORDS = {CPU: "cpu", SLEEP: "sleep", YIELD: "yield", SPAWN: "spawn", NATIVE: "native",
+              BLOCK: "block"}  # what a program run alone does
+SERVED_WORDS = {CPU: "cpu", IO: "io", SLEEP: "sleep", YIELD: "yield", NATIVE: "native",
+                BLOCK: "block"}  # what a server does with a request
+CONNECTIONS = 64  # a served scenario's connections (one request in flight on each)
 CARGO_CONFIG = """\
 [source.crates-io]
 replace-with = "debian"
@@ -53,22 +57,38 @@ class Toolchains:
     built: dict[str, tuple[list[str], str]] = field(default_factory=dict)
 
 
-def encode(workload: Workload) -> str:
-    """The workload as the real programs read it; arrivals only at 0 or by a spawn."""
+def encode(workload: Workload, served: bool = False) -> str:
+    """The workload as the real programs read it: one task per line, ``id arrival kind arg
+    kind arg ...`` (arrival in ns, -1 for a task a spawn phase creates; a phase's argument
+    is its duration in ns, or for ``spawn`` the child's id).
+
+    A program run alone (``served`` false) starts every root task itself, so roots must
+    arrive at 0, and it has no backend for ``io``. A server (``served``) is sent its
+    requests by ``loadgen.py`` at their arrival times, so any arrival >= 0 works, ``io`` is
+    a round trip to loadgen's stub backend, and spawned tasks are refused (every task is a
+    request on a connection). Closed clients are refused in both."""
+    if len(workload.client_first):
+        raise ValueError("the real programs run no closed clients (arrival: closed)")
+    kinds = SERVED_WORDS if served else KIND_WORDS
     lines = []
     for task in range(workload.n):
         arrival = int(workload.arrival[task])
-        if arrival > 0:
-            raise ValueError(f"task {task} arrives at {arrival} ns: the real programs start "
-                             "tasks at 0 or by a spawn phase only")
+        if served and arrival < 0:
+            raise ValueError(f"task {task} is spawned: a served workload's tasks are "
+                             "requests, each with its own arrival time")
+        if not served and arrival > 0:
+            raise ValueError(f"task {task} arrives at {arrival} ns: a program run alone "
+                             "starts tasks at 0 or by a spawn phase only (arrivals at other "
+                             "times need a served scenario)")
         words = [str(task), str(arrival)]
         template = workload.templates[workload.task_class[task]]
         base = workload.offset[task]
         for i, kind in enumerate(template.kinds):
-            if kind not in KIND_WORDS:
-                raise ValueError(f"task {task}: the real programs run cpu, sleep, yield and "
-                                 "spawn phases only")
-            words += [KIND_WORDS[kind], str(int(workload.args[base + i]))]
+            if kind not in kinds:
+                raise ValueError(f"task {task}: a {'served' if served else 'lone'} real program "
+                                 f"runs {', '.join(kinds.values())} phases, not "
+                                 f"{KIND_NAMES[kind]}")
+            words += [kinds[kind], str(int(workload.args[base + i]))]
         lines.append(" ".join(words))
     return "\n".join(lines) + "\n"
 
@@ -140,16 +160,20 @@ def program(runtime: str, tools: Toolchains) -> tuple[list[str], str]:
     return tools.built[runtime]
 
 
-def command(runtime: str, options: dict[str, Any], tools: Toolchains
-            ) -> tuple[list[str], dict[str, str], str]:
+def command(runtime: str, options: dict[str, Any], tools: Toolchains,
+            server_cores: int | None = None) -> tuple[list[str], dict[str, str], str]:
     """argv, extra environment and a description of the settings, from the scheduler's
-    options (the same values the simulator runs with)."""
+    options (the same values the simulator runs with). ``server_cores``: the program is a
+    server on that many cores, under ``loadgen.py``'s open load (a served scenario)."""
     argv, version = program(runtime, tools)
     env: dict[str, str] = {}
     if runtime == "threads":
         seconds = options["switch_interval"] / 1e9
         argv = [*argv, "--threads", str(options["threads"]), "--switch-interval", str(seconds)]
         version += f", setswitchinterval({seconds:g}), {options['threads']} threads"
+    elif runtime == "asyncio" and options.get("offload"):
+        argv = [*argv, "--offload", ",".join(options["offload"])]
+        version += f", run_in_executor for {'/'.join(options['offload'])}"
     elif runtime == "go":
         env["GOMAXPROCS"] = str(options["gomaxprocs"])
         env["GODEBUG"] = "" if options["async_preemption"] else "asyncpreemptoff=1"
@@ -158,6 +182,12 @@ def command(runtime: str, options: dict[str, Any], tools: Toolchains
     elif runtime == "tokio":
         argv = [*argv, str(options["workers"])]
         version += f", {options['workers']} workers"
+    if server_cores is not None:
+        connections = options["threads"] if runtime == "threads" else CONNECTIONS
+        argv = [tools.python, str(HERE / "loadgen.py"), "--server-cores", str(server_cores),
+                "--connections", str(connections), "--", *argv]
+        version += (f"; a loopback server on {server_cores} core(s), {connections} "
+                    "connections, open load and stub backend from loadgen.py")
     return argv, env, version
 
 

@@ -1,17 +1,22 @@
 """The validation scenarios: one sim config each (one scheduler), and the figures compared.
 
-Every task of a scenario arrives at 0 (a batch) or is spawned by another task, so the real
-programs start them the same way whatever the runtime (timers, not sockets). The workload
-is drawn once from the config's seed and replayed unchanged on every real run. The
-scheduler's options are the real program's settings too (switch interval, GOMAXPROCS,
-async preemption, workers), and the ones for older installed runtimes (Go 1.19, Tokio
-1.24) are set to their behaviour.
+In most scenarios every task arrives at 0 (a batch) or is spawned by another task, so the
+real programs start them the same way whatever the runtime (timers, not sockets). The
+served ones (``*_sockets``) are servers on loopback under open Poisson load: ``loadgen.py``
+sends each request at its drawn arrival time and is the stub backend that answers an
+``io`` after its duration; the server has ``machine.cores`` cores to itself (on a 2-core
+machine: one, loadgen the other). The workload is drawn once from the config's seed and
+replayed unchanged on every real run. The scheduler's options are the real program's
+settings too (switch interval, GOMAXPROCS, async preemption, workers, offload), and the
+ones for older installed runtimes (Go 1.19, Tokio 1.24) are set to their behaviour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from .runners import CONNECTIONS
 
 REQUESTS, PERIOD_MS = 250, 2  # the request stream: one every 2 ms for 500 ms
 
@@ -27,6 +32,7 @@ class Scenario:
     config: dict[str, Any]
     figures: tuple[tuple[str, str], ...]
     versions: str = ""
+    served: bool = False  # a server under loadgen.py's open load (runners.command)
 
     @property
     def scheduler(self) -> dict[str, Any]:
@@ -145,4 +151,93 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
             "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
             "latency_p50_ms", "latency_p99_ms", "throughput_per_s")),
         versions=TOKIO_VERSIONS),
+]}
+
+# --- real servers under open load ---------------------------------------------------------
+
+SERVED_RATE, HOG_RATE = 300, 3  # requests per second; 1 % of the requests are hogs
+
+
+def socket_workload() -> dict[str, Any]:
+    """Requests under open Poisson load, each 200 us of CPU, an ``io`` (a 1 ms round trip
+    to the stub backend), 200 us of CPU; one in a hundred (``hog``) ends with 30-60 ms of
+    CPU instead."""
+    head = [{"cpu": "200us"}, {"io": "1ms"}]
+    return {"req": {"arrival": {"poisson": f"{SERVED_RATE}/s"},
+                    "phases": [*head, {"cpu": "200us"}]},
+            "hog": {"arrival": {"poisson": f"{HOG_RATE}/s"},
+                    "phases": [*head, {"cpu": "uniform(30ms, 60ms)"}]}}
+
+
+def _served(name: str, about: str, scheduler: dict, versions: str = "") -> Scenario:
+    """A server with one core to itself (the machine's other core runs loadgen), 4 s of
+    arrivals, the first 250 ms not counted (the server's first requests run cold)."""
+    cfg = {"name": name, "seed": 1, "horizon": "4s", "warmup": "250ms",
+           "machine": {"cores": 1}, "workload": socket_workload(),
+           "schedulers": {scheduler["model"]: scheduler}}
+    return Scenario(name, about, cfg, REQUEST_FIGURES, versions=versions, served=True)
+
+
+# --- the other phase kinds ----------------------------------------------------------------
+
+
+def _native() -> Scenario:
+    """A thread hashes (native code, the GIL released) 10 ms at a time beside a CPU-bound
+    Python thread: each time the hashing returns it must take the GIL back from the
+    cruncher, about a switch interval later (the convoy of ``gil_convoy_*``, entered from
+    native code instead of a sleep)."""
+    rounds = 40
+    workload = {
+        "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "800ms"}]},
+        "hasher": {"arrival": {"batch": {"count": 1}},
+                   "phases": [{"repeat": rounds, "phases": [{"native": "10ms"},
+                                                            {"cpu": "100us"}]}]},
+    }
+    scheduler = {"model": "gil_threads", "threads": 2, "switch_interval": "5ms"}
+    return Scenario(
+        "threads_native", "a thread hashing with the GIL released (hashlib.pbkdf2_hmac) "
+        "10 ms at a time, beside a CPU-bound thread, sys.setswitchinterval(0.005)",
+        _config("threads_native", workload, scheduler, "1s"),
+        (*(("hasher", m) for m in ("wake_delay_mean_ms", "wake_delay_p50_ms",
+                                   "wake_delay_p99_ms", "latency_p50_ms")),
+         ("cruncher", "latency_p50_ms")))
+
+
+def _offload() -> Scenario:
+    """A pure-Python function run 30 ms at a time in ``run_in_executor``, beside a stream
+    of timers: the executor thread holds the GIL, so a loop woken from select waits for it
+    (up to a switch interval). ``offload: [cpu]`` sends every cpu phase to the executor,
+    so the stream's requests only wait (``req``: sleep 1 ms)."""
+    workload = hog_stream([{"repeat": 10, "phases": [{"cpu": "30ms"},
+                                                     {"sleep": "uniform(10ms, 30ms)"}]}])
+    workload["req"]["phases"] = [{"sleep": "1ms"}]
+    return Scenario(
+        "asyncio_offload", "a 30 ms pure-Python function in run_in_executor, then a sleep, "
+        "beside a stream of 1 ms timers (the GIL shared by loop and executor)",
+        _config("asyncio_offload", workload, {"model": "asyncio", "offload": ["cpu"]},
+                f"{REQUESTS * PERIOD_MS}ms"), REQUEST_FIGURES)
+
+
+SCENARIOS |= {s.name: s for s in [
+    _served("asyncio_sockets", "a loopback asyncio server (Protocol, create_task) under "
+            "Poisson load; 1 % of requests compute 30-60 ms", ASYNCIO),
+    _served("threads_sockets", "a thread-per-connection server (64 threads) under the same "
+            "load, sys.setswitchinterval(0.005)",
+            {"model": "gil_threads", "threads": CONNECTIONS, "switch_interval": "5ms"}),
+    _served("go_sockets", "a goroutine-per-connection Go server, GOMAXPROCS=1, under the "
+            "same load", {"model": "go", "gomaxprocs": 1, **GO_19}, GO_VERSIONS),
+    _served("tokio_sockets", "a task-per-connection Tokio server, 1 worker, under the same "
+            "load (a connection's task is woken by the I/O driver: accept: worker)",
+            {"model": "tokio", "workers": 1, "accept": "worker", **TOKIO_124},
+            TOKIO_VERSIONS),
+    _native(),
+    _offload(),
+    Scenario(
+        "go_syscall", "GOMAXPROCS=1: a goroutine blocks in nanosleep (a syscall) 5-15 ms at "
+        "a time, beside a request stream; sysmon's retake hands its P off",
+        _config("go_syscall", hog_stream([{"repeat": 40, "phases": [
+            {"block": "uniform(5ms, 15ms)"}, {"cpu": "500us"}]}]),
+            {"model": "go", "gomaxprocs": 1, **GO_19}, f"{REQUESTS * PERIOD_MS}ms"),
+        (*REQUEST_FIGURES, ("hog", "wake_delay_mean_ms"), ("hog", "wake_delay_p50_ms")),
+        versions=GO_VERSIONS),
 ]}

@@ -1,26 +1,40 @@
 // Command main replays a sim workload on the Go runtime and prints what happened.
 //
 // Input (stdin), one task per line in id order: "id arrival kind arg kind arg ...", where
-// arrival is in ns (-1: created by a spawn phase) and kind is cpu, sleep, yield or spawn
-// (for spawn, arg is the child's id). Output (stdout), JSON lines with times in ns since
-// the start: {"kind":"task","id","arrival","start","finish"} per task and
-// {"kind":"wake","id","ready","run"} per wake-up (an arrival, a timer's expiry).
+// arrival is in ns (-1: created by a spawn phase) and kind is cpu, io, sleep, block, yield
+// or spawn (for spawn, arg is the child's id). Output (stdout), JSON lines with times in ns
+// since the start: {"kind":"task","id","arrival","start","finish"} per task and
+// {"kind":"wake","id","ready","run"} per wake-up (an arrival, a timer's expiry, a reply, a
+// blocking call's return).
 //
 // A cpu phase is a loop that makes no calls, calibrated in iterations per ns at start-up,
 // so that with GODEBUG=asyncpreemptoff=1 nothing can preempt it (docs/runtime-notes/go.md
-// S10). GOMAXPROCS and GODEBUG come from the environment.
+// S10). A block phase is nanosleep through syscall.Nanosleep (syscall.Syscall: the
+// goroutine's M enters the syscall holding its P, which sysmon's retake may hand off).
+// native is refused (it would need cgo). GOMAXPROCS and GODEBUG come from the environment.
+//
+// Served (SIM_BACKEND set: loadgen.py started it): a server on loopback. It dials
+// SIM_CONNECTIONS connections to the backend, listens, prints "port N", accepts as many
+// connections, prints "ready"; a goroutine per connection reads a request ("id sent"),
+// runs task id, answers "id". An io phase writes "id duration sent" on the connection's own
+// backend connection and reads the reply "id replied" (the goroutine parks on the
+// netpoller meanwhile). Times are then runtime.nanotime (CLOCK_MONOTONIC): loadgen shifts
+// them.
 package main
 
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	_ "unsafe" // go:linkname
 )
 
 type phase struct {
@@ -33,14 +47,25 @@ type record struct {
 	wakes                  [][2]int64
 }
 
+// backend is a connection's own line to loadgen's stub backend.
+type backend struct {
+	conn net.Conn
+	in   *bufio.Reader
+}
+
 var (
 	sink    uint64
 	perNs   float64
-	t0      time.Time
+	t0      int64
 	tasks   [][]phase
 	records []record
 	wg      sync.WaitGroup
 )
+
+// nanotime is the runtime's CLOCK_MONOTONIC reading (the clock loadgen.py reads too).
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // spin runs n iterations of a loop without calls: only a signal can stop it.
 func spin(n int64) {
@@ -66,9 +91,11 @@ func calibrate() float64 {
 	return rates[len(rates)/2]
 }
 
-func since() int64 { return time.Since(t0).Nanoseconds() }
+// since is the time from t0 (t0 is 0 in a served run: CLOCK_MONOTONIC itself).
+func since() int64 { return nanotime() - t0 }
 
-func run(id int) {
+// run runs task id's phases; b is its connection's backend (nil for a task run alone).
+func run(id int, b *backend) {
 	rec := &records[id]
 	rec.start = since()
 	rec.wakes = append(rec.wakes, [2]int64{rec.arrival, rec.start})
@@ -76,22 +103,36 @@ func run(id int) {
 		switch p.kind {
 		case "cpu":
 			spin(int64(float64(p.arg) * perNs))
+		case "io":
+			fmt.Fprintf(b.conn, "%d %d %d\n", id, p.arg, nanotime())
+			line, err := b.in.ReadString('\n')
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "backend:", err)
+				os.Exit(1)
+			}
+			replied, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			rec.wakes = append(rec.wakes, [2]int64{replied - t0, since()})
 		case "sleep":
 			ready := since() + p.arg
 			time.Sleep(time.Duration(p.arg))
+			rec.wakes = append(rec.wakes, [2]int64{ready, since()})
+		case "block":
+			ready := since() + p.arg
+			ts := syscall.NsecToTimespec(p.arg)
+			for syscall.Nanosleep(&ts, &ts) == syscall.EINTR { // a preemption signal
+			}
 			rec.wakes = append(rec.wakes, [2]int64{ready, since()})
 		case "yield":
 			runtime.Gosched()
 		case "spawn":
 			records[p.arg].arrival = since()
-			go run(int(p.arg))
+			go func(child int) { run(child, nil); wg.Done() }(int(p.arg))
 		}
 	}
 	rec.finish = since()
-	wg.Done()
 }
 
-func read() []int {
+func read(served bool) []int {
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<26)
 	var roots []int
@@ -101,12 +142,16 @@ func read() []int {
 			continue
 		}
 		arrival, _ := strconv.ParseInt(f[1], 10, 64)
-		if arrival > 0 {
+		if arrival > 0 && !served {
 			fmt.Fprintln(os.Stderr, "only arrivals at 0 are supported")
 			os.Exit(2)
 		}
 		var ps []phase
 		for i := 2; i+1 < len(f); i += 2 {
+			if f[i] == "native" {
+				fmt.Fprintln(os.Stderr, "native phases are not supported (no cgo)")
+				os.Exit(2)
+			}
 			arg, _ := strconv.ParseInt(f[i+1], 10, 64)
 			ps = append(ps, phase{f[i], arg})
 		}
@@ -118,14 +163,65 @@ func read() []int {
 	return roots
 }
 
+// connection serves one client connection: a request at a time.
+func connection(c net.Conn, b *backend) {
+	in := bufio.NewReader(c)
+	for {
+		line, err := in.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f := strings.Fields(line)
+		id, _ := strconv.Atoi(f[0])
+		records[id].arrival, _ = strconv.ParseInt(f[1], 10, 64)
+		run(id, b)
+		fmt.Fprintf(c, "%d\n", id)
+		wg.Done()
+	}
+}
+
+// serve sets up the connections (before any request comes), then serves them.
+func serve(port string) {
+	count, _ := strconv.Atoi(os.Getenv("SIM_CONNECTIONS"))
+	backends := make([]*backend, count)
+	for i := range backends {
+		conn, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "backend:", err)
+			os.Exit(1)
+		}
+		backends[i] = &backend{conn, bufio.NewReader(conn)}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("port %d\n", ln.Addr().(*net.TCPAddr).Port)
+	for i := 0; i < count; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "accept:", err)
+			os.Exit(1)
+		}
+		go connection(c, backends[i])
+	}
+	fmt.Println("ready")
+}
+
 func main() {
-	roots := read()
+	port, served := os.LookupEnv("SIM_BACKEND")
+	roots := read(served)
 	records = make([]record, len(tasks))
 	perNs = calibrate()
 	wg.Add(len(tasks))
-	t0 = time.Now()
-	for _, id := range roots {
-		go run(id)
+	if served {
+		serve(port)
+	} else {
+		t0 = nanotime()
+		for _, id := range roots {
+			go func(id int) { run(id, nil); wg.Done() }(id)
+		}
 	}
 	wg.Wait()
 	out := bufio.NewWriter(os.Stdout)
