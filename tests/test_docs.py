@@ -18,6 +18,7 @@ import sim.docgen as docgen
 from sim import cli
 from sim.config import Config
 from sim.distributions import Distribution
+from sim.folders import CONTENTS
 from sim.machine import PROFILES
 from sim.metrics import SUMMARY_COLUMNS
 from sim.models import MODELS
@@ -240,7 +241,8 @@ def written(tmp_path_factory):
     config = base / "docs.yaml"
     config.write_text(SMALL)
     run, sweep = base / "run", base / "sweep"
-    assert cli.main([str(config), "--out", str(run), "--trace", "--quiet", "--no-plots"]) == 0
+    assert cli.main([str(config), "--out", str(run), "--trace", "--quiet", "--no-plots",
+                     "--baseline", "loop"]) == 0
     assert cli.main([str(config), "--out", str(sweep), "--quiet", "--no-plots", "--jobs", "1",
                      "sweep={grid: {horizon: [30ms, 40ms]}, replications: 2}"]) == 0
     return run, sweep
@@ -255,6 +257,8 @@ def test_outputs_md_names_every_file_a_run_and_a_sweep_write(written):
         assert not missing, f"files in {folder.name}/ that docs/outputs.md does not name: {missing}"
     charts = set(re.findall(r'"(\w+\.png)"', (ROOT / "sim" / "plots.py").read_text()))
     assert "timeline.png" in charts and not charts - words
+    allowed = set().union(*CONTENTS.values())  # what a results folder may hold
+    assert {"aggregate.csv", "runs"} <= allowed and not allowed - words
 
 
 def test_outputs_md_names_every_column_of_every_table(written):
@@ -263,6 +267,7 @@ def test_outputs_md_names_every_column_of_every_table(written):
     tables = {"tasks.parquet": pd.read_parquet(run / "tasks.parquet").columns,
               "wakeups.parquet": pd.read_parquet(run / "wakeups.parquet").columns,
               "trace.parquet": pd.read_parquet(run / "trace.parquet").columns,
+              "comparison.csv": pd.read_csv(run / "comparison.csv").columns,
               "sweep tasks.parquet": pd.read_parquet(sweep / "tasks.parquet").columns}
     for name, columns in tables.items():
         unnamed = sorted(set(columns) - words - {"horizon", "horizon_ms"})  # (swept keys)
