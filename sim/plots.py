@@ -28,7 +28,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogFormatter
 
 from .metrics import SUMMARY_COLUMNS
-from .units import parse_duration
+from .units import format_number, parse_duration
 
 MS = 1_000_000
 
@@ -226,45 +226,112 @@ def _of(cls: str | None) -> str:
 
 
 @_plain_text
-def load_curves(summary: pd.DataFrame, ax: Axes | None = None,
-                metrics: Sequence[str] = ("latency_p50_ms", "latency_p99_ms"),
-                x: str = "load", cls: str = "all") -> Axes:
-    """Percentiles against offered load per scheduler, with 95 % confidence bands.
+def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
+                 metrics: Sequence[str] = ("latency_p50_ms", "latency_p99_ms"),
+                 cls: str = "all") -> Axes:
+    """Percentiles against a swept key per scheduler, with 95 % confidence bands.
 
-    ``summary`` is either per replication (the band is a t-interval over replications)
-    or an aggregate with ``<metric>_mean``, ``_ci_low`` and ``_ci_high`` columns."""
-    if x not in summary:
-        raise ValueError(f"load_curves needs a swept '{x}' column; the table has none")
+    ``x`` is the key as the grid writes it (``schedulers.g.switch_interval``) or its
+    column (``schedulers.g.switch_interval_ms``); values that are not numbers (``fifo``,
+    ``[cpu]``) sit at even steps in grid order. When another swept key varies too, each
+    of its values gets its own curve (same colour per scheduler, its own marker), since a
+    mean over it would be a curve that no configuration produces. ``summary`` is either
+    per replication (the band is a t-interval over replications) or an aggregate with
+    ``<metric>_mean``, ``_ci_low`` and ``_ci_high`` columns."""
+    column = swept_column(summary, x)
     ax = _axes(ax)
     rows = summary[summary["class"] == cls] if "class" in summary else summary
+    others = [c for c in _swept_columns(rows) if c != column and rows[c].nunique() > 1]
+    numeric = pd.api.types.is_numeric_dtype(rows[column])
+    if not numeric:  # even steps, grid order, the values as tick labels
+        labels = list(pd.unique(rows[column].astype(str)))
+        rows = rows.assign(**{column: rows[column].astype(str).map(
+            {v: i for i, v in enumerate(labels)})})
+        ax.set_xticks(range(len(labels)), labels)
     names = _schedulers(rows)
     colours = _colours(names)
     styles = ["-", "--", ":", "-."]
-    for name in names:
-        part = rows[rows["scheduler"] == name]
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    curves = rows.groupby(["scheduler", *others], sort=False) if others else \
+        ((name, rows[rows["scheduler"] == name]) for name in names)
+    split: list[tuple[str, str]] = []
+    for key, part in curves:
+        name = key[0] if isinstance(key, tuple) else key
+        marker = "o"
+        if others:
+            label = ", ".join(f"{c} = {_shown(v)}" for c, v in zip(others, key[1:], strict=True))
+            if label not in [s for s, _ in split]:
+                split.append((label, markers[len(split) % len(markers)]))
+            marker = dict(split)[label]
         for metric, style in zip(metrics, styles, strict=False):
-            mean, low, high = _band(part, metric, x)
-            ax.plot(mean.index, mean.to_numpy(), style, color=colours[name], marker="o", ms=3)
+            mean, low, high = _band(part, metric, column)
+            ax.plot(mean.index, mean.to_numpy(), style, color=colours[name], marker=marker,
+                    ms=3)
             if low is not None:
                 ax.fill_between(mean.index, low, high, color=colours[name], alpha=0.15, lw=0)
     ax.set_yscale("log")
     plain_log_ticks(ax.yaxis)
     ax.grid(True, which="major", alpha=0.3)
-    ax.set_xlabel("offered load (CPU work per second / cores)" if x == "load" else x)
+    ax.set_xlabel("offered load (CPU work per second / cores)" if column == "load"
+                  else _axis_label(column))
     ax.set_ylabel("latency (ms, log scale)" if all("latency" in m for m in metrics)
                   else ", ".join(metrics))
     reps = int(rows["replication"].nunique()) if "replication" in rows else 0
     band = (f"bands: 95 % CI over {reps} replications" if reps > 1
             else "bands: 95 % CI" if f"{metrics[0]}_ci_low" in rows else "one replication")
     what = _metric_label(metrics[0]) if len(metrics) == 1 else "Latency percentiles"
-    ax.set_title(f"{what[0].upper()}{what[1:]} against load{_of(cls)}\n({band})")
+    against = "load" if column == "load" else _axis_label(column).split(" (")[0]
+    ax.set_title(f"{what[0].upper()}{what[1:]} against {against}{_of(cls)}\n({band})")
     by_scheduler = ax.legend([Line2D([], [], color=colours[n]) for n in names], names,
                              title="scheduler", fontsize=8, title_fontsize=8, loc="upper left")
-    if len(metrics) > 1:
+    keys = [(Line2D([], [], color="black", ls=s), _metric_label(m))
+            for s, m in zip(styles, metrics, strict=False) if len(metrics) > 1]
+    keys += [(Line2D([], [], color="black", marker=m, ls=""), label) for label, m in split]
+    if keys:
         ax.add_artist(by_scheduler)
-        ax.legend([Line2D([], [], color="black", ls=s) for s in styles[:len(metrics)]],
-                  [_metric_label(m) for m in metrics], fontsize=8, loc="lower right")
+        ax.legend(*zip(*keys, strict=True), fontsize=8, loc="lower right")
     return ax
+
+
+@_plain_text
+def load_curves(summary: pd.DataFrame, ax: Axes | None = None,
+                metrics: Sequence[str] = ("latency_p50_ms", "latency_p99_ms"),
+                x: str = "load", cls: str = "all") -> Axes:
+    """Percentiles against offered load per scheduler, with 95 % confidence bands: the
+    sweep curves of a sweep over ``load`` (``sweep_curves``)."""
+    if x not in summary:
+        raise ValueError(f"load_curves needs a swept '{x}' column; the table has none")
+    return sweep_curves(summary, x, ax=ax, metrics=metrics, cls=cls)
+
+
+def _swept_columns(summary: pd.DataFrame) -> list[str]:
+    """The columns of swept keys: neither the contract's nor an aggregate's statistics."""
+    stats = ("_mean", "_ci_low", "_ci_high")
+    return [c for c in summary.columns if c not in SUMMARY_COLUMNS
+            and c != "replications" and not c.endswith(stats)]
+
+
+def swept_column(summary: pd.DataFrame, key: str) -> str:
+    """The column of swept ``key``: itself, or with the unit its values carry (``_ms``,
+    ``_per_s``)."""
+    for column in (key, f"{key}_ms", f"{key}_per_s"):
+        if column in _swept_columns(summary):
+            return column
+    raise ValueError(f"no swept key {key!r} in the table; its swept columns: "
+                     f"{_swept_columns(summary) or 'none'}")
+
+
+def _axis_label(column: str) -> str:
+    """``schedulers.g.switch_interval_ms`` -> ``schedulers.g.switch_interval (ms)``."""
+    for suffix, unit in (("_ms", "ms"), ("_per_s", "per s")):
+        if column.endswith(suffix):
+            return f"{column.removesuffix(suffix)} ({unit})"
+    return column
+
+
+def _shown(value) -> str:
+    """A swept value in a label: ``0.8``, ``1000``, ``[cpu]`` (never ``1e+03``)."""
+    return format_number(value) if isinstance(value, float) else str(value)
 
 
 def _band(part: pd.DataFrame, metric: str, x: str):
@@ -498,7 +565,8 @@ def standard_plots(summary: pd.DataFrame, tasks: pd.DataFrame, wakeups: pd.DataF
     requests the ``all`` tail is the heavy class's, and a class's own panel shows its own.
 
     A sweep's distributions show its last point (the highest load of a load sweep);
-    ``load_curves.png`` appears when ``load`` takes several values, ``timeline.png``
+    ``load_curves.png`` appears when ``load`` takes several values, ``sweep_curves.png``
+    when another swept key does (a row per such key and class), ``timeline.png``
     when a trace is given (one panel per traced scheduler, ``default_window`` unless
     ``window`` says otherwise)."""
     folder = Path(folder)
@@ -570,4 +638,15 @@ def standard_plots(summary: pd.DataFrame, tasks: pd.DataFrame, wakeups: pd.DataF
         fig.suptitle(f"What each core, thread, P or worker does, {_ns(lo) / MS:g} to "
                      f"{_ns(hi) / MS:g} ms (numbers: task ids; blank: idle)")
         save(fig, "timeline.png")
+
+    keys = [c for c in _swept_columns(summary) if c != "load" and summary[c].nunique() > 1]
+    if keys:  # a row of p50 and p99 per swept key other than load and class shown
+        panels = [(key, cls) for key in keys for cls in shown]
+        fig = Figure(figsize=(12, 5 * len(panels)), layout="constrained")
+        FigureCanvasAgg(fig)
+        rows = fig.subplots(len(panels), 2, sharey="row", squeeze=False)
+        for (key, cls), row in zip(panels, rows, strict=True):
+            for ax, metric in zip(row, ("latency_p50_ms", "latency_p99_ms"), strict=True):
+                sweep_curves(summary, key, ax=ax, metrics=[metric], cls=cls)
+        save(fig, "sweep_curves.png")
     return written

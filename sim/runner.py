@@ -1,8 +1,11 @@
 """``sim.run(cfg)``: config -> workload -> model -> recorder -> metrics.
 
-Every (point, replication) draws one task set from its own seed; every scheduler replays
-that same task set. Randomness inside a model comes from a stream keyed by the run seed
-and the scheduler's name, so adding a scheduler changes no other scheduler's results.
+Every (point, replication) draws one task set from its replication's seed; every
+scheduler replays that same task set, and every grid point uses the same seeds (common
+random numbers across points as across schedulers: a difference between two points is
+the swept key's, not the luck of the draw). Randomness inside a model comes from a stream
+keyed by the run seed and the scheduler's name, so adding a scheduler changes no other
+scheduler's results.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from tqdm import tqdm
 
 from .config import Config
@@ -36,19 +40,23 @@ class Result:
     trace: pd.DataFrame | None = None  # with trace=True: lane, task, state, start, end
 
 
-def run_seeds(cfg: Config) -> list[tuple[int, int, int]]:
-    """(point, replication, seed) for every run: one ``SeedSequence(seed)`` child each.
-
-    A config without a sweep runs once with ``seed`` itself, so any run of a sweep can be
-    reproduced alone with ``seed=<its seed>``.
-    """
-    points = len(cfg.sweep_points())
+def replication_seeds(cfg: Config) -> list[int]:
+    """The seed of each replication: ``seed`` itself for the first, so a config without a
+    sweep, and replication 0 of every sweep point, run with the config's seed; the r-th
+    (r >= 1) is child r - 1 of ``SeedSequence(seed)`` (independent streams; a child does
+    not depend on how many are spawned, so adding replications keeps the ones done)."""
     reps = cfg.sweep.replications if cfg.sweep else 1
-    if points == 1 and reps == 1:
-        return [(0, 0, cfg.seed)]
-    children = np.random.SeedSequence(cfg.seed).spawn(points * reps)
-    return [(p, r, int(children[p * reps + r].generate_state(1)[0]))
-            for p in range(points) for r in range(reps)]
+    children = np.random.SeedSequence(cfg.seed).spawn(reps - 1)
+    return [cfg.seed] + [int(c.generate_state(1)[0]) for c in children]
+
+
+def run_seeds(cfg: Config) -> list[tuple[int, int, int]]:
+    """(point, replication, seed) for every run: replication r has the same seed at every
+    point (common random numbers across points), so any run of a sweep can be reproduced
+    alone with its point's values and ``seed=<its seed>``."""
+    seeds = replication_seeds(cfg)
+    return [(p, r, seed) for p in range(len(cfg.sweep_points()))
+            for r, seed in enumerate(seeds)]
 
 
 def model_rng(seed: int, scheduler: str) -> np.random.Generator:
@@ -70,15 +78,49 @@ def simulate(cfg: Config, workload: Workload, scheduler: str, seed: int,
     return rec
 
 
-def swept_value(value: Any) -> Any:
-    """A grid value as a summary column: durations in ms, rates per second."""
-    if isinstance(value, str):
-        for parse, scale in ((parse_duration, NS_PER["ms"]), (parse_rate, 1)):
-            try:
-                return parse(value) / scale
-            except UnitError:
-                pass
-    return value
+def swept_columns(grid: dict[str, list[Any]]) -> dict[str, tuple[str, str]]:
+    """Swept key -> (its column in the tables, its kind): a key whose values are all
+    durations is ``<key>_ms`` (``schedulers.g.switch_interval_ms``), all rates
+    ``<key>_per_s``, as the summary's other columns carry their unit; other keys keep
+    their name (``load`` is a fraction)."""
+    columns = {}
+    for key, values in grid.items():
+        written = any(isinstance(v, str) for v in values)  # (a grid of 0s is no duration)
+        for kind, suffix in (("duration", "_ms"), ("rate", "_per_s"), ("", "")):
+            if not kind or written and all(_reads_as(kind, v) for v in values):
+                columns[key] = (key + suffix, kind)
+                break
+    return columns
+
+
+def _reads_as(kind: str, value: Any) -> bool:
+    parse = parse_duration if kind == "duration" else parse_rate
+    if kind == "rate" and not isinstance(value, str):
+        return False
+    try:
+        parse(value)
+    except UnitError:
+        return False
+    return True
+
+
+def swept_row(grid: dict[str, list[Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """A point's values as table columns: durations in ms, rates per second, numbers as
+    they are, anything else (a list, a distribution) as the text a config would hold."""
+    row = {}
+    for key, (column, kind) in swept_columns(grid).items():
+        value = values[key]
+        if kind == "duration":
+            value = parse_duration(value) / NS_PER["ms"]
+        elif kind == "rate":
+            value = parse_rate(value)
+        elif isinstance(value, bool) or not isinstance(value, int | float | str):
+            value = yaml.safe_dump(value, default_flow_style=True, width=1 << 20).strip()
+            value = value.removesuffix("\n...").strip()
+        elif any(isinstance(v, float) for v in grid[key]) and isinstance(value, int):
+            value = float(value)  # one type per column ([1, 2.5]: floats)
+        row[column] = value
+    return row
 
 
 def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed: int,
@@ -95,12 +137,21 @@ def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed:
     return rows, tasks, wakeups
 
 
-def identity(scheduler: str, model: str, point: int, replication: int, seed: int,
-             values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The columns that name a summary row: (the leading ones, one per swept key)."""
-    lead = {"scheduler": scheduler, "model": model,
+def identity(scheduler: str, model: str, point: int, replication: int,
+             seed: int) -> dict[str, Any]:
+    """The columns that name a summary row (before the metrics; the swept ones follow)."""
+    return {"scheduler": scheduler, "model": model,
             "point": point, "replication": replication, "seed": seed}
-    return lead, {k: swept_value(v) for k, v in values.items()}
+
+
+def name_run(frame: pd.DataFrame, scheduler: str, point: int, swept: dict[str, Any],
+             replication: int) -> pd.DataFrame:
+    """A run's tasks or wake-ups with the columns that name the run in front: scheduler,
+    point, the point's swept values, replication."""
+    for i, (column, value) in enumerate({"scheduler": scheduler, "point": point, **swept,
+                                         "replication": replication}.items()):
+        frame.insert(i, column, value)
+    return frame
 
 
 def run_one(cfg: Config, point: int, replication: int, seed: int,
@@ -112,17 +163,14 @@ def run_one(cfg: Config, point: int, replication: int, seed: int,
     after each scheduler (for a progress bar)."""
     point_cfg = cfg.at_point(values)
     workload = generate(point_cfg, seed)
+    swept = swept_row(cfg.sweep.grid, values) if values else {}
     summaries, task_frames, wake_frames = [], [], []
     for name in schedulers or list(cfg.schedulers):
         rows, tasks, wakeups = simulate_tables(point_cfg, workload, name, seed, traces)
-        lead, swept = identity(name, point_cfg.schedulers[name].model, point, replication,
-                               seed, values)
+        lead = identity(name, point_cfg.schedulers[name].model, point, replication, seed)
         summaries += [{**lead, **row, **swept} for row in rows]
-        for frame, out in ((tasks, task_frames), (wakeups, wake_frames)):
-            frame.insert(0, "scheduler", name)
-            frame.insert(1, "point", point)
-            frame.insert(2, "replication", replication)
-            out.append(frame)
+        task_frames.append(name_run(tasks, name, point, swept, replication))
+        wake_frames.append(name_run(wakeups, name, point, swept, replication))
         if on_done:
             on_done()
     return summaries, task_frames, wake_frames
@@ -147,7 +195,8 @@ def run(cfg: Config, progress: bool | None = None, trace: bool = False) -> Resul
         task_frames += t
         wake_frames += w
     bar.close()
-    swept = list(points[0])
+    swept = [column for column, _ in swept_columns(cfg.sweep.grid).values()] \
+        if cfg.sweep else []
     summary = pd.DataFrame(summaries, columns=SUMMARY_COLUMNS + swept)
     summary = order_summary(summary, list(cfg.schedulers), list(cfg.workload))
     return Result(summary, pd.concat(task_frames, ignore_index=True),

@@ -6,12 +6,11 @@ keyed by it) and resolved options, the point's resolved config without the ``sch
 mapping (and without ``name``, ``output``, ``sweep``, ``max_tasks`` and the root ``seed``,
 which change no result), the run seed, the data the config reads from files
 (``empirical(...)``), and the sim version and source code. So changing one scheduler's
-options reruns only that scheduler. Appending a value to a one-key grid keeps the runs
-already done (child i of ``SeedSequence.spawn`` does not depend on how many are spawned);
-other grid or replication changes renumber the (point, replication) pairs, hence their
-seeds and keys. Within one grid every point has its own seed, so a
-grid over one scheduler's option still runs the other schedulers once per point: as more
-samples, not as repeats.
+options reruns only that scheduler. Seeds belong to replications, not points (common
+random numbers across points), so changing the grid keeps every run whose point and
+replication are unchanged, adding replications keeps the ones done (child i of
+``SeedSequence.spawn`` does not depend on how many are spawned), and a grid over one
+scheduler's option gives the other schedulers one key per replication: they run once.
 
 A run file ``<key>.zip`` holds ``run.json`` (who the run was, its summary rows, its seed,
 wall time and host) and ``tasks.parquet`` / ``wakeups.parquet`` (no scheduler, point or

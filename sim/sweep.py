@@ -2,9 +2,11 @@
 run serially, in local processes or on a Dask cluster, and stored run by run.
 
 Flow: ``plan`` makes one ``RunSpec`` per scheduler x point x replication (seeds from
-``run_seeds``: one per (point, replication), shared by the schedulers; keys from
-``store.run_key``); the specs not already in ``runs/`` are executed, at most a small window
-in flight, and the parent writes each run file the moment its outcome arrives. Workers get
+``run_seeds``: one per replication, shared by the schedulers and the points; keys from
+``store.run_key``); the specs not already in ``runs/`` are executed (each key once: with
+common seeds, a grid over one scheduler's option gives the other schedulers the same key
+at every point), at most a small window in flight, and the parent writes each run file the
+moment its outcome arrives. Workers get
 the point's resolved config as a plain dict and return the run file's bytes, so a Dask
 worker on another machine needs ``sim`` installed but never sees the output folder. A run
 that raises is caught in its worker and stored as ``<key>.failed.json``; the sweep goes on,
@@ -16,10 +18,10 @@ values) taken from the plan: the same bytes whether the runs ran serially, in pa
 Dask, or partly in an earlier, interrupted sweep.
 
 ``tasks.parquet`` and ``wakeups.parquet`` of a sweep are the run files' tables
-concatenated one run at a time through a pyarrow ``ParquetWriter`` (with scheduler, point
-and replication columns added), so the parent never holds more than one run's tasks; the
-run files stay, so they are a second copy of the data. Memory otherwise holds the plan and
-the summary rows only.
+concatenated one run at a time through a pyarrow ``ParquetWriter`` (with scheduler, point,
+swept values and replication columns added), so the parent never holds more than one run's
+tasks; the run files stay, so they are a second copy of the data. Memory otherwise holds
+the plan and the summary rows only.
 """
 
 from __future__ import annotations
@@ -65,7 +67,14 @@ from .outputs import (
     write_json,
     write_parquet_stream,
 )
-from .runner import identity, order_summary, run_seeds, simulate_tables
+from .runner import (
+    identity,
+    order_summary,
+    run_seeds,
+    simulate_tables,
+    swept_columns,
+    swept_row,
+)
 from .store import RunStore, data_digest, pack, run_key
 from .workload import check_size, generate
 
@@ -306,7 +315,8 @@ def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
     if not replace:
         for folder in (out, store.folder):
             clean_leftovers(folder)
-    todo = specs if replace else [s for s in specs if not store.done(s.key)]
+    unique = list({s.key: s for s in reversed(specs)}.values())[::-1]  # first of each key
+    todo = unique if replace else [s for s in unique if not store.done(s.key)]
     jobs = max(1, min(jobs, len(todo)))
     seeds = [{"point": p, "replication": r, "seed": s} for p, r, s in run_seeds(cfg)]
     runs = [{k: v for k, v in s.about().items() if k != "values"} for s in specs]
@@ -343,7 +353,7 @@ def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
     atomic_write(out / "summary.csv", summary.to_csv(index=False).encode())
     atomic_write(out / "aggregate.csv", agg.to_csv(index=False).encode())
     for name in ("tasks", "wakeups"):  # in plan order, as sim.run() has them
-        write_parquet_stream(out / f"{name}.parquet", _tables(ok, store, name))
+        write_parquet_stream(out / f"{name}.parquet", _tables(cfg, ok, store, name))
     status = "complete" if not failed else f"{len(failed)} runs failed"
     write_json(out / "manifest.json", manifest(
         cfg, seeds, SWEEP, status=status, executor=executor, jobs=jobs, ran=len(todo),
@@ -355,21 +365,27 @@ def _summary(cfg: Config, specs: list[RunSpec], store: RunStore) -> pd.DataFrame
     """The summary rows of the stored runs, identity from the plan, in contract order."""
     rows = []
     for spec in specs:
-        lead, swept = identity(spec.scheduler, spec.model, spec.point, spec.replication,
-                               spec.seed, spec.values)
+        lead = identity(spec.scheduler, spec.model, spec.point, spec.replication, spec.seed)
+        swept = swept_row(cfg.sweep.grid, spec.values) if spec.values else {}
         rows += [{**lead, **row, **swept} for row in store.info(spec.key)["summary"]]
-    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + list(cfg.sweep_points()[0]))
+    columns = [column for column, _ in swept_columns(cfg.sweep.grid).values()] \
+        if cfg.sweep else []
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS + columns)
     return order_summary(summary, list(cfg.schedulers), list(cfg.workload))
 
 
-def _tables(specs: list[RunSpec], store: RunStore, name: str) -> Iterator[pa.Table]:
-    """One run's ``tasks``/``wakeups`` at a time, with the columns that name the run."""
+def _tables(cfg: Config, specs: list[RunSpec], store: RunStore,
+            name: str) -> Iterator[pa.Table]:
+    """One run's ``tasks``/``wakeups`` at a time, with the columns that name the run
+    (scheduler, point, the point's swept values, replication: as ``sim.run`` has them)."""
     for spec in specs:
         table = store.table(spec.key, name)
         n = table.num_rows
-        names = (("scheduler", spec.scheduler, pa.string()), ("point", spec.point, pa.int64()),
-                 ("replication", spec.replication, pa.int64()))
-        for i, (column, value, kind) in enumerate(names):
+        swept = swept_row(cfg.sweep.grid, spec.values) if spec.values else {}
+        names = {"scheduler": spec.scheduler, "point": spec.point, **swept,
+                 "replication": spec.replication}
+        for i, (column, value) in enumerate(names.items()):
+            kind = pa.scalar(value).type  # (typed even when the run has no rows)
             table = table.add_column(i, column, pa.array([value] * n, type=kind))
         yield table
 

@@ -117,6 +117,56 @@ def test_load_curves_read_an_aggregate():
     assert ax.collections[0].get_paths()[0].vertices[:, 1].max() == 9.0
 
 
+def key_summary():
+    """Two schedulers, switch interval 1 and 5 ms at loads 0.5 and 0.9, two replications."""
+    rows = []
+    for scheduler, base in (("a", 10.0), ("b", 20.0)):
+        for load in (0.5, 0.9):
+            for interval in (1.0, 5.0):
+                for rep, delta in enumerate((-1.0, 1.0)):
+                    rows.append({"scheduler": scheduler, "class": "all", "replication": rep,
+                                 "load": load, "schedulers.g.switch_interval_ms": interval,
+                                 "latency_p50_ms": base * load + interval + delta,
+                                 "latency_p99_ms": 4 * base * load + interval + delta})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
+    """x by the grid's key or its column; the other varying key (load) splits the curves:
+    a mean over it would be a curve no configuration produces."""
+    summary = key_summary()
+    for x in ("schedulers.g.switch_interval", "schedulers.g.switch_interval_ms"):
+        ax = plots.sweep_curves(summary, x=x, metrics=["latency_p50_ms"])
+        lines = ax.get_lines()
+        assert len(lines) == 4  # 2 schedulers x 2 loads
+        assert [list(line.get_xdata()) for line in lines] == [[1.0, 5.0]] * 4
+        np.testing.assert_allclose([line.get_ydata() for line in lines],
+                                   [[6, 10], [10, 14], [11, 15], [19, 23]])
+        half = 12.706205 * np.sqrt(2) / np.sqrt(2)  # t(0.975, 1) x std / sqrt(n)
+        band = ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert band.min() == pytest.approx(6 - half, rel=1e-6)
+        assert ax.get_xlabel() == "schedulers.g.switch_interval (ms)"
+        assert ax.get_title() == ("P50 latency against schedulers.g.switch_interval\n"
+                                  "(bands: 95 % CI over 2 replications)")
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend == ["load = 0.5", "load = 0.9"]
+    one_load = summary[summary["load"] == 0.5]
+    assert len(plots.sweep_curves(one_load, x="schedulers.g.switch_interval").get_lines()) == 4
+    with pytest.raises(ValueError, match="no swept key 'quantum'.*switch_interval_ms"):
+        plots.sweep_curves(summary, x="quantum")
+
+
+def test_sweep_curves_of_words_sit_at_even_steps_in_grid_order():
+    rows = [{"scheduler": "g", "class": "all", "replication": 0,
+             "schedulers.g.wake_order": order, "latency_p50_ms": value,
+             "latency_p99_ms": value} for order, value in (("random", 2.0), ("fifo", 1.0))]
+    ax = plots.sweep_curves(pd.DataFrame(rows), x="schedulers.g.wake_order",
+                            metrics=["latency_p50_ms"])
+    assert list(ax.get_lines()[0].get_xdata()) == [0, 1]
+    assert list(ax.get_lines()[0].get_ydata()) == [2.0, 1.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "fifo"]
+
+
 def test_load_curves_need_a_load_column(result):
     with pytest.raises(ValueError, match="load"):
         plots.load_curves(result.summary)

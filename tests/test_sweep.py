@@ -175,16 +175,18 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_runs(reference_out, c
     assert json.loads((out / "manifest.json").read_text())["status"] == "complete"
 
 
-def test_seeds_one_per_point_and_replication_shared_by_the_schedulers(reference_out, config):
+def test_seeds_one_per_replication_shared_by_the_schedulers_and_the_points(reference_out,
+                                                                          config):
+    """Replication 0 runs with the config's seed, replication r >= 1 with child r - 1 of
+    SeedSequence(seed), at every point (common random numbers across points)."""
     specs = sweep.plan(sim.load_config(config))
     seeds = {(s.point, s.replication): set() for s in specs}
     for s in specs:
         seeds[(s.point, s.replication)].add(s.seed)
     assert all(len(v) == 1 for v in seeds.values())  # every scheduler, the same seed
-    children = np.random.SeedSequence(5).spawn(4)
-    expected = {(p, r): {int(children[p * 2 + r].generate_state(1)[0])}
-                for p in range(2) for r in range(2)}
-    assert seeds == expected and len({min(v) for v in seeds.values()}) == 4
+    child = int(np.random.SeedSequence(5).spawn(1)[0].generate_state(1)[0])
+    expected = {(p, 0): {5} for p in range(2)} | {(p, 1): {child} for p in range(2)}
+    assert seeds == expected and child != 5
     summary = pd.read_csv(reference_out / "summary.csv")
     recorded = summary.groupby(["point", "replication"])["seed"].unique()
     assert {k: set(v) for k, v in recorded.items()} == expected
@@ -192,6 +194,90 @@ def test_seeds_one_per_point_and_replication_shared_by_the_schedulers(reference_
     assert {(d["point"], d["replication"]): {d["seed"]} for d in manifest["seeds"]} == expected
     info = RunStore(reference_out / "runs").info(specs[0].key)
     assert info["seed"] == specs[0].seed and info["summary"][-1]["class"] == "all"
+
+
+def test_a_load_sweep_scales_the_same_draws(reference_out):
+    """Common random numbers under load: the same exponential draws divided by each
+    point's rate, so the k-th arrival at load 0.3 is at 0.7/0.3 times the k-th at 0.7
+    (to the ns the times are floored to); another replication draws other arrivals."""
+    tasks = pd.read_parquet(reference_out / "tasks.parquet",
+                            filters=[("scheduler", "==", "fcfs"), ("class", "==", "api")])
+
+    def arrivals(load, replication):
+        rows = tasks[(tasks["load"] == load) & (tasks["replication"] == replication)]
+        return np.sort(rows["arrival"].to_numpy())
+    low, high = arrivals(0.3, 0), arrivals(0.7, 0)
+    n = min(len(low), len(high))
+    assert n > 10 and np.abs(low[:n] * 0.3 - high[:n] * 0.7).max() <= 1
+    other = arrivals(0.3, 1)
+    n = min(len(low), len(other))
+    assert not np.array_equal(other[:n], low[:n])
+
+
+GRID = SWEEP.replace("grid: {load: [0.3, 0.7]}", "grid: {schedulers.rr.quantum: [1ms, 4ms]}")
+
+
+def test_a_sweep_of_any_key_pairs_its_points(tmp_path, capsys):
+    """A grid over one scheduler's option: point 0 and point 1 of a replication replay the
+    very same tasks (identical arrival times); the other schedulers' runs have the same
+    key at both points and run once; the swept column carries its unit, in summary.csv,
+    aggregate.csv, tasks.parquet and wakeups.parquet (beside point), and the terminal;
+    plots/sweep_curves.png is drawn."""
+    config = tmp_path / "grid.yaml"
+    config.write_text(GRID)
+    out = tmp_path / "out"
+    assert main([str(config), "--jobs", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split()[:2] == ["scheduler", "schedulers.rr.quantum_ms"]
+    assert "(8 runs run now, 4 reused" in printed  # asyncio and fcfs: once per replication
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.columns[-1] == "schedulers.rr.quantum_ms"
+    assert summary.groupby("point")["schedulers.rr.quantum_ms"].unique().tolist() == [[1.0],
+                                                                                    [4.0]]
+    assert "schedulers.rr.quantum_ms" in pd.read_csv(out / "aggregate.csv").columns
+    for name in ("tasks", "wakeups"):
+        table = pd.read_parquet(out / f"{name}.parquet")
+        assert table.columns[:4].tolist() == ["scheduler", "point", "schedulers.rr.quantum_ms",
+                                              "replication"]
+        assert (table["schedulers.rr.quantum_ms"] == table["point"].map({0: 1.0, 1: 4.0})).all()
+    tasks = pd.read_parquet(out / "tasks.parquet", filters=[("scheduler", "==", "rr")])
+    by = {(p, r): part.sort_values("task_id")["arrival"].to_numpy()
+          for (p, r), part in tasks.groupby(["point", "replication"])}
+    assert np.array_equal(by[0, 0], by[1, 0]) and np.array_equal(by[0, 1], by[1, 1])
+    n = min(len(by[0, 0]), len(by[0, 1]))
+    assert not np.array_equal(by[0, 0][:n], by[0, 1][:n])  # replications differ
+    fcfs = summary[summary["scheduler"] == "fcfs"]
+    at = [fcfs[fcfs["point"] == p].drop(columns=["point", "schedulers.rr.quantum_ms"])
+          .reset_index(drop=True) for p in (0, 1)]
+    pd.testing.assert_frame_equal(at[0], at[1])  # the same run, reported at both points
+    assert (out / "plots" / "sweep_curves.png").exists()
+    assert not (out / "plots" / "load_curves.png").exists()
+
+
+def test_swept_columns_carry_the_unit_their_values_have():
+    from sim.runner import swept_columns, swept_row
+
+    grid = {"schedulers.g.switch_interval": ["1ms", "500us", 0], "load": [0.5, 1],
+            "workload.api.arrival.poisson": ["100/s", "2/ms"], "machine.cores": [1, 2],
+            "schedulers.a.offload": [[], ["cpu"]], "workload.api.phases.0.cpu": ["1ms",
+                                                                                "exp(1ms)"],
+            "schedulers.go.steal_tries": [0]}
+    assert {k: c for k, (c, _) in swept_columns(grid).items()} == {
+        "schedulers.g.switch_interval": "schedulers.g.switch_interval_ms", "load": "load",
+        "workload.api.arrival.poisson": "workload.api.arrival.poisson_per_s",
+        "machine.cores": "machine.cores", "schedulers.a.offload": "schedulers.a.offload",
+        "workload.api.phases.0.cpu": "workload.api.phases.0.cpu",
+        "schedulers.go.steal_tries": "schedulers.go.steal_tries"}
+    point = {"schedulers.g.switch_interval": "500us", "load": 1,
+             "workload.api.arrival.poisson": "2/ms", "machine.cores": 2,
+             "schedulers.a.offload": ["cpu"], "workload.api.phases.0.cpu": "exp(1ms)",
+             "schedulers.go.steal_tries": 0}
+    assert swept_row(grid, point) == {
+        "schedulers.g.switch_interval_ms": 0.5, "load": 1.0,
+        "workload.api.arrival.poisson_per_s": 2000.0, "machine.cores": 2,
+        "schedulers.a.offload": "[cpu]", "workload.api.phases.0.cpu": "exp(1ms)",
+        "schedulers.go.steal_tries": 0}
+    assert isinstance(swept_row(grid, point)["load"], float)
 
 
 def test_changing_one_schedulers_option_reruns_only_its_runs(reference_out, config,
@@ -236,7 +322,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(config, tmp_path, capsys
     failed = list((out / "runs").glob("*.failed.json"))
     assert len(failed) == 1 and "Traceback" in json.loads(failed[0].read_text())["traceback"]
     summary = pd.read_csv(out / "summary.csv")
-    assert len(summary) == 5 * 3 and summary["schedulers.rr.quantum"].tolist()[-1] == 2.0
+    assert len(summary) == 5 * 3 and summary["schedulers.rr.quantum_ms"].tolist()[-1] == 2.0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "1 runs failed" and manifest["failed"][0]["scheduler"] == "rr"
 
