@@ -43,7 +43,7 @@ class Bottleneck:
                     "capacity: queues grow without bound until horizon; the drain may hit "
                     "drain_limit")
         return (f"warning: {where}scheduler {self.scheduler!r}: open classes offer "
-                f"{self.load:.2f} of {self.resource}'s capacity ({self.what}): its queue "
+                f"{self.load:.2f} of the capacity of {self.resource} ({self.what}): its queue "
                 "grows without bound until horizon; the drain may hit drain_limit")
 
 

@@ -332,8 +332,8 @@ schedulers:
 
 
 @pytest.mark.parametrize("block,lines", [
-    ("5ms", ["warning: scheduler 'one': open classes offer 1.00 of one event loop's capacity "
-             "(cpu, native and block work not offloaded, per loop of 1): its queue grows "
+    ("5ms", ["warning: scheduler 'one': open classes offer 1.00 of the capacity of one event "
+             "loop (cpu, native and block work not offloaded, per loop of 1): its queue grows "
              "without bound until horizon; the drain may hit drain_limit"]),
     ("4.9ms", ["warning: scheduler 'one': its busiest loop, worker, P or GIL was occupied 99% "
                "of the measured window (busy or blocked in a call; the occupancy column): a "
