@@ -268,6 +268,24 @@ def test_missing_runtimes_give_skipped_rows(tmp_path: Path):
     assert row.count("| – / ") == 6 and row.endswith(") – |")  # real skipped / simulated
 
 
+def test_the_simulator_runs_on_the_profile_given_and_keeps_it_with_the_results(
+        tmp_path: Path):
+    """A profile whose timers are all 3 ms late moves go_p1_hog's simulated median request
+    latency (200 us of CPU, a 1 ms sleep, 200 us) from linux's 1.5 ms to 4.8 ms; the file
+    is copied beside the results."""
+    tools = Toolchains(build_dir=tmp_path / "build", go=str(tmp_path / "missing" / "go"))
+    slow = tmp_path / "slow.yaml"
+    slow.write_text("timer_lateness: 3ms\nwake_latency: 0\n")
+    latency = {}
+    for name, profile in (("linux", "linux"), ("slow", slow)):
+        table = run_validation(["go_p1_hog"], tmp_path / name, repeat=1, seeds=2, tools=tools,
+                               profile=profile, log=lambda _msg: None)
+        latency[name] = table.set_index("metric").loc["req.latency_p50_ms", "simulated"]
+    assert 1.4 < latency["linux"] < 1.6 and 4.4 < latency["slow"] < 5
+    assert (tmp_path / "slow" / "machine.yaml").read_text() == slow.read_text()
+    assert not (tmp_path / "linux" / "machine.yaml").exists()
+
+
 def test_a_tiny_real_asyncio_run_reports_every_task_and_wake_up(tmp_path: Path):
     """A real run of some 30 ms: its structure, not its timings."""
     cfg, workload = tiny()

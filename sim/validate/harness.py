@@ -322,15 +322,18 @@ def measure_profile(out: Path, tools: Toolchains, log: Callable[[str], None]) ->
 def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20,
                    tools: Toolchains | None = None, profile: str | Path | None = None,
                    log: Callable[[str], None] = print) -> pd.DataFrame:
-    """Validate ``names`` on the machine ``profile`` (linux, ideal or a YAML file; None:
-    measured now into ``out/machine.yaml``); write validation.csv, .md and .png in
-    ``out``."""
+    """Validate ``names`` on the machine ``profile`` (linux, ideal or a YAML file, copied
+    to ``out/machine.yaml``; None: measured now into it); write validation.csv, .md and
+    .png in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     tools = tools or Toolchains(build_dir=out / "build", nice=default_nice())
     if profile is None:
         profile = measure_profile(out, tools, log)
     elif str(profile).endswith((".yaml", ".yml")):
         profile = Path(profile).resolve()
+        kept = out.resolve() / "machine.yaml"  # the profile beside the results it gave
+        if kept != profile:
+            calibrate.write_atomic(kept, profile.read_text())
     rows = []
     for name in names:
         log(f"{name}: {SCENARIOS[name].about}")
