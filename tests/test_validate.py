@@ -396,6 +396,28 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     assert cfg.machine.tick_origin == "random"  # linux fills the rest
 
 
+def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeypatch,
+                                                         capsys):
+    """The command's whole path with the measurement replaced (no test sleeps): --write
+    FILE, then a config with machine: {profile: FILE}; without --write, the profile on
+    standard output."""
+    monkeypatch.setattr(calibrate, "measure", lambda tools, log: fake_measured())
+    path = tmp_path / "here.yaml"
+    assert main(["--calibrate", "--write", str(path), "--out", str(tmp_path / "o")]) == 0
+    assert capsys.readouterr().out == f"wrote {path}\n"
+    assert "machine: {profile: here.yaml}" in path.read_text()
+    cfg = validate({**TINY, "machine": {"profile": "here.yaml"}}, base_dir=tmp_path)
+    assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(fake_measured().wake)
+    assert main(["--calibrate", "--out", str(tmp_path / "o")]) == 0
+    def laws(text: str) -> list[str]:  # (the comments carry the time and load average)
+        return [line for line in text.splitlines() if not line.startswith("#")]
+
+    printed = capsys.readouterr().out
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 2
+    assert "machine: {profile: machine.yaml}" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
+
+
 def test_calibrate_refuses_a_path_it_cannot_write_before_measuring(tmp_path: Path, capsys):
     for bad in (tmp_path / "no" / "m.yaml", tmp_path):
         assert main(["--calibrate", "--write", str(bad)]) == 2
