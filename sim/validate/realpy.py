@@ -4,8 +4,7 @@ Run as a script (``python realpy.py asyncio|threads [options] < workload``), not
 of the ``sim`` package: the measured process should hold nothing but the standard library
 (no numpy, pandas or their garbage). The workload and output formats are the ones the Go
 and Tokio programs share (see ``runners.encode``): one task per line in, JSON lines out,
-times in ns since the start. ``probe`` measures the machine's timer lateness and the
-overheads that are calibrated (a short sleep's overshoot, an asyncio task step's cost).
+times in ns since the start. (``probe.py`` measures the machine, for ``--calibrate``.)
 
 Phases: ``cpu`` spins in Python; ``native`` is ``hashlib.pbkdf2_hmac`` (OpenSSL, called
 with the GIL released) for a number of iterations calibrated at start-up; ``block`` is a
@@ -364,57 +363,14 @@ def serve_threads(tasks, served: Served) -> Log:
     return log
 
 
-def probe(samples: int) -> dict:
-    """What the machine adds to every timer wait (how late ``time.sleep(1 ms)`` returns:
-    mean, p50, p99; the tolerances' floor), how often a CPU-bound thread loses its core
-    for over 0.5 ms (other load; reported, not used), and the overheads the models have
-    options for: a 20 us sleep's overshoot (Go's sysmon sleeps with ``usleep(20)``) and the
-    cost of one asyncio task step (``sleep(0)`` round trips of 10 tasks)."""
-    def lateness(ns: int) -> list[int]:
-        out = []
-        for _ in range(samples):
-            t = now()
-            time.sleep(ns / 1e9)
-            out.append(now() - t - ns)
-        return sorted(out)
-
-    ms, short = lateness(1_000_000), lateness(20_000)
-    gaps, last, end = [], now(), now() + 300_000_000  # a CPU-bound thread's lost time
-    while last < end:
-        t = now()
-        if t - last > 500_000:
-            gaps.append(t - last)
-        last = t
-
-    async def spinner(n: int) -> None:
-        for _ in range(n):
-            await asyncio.sleep(0)
-
-    async def steps(k: int, n: int) -> int:
-        t = now()
-        await asyncio.gather(*(spinner(n) for _ in range(k)))
-        return now() - t
-
-    step = min(asyncio.run(steps(10, 200)) for _ in range(5)) / 2000
-    return {"kind": "probe", "lateness_mean": int(statistics.mean(ms)),
-            "lateness_p50": int(statistics.median(ms)),
-            "lateness_p99": ms[round(0.99 * (len(ms) - 1))],
-            "sleep_20us_p50": int(statistics.median(short)), "asyncio_step": int(step),
-            "spin_gaps_per_s": len(gaps) / 0.3, "spin_gap_max": max(gaps, default=0)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runtime", choices=["asyncio", "threads", "probe"])
+    parser.add_argument("runtime", choices=["asyncio", "threads"])
     parser.add_argument("--switch-interval", type=float, default=0.005, help="seconds")
     parser.add_argument("--threads", type=int, default=32)
     parser.add_argument("--offload", default="", help="asyncio: phase kinds for "
                         "run_in_executor, comma-separated (cpu, native, block)")
-    parser.add_argument("--samples", type=int, default=300)
     args = parser.parse_args()
-    if args.runtime == "probe":
-        print(json.dumps(probe(args.samples)))
-        return
     served = Served() if "SIM_BACKEND" in os.environ else None
     tasks, roots = read(sys.stdin, served is not None)
     info = {"runtime": f"CPython {sys.version.split()[0]}"}
