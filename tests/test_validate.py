@@ -30,6 +30,7 @@ from sim.validate.__main__ import main
 from sim.validate.harness import (
     figures,
     floor,
+    overview,
     scenario_config,
     simulate,
     timer_lateness,
@@ -284,6 +285,20 @@ def test_the_simulator_runs_on_the_profile_given_and_keeps_it_with_the_results(
     assert 1.4 < latency["linux"] < 1.6 and 4.4 < latency["slow"] < 5
     assert (tmp_path / "slow" / "machine.yaml").read_text() == slow.read_text()
     assert not (tmp_path / "linux" / "machine.yaml").exists()
+
+
+def test_the_overview_gives_each_other_class_a_row_of_its_own():
+    def row(metric, real, sim, agree):
+        return {"scenario": "s", "metric": metric, "real": real, "real_min": real - 1,
+                "real_max": real + 1, "simulated": sim, "sim_min": sim, "sim_max": sim,
+                "agree": agree}
+    table = pd.DataFrame([row("req.wake_delay_mean_ms", 2.0, 2.5, "yes"),
+                          row("req.latency_p50_ms", 10.0, 30.0, "no"),
+                          row("hog.wake_delay_mean_ms", 50.0, 5.0, "uninformative")])
+    assert overview(table).splitlines() == [
+        "| scenario | wake delay mean | latency p50 |", "|---|---|---|",
+        "| s | 2 (1–3) / 2.5 (2.5–2.5) ✓ | 10 (9–11) / 30 (30–30) ✗ |",
+        "| s (hog) | 50 (49–51) / 5 (5–5) ? |  |"]
 
 
 def test_a_tiny_real_asyncio_run_reports_every_task_and_wake_up(tmp_path: Path):

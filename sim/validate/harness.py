@@ -236,7 +236,9 @@ def chart(table: pd.DataFrame, path: Path) -> None:
         real_err, sim_err = _range(times, "real"), _range(times, "sim")
         ax.bar(x - 0.2, real, 0.4, yerr=real_err, capsize=2, color="#0072B2", label="real")
         ax.bar(x + 0.2, sim, 0.4, yerr=sim_err, capsize=2, color="#E69F00", label="simulated")
-        labels = [m.split(".", 1)[1].removesuffix("_ms") for m in times["metric"]]
+        classes = {m.split(".", 1)[0] for m in times["metric"]}
+        labels = [(m if len(classes) > 1 else m.split(".", 1)[1]).removesuffix("_ms")
+                  for m in times["metric"]]  # the class named where a panel has several
         ax.set_xticks(x, labels, rotation=20, fontsize=7)
         for tick, agree in zip(ax.get_xticklabels(), times["agree"], strict=True):
             tick.set_color(colours.get(agree, "black"))
@@ -265,13 +267,16 @@ def _num(v: float) -> str:
 
 
 def overview(table: pd.DataFrame) -> str:
-    """A scenario a row, a figure a column (the README's table): real median (min-max) /
-    simulated median (min-max), and the verdict as a mark (✓ agrees, ✗ disagrees, ?
-    uninformative, – skipped)."""
+    """A scenario a row (a row more for each other class it judges), a figure a column
+    (the README's table): real median (min-max) / simulated median (min-max), and the
+    verdict as a mark (✓ agrees, ✗ disagrees, ? uninformative, – skipped)."""
     kinds = list(dict.fromkeys(m.split(".", 1)[1] for m in table["metric"]))
     head = [k.removesuffix("_ms").replace("_", " ") for k in kinds]
     lines = ["| scenario | " + " | ".join(head) + " |", "|---" * (len(kinds) + 1) + "|"]
-    for name, part in table.groupby("scenario", sort=False):
+    cls = table["metric"].str.split(".", n=1).str[0]
+    for (name, which), part in table.groupby([table["scenario"], cls], sort=False):
+        first = cls[table["scenario"] == name].iloc[0]
+        label = name if which == first else f"{name} ({which})"  # a second class: a row
         cells = {m.split(".", 1)[1]: r for m, (_, r) in zip(part["metric"], part.iterrows(),
                                                            strict=True)}
         row = []
@@ -284,7 +289,7 @@ def overview(table: pd.DataFrame) -> str:
                 f"{_num(r['real'])} ({_num(r['real_min'])}–{_num(r['real_max'])})"
             sim = f"{_num(r['simulated'])} ({_num(r['sim_min'])}–{_num(r['sim_max'])})"
             row.append(f"{real} / {sim} {MARKS.get(r['agree'], r['agree'])}")
-        lines.append(f"| {name} | " + " | ".join(row) + " |")
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
