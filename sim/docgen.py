@@ -83,24 +83,41 @@ def type_name(annotation: Any, metadata: list[Any] = ()) -> str:
         (item,) = get_args(annotation)
         if get_origin(item) is Literal:
             return "list of " + ", ".join(_words(item))
-        return f"list of {getattr(item, '__name__', item)}s"
+        return "list of " + {str: "names", int: "whole numbers"}.get(item, str(item))
     return getattr(annotation, "__name__", str(annotation))
+
+
+def _comments(source: str) -> dict[int, str]:
+    """Line number -> the comment on that line."""
+    return {token.start[0]: token.string.lstrip("#").strip()
+            for token in tokenize.generate_tokens(io.StringIO(source).readline)
+            if token.type == tokenize.COMMENT}
+
+
+def constant_comments(module: Any) -> dict[str, str]:
+    """A module's constants (``EVENT_INTERVAL = 61  # builder.rs``) -> their comment."""
+    source = inspect.getsource(module)
+    comments = _comments(source)
+    return {node.targets[0].id: comments[node.lineno] for node in ast.parse(source).body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id.isupper() and node.lineno in comments}
 
 
 def field_comments(cls: type) -> dict[str, str]:
     """Per field of ``cls``, the comments written with it in the source: those on the
-    lines since the previous field, and those inside the field's own lines."""
+    lines since the previous field, those inside the field's own lines, and those of the
+    module's constants its default names (``default=EVENT_INTERVAL``)."""
     source = textwrap.dedent(inspect.getsource(cls))
-    comments: dict[int, str] = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT:
-            comments[token.start[0]] = token.string.lstrip("#").strip()
+    comments = _comments(source)
+    constants = constant_comments(inspect.getmodule(cls))
     found, after = {}, 0
     for node in ast.parse(source).body[0].body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             lines = range(after + 1, node.end_lineno + 1)
-            text = " ".join(comments[n] for n in lines if n in comments)
-            found[node.target.id] = text.replace("noqa: N802", "").strip()
+            written = " ".join(comments[n] for n in lines if n in comments)
+            named = [f"{name.id}: {constants[name.id]}" for name in ast.walk(node.value or node)
+                     if isinstance(name, ast.Name) and name.id in constants]
+            found[node.target.id] = "; ".join(filter(None, [written, *named]))
         after = node.end_lineno
     return found
 

@@ -145,6 +145,8 @@ def test_models_md_gives_each_option_its_type_default_and_source():
         "whole number 1 to 1,000,000 or auto"
     assert docgen.field_comments(MODELS["go"].Options)["time_slice"] == \
         "proc.go: forcePreemptNS = 10 * 1000 * 1000"
+    assert docgen.field_comments(MODELS["tokio"].Options)["event_interval"] == \
+        "EVENT_INTERVAL: runtime/builder.rs Builder::new_multi_thread"  # a named default
     page = docgen.render()
     assert "| `time_slice` | duration | `10ms` |" in page
     assert "| `wake_order` | one of fifo, random | `fifo` |" in page
