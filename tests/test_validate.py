@@ -65,9 +65,9 @@ def tiny():
 def as_real_output(tasks: pd.DataFrame, wakeups: pd.DataFrame) -> list[dict]:
     """A simulated run written the way a real program prints its timings."""
     out = [{"kind": "info", "runtime": "fake"}]
-    out += [{"kind": "task", "id": int(r.task_id), "arrival": int(r.arrival),
-             "start": int(r.start), "finish": int(r.finish)} for r in tasks.itertuples()]
-    out += [{"kind": "wake", "id": int(r.task_id), "ready": int(r.ready), "run": int(r.run)}
+    out += [{"kind": "task", "id": int(r.task_id), "arrival": int(r.arrival_ns),
+             "start": int(r.start_ns), "finish": int(r.finish_ns)} for r in tasks.itertuples()]
+    out += [{"kind": "wake", "id": int(r.task_id), "ready": int(r.ready_ns), "run": int(r.run_ns)}
             for r in wakeups.itertuples()]
     return out
 
@@ -83,8 +83,8 @@ def test_real_output_gives_the_simulators_figures():
     for cls in ("ticker", "child", "all"):
         mine = tasks if cls == "all" else tasks[tasks["class"] == cls]
         woken = wakeups if cls == "all" else wakeups[wakeups["class"] == cls]
-        latency = (mine["finish"] - mine["arrival"]).astype(float) / MS
-        delay = (woken["run"] - woken["ready"]).astype(float) / MS
+        latency = (mine["finish_ns"] - mine["arrival_ns"]).astype(float) / MS
+        delay = (woken["run_ns"] - woken["ready_ns"]).astype(float) / MS
         expected |= {(cls, "latency_p50_ms"): latency.median(),
                      (cls, "latency_max_ms"): latency.max(),
                      (cls, "wake_delay_mean_ms"): delay.mean(),
@@ -454,3 +454,88 @@ def test_validation_refuses_a_bad_profile_or_count_before_running(tmp_path: Path
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+SERVED = {
+    "horizon": "60ms", "machine": {"cores": 1},
+    "workload": {
+        "req": {"arrival": {"poisson": "300/s"},
+                "phases": [{"cpu": "100us"}, {"io": "1ms"}, {"cpu": "100us"}]},
+        "slow": {"arrival": {"batch": {"count": 1, "at": "10ms"}},
+                 "phases": [{"io": "2ms"}, {"sleep": "1ms"}, {"cpu": "3ms"}]},
+    },
+    "schedulers": {"asyncio": {"model": "asyncio"}},
+}
+SERVER_OPTIONS = {"asyncio": {}, "threads": {"threads": 4, "switch_interval": 5 * MS},
+                  "go": {"gomaxprocs": 1, "async_preemption": True}, "tokio": {"workers": 1}}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Toolchains:
+    """One build folder for the module: Go and Tokio are built once."""
+    return Toolchains(build_dir=tmp_path_factory.mktemp("build"))
+
+
+@pytest.mark.parametrize("runtime", ["asyncio", "threads", "go", "tokio"])
+def test_a_tiny_served_run_replays_every_request_in_order(runtime: str, built: Toolchains):
+    """A loopback server under loadgen's replay (some 80 ms): its structure, not its
+    timings. Every request is answered once, in the drawn arrival order; an io's reply is
+    never early (the backend answers at sent + duration); a task takes at least its
+    demand; times are from the workload's 0."""
+    cfg = validate(SERVED)
+    workload = generate(cfg, cfg.seed)
+    try:
+        argv, env, version = runners.command(runtime, SERVER_OPTIONS[runtime], built, 1)
+    except runners.Skip as skip:
+        pytest.skip(str(skip))
+    assert "loadgen.py" in argv[1] and "loopback server on 1 core" in version
+    records = runners.run(argv, env, runners.encode(workload, served=True), timeout=120)
+    info = records[0]
+    assert info["kind"] == "info" and info["pinned"] == (len(os.sched_getaffinity(0)) > 1)
+    tasks = {r["id"]: r for r in records if r["kind"] == "task"}
+    assert sorted(tasks) == list(range(workload.n))
+    drawn = sorted(range(workload.n), key=lambda i: workload.arrival[i])
+    assert sorted(tasks, key=lambda i: tasks[i]["arrival"]) == drawn
+    for t in tasks.values():
+        assert 0 <= t["arrival"] <= t["start"] <= t["finish"]
+        assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] - 1_000
+    wakes: dict[int, list[dict]] = {}
+    for r in records:
+        if r["kind"] == "wake":
+            wakes.setdefault(r["id"], []).append(r)
+    for i, mine in wakes.items():
+        kinds = [k for k, _ in workload.phases(i) if k in ("io", "sleep")]
+        assert len(mine) == 1 + len(kinds)  # the arrival, then each io and sleep
+        assert mine[0]["ready"] == tasks[i]["arrival"]
+        for (kind, length), wake in zip(
+                [p for p in workload.phases(i) if p[0] in ("io", "sleep")], mine[1:],
+                strict=True):
+            assert wake["ready"] >= tasks[i]["start"] + length
+            assert wake["run"] >= wake["ready"] - (1_000 if kind == "sleep" else 0)
+    rows = real_rows(records, workload, cfg)
+    assert [r["class"] for r in rows] == ["req", "slow", "all"]
+
+
+def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
+    """threads: native work (GIL released) ends in a wake-up when its call returns, read as
+    the call's start plus the thread's CPU time, so never after the thread runs on;
+    asyncio --offload cpu: each offloaded burst ends in a wake-up (the executor's result)."""
+    raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 2}}, "phases": [
+        {"native": "2ms"}, {"cpu": "200us"}, {"sleep": "1ms"}, {"native": "1ms"}]}}}
+    cfg = validate(raw)
+    workload = generate(cfg, cfg.seed)
+    tools = Toolchains(build_dir=tmp_path)
+    for runtime, options, returns in (
+            ("threads", {"threads": 2, "switch_interval": 5 * MS}, 3),  # 2 native + sleep
+            ("asyncio", {"offload": ["cpu"]}, 2)):  # the offloaded cpu, the sleep
+        argv, env, version = runners.command(runtime, options, tools)
+        if runtime == "asyncio":
+            assert argv[-2:] == ["--offload", "cpu"] and "run_in_executor" in version
+        records = runners.run(argv, env, runners.encode(workload), timeout=60)
+        tasks = {r["id"]: r for r in records if r["kind"] == "task"}
+        wakes = [r for r in records if r["kind"] == "wake"]
+        assert sorted(tasks) == [0, 1]
+        assert len(wakes) == 2 * (1 + returns)
+        assert all(w["ready"] <= w["run"] for w in wakes)
+        for t in tasks.values():
+            assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] - 100_000

@@ -22,8 +22,9 @@ The wire, one line per message (times are CLOCK_MONOTONIC ns):
 
 A connection carries one request at a time: a request is sent on a free connection (a
 thread-per-connection server then has a free thread for it); with none free, it waits in
-loadgen and is stamped with its arrival time, so its wait counts as the server's (``held``
-in the info line says how many did). A request's ``sent`` is read just before it is
+loadgen and is stamped with its arrival time (or the previous request's stamp, if later),
+so its wait counts as the server's (``held`` in the info line says how many did). A
+request's ``sent`` is read just before it is
 written: the server's latency (to the end of its last phase, before the response is
 written) runs from that moment.
 
@@ -93,7 +94,7 @@ class Replay:
         self.role |= {s.fileno(): ("backend", j) for j, s in enumerate(backends)}
         self.buffers = {fd: b"" for fd in self.role}
         self.socks = clients + backends
-        self.seq = self.next = self.answered = self.delayed = 0
+        self.seq = self.next = self.answered = self.delayed = self.stamp = 0
         self.late: list[int] = []  # how late each send and reply left (ns)
         self.t0 = 0
 
@@ -108,7 +109,10 @@ class Replay:
             readable, _, _ = select.select(self.socks, [], [], min(wait, 0.05))
             for sock in readable:
                 self._read(sock)
-            if self.server.poll() is not None:
+            if self.server.poll() is not None:  # what it wrote before exiting, then judge
+                for sock in select.select(self.socks, [], [], 0)[0]:
+                    self._read(sock)
+            if self.server.poll() is not None and self.answered < len(self.order):
                 sys.exit(f"loadgen: the server exited ({self.server.returncode}) with "
                          f"{len(self.order) - self.answered} requests unanswered")
 
@@ -127,11 +131,12 @@ class Replay:
             due, task, waited = self.held.popleft()
             j = self.free.pop()
             sent = now()
-            if waited:  # it waited for a free connection: stamped with its arrival
-                self.delayed += 1
-                sent = due
+            if waited:  # it waited for a free connection: stamped with its arrival (or
+                self.delayed += 1  # the one before's stamp: they queue in order)
+                sent = max(due, self.stamp)
             else:
                 self.late.append(sent - due)
+            self.stamp = sent
             self.clients[j].sendall(b"%d %d\n" % (task, sent))
         if self.held and not self.held[-1][2]:  # no connection free: they wait
             self.held = deque((due, task, True) for due, task, _ in self.held)
@@ -146,8 +151,9 @@ class Replay:
     def _read(self, sock: socket.socket) -> None:
         fd = sock.fileno()
         data = sock.recv(65536)
-        if not data:
-            sys.exit("loadgen: the server closed a connection")
+        if not data:  # the server is done (it may exit as the last response leaves)
+            self.socks.remove(sock)
+            return
         lines = (self.buffers[fd] + data).split(b"\n")
         self.buffers[fd] = lines.pop()
         role, j = self.role[fd]

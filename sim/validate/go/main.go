@@ -7,9 +7,8 @@
 // {"kind":"wake","id","ready","run"} per wake-up (an arrival, a timer's expiry, a reply, a
 // blocking call's return).
 //
-// A cpu phase is a loop that makes no calls, calibrated in iterations per ns at start-up,
-// so that with GODEBUG=asyncpreemptoff=1 nothing can preempt it (docs/runtime-notes/go.md
-// S10). A block phase is nanosleep through syscall.Nanosleep (syscall.Syscall: the
+// A cpu phase spins on the clock in a loop with no preemption point, so that with
+// GODEBUG=asyncpreemptoff=1 nothing can preempt it (docs/runtime-notes/go.md S10). A block phase is nanosleep through syscall.Nanosleep (syscall.Syscall: the
 // goroutine's M enters the syscall holding its P, which sysmon's retake may hand off).
 // native is refused (it would need cgo). GOMAXPROCS and GODEBUG come from the environment.
 //
@@ -28,7 +27,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +53,6 @@ type backend struct {
 
 var (
 	sink    uint64
-	perNs   float64
 	t0      int64
 	tasks   [][]phase
 	records []record
@@ -67,28 +64,18 @@ var (
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-// spin runs n iterations of a loop without calls: only a signal can stop it.
-func spin(n int64) {
+// spin is busy until ns have passed on the clock, as the Python and Rust programs' spins
+// are: a burst holds its P for exactly its length, whatever else the machine does. Between
+// clock reads it runs a loop without calls, and nanotime is nosplit (no stack check, so no
+// cooperative preemption point): only a signal can stop it (asyncpreemptoff=1: nothing).
+func spin(ns int64) {
 	x := sink
-	for i := int64(0); i < n; i++ {
-		x = x*6364136223846793005 + 1442695040888963407
+	for end := nanotime() + ns; nanotime() < end; {
+		for i := 0; i < 256; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
 	}
 	sink = x
-}
-
-// calibrate returns the loop's speed in iterations per ns: the median of several
-// rounds, so that a burst lasts its length on this machine as it is (interrupts and
-// other load included), as a wall-clock spin does in the Python and Rust programs.
-func calibrate() float64 {
-	const n = 1 << 22
-	rates := make([]float64, 21)
-	for r := range rates {
-		s := time.Now()
-		spin(n)
-		rates[r] = float64(n) / float64(time.Since(s).Nanoseconds())
-	}
-	sort.Float64s(rates)
-	return rates[len(rates)/2]
 }
 
 // since is the time from t0 (t0 is 0 in a served run: CLOCK_MONOTONIC itself).
@@ -102,7 +89,7 @@ func run(id int, b *backend) {
 	for _, p := range tasks[id] {
 		switch p.kind {
 		case "cpu":
-			spin(int64(float64(p.arg) * perNs))
+			spin(p.arg)
 		case "io":
 			fmt.Fprintf(b.conn, "%d %d %d\n", id, p.arg, nanotime())
 			line, err := b.in.ReadString('\n')
@@ -213,7 +200,6 @@ func main() {
 	port, served := os.LookupEnv("SIM_BACKEND")
 	roots := read(served)
 	records = make([]record, len(tasks))
-	perNs = calibrate()
 	wg.Add(len(tasks))
 	if served {
 		serve(port)
@@ -225,8 +211,8 @@ func main() {
 	}
 	wg.Wait()
 	out := bufio.NewWriter(os.Stdout)
-	fmt.Fprintf(out, "{\"kind\":\"info\",\"runtime\":%q,\"gomaxprocs\":%d,\"godebug\":%q,\"iterations_per_ns\":%.4f}\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), os.Getenv("GODEBUG"), perNs)
+	fmt.Fprintf(out, "{\"kind\":\"info\",\"runtime\":%q,\"gomaxprocs\":%d,\"godebug\":%q}\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), os.Getenv("GODEBUG"))
 	for id, r := range records {
 		fmt.Fprintf(out, "{\"kind\":\"task\",\"id\":%d,\"arrival\":%d,\"start\":%d,\"finish\":%d}\n",
 			id, r.arrival, r.start, r.finish)
