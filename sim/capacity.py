@@ -11,7 +11,6 @@ Batch and closed classes never count: a burst of work that drains is a normal sc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -162,16 +161,19 @@ def rates_lines(configs: list[Config]) -> list[str]:
 def occupancy_warnings(summary: pd.DataFrame, warned: Iterable[str] = (),
                        threshold: float = SATURATED) -> list[str]:
     """One line per scheduler whose busiest loop, worker, P or GIL was occupied (busy or
-    blocked) at least ``threshold`` of the measured window, at its highest over the runs;
-    not for the schedulers in ``warned`` (already warned of before the run: one cause,
-    one line)."""
-    rows = summary[summary["class"] == "all"]
+    blocked) at least ``threshold`` of the measured window while the cores were not (a
+    machine that is busy throughout is the load's doing, not a hidden bottleneck's), at
+    its highest over the runs; not for the schedulers in ``warned`` (already warned of
+    before the run: one cause, one line)."""
+    rows = summary[(summary["class"] == "all") & (summary["occupancy"] >= threshold)
+                   & (summary["utilisation"] < threshold)]
     lines = []
-    for name, occupancy in rows.groupby("scheduler", sort=False)["occupancy"].max().items():
+    for name, runs in rows.groupby("scheduler", sort=False):
         if name in warned:
             continue
-        if not math.isnan(occupancy) and occupancy >= threshold:
-            lines.append(f"warning: scheduler {name!r}: its busiest loop, worker, P or GIL was "
-                         f"occupied {occupancy:.0%} of the measured window (busy or blocked in "
-                         "a call; the occupancy column): a bottleneck whatever the cores do")
+        worst = runs.loc[runs["occupancy"].idxmax()]
+        lines.append(f"warning: scheduler {name!r}: its busiest loop, worker, P or GIL was "
+                     f"occupied {worst['occupancy']:.0%} of the measured window while the "
+                     f"cores were {worst['utilisation']:.0%} busy (the occupancy column: busy "
+                     "or blocked in a call): a bottleneck the cores do not show")
     return lines
