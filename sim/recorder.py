@@ -116,9 +116,14 @@ class Recorder:
         self.occupied.setdefault(lane, 0)
 
     def occupy(self, lane: str, t0: int, t1: int) -> None:
-        """The server ``lane`` (a GIL held, a loop blocked) was occupied from ``t0`` to ``t1``."""
-        a, b = max(t0, self.lo), min(t1, self.hi)
-        self.occupied[lane] = self.occupied.get(lane, 0) + max(b - a, 0)
+        """The server ``lane`` (a GIL held, a loop blocked) was occupied from ``t0`` to ``t1``
+        (``if``s, not ``max``/``min``: a GIL's every drop comes here)."""
+        if t0 < self.lo:
+            t0 = self.lo
+        if t1 > self.hi:
+            t1 = self.hi
+        occupied = self.occupied
+        occupied[lane] = occupied.get(lane, 0) + (t1 - t0 if t1 > t0 else 0)
 
     def charge(self, task: int, ns: int) -> None:
         """An overhead (a step's cost) spent on the task's behalf, outside its demand."""
