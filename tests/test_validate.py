@@ -161,6 +161,13 @@ def test_floor_counts_the_timer_waits_a_figure_spans():
     assert floor("ticker", "latency_mean_ms", workload, LATENESS) == pytest.approx(4 * 0.08)
     assert floor("child", "latency_p99_ms", workload, LATENESS) == pytest.approx(0.15)
     assert floor("all", "throughput_per_s", workload, LATENESS) == pytest.approx(10.0)
+    # a blocking call ends on a timer too (nanosleep, time.sleep); an io, native work and
+    # cpu do not (loadgen's backend polls for its reply's time)
+    raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 1}}, "phases": [
+        {"block": "1ms"}, {"io": "1ms"}, {"native": "1ms"}, {"sleep": "1ms"},
+        {"block": "2ms"}]}}}
+    mixed = generate(validate(raw), 1)
+    assert floor("t", "latency_p50_ms", mixed, LATENESS) == pytest.approx(4 * 0.07)
 
 
 def test_the_floor_is_the_profiles_timer_lateness(tmp_path: Path):

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from ..config import Config, validate
 from ..machine import Machine
 from ..metrics import summary_rows, task_table, wakeup_table
-from ..phases import SLEEP
+from ..phases import BLOCK, SLEEP
 from ..recorder import Recorder
 from ..runner import simulate_tables
 from ..workload import Workload, generate
@@ -38,6 +38,9 @@ COLUMNS = ["scenario", "metric", "real", "simulated", "ratio", "tolerance", "agr
            "real_min", "real_max", "runs", "sim_min", "sim_max", "sim_runs", "note"]
 STATS = ("mean", "p50", "p99")
 UNINFORMATIVE = 0.5  # a real spread (max - min) wider than this share of the median
+# phases whose real end is a timer's: a sleep, a blocking call (the programs' nanosleep or
+# time.sleep); not an io: loadgen's stub backend polls for its reply's time, never late
+TIMED = (SLEEP, BLOCK)
 
 
 def scenario_config(scenario: Scenario, profile: str = "linux") -> Config:
@@ -94,13 +97,15 @@ def timer_lateness(profile: str) -> dict[str, float]:
 def floor(cls: str, metric: str, workload: Workload, lateness: dict[str, float]) -> float:
     """The machine's part of a figure's tolerance: its timer lateness (the law's mean, p50
     or p99, as the figure is) once per timer wait the figure spans (a wake-up: one; a
-    task's latency: its arrival and its sleeps); for a throughput, one task per window."""
+    task's latency: its arrival and its ``TIMED`` phases); for a throughput, one task per
+    window."""
     if metric.startswith("throughput"):
         return 1e9 / (workload.horizon - workload.warmup)
     stat = next((s for s in STATS if f"_{s}_" in metric), "p99")
     waits = 1
     if metric.startswith("latency"):
-        waits += workload.templates[workload.classes.index(cls)].kinds.count(SLEEP)
+        kinds = workload.templates[workload.classes.index(cls)].kinds
+        waits += sum(kinds.count(kind) for kind in TIMED)
     return waits * lateness[stat] / 1e6
 
 
