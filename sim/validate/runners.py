@@ -3,8 +3,10 @@
 Each runtime is a small program the project ships (``realpy.py``, ``go/main.go``,
 ``tokio/``), run as a child process: the workload goes in on stdin as text (one task per
 line: ``id arrival kind arg kind arg ...``), per-task and per-wake-up timings come out as
-JSON lines. Go and Tokio programs are built into a build folder on first use; a toolchain
-or crate directory that is missing raises ``Skip`` with the reason (never an error).
+JSON lines. In a served scenario the program is a loopback server and ``loadgen.py`` runs
+it: loadgen sends the requests at their arrival times and is the backend for ``io``.
+Go and Tokio programs are built into a build folder on first use; a toolchain or crate
+directory that is missing raises ``Skip`` with the reason (never an error).
 """
 
 from __future__ import annotations
