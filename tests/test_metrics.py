@@ -17,7 +17,7 @@ Busy core time inside [10, 100): a 10, b 20, c 10, d 0 ms of the window's 90 ms.
 import math
 
 import pytest
-from helpers import config
+from helpers import config, run_scheduler
 
 import sim
 
@@ -150,3 +150,18 @@ def test_the_gil_is_occupied_while_held_and_the_reference_models_have_no_servers
     assert rows["threads"]["occupancy"] == pytest.approx(0.4, abs=1e-12)
     assert math.isnan(rows["free"]["occupancy"])
     assert math.isnan(rows["fcfs"]["occupancy"])
+
+
+def test_asyncio_with_cpu_offloaded_occupies_its_gil_not_its_loop():
+    """4 + 2 ms of Python every 10 ms on two cores, sent to the executor (``offload:
+    [cpu]``): the executor's threads hold the loop's GIL 60 % of the time while the loop
+    itself only dispatches; without offloading the loop is the server occupied 60 %."""
+    phases = [{"cpu": "4ms"}, {"io": "3ms"}, {"cpu": "2ms"}]
+    cfg = config({"req": {"arrival": {"periodic": "10ms"}, "phases": phases}},
+                 {"off": {"model": "asyncio", "offload": ["cpu"]}}, horizon="1s",
+                 warmup="100ms", machine={"cores": 2})
+    rec = run_scheduler(cfg, "off")[2]
+    window = 900 * 1_000_000
+    assert rec.occupied == {"loop 0": 0, "loop 0 GIL": 0.6 * window}
+    rows = occupancy_rows(phases, {"loop": {"model": "asyncio"}})
+    assert rows["loop"]["occupancy"] == pytest.approx(0.6, abs=1e-12)
