@@ -120,6 +120,8 @@ def _main(argv: list[str] | None) -> int:
         cfg = load_config(args.config, args.overrides)
         configs = point_configs(cfg)  # also refuses a point beyond max_tasks
         check_focus(cfg, args.classes, args.baseline)
+        if args.classes:  # a class named twice is shown once
+            args.classes = list(dict.fromkeys(args.classes))
         over = overloads(configs)
         if cfg.sweep and args.executor == "dask" and not args.check:
             require_dask()
