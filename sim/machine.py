@@ -178,13 +178,20 @@ class Delays:
 class OS:
     """The operating system under one run: what a timed wait and a wake-up cost."""
 
-    __slots__ = ("timer_late", "wake")
+    __slots__ = ("timer_late", "wake", "_law", "_rng")
 
     def __init__(self, machine: Machine, rng: np.random.Generator):
         # a stream each: how one is consumed (a model drawing ahead) leaves the other alone
         late_rng, wake_rng = rng.spawn(2)
         self.timer_late = Delays(machine.timer_lateness, late_rng)
         self.wake = Delays(machine.wake_latency, wake_rng)
+        self._law, self._rng = machine.timer_lateness, rng
+
+    def own_timer(self) -> Delays:
+        """The timer lateness of one thread's waits on a stream of its own (the next child
+        stream): a model may work that thread's waits out ahead (Go's sysmon) without
+        shifting the draws of any other wait."""
+        return Delays(self._law, self._rng.spawn(1)[0])
 
 
 def tick_origin(machine: Machine, tick: int, rng: np.random.Generator) -> int:

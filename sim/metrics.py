@@ -1,7 +1,8 @@
 """From a recorder to tidy tables: tasks, wake-ups and summary rows.
 
 The measured window is [warmup, horizon): a task counts if it arrived in it, and is
-followed to completion. Percentiles use numpy's default (linear) method.
+followed to completion. Percentiles use numpy's default (linear) method. Columns in integer
+nanoseconds end in ``_ns`` (``arrival_ns``, ``latency_ns``), as the summary's end in ``_ms``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def _nullable(values: np.ndarray, valid: np.ndarray) -> pd.arrays.IntegerArray:
 
 
 def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
-    """One row per task that arrived; times in integer nanoseconds."""
+    """One row per task that arrived; times in integer nanoseconds (``_ns``); ``counted``:
+    whether it arrived in the measured window, i.e. is one of the tasks the summary
+    describes."""
     arrival = int64s(rec.arrival)
     ids = np.flatnonzero(arrival >= 0)
     arrival = arrival[ids]
@@ -51,14 +54,14 @@ def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
     return pd.DataFrame({
         "task_id": ids,
         "class": pd.Categorical.from_codes(workload.task_class[ids], workload.classes),
-        "arrival": arrival,
-        "start": _nullable(start, start >= 0),
-        "finish": _nullable(finish, done),
-        "demand": demand,
-        "cpu": workload.cpu[ids],
-        "overhead": int64s(rec.overhead)[ids],
-        "wait": int64s(rec.wait)[ids],
-        "latency": _nullable(latency, done),
+        "arrival_ns": arrival,
+        "start_ns": _nullable(start, start >= 0),
+        "finish_ns": _nullable(finish, done),
+        "demand_ns": demand,
+        "cpu_ns": workload.cpu[ids],
+        "overhead_ns": int64s(rec.overhead)[ids],
+        "wait_ns": int64s(rec.wait)[ids],
+        "latency_ns": _nullable(latency, done),
         "slowdown": slowdown,
         "preemptions": int64s(rec.preemptions)[ids],
         "context_switches": int64s(rec.switches)[ids],
@@ -69,15 +72,17 @@ def task_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
 
 
 def wakeup_table(rec: Recorder, workload: Workload) -> pd.DataFrame:
+    """One row per wake-up: when the task could continue (``ready_ns``), when it ran
+    (``run_ns``) and the delay between; ``counted`` as its task's."""
     w = rec.wakeups()
     task = w["task_id"]
     arrival = int64s(rec.arrival)[task]
     return pd.DataFrame({
         "task_id": task,
         "class": pd.Categorical.from_codes(workload.task_class[task], workload.classes),
-        "ready": w["ready"],
-        "run": w["run"],
-        "delay": w["run"] - w["ready"],
+        "ready_ns": w["ready"],
+        "run_ns": w["run"],
+        "delay_ns": w["run"] - w["ready"],
         "counted": (arrival >= workload.warmup) & (arrival < workload.horizon),
     })
 
@@ -110,17 +115,17 @@ def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
                    sum(rec.busy_by_class)))
     occupancy = occupancy_of(rec, window_ns)
     counted = tasks["counted"].to_numpy()
-    finish = tasks["finish"].to_numpy(dtype=float, na_value=np.nan)
+    finish = tasks["finish_ns"].to_numpy(dtype=float, na_value=np.nan)
     in_window = (finish >= workload.warmup) & (finish < workload.horizon)
     for name, of_class, wmask, busy in groups:
         of_class = np.asarray(of_class)
         mask = of_class & counted
         sel = tasks[mask]
-        done = sel["finish"].notna().to_numpy()
-        latency = sel["latency"].to_numpy(dtype=float, na_value=np.nan)[done]
+        done = sel["finish_ns"].notna().to_numpy()
+        latency = sel["latency_ns"].to_numpy(dtype=float, na_value=np.nan)[done]
         slowdown = sel["slowdown"].to_numpy()
         slowdown = slowdown[~np.isnan(slowdown)]
-        delays = wakeups["delay"].to_numpy()[np.asarray(wmask) & wakeups["counted"].to_numpy()]
+        delays = wakeups["delay_ns"].to_numpy()[np.asarray(wmask) & wakeups["counted"].to_numpy()]
         rows.append({
             "class": name,
             "tasks": int(mask.sum()),
@@ -135,7 +140,7 @@ def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
             "latency_max_ms": ns_to_ms(float(latency.max()) if len(latency) else np.nan),
             "slowdown_mean": _mean(slowdown),
             "slowdown_p99": _pct(slowdown, 99),
-            "wait_mean_ms": ns_to_ms(_mean(sel["wait"].to_numpy()[done].astype(float))),
+            "wait_mean_ms": ns_to_ms(_mean(sel["wait_ns"].to_numpy()[done].astype(float))),
             "wake_delay_mean_ms": ns_to_ms(_mean(delays.astype(float))),
             "wake_delay_p50_ms": ns_to_ms(_pct(delays, 50)),
             "wake_delay_p99_ms": ns_to_ms(_pct(delays, 99)),

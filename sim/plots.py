@@ -6,7 +6,7 @@ notebook's own figures. ``standard_plots`` writes the PNGs the CLI puts in ``plo
 it builds ``Figure`` objects directly (Agg canvas, no pyplot state), so it needs no display
 and leaves nothing open.
 
-Times in the tables are integer nanoseconds (``summary`` in ms); the charts show ms.
+Times in the tables are integer nanoseconds (``latency_ns``; ``summary`` in ms); the charts show ms.
 Distributions pool the replications of one sweep point: pooling different loads would
 draw a curve that no configuration produces, so several points need ``point=``.
 """
@@ -204,7 +204,7 @@ def wake_delay(wakeups: pd.DataFrame, ax: Axes | None = None, cls: str | None = 
     Drawn as a tail because most wake-ups wait for nothing and the story is in the rest."""
     ax = _axes(ax)
     rows = _counted(wakeups, cls, point)
-    _distribution(ax, {name: rows.loc[rows["scheduler"] == name, "delay"].to_numpy(float)
+    _distribution(ax, {name: rows.loc[rows["scheduler"] == name, "delay_ns"].to_numpy(float)
                        for name in _schedulers(rows)}, True, "wake-ups")
     ax.set_xlabel("wake-up delay: ready (timer, I/O, arrival) to running (ms, log scale)")
     ax.set_ylabel("fraction of wake-ups delayed at least x (log scale)")
@@ -214,7 +214,7 @@ def wake_delay(wakeups: pd.DataFrame, ax: Axes | None = None, cls: str | None = 
 
 def _latency(rows: pd.DataFrame, name: str) -> np.ndarray:
     """Latencies of finished tasks (unfinished ones have none)."""
-    latency = rows.loc[rows["scheduler"] == name, "latency"]
+    latency = rows.loc[rows["scheduler"] == name, "latency_ns"]
     return latency.to_numpy(dtype=float, na_value=np.nan)
 
 
@@ -459,14 +459,14 @@ def timeline(trace: pd.DataFrame, window: tuple[int | str, int | str] | None = N
         raise ValueError(f"the trace holds schedulers {names}: choose one with scheduler=")
     rows = trace if scheduler is None else trace[trace["scheduler"] == scheduler]
     scheduler = scheduler or (names[0] if names else "")
-    lo, hi = ((int(rows["start"].min()), int(rows["end"].max())) if window is None
+    lo, hi = ((int(rows["start_ns"].min()), int(rows["end_ns"].max())) if window is None
               else (_ns(window[0]), _ns(window[1])))
     lanes = sorted(pd.unique(rows["lane"]), key=_lane_key)
     ax = _axes(ax, (9, 0.8 + 0.35 * len(lanes)))
     y_of = {lane: i for i, lane in enumerate(lanes)}
-    seen = rows[(rows["end"] > lo) & (rows["start"] < hi)]
-    start = seen["start"].clip(lower=lo).to_numpy() / MS
-    end = seen["end"].clip(upper=hi).to_numpy() / MS
+    seen = rows[(rows["end_ns"] > lo) & (rows["start_ns"] < hi)]
+    start = seen["start_ns"].clip(lower=lo).to_numpy() / MS
+    end = seen["end_ns"].clip(upper=hi).to_numpy() / MS
     y = seen["lane"].map(y_of).to_numpy()
     for state, colour in STATE_COLOURS.items():
         mask = (seen["state"] == state).to_numpy()
@@ -504,13 +504,13 @@ def default_window(tasks: pd.DataFrame, trace: pd.DataFrame,
                    widest: int = 200 * MS) -> tuple[int, int]:
     """A window worth looking at: around the slowest counted task of a traced scheduler
     (its arrival to its finish, with a margin), at most ``widest`` ns wide."""
-    first, last = int(trace["start"].min()), int(trace["end"].max())
+    first, last = int(trace["start_ns"].min()), int(trace["end_ns"].max())
     rows = tasks[tasks["counted"] & tasks["scheduler"].isin(_schedulers(trace))
-                 & tasks["finish"].notna()]
+                 & tasks["finish_ns"].notna()]
     if rows.empty:
         return first, min(last, first + widest // 2)
-    worst = rows.iloc[int(np.argmax(rows["latency"].to_numpy(dtype="int64")))]
-    arrival, finish = int(worst["arrival"]), int(worst["finish"])
+    worst = rows.iloc[int(np.argmax(rows["latency_ns"].to_numpy(dtype="int64")))]
+    arrival, finish = int(worst["arrival_ns"]), int(worst["finish_ns"])
     margin = max((finish - arrival) // 4, MS)
     lo = max(first, arrival - margin)
     return lo, min(last, finish + margin, lo + widest)

@@ -37,7 +37,7 @@ class Result:
     tasks: pd.DataFrame
     wakeups: pd.DataFrame
     seeds: list[dict[str, int]] = field(default_factory=list)
-    trace: pd.DataFrame | None = None  # with trace=True: lane, task, state, start, end
+    trace: pd.DataFrame | None = None  # with trace=True: lane, task, state, start_ns, end_ns
 
 
 def replication_seeds(cfg: Config) -> list[int]:
@@ -133,7 +133,8 @@ def simulate_tables(point_cfg: Config, workload: Workload, scheduler: str, seed:
     rows = summary_rows(tasks, wakeups, rec, workload, point_cfg.machine.cores)
     if traces is not None:
         frame = pd.DataFrame({"scheduler": scheduler, **rec.trace()})
-        traces.append(frame.astype({"task": "int64", "start": "int64", "end": "int64"}))
+        frame = frame.rename(columns={"start": "start_ns", "end": "end_ns"})
+        traces.append(frame.astype({"task": "int64", "start_ns": "int64", "end_ns": "int64"}))
     return rows, tasks, wakeups
 
 

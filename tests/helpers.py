@@ -50,26 +50,26 @@ def run_scheduler(cfg: Config, scheduler: str, seed: int | None = None):
 def finish_times(cfg: Config, scheduler: str) -> dict[int, int]:
     """task id -> finish time (ns), for exact micro-scenarios."""
     tasks = run_scheduler(cfg, scheduler)[0]
-    return dict(zip(tasks["task_id"].tolist(), tasks["finish"].tolist(), strict=True))
+    return dict(zip(tasks["task_id"].tolist(), tasks["finish_ns"].tolist(), strict=True))
 
 
 def check_invariants(tasks: pd.DataFrame, rec, workload, cores: int) -> None:
     """What must hold for every model on every workload; with a ``Probe`` (``run_probed``),
     the trace checks too."""
-    done = tasks[tasks["finish"].notna()]
+    done = tasks[tasks["finish_ns"].notna()]
     # every arrived task finishes exactly once (no drain cap hit in these tests)
     assert len(done) == len(tasks)
     assert tasks["task_id"].is_unique
     # wait is accumulated by the recorder; it must equal what latency leaves over
-    latency = done["latency"].astype("int64")
-    assert (latency - done["demand"] - done["overhead"] == done["wait"]).all()
-    assert (done["wait"] >= 0).all()
+    latency = done["latency_ns"].astype("int64")
+    assert (latency - done["demand_ns"] - done["overhead_ns"] == done["wait_ns"]).all()
+    assert (done["wait_ns"] >= 0).all()
     slow = done["slowdown"].dropna()
     assert (slow >= 1 - 1e-12).all()
     # busy core time equals the cpu work offered plus the overheads charged
-    offered = done["cpu"].sum() + done["overhead"].sum()
+    offered = done["cpu_ns"].sum() + done["overhead_ns"].sum()
     assert abs(rec.busy_total - offered) <= 1e-6 * max(offered, 1) + len(done)
-    span = int(done["finish"].max()) if len(done) else 0
+    span = int(done["finish_ns"].max()) if len(done) else 0
     assert rec.busy_total <= cores * span + 1
     if isinstance(rec, Probe):
         check_lanes(rec, cores)
@@ -94,7 +94,7 @@ def within_ci(values: np.ndarray, target: float, confidence: float = 0.999) -> b
 
 
 def counted(tasks: pd.DataFrame) -> pd.DataFrame:
-    return tasks[tasks["counted"] & tasks["finish"].notna()]
+    return tasks[tasks["counted"] & tasks["finish_ns"].notna()]
 
 
 # --- the trace: who ran where and when ------------------------------------------------------

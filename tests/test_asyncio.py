@@ -13,7 +13,7 @@ def asyncio_cfg(workload, **options):
 
 def wake_log(wakeups):
     return [(int(t), int(r), int(u)) for t, r, u in
-            zip(wakeups["task_id"], wakeups["ready"], wakeups["run"], strict=True)]
+            zip(wakeups["task_id"], wakeups["ready_ns"], wakeups["run_ns"], strict=True)]
 
 
 def test_a_50ms_burst_delays_an_expired_1ms_timer_until_50ms():
@@ -23,14 +23,14 @@ def test_a_50ms_burst_delays_an_expired_1ms_timer_until_50ms():
     assert finish_times(cfg, "a") == {0: 50 * MS, 1: 50 * MS}
     # arrivals at 0 run at 0; the timer's wake-up: ready at 1 ms, run at 50 ms
     assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 1 * MS, 50 * MS)]
-    assert tasks.set_index("task_id").loc[0, "wait"] == 49 * MS
+    assert tasks.set_index("task_id").loc[0, "wait_ns"] == 49 * MS
 
 
 def test_the_trace_shows_what_the_loop_ran():
     cfg = asyncio_cfg({"sleeper": one([{"sleep": "1ms"}, {"cpu": "2ms"}]),
                        "hog": one([{"cpu": "50ms"}])})
     trace = sim.run(cfg, progress=False, trace=True).trace
-    rows = trace[["lane", "task", "state", "start", "end"]].values.tolist()
+    rows = trace[["lane", "task", "state", "start_ns", "end_ns"]].values.tolist()
     assert rows == [["loop 0", 1, "running", 0, 50 * MS],
                     ["loop 0", 0, "running", 50 * MS, 52 * MS]]
 
@@ -56,9 +56,9 @@ def test_spawned_task_runs_in_the_next_iteration_after_its_parent_step():
     })
     # ids: parent 0, child 1. Parent runs 0-3 ms (spawn at 1 ms); child runs 3-8 ms.
     tasks = run_scheduler(cfg, "a")[0].set_index("task_id")
-    assert tasks.loc[1, "arrival"] == 1 * MS
+    assert tasks.loc[1, "arrival_ns"] == 1 * MS
     assert finish_times(cfg, "a") == {0: 3 * MS, 1: 8 * MS}
-    assert tasks.loc[1, "wait"] == 2 * MS
+    assert tasks.loc[1, "wait_ns"] == 2 * MS
 
 
 def test_idle_loop_rounds_its_select_timeout_up_to_whole_milliseconds():
@@ -130,9 +130,9 @@ def test_step_overhead_is_charged_per_step_and_excluded_from_wait():
                       step_overhead="10us", select_resolution="0")
     tasks = run_scheduler(cfg, "a")[0]
     # two steps: 10us + 1ms, sleep 1ms, 10us + 1ms
-    assert tasks["finish"].tolist() == [3 * MS + 20 * US]
-    assert tasks["overhead"].tolist() == [20 * US]
-    assert tasks["wait"].tolist() == [0]
+    assert tasks["finish_ns"].tolist() == [3 * MS + 20 * US]
+    assert tasks["overhead_ns"].tolist() == [20 * US]
+    assert tasks["wait_ns"].tolist() == [0]
 
 
 def test_two_loops_take_arrivals_round_robin_and_run_in_parallel():
@@ -382,7 +382,7 @@ def test_a_callback_costs_the_loop_handle_cost_and_a_step_its_overhead():
                       handle_cost="50us", step_overhead="20us")
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 50 * US), (0, 1070 * US, 1120 * US)]
-    assert tasks[["finish", "overhead", "wait"]].values.tolist() == [[1240 * US, 40 * US,
+    assert tasks[["finish_ns", "overhead_ns", "wait_ns"]].values.tolist() == [[1240 * US, 40 * US,
                                                                      100 * US]]
 
 
@@ -396,7 +396,7 @@ def test_the_loops_own_work_is_modelled_on_a_loop_with_a_core_to_itself():
     assert finish_times(shared, "a") == {0: 1140 * US}
     own = asyncio_cfg(work, handle_cost="50us", iteration_cost="10us")
     trace = sim.run(own, progress=False, trace=True).trace
-    rows = trace[["lane", "task", "state", "start", "end"]].values.tolist()
+    rows = trace[["lane", "task", "state", "start_ns", "end_ns"]].values.tolist()
     # the arrival's callback, an iteration; the step (at 60 us) starts its I/O; the next
     # iteration, before select; at 1.06 ms the readiness callback, an iteration, the step
     # computes 1.12-1.22; an iteration begins (it then sleeps in select)

@@ -172,3 +172,33 @@ def test_delays_taken_in_blocks_are_the_draws_calls_would_give():
     got = [mixed()] + mixed.take(Delays.BLOCK + 5) + [mixed()] + mixed.take(n - Delays.BLOCK - 7)
     assert got == expected and mixed.take(0) == []
     assert Delays(Const(0), np.random.default_rng(9)).take(3) == [0, 0, 0]
+
+
+class Last(Model):
+    """``last_at`` 1 ms, asked first; then a normal call at 1 ms, which queues another for
+    the same instant."""
+
+    name = "last"
+
+    def __init__(self, engine, options):
+        super().__init__(engine, options)
+        self.log: list[tuple[str, int]] = []
+
+    def arrive(self, task):
+        self.task = task
+        self.engine.last_at(MS, self.note, "last")
+        self.engine.after(MS, self.note, "normal")
+
+    def note(self, what):
+        self.log.append((what, self.engine.now))
+        if what == "normal":
+            self.engine.after(0, self.note, "chained")
+        if what == "last":
+            self.engine.finish(self.task)
+
+
+def test_a_last_call_comes_after_everything_else_at_its_instant():
+    """Even a call queued later, at the same instant, by another call of that instant."""
+    cfg = config({"a": one([{"cpu": "1ms"}])}, {"x": {"model": "fcfs"}}, horizon="10ms")
+    engine = run_engine(cfg, Last)
+    assert engine.model.log == [("normal", MS), ("chained", MS), ("last", MS)]

@@ -95,8 +95,8 @@ def test_two_cpu_threads_alternate_in_slices_of_exactly_one_interval():
     assert slices(cfg) == [(0, 0, 5), (1, 5, 10), (0, 10, 15), (1, 15, 20),
                            (0, 20, 22), (1, 22, 24)]
     tasks = by_task(cfg)
-    assert tasks["finish"].tolist() == [22 * MS, 24 * MS]
-    assert tasks["wait"].tolist() == [10 * MS, 12 * MS]  # latency - 12
+    assert tasks["finish_ns"].tolist() == [22 * MS, 24 * MS]
+    assert tasks["wait_ns"].tolist() == [10 * MS, 12 * MS]  # latency - 12
     assert tasks["preemptions"].tolist() == [2, 2]  # forced drops: A at 5, 15; B at 10, 20
     assert tasks["gil_handoffs"].tolist() == [2, 3]  # A takes at 10, 20; B at 5, 15, 22
     assert finish_times(cpu_threads(20, 20), "t") == {0: 35 * MS, 1: 40 * MS}
@@ -125,7 +125,7 @@ def test_forced_switches_wait_a_timer_lateness_and_two_wake_ups():
     assert us(slices(cfg)) == [(0, 20, 5120), (1, 5140, 10260), (0, 10280, 15400),
                                (1, 15420, 20540), (0, 20560, 22340), (1, 22360, 24120)]
     tasks = by_task(cfg)
-    assert tasks["finish"].tolist() == [22_340 * US, 24_120 * US]
+    assert tasks["finish_ns"].tolist() == [22_340 * US, 24_120 * US]
     assert tasks["preemptions"].tolist() == [2, 2]
     assert tasks["gil_handoffs"].tolist() == [2, 3]
 
@@ -163,9 +163,9 @@ def test_a_release_with_a_drop_requested_waits_until_the_gil_changed_hands():
                  machine=OS_DELAYS)
     assert us(slices(cfg)) == [(0, 20, 5120), (1, 5140, 6140)]
     tasks, wakeups, *_ = run_scheduler(cfg, "t")
-    assert tasks["finish"].tolist() == [6_180 * US, 6_140 * US]
-    assert (0, 6_160 * US, 6_180 * US) in list(zip(wakeups["task_id"], wakeups["ready"],
-                                                   wakeups["run"], strict=True))
+    assert tasks["finish_ns"].tolist() == [6_180 * US, 6_140 * US]
+    assert (0, 6_160 * US, 6_180 * US) in list(zip(wakeups["task_id"], wakeups["ready_ns"],
+                                                   wakeups["run_ns"], strict=True))
 
 
 def test_sleep_ends_a_timer_lateness_late_and_io_a_wake_latency_late():
@@ -176,9 +176,9 @@ def test_sleep_ends_a_timer_lateness_late_and_io_a_wake_latency_late():
     cfg = config({"s": one([{"sleep": "1ms"}, {"io": "1ms"}, {"cpu": "1ms"}])},
                  {"t": {"model": "gil_threads"}}, machine=OS_DELAYS)
     tasks, wakeups, *_ = run_scheduler(cfg, "t")
-    assert tasks["finish"].tolist() == [3_140 * US]
-    assert tasks["wait"].tolist() == [140 * US]
-    assert list(zip(wakeups["ready"], wakeups["run"], strict=True)) == [
+    assert tasks["finish_ns"].tolist() == [3_140 * US]
+    assert tasks["wait_ns"].tolist() == [140 * US]
+    assert list(zip(wakeups["ready_ns"], wakeups["run_ns"], strict=True)) == [
         (0, 20 * US), (1_020 * US, 1_120 * US), (2_120 * US, 2_140 * US)]
 
 
@@ -196,8 +196,8 @@ def test_the_convoy_on_a_real_machine_waits_an_interval_two_latenesses_and_a_wak
                  machine=OS_DELAYS)
     tasks, wakeups, *_ = run_scheduler(cfg, "t")
     io = wakeups[wakeups["task_id"] == 1]
-    assert (io["run"] - io["ready"]).tolist() == [i + 140 * US] + [i + 220 * US] * 3
-    assert tasks.set_index("task_id").loc[1, "finish"] == 9 * MS + 4 * i + 800 * US
+    assert (io["run_ns"] - io["ready_ns"]).tolist() == [i + 140 * US] + [i + 220 * US] * 3
+    assert tasks.set_index("task_id").loc[1, "finish_ns"] == 9 * MS + 4 * i + 800 * US
 
 
 def test_the_switch_interval_sets_the_slice():
@@ -221,13 +221,13 @@ def test_an_io_thread_beside_a_cpu_thread_waits_one_interval_per_return(interval
                  {"t": {"model": "gil_threads", "switch_interval": f"{interval}ms"}})
     tasks, wakeups, *_ = run_scheduler(cfg, "t")
     tasks = tasks.set_index("task_id")
-    assert tasks.loc[1, "finish"] == 9 * MS + 4 * i
-    assert tasks.loc[1, "wait"] == 4 * i
+    assert tasks.loc[1, "finish_ns"] == 9 * MS + 4 * i
+    assert tasks.loc[1, "wait_ns"] == 4 * i
     # every wake-up of the I/O thread (arrival, then each read's return) waits exactly I
     io = wakeups[wakeups["task_id"] == 1]
-    assert (io["delay"] == i).all() and len(io) == 4
+    assert (io["delay_ns"] == i).all() and len(io) == 4
     # the hog lost 3 ms of GIL to the I/O thread's Python and nothing else
-    assert tasks.loc[0, "finish"] == 103 * MS
+    assert tasks.loc[0, "finish_ns"] == 103 * MS
     assert tasks.loc[1, "gil_handoffs"] == 4
 
 
@@ -286,9 +286,9 @@ def test_native_code_runs_without_the_gil_and_takes_it_back_on_return():
     cfg = config({"a": one([{"native": "10ms"}, {"cpu": "1ms"}]), "b": one([{"cpu": "20ms"}])},
                  {"t": {"model": "gil_threads"}}, machine={"cores": 2})
     tasks, wakeups, *_ = run_scheduler(cfg, "t")
-    assert dict(zip(tasks["task_id"], tasks["finish"], strict=True)) == {0: 16 * MS, 1: 21 * MS}
-    assert (0, 10 * MS, 15 * MS) in list(zip(wakeups["task_id"], wakeups["ready"],
-                                             wakeups["run"], strict=True))
+    assert dict(zip(tasks["task_id"], tasks["finish_ns"], strict=True)) == {0: 16 * MS, 1: 21 * MS}
+    assert (0, 10 * MS, 15 * MS) in list(zip(wakeups["task_id"], wakeups["ready_ns"],
+                                             wakeups["run_ns"], strict=True))
 
 
 def test_a_holder_descheduled_by_the_os_keeps_the_gil_until_it_runs_again():
@@ -319,8 +319,8 @@ def test_tasks_wait_for_a_free_pool_thread_in_fifo_order():
     cfg = config({"w": {"arrival": {"batch": {"count": 3}}, "phases": [{"io": "10ms"}]}},
                  {"t": {"model": "gil_threads", "threads": 1}})
     tasks = by_task(cfg)
-    assert tasks["finish"].tolist() == [10 * MS, 20 * MS, 30 * MS]
-    assert tasks["wait"].tolist() == [0, 10 * MS, 20 * MS]
+    assert tasks["finish_ns"].tolist() == [10 * MS, 20 * MS, 30 * MS]
+    assert tasks["wait_ns"].tolist() == [0, 10 * MS, 20 * MS]
 
 
 def test_a_spawned_task_is_submitted_to_the_pool():
@@ -379,9 +379,9 @@ def test_the_loop_thread_shares_the_gil_with_executor_threads():
     cfg = config({"hog": one([{"cpu": "20ms"}]), "nat": one([{"native": "4ms"}])},
                  {"a": {"model": "asyncio", "offload": ["cpu"]}}, machine={"cores": 2})
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
-    assert dict(zip(tasks["task_id"], tasks["finish"], strict=True)) == {0: 20 * MS, 1: 9 * MS}
-    assert (1, 4 * MS, 9 * MS) in list(zip(wakeups["task_id"], wakeups["ready"],
-                                           wakeups["run"], strict=True))
+    assert dict(zip(tasks["task_id"], tasks["finish_ns"], strict=True)) == {0: 20 * MS, 1: 9 * MS}
+    assert (1, 4 * MS, 9 * MS) in list(zip(wakeups["task_id"], wakeups["ready_ns"],
+                                           wakeups["run_ns"], strict=True))
 
 
 # --- theory ---------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def test_mm1_mean_latency_and_no_cpu_without_the_gil():
         with probe() as log:
             tasks = run_scheduler(cfg, "t", seed)[0]
         assert all(holder == task and since <= t0 for task, t0, _, _, holder, since in log)
-        return counted(tasks)["latency"].astype(float).mean() / 1e9
+        return counted(tasks)["latency_ns"].astype(float).mean() / 1e9
 
     means = replications(mean, range(1, 11))
     assert within_ci(means, 1 / (mu - lam))
@@ -433,7 +433,7 @@ def test_invariants(main, kid, cores, threads, interval, free, order, machine, s
     with probe() as log:
         tasks, wakeups, rec, workload = run_scheduler(cfg, "t")
     check_invariants(tasks, rec, workload, cores)
-    assert (wakeups["delay"] >= 0).all()
+    assert (wakeups["delay_ns"] >= 0).all()
     python = sorted((t0, t1) for task, t0, t1, kind, holder, since in log if kind == 0)
     if not free:
         assert all(holder == task and since <= t0

@@ -144,11 +144,11 @@ def test_invariants_hold_for_every_model(model):
     def check(cfg):
         tasks, wakeups, rec, workload = run_probed(cfg, "s")
         check_invariants(tasks, rec, workload, cfg.machine.cores)
-        assert (wakeups["delay"] >= 0).all()
+        assert (wakeups["delay_ns"] >= 0).all()
         x = 1 / tasks["slowdown"].dropna().to_numpy()
         if len(x):
             assert 1 / len(x) - 1e-12 <= jain(x) <= 1 + 1e-12
-        seen.append(((tasks["wait"] > 0).any(), (tasks["preemptions"] > 0).any()))
+        seen.append(((tasks["wait_ns"] > 0).any(), (tasks["preemptions"] > 0).any()))
 
     check()
     queued, preempted = np.mean(seen, axis=0)
@@ -164,7 +164,7 @@ def test_a_gil_executor_thread_runs_each_queued_call_once():
     cfg = config(work, {"s": {"model": "asyncio", "executor_threads": 1,
                               "offload": ["block", "cpu"]}})
     tasks, wakeups, rec, workload = run_probed(cfg, "s")
-    assert tasks["finish"].tolist() == [2 * MS, 4 * MS]
+    assert tasks["finish_ns"].tolist() == [2 * MS, 4 * MS]
     check_invariants(tasks, rec, workload, 1)
 
 
@@ -187,7 +187,7 @@ def test_a_long_queue_of_yielding_threads_does_not_recurse(model):
     ``Cores._finish``; it was a recursion one level per thread, a RecursionError)."""
     cfg = config({"w": {"arrival": {"batch": {"count": 200}},
                         "phases": [{"cpu": "1ms"}, "yield", "yield"]}}, {"s": {"model": model}})
-    assert run_probed(cfg, "s")[0]["finish"].max() == 200 * MS
+    assert run_probed(cfg, "s")[0]["finish_ns"].max() == 200 * MS
 
 
 @given(work=workloads(), seed=st.integers(0, 1000))

@@ -45,7 +45,7 @@ def test_latency_cdf_one_curve_per_scheduler_on_a_log_axis(result):
     assert ax.get_xscale() == "log" and labelled(ax)
     counted = result.tasks[result.tasks["counted"] & (result.tasks["scheduler"] == "ps")]
     x, y = lines[1].get_data()
-    assert y[-1] == 1 and x[-1] == pytest.approx(counted["latency"].max() / MS)
+    assert y[-1] == 1 and x[-1] == pytest.approx(counted["latency_ns"].max() / MS)
     assert f"n={len(counted)}" in lines[1].get_label()
 
 
@@ -70,7 +70,7 @@ def test_wake_delay_says_when_no_wake_up_waited(result):
 def test_unfinished_tasks_keep_the_ecdf_below_one(result):
     tasks = result.tasks[result.tasks["scheduler"] == "ps"].copy()
     cut = tasks.index[tasks["counted"]][-2:]
-    tasks.loc[cut, ["finish", "latency"]] = pd.NA  # as if the drain limit had cut them
+    tasks.loc[cut, ["finish_ns", "latency_ns"]] = pd.NA  # as if the drain limit had cut them
     line = plots.latency_cdf(tasks).get_lines()[0]
     n = int(tasks["counted"].sum())
     assert line.get_ydata()[-1] == pytest.approx(1 - 2 / n)
@@ -198,8 +198,8 @@ TRACE = pd.DataFrame(
         ("thread 1", 3, "io", 1, 4),
         ("thread 1", 3, "blocked", 4, 5),
         ("thread 1", 3, "runnable", 5, 12),
-    ], columns=["lane", "task", "state", "start", "end"])
-TRACE[["start", "end"]] = (TRACE[["start", "end"]] * MS).astype("int64")
+    ], columns=["lane", "task", "state", "start_ns", "end_ns"])
+TRACE[["start_ns", "end_ns"]] = (TRACE[["start_ns", "end_ns"]] * MS).astype("int64")
 TRACE["scheduler"] = "threads"
 
 
@@ -272,11 +272,11 @@ def _has_colour(path, colour: str, pixels: int = 20) -> bool:
 
 
 def test_default_window_frames_the_slowest_task(result):
-    trace = TRACE.assign(scheduler="asyncio", end=TRACE["end"] + 300 * MS)
+    trace = TRACE.assign(scheduler="asyncio", end_ns=TRACE["end_ns"] + 300 * MS)
     lo, hi = plots.default_window(result.tasks, trace)
     tasks = result.tasks[result.tasks["counted"] & (result.tasks["scheduler"] == "asyncio")]
-    worst = tasks.loc[tasks["latency"].astype("int64").idxmax()]
-    assert lo <= worst["arrival"] and worst["finish"] <= hi
+    worst = tasks.loc[tasks["latency_ns"].astype("int64").idxmax()]
+    assert lo <= worst["arrival_ns"] and worst["finish_ns"] <= hi
 
 
 def test_charts_take_a_class(result):

@@ -32,7 +32,7 @@ def test_shortest_remaining_preempts_for_a_shorter_burst_and_serves_the_shortest
     tasks = run_scheduler(cfg, "s")[0]
     assert finish_times(cfg, "s") == {0: 17 * MS, 1: 5 * MS, 2: 10 * MS}
     assert tasks["preemptions"].tolist() == [1, 0, 0]
-    assert tasks["wait"].tolist() == [7 * MS, 0, 1 * MS]  # A: 3-5 and 5-10
+    assert tasks["wait_ns"].tolist() == [7 * MS, 0, 1 * MS]  # A: 3-5 and 5-10
 
 
 def test_shortest_remaining_takes_the_core_with_the_most_work_left():
@@ -62,8 +62,8 @@ def test_round_robin_with_a_quantum_above_every_burst_equals_fcfs_task_by_task()
     a = run_scheduler(cfg, "f")[0]
     b = run_scheduler(cfg, "rr")[0]
     assert len(a) > 1000
-    assert a["finish"].tolist() == b["finish"].tolist()
-    assert a["wait"].tolist() == b["wait"].tolist()
+    assert a["finish_ns"].tolist() == b["finish_ns"].tolist()
+    assert a["wait_ns"].tolist() == b["wait_ns"].tolist()
 
 
 def test_io_leaves_the_server_and_rejoins_at_the_back():
@@ -75,7 +75,7 @@ def test_io_leaves_the_server_and_rejoins_at_the_back():
     cfg = config(work, {"f": {"model": "fcfs"}})
     assert finish_times(cfg, "f") == {0: 20 * MS, 1: 15 * MS}
     wake = run_scheduler(cfg, "f")[1]
-    assert wake[wake["task_id"] == 0]["delay"].tolist() == [0, 9 * MS]
+    assert wake[wake["task_id"] == 0]["delay_ns"].tolist() == [0, 9 * MS]
 
 
 def test_processor_sharing_departs_a_task_due_as_another_enters():
@@ -120,9 +120,9 @@ def test_a_task_back_from_io_runs_a_wake_latency_later_and_from_sleep_a_timer_la
     for model in ("fcfs", "processor_sharing"):
         cfg = config(work, {"s": {"model": model}}, machine=OS_DELAYS)
         tasks, wakeups = run_scheduler(cfg, "s")[:2]
-        assert tasks["finish"].tolist() == [7 * MS + 120_000]
-        assert tasks["wait"].tolist() == [120_000]
-        assert wakeups["delay"].tolist() == [0, 20_000, 100_000]  # (the arrival first)
+        assert tasks["finish_ns"].tolist() == [7 * MS + 120_000]
+        assert tasks["wait_ns"].tolist() == [120_000]
+        assert wakeups["delay_ns"].tolist() == [0, 20_000, 100_000]  # (the arrival first)
 
 
 def test_while_a_woken_thread_waits_for_the_os_a_queued_one_takes_the_core():

@@ -205,7 +205,7 @@ def test_a_load_sweep_scales_the_same_draws(reference_out):
 
     def arrivals(load, replication):
         rows = tasks[(tasks["load"] == load) & (tasks["replication"] == replication)]
-        return np.sort(rows["arrival"].to_numpy())
+        return np.sort(rows["arrival_ns"].to_numpy())
     low, high = arrivals(0.3, 0), arrivals(0.7, 0)
     n = min(len(low), len(high))
     assert n > 10 and np.abs(low[:n] * 0.3 - high[:n] * 0.7).max() <= 1
@@ -241,7 +241,7 @@ def test_a_sweep_of_any_key_pairs_its_points(tmp_path, capsys):
                                               "replication"]
         assert (table["schedulers.rr.quantum_ms"] == table["point"].map({0: 1.0, 1: 4.0})).all()
     tasks = pd.read_parquet(out / "tasks.parquet", filters=[("scheduler", "==", "rr")])
-    by = {(p, r): part.sort_values("task_id")["arrival"].to_numpy()
+    by = {(p, r): part.sort_values("task_id")["arrival_ns"].to_numpy()
           for (p, r), part in tasks.groupby(["point", "replication"])}
     assert np.array_equal(by[0, 0], by[1, 0]) and np.array_equal(by[0, 1], by[1, 1])
     n = min(len(by[0, 0]), len(by[0, 1]))

@@ -181,10 +181,10 @@ def mixed(scheduler: dict):
 
 def run(cfg, seed: int) -> Run:
     tasks = run_scheduler(cfg, "s", seed)[0]
-    assert tasks["finish"].notna().all()
-    tasks = tasks.sort_values(["arrival", "task_id"], kind="stable")
+    assert tasks["finish_ns"].notna().all()
+    tasks = tasks.sort_values(["arrival_ns", "task_id"], kind="stable")
     column = lambda name: tasks[name].to_numpy("int64")  # noqa: E731
-    return Run(column("arrival"), column("demand"), column("wait"), column("latency"),
+    return Run(column("arrival_ns"), column("demand_ns"), column("wait_ns"), column("latency_ns"),
                tasks["counted"].to_numpy(bool), tasks["class"].astype(str).to_numpy())
 
 

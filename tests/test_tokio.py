@@ -164,8 +164,8 @@ def test_a_sleep_fires_on_the_timer_wheel_tick():
     tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
     # deadline 2.3ms -> tick 3; the idle worker parks on the driver at 0.3ms (tick 0) for
     # 3 - 0 ticks: it wakes at 3.3ms and a computes 3.3-4.3ms, its wake 1ms late
-    assert tasks["finish"].tolist() == [4300 * US]
-    assert wakeups["delay"].tolist() == [0, 1 * MS]
+    assert tasks["finish_ns"].tolist() == [4300 * US]
+    assert wakeups["delay_ns"].tolist() == [0, 1 * MS]
 
 
 def test_io_readiness_waits_for_a_driver_poll():
@@ -232,7 +232,7 @@ def erlang_c_latency(c: int, lam: float, mean: float) -> float:
 
 
 def mean_latency_ms(cfg, name: str, seed: int) -> float:
-    return counted(run_scheduler(cfg, name, seed)[0])["latency"].astype(float).mean() / MS
+    return counted(run_scheduler(cfg, name, seed)[0])["latency_ns"].astype(float).mean() / MS
 
 
 @pytest.mark.parametrize("workers", [2, 4])
@@ -332,7 +332,7 @@ def test_invariants_on_random_workloads(scenario, seed):
     assert model.active == 0 and not model.inject and not model.driver.events
     # the same seed gives the same run
     again = run_model(cfg, seed=seed)[0]
-    assert again["finish"].equals(tasks["finish"])
+    assert again["finish_ns"].equals(tasks["finish_ns"])
 
 
 
@@ -405,9 +405,9 @@ def test_the_parked_driver_sleeps_whole_ticks_to_a_rounded_up_deadline():
     cfg = config({"a": at("0s", {"sleep": "300us"}, {"cpu": "100us"}, {"sleep": "1.5ms"},
                           {"cpu": "100us"})}, {"tokio": {"model": "tokio"}})
     tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
-    assert wakeups["ready"].tolist() == [0, 300 * US, 2600 * US]
-    assert wakeups["run"].tolist() == [0, 1 * MS, 3100 * US]
-    assert tasks["finish"].tolist() == [3200 * US]
+    assert wakeups["ready_ns"].tolist() == [0, 300 * US, 2600 * US]
+    assert wakeups["run_ns"].tolist() == [0, 1 * MS, 3100 * US]
+    assert tasks["finish_ns"].tolist() == [3200 * US]
 
 
 def test_the_wheel_ticks_from_the_machines_tick_origin():
@@ -420,9 +420,9 @@ def test_the_wheel_ticks_from_the_machines_tick_origin():
                           {"cpu": "100us"})}, {"tokio": {"model": "tokio"}},
                  machine={"tick_origin": "400us"})
     tasks, wakeups, _, _ = run_scheduler(cfg, "tokio")
-    assert wakeups["ready"].tolist() == [0, 300 * US, 2600 * US]
-    assert wakeups["run"].tolist() == [0, 1 * MS, 4100 * US]
-    assert tasks["finish"].tolist() == [4200 * US]
+    assert wakeups["ready_ns"].tolist() == [0, 300 * US, 2600 * US]
+    assert wakeups["run_ns"].tolist() == [0, 1 * MS, 4100 * US]
+    assert tasks["finish_ns"].tolist() == [4200 * US]
 
 
 def test_a_linux_machine_draws_the_tick_origin_per_run():
@@ -436,7 +436,7 @@ def test_a_linux_machine_draws_the_tick_origin_per_run():
     for profile in ("ideal", "linux"):
         cfg = config(work, {"tokio": {"model": "tokio"}},
                      machine={"profile": profile, "timer_lateness": "0"})
-        runs[profile] = [int(run_scheduler(cfg, "tokio", seed)[1]["run"].iloc[-1])
+        runs[profile] = [int(run_scheduler(cfg, "tokio", seed)[1]["run_ns"].iloc[-1])
                          for seed in range(1, 21)]
     assert set(runs["ideal"]) == {3 * MS}
     assert set(runs["linux"]) == {3 * MS, 4 * MS}

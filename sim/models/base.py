@@ -4,7 +4,8 @@
 arrivals and the drain guard; a model only decides who runs when. ``Cores`` is
 the machine's CPUs shared by OS threads in time slices: the reference disciplines run
 each task as a thread on it, the runtime models run their loops, Ms or workers on it.
-The engine owns time: ``now``, ``after`` and ``at`` (a callback later), ``cancel``, and
+The engine owns time: ``now``, ``after`` and ``at`` (a callback later), ``last_at`` (one
+after everything else at its instant), ``cancel``, and
 for a model that handles its own next event at once (running ahead of the queue, as the
 go model does for bursts), ``reserve``, ``next_due`` and ``run_ahead``. No model touches
 SimPy's internals. SimPy stays the event queue, used lean: no process per task, and the
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ..workload import Workload
 
 FOREVER = 1 << 62
+LAST = NORMAL + 1  # queue priority of ``last_at`` entries: after SimPy's normal ones
 
 
 class SchedulerOptions(StrictModel):
@@ -119,6 +121,15 @@ class Engine:
         env = self.env
         entry = [callback, value]
         heappush(env._queue, (time, NORMAL, next(env._eid) if order is None else order, entry))
+        return entry
+
+    def last_at(self, time: int, callback, value: Any = None) -> list:
+        """Call ``callback(value)`` at ``time``, after every ``after`` or ``at`` entry due
+        then, even one queued later: a thread that looks at the state an instant leaves
+        (Go's sysmon round) sees everything that happened at that instant."""
+        env = self.env
+        entry = [callback, value]
+        heappush(env._queue, (time, LAST, next(env._eid), entry))
         return entry
 
     @staticmethod

@@ -14,27 +14,34 @@ parks on the netpoller; ``sleep`` parks on a timer in the current P's heap (fire
 ``retake`` hands it off); ``yield`` is ``Gosched`` (tail of the global queue); ``spawn`` is
 ``newproc`` (``runnext``). Arrivals are connections readied by the netpoller.
 
-sysmon (``sysmon``, ``retake``, ``preemptone``) is exact but lazy: its rounds fall on a grid
-(20 us, doubling after 50 idle rounds up to 10 ms; a deep sleep while every P is idle) that
-is computed, not simulated. An event is scheduled only for a round that acts (preempts,
-retakes a P, injects polled Gs); what a quiet round does (note a new ``schedtick``, a
-syscall's first sighting, ``gp.preempt``, a fruitless poll's ``lastpoll``) is worked out
-when it matters. Only sysmon's returns from a timed-out deep sleep keep its ``idle``.
+sysmon (``sysmon``, ``retake``, ``preemptone``) comes in two forms with the same results
+(tests/test_go.py compares them on random workloads). ``Sysmon`` (``sysmon: plain``) is
+proc.go's loop as written, an event per round: ``usleep(delay)`` (20 us, doubling after 50
+idle rounds up to 10 ms), a deep sleep while every P is idle, netpoll if stale, ``retake``.
+The default, ``planned``, is its fast path, a lazy planner in ``GoModel``: the rounds fall on
+a grid that is computed, not simulated (``SysmonClock``); an event is scheduled only for a
+round that acts (preempts, retakes a P, injects polled Gs), and what a quiet round does
+(note a new ``schedtick``, a syscall's sighting, ``gp.preempt``, a fruitless poll's
+``lastpoll``) is worked out when it matters. Only sysmon's returns from a timed-out deep
+sleep keep its ``idle``. Either way a round comes after everything else that happens at its
+instant (``Engine.last_at``): it sees a syscall that ends then, a G that starts then.
 
 The machine (``engine.os``) adds what the OS does: every timed wait that ends by its timeout
 is late by a draw of ``machine.timer_lateness`` (sysmon's ``usleep(delay)`` and deep
-``notetsleep``, each draw once per sleep, in order: ``DrawnSysmonClock``; the idle M's
-``epoll_wait`` for a timer); a thread woken by another runs after a draw of
-``machine.wake_latency`` (``startm``'s ``notewakeup`` of a parked M, readiness handed to
-the M blocked in ``epoll_wait``, ``notewakeup(&sched.sysmonnote)`` of a deep-sleeping
-sysmon). ``preemptM``'s signal (signal_unix.go: ``tgkill`` SIGURG, one pending per M) to an
-M that waits for a core stays pending and is taken when the OS next runs the M
-(``GoCores``), as the kernel delivers it.
-When no M can wait for a core ("direct mode"), a burst's end is known when it starts: a
-round that would preempt its G or poll while it surely runs, but falls after it ends, is
-not queued until a later burst reaches it; and a P whose next burst ends before SimPy's
-next event handles that end at once, running ahead (its event id reserved, so ties resolve
-as if it had been queued).
+``notetsleep``, a draw per sleep, in order, from a stream of sysmon's own, so that the
+planner may draw ahead: ``DrawnSysmonClock``; the idle M's ``epoll_wait`` for a timer); a
+thread woken by another runs after a draw of ``machine.wake_latency`` (``startm``'s
+``notewakeup`` of a parked M, readiness handed to the M blocked in ``epoll_wait``,
+``notewakeup(&sched.sysmonnote)`` of a deep-sleeping sysmon). ``preemptM``'s signal
+(signal_unix.go: ``tgkill`` SIGURG, one pending per M) to an M that waits for a core stays
+pending and is taken when the OS next runs the M (``GoCores``), as the kernel delivers it.
+
+When no M can wait for a core ("direct mode", a fast path: ``direct_bursts: false`` runs
+every burst through the shared ``Cores`` instead, with the same results), a burst's end is
+known when it starts: a round that would preempt its G or poll while it surely runs, but
+falls after it ends, is not queued until a later burst reaches it; and a P whose next burst
+ends before SimPy's next event handles that end at once, running ahead (its event id
+reserved, so ties resolve as if it had been queued).
 
 Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC, STW,
 trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
@@ -69,6 +76,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -95,6 +103,13 @@ class GoOptions(SchedulerOptions):
     # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms
     # (Go 1.19 to current); 0: an idle P's M wakes exactly at its timer
     netpoll_resolution: Duration = 1_000_000
+    # How sysmon is simulated (same results): plain (``Sysmon``, proc.go's loop of usleep
+    # and rounds, an event per round) or planned (the fast path: only acting rounds are
+    # events, the quiet ones worked out when they matter)
+    sysmon: Literal["planned", "plain"] = "planned"
+    # Fast path (same results): when no M can ever wait for a core (gomaxprocs <= cores, no
+    # cgo calls) a burst is one event, not a run through the shared Cores
+    direct_bursts: bool = True
 
     def check(self, cfg, path):
         if self.time_slice <= 0:
@@ -381,10 +396,9 @@ class GoModel(Model):
         self.allp = [P(f"P{i}") for i in range(n)]
         for p in self.allp:
             p.done = lambda _thread, p=p: self._burst_done(p)
-            self.rec.server(p.lane)  # its occupancy counts
         # No M can ever wait for a core (Ps <= cores, no cgo calls): a burst is then one
         # event, exactly what Cores would do, without its bookkeeping.
-        self.direct = n <= cfg.machine.cores and not any(
+        self.direct = options.direct_bursts and n <= cfg.machine.cores and not any(
             NATIVE in t.kinds for t in engine.workload.templates)
         self.pidle = self.allp[::-1]  # pidleget pops P0 first
         self.glob: deque[int] = deque()  # sched.runq
@@ -410,11 +424,7 @@ class GoModel(Model):
         self.os = engine.os  # usleep's and epoll_wait's lateness, a parked M's wake-up
         self.coprimes = [c for c in range(1, n + 1) if gcd(c, n) == 1]  # stealOrder
         self.draws: list[int] = []
-        clock = (options.sysmon_min_delay, options.sysmon_max_delay,
-                 options.sysmon_idle_rounds)
-        late = engine.os.timer_late
-        self.clock = SysmonClock(*clock, 0) if late.zero else \
-            DrawnSysmonClock(*clock, late.take)
+        self._start_sysmon(options, engine.os.own_timer())
         self.idle_since = 0  # every P idle since
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
@@ -428,6 +438,20 @@ class GoModel(Model):
         self.poll_timer = FOREVER  # when its epoll_wait for that timer returns
         self.arrival_wake = (-1, 0)  # (the next connection, its M's wake-up latency)
         self._arm_poller()
+
+    def __new__(cls, engine: Engine, options: GoOptions):
+        """``sysmon: plain`` runs the reference sysmon instead (``PlainSysmonGo``)."""
+        if cls is GoModel and options.sysmon == "plain":
+            cls = PlainSysmonGo
+        return super().__new__(cls)
+
+    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
+        """The planner's clock; each sleep of sysmon's is late by the next draw of ``late``
+        (the machine's timer lateness, on a stream of sysmon's own)."""
+        clock = (options.sysmon_min_delay, options.sysmon_max_delay,
+                 options.sysmon_idle_rounds)
+        self.clock = SysmonClock(*clock, 0) if late.zero else \
+            DrawnSysmonClock(*clock, late.take)
 
     # --- entry points (events); each ends by planning sysmon's next acting round ---------
 
@@ -481,7 +505,8 @@ class GoModel(Model):
 
     def _mstart(self, p: P) -> None:
         self._schedule(p)
-        self._plan()
+        self.dirty = True  # (a P handed off by retake keeps its sysmontick: the G it runs,
+        self._plan()  # from runnext, may be over its slice at once)
 
     def _run_first(self, first: tuple[P, int]) -> None:
         p, g = first
@@ -967,6 +992,7 @@ class GoModel(Model):
         p, thread = self.sysp.pop(g), self.systh.pop(g)
         self.dirty = True
         if p.status == SYSCALL:  # ours still, or its holder is in a syscall: takeP
+            self._sys_observe(p, now - 1)  # (a sighting stays in pd.syscallwhen)
             self.nsys -= 1
             p.syscalltick += 1
             p.m = thread
@@ -1016,7 +1042,7 @@ class GoModel(Model):
             self._runqput(to, g, True)
             self._wakep()
 
-    # --- sysmon ----------------------------------------------------------------------------------
+    # --- sysmon, planned: the fast path of ``Sysmon`` (same results) --------------------------
 
     def _wake_sysmon(self) -> None:
         """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0."""
@@ -1026,6 +1052,12 @@ class GoModel(Model):
             self.nocheck = now + self.os.wake()  # sysmon's thread runs after a wake-up
             self.clock.woken(self.nocheck)
             self.dirty = True
+
+    def _time_sleep_until(self) -> int:
+        """proc.go:timeSleepUntil: when the earliest timer on any P is due."""
+        if not self.ntimers:
+            return FOREVER
+        return min(q.timers[0][0] for q in self.allp if q.timers)
 
     def _all_idle_end(self) -> None:
         """Every P was idle since ``idle_since`` and one is wanted now: replay sysmon's deep
@@ -1038,8 +1070,7 @@ class GoModel(Model):
             x = t + 1
             if t == self.nocheck:
                 continue
-            nxt = min((q.timers[0][0] for q in self.allp if q.timers), default=FOREVER) \
-                if self.ntimers else FOREVER  # timeSleepUntil
+            nxt = self._time_sleep_until()
             if nxt <= t:
                 continue
             self.dirty = True
@@ -1210,7 +1241,7 @@ class GoModel(Model):
         if best < self.sm_at and best <= self.engine.deadline:
             self.sm_at = best
             self.sm_gen += 1
-            self.engine.after(best - now, self._sm_wake, self.sm_gen)
+            self.engine.last_at(best, self._sm_wake, self.sm_gen)
         self.limit = limit if direct else 0
 
     def _sm_wake(self, gen: int) -> None:
@@ -1278,4 +1309,151 @@ class GoModel(Model):
         self._plan()
 
 
-__all__ = ["DrawnSysmonClock", "GoModel", "GoOptions", "SysmonClock"]
+class Sysmon:
+    """proc.go:sysmon as it is written, a round at a time: the reference that the planner
+    in ``GoModel`` (the fast path, ``sysmon: planned``) must match (tests/test_go.py).
+
+    ``for { if idle == 0 { delay = 20 } else if idle > 50 { delay *= 2 }; if delay > 10*1000
+    { delay = 10 * 1000 }; usleep(delay); <every P idle: notetsleep until the next timer>;
+    <netpoll if not polled for 10 ms>; if retake(now) != 0 { idle = 0 } else { idle++ } }``.
+    Each ``usleep`` and deep sleep ends late by the next draw of the machine's timer
+    lateness (a stream of sysmon's own); ``notewakeup(&sched.sysmonnote)`` ends a deep
+    sleep, and the round follows once sysmon's thread runs (a wake-up latency later). A
+    round is queued last at its instant: it sees everything that happened then. The
+    ``preemptM`` signals of a round are taken after its ``retake`` loop (S13).
+    """
+
+    __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
+                 "note")
+
+    def __init__(self, go: GoModel, options: GoOptions, late: Delays):
+        self.go, self.engine, self.late = go, go.engine, late
+        self.min, self.max = options.sysmon_min_delay, options.sysmon_max_delay
+        self.rounds, self.slice = options.sysmon_idle_rounds, options.time_slice
+        self.idle = self.delay = 0  # how many rounds in a row retook no P; the usleep
+        self.note: list | None = None  # the deep sleep's timeout
+        self._loop()
+
+    def _loop(self) -> None:
+        """The top of sysmon's loop: the delay, then ``usleep(delay)``."""
+        if self.idle == 0:  # start with 20us sleep...
+            self.delay = self.min
+        elif self.idle > self.rounds:  # start doubling the sleep after 1ms...
+            self.delay *= 2
+        if self.delay > self.max:  # up to 10ms
+            self.delay = self.max
+        self.engine.last_at(self.engine.now + self.delay + self.late(), self._slept)
+
+    def _slept(self, _value: None) -> None:
+        """``usleep`` returned. With every P idle (``npidle == gomaxprocs``) and a timer
+        not due yet, ``notetsleep(&sched.sysmonnote)`` until it (half of forcegcperiod at
+        most); then the round."""
+        go, now = self.go, self.engine.now
+        if len(go.pidle) == go.nprocs:
+            nxt = go._time_sleep_until()
+            if nxt > now:
+                go.sleep_until = now + min(nxt - now, DEEP_SLEEP_MAX) + self.late()
+                self.note = self.engine.last_at(go.sleep_until, self._round)
+                return
+        self._round(None)
+
+    def notewakeup(self, at: int) -> None:
+        """``notewakeup(&sched.sysmonnote)`` during the deep sleep (a syscall): its thread
+        runs at ``at``; ``syscallWake``: ``idle = 0, delay = 20``, then the round."""
+        self.engine.cancel(self.note)
+        self.idle, self.delay = 0, self.min
+        self.engine.last_at(at, self._round)
+
+    def _round(self, _value: None) -> None:
+        """netpoll if the network was not polled for 10 ms (``lastpoll != 0``: no M is
+        blocked in netpoll, so no P is idle), then ``retake``."""
+        go, now = self.go, self.engine.now
+        if not go.pidle and go.lastpoll + NETPOLL_STALE < now:
+            go.lastpoll = now  # (the CAS)
+            if go._ready_by(now):
+                go._inject(go._netpoll(now), None)
+        signals: list[P] = []
+        if self.retake(now, signals):
+            self.idle = 0
+        else:
+            self.idle += 1
+        for p in signals:
+            go._preempt(p, now)
+        self._loop()
+
+    def retake(self, now: int, signals: list[P]) -> int:
+        """proc.go:retake: preempt a G that ran 10 ms on its P (``pd.schedwhen``, the round
+        that first saw the P's ``schedtick``); take a P back from its syscall once a round
+        has seen the syscall (``pd.syscallwhen``), unless it has nothing queued while an M
+        spins or a P idles and the syscall is younger than 10 ms. Returns how many."""
+        go, n = self.go, 0
+        for p in go.allp:
+            s = p.status
+            sysretake = False
+            if s in (RUN, SYSCALL):  # _Prunning, _Psyscall
+                t = p.schedtick
+                if p.pd_tick != t:
+                    p.pd_tick, p.pd_when = t, now
+                elif p.pd_when + self.slice <= now:
+                    self._preemptone(p, signals)
+                    sysretake = True  # (preemptone does nothing to a P in a syscall)
+            if s == SYSCALL:
+                t = p.syscalltick
+                if not sysretake and p.pd_sys != t:
+                    p.pd_sys, p.pd_syswhen = t, now
+                    continue
+                if go._grace(p, p.pd_syswhen, now):
+                    continue
+                n += 1
+                go._retake(p)  # syscalltick++, handoffp
+        return n
+
+    def _preemptone(self, p: P, signals: list[P]) -> None:
+        """proc.go:preemptone: ``gp.preempt = true``, and with async preemption
+        ``preemptM``'s signal."""
+        g = p.curg
+        if p.status != RUN or g < 0:  # (no M wired to the P, or no G on it)
+            return
+        if self.go.async_pre:
+            signals.append(p)
+        else:
+            self.go.flag[g] = 1
+
+
+class PlainSysmonGo(GoModel):
+    """``GoModel`` with the reference ``Sysmon`` (``sysmon: plain``): every round is an
+    event, so the planner's hooks do nothing."""
+
+    __slots__ = ("sysmon",)
+
+    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
+        self.clock = None
+        self.sysmon = Sysmon(self, options, late)
+
+    def _replan(self, now: int) -> None:
+        self.dirty = False
+
+    def _all_idle_end(self) -> None:
+        pass
+
+    def _observe(self, p: P, limit: int) -> int:
+        return -1
+
+    def _sys_observe(self, p: P, limit: int) -> None:
+        pass
+
+    def _flag_commit(self, p: P, limit: int) -> None:
+        pass
+
+    def _flagged(self, p: P, g: int) -> bool:
+        return bool(self.flag[g])
+
+    def _wake_sysmon(self) -> None:
+        now = self.engine.now
+        if self.sleep_until > now:
+            self.sleep_until = -1
+            self.sysmon.notewakeup(now + self.os.wake())
+
+
+__all__ = ["DrawnSysmonClock", "GoModel", "GoOptions", "PlainSysmonGo", "Sysmon",
+           "SysmonClock"]
