@@ -274,6 +274,10 @@ def test_outputs_md_names_every_column_of_every_table(written):
     for name, columns in tables.items():
         unnamed = sorted(set(columns) - words - {"horizon", "horizon_ms"})  # (swept keys)
         assert not unnamed, f"{name} columns that docs/outputs.md does not name: {unnamed}"
+    named = {word for page in ("outputs.md", "metrics.md") for word in code_words(page)
+             if word.endswith("_ns") and not word.startswith("_")}
+    stale = named - set().union(*tables.values())
+    assert not stale, f"docs name table columns the code no longer writes: {sorted(stale)}"
     states = set(pd.read_parquet(run / "trace.parquet")["state"])
     assert {"running", "gil_wait"} <= states and not states - words
     manifest = json.loads((sweep / "manifest.json").read_text())
