@@ -81,7 +81,7 @@ def go_preempts(monkeypatch):
 
 def wake_log(wakeups):
     return [(int(t), int(r), int(u)) for t, r, u in
-            zip(wakeups["task_id"], wakeups["ready"], wakeups["run"], strict=True)]
+            zip(wakeups["task_id"], wakeups["ready_ns"], wakeups["run_ns"], strict=True)]
 
 
 def by_id(tasks, column):
@@ -260,7 +260,7 @@ def test_sysmon_preempts_the_loop_at_11_22_and_31_22_ms(preempt_log):
         (S2, 32220 * US + 2 * EPS, 50 * MS + 4 * EPS),  # after L exits: S1 < S2 again
         (S1, 32220 * US + EPS, 50 * MS + 5 * EPS),
     ]
-    finish = by_id(tasks, "finish")
+    finish = by_id(tasks, "finish_ns")
     assert finish[LOOP] == 50 * MS + 4 * EPS  # 11.22 + 20.00 + 18.78 ms of cpu, 4 epsilons
     assert (finish[S2], finish[S1]) == (50 * MS + 5 * EPS, 50 * MS + 6 * EPS)
     assert by_id(tasks, "preemptions") == {S1: 0, S2: 0, LOOP: 2}
@@ -274,7 +274,7 @@ def test_a_loop_of_short_calls_is_preempted_like_the_call_free_loop(preempt_log)
     work = {**SCENARIO_A, "loop": one([{"repeat": 50, "phases": [{"cpu": "1ms"}]}])}
     tasks, wakeups, *_ = run_scheduler(go_cfg(work), "go")
     assert preempt_log == [(LOOP, 11220 * US), (LOOP, 31220 * US)]
-    assert by_id(tasks, "finish") == {LOOP: 50 * MS + 4 * EPS, S2: 50 * MS + 5 * EPS,
+    assert by_id(tasks, "finish_ns") == {LOOP: 50 * MS + 4 * EPS, S2: 50 * MS + 5 * EPS,
                                       S1: 50 * MS + 6 * EPS}
 
 
@@ -283,7 +283,7 @@ def test_without_async_preemption_the_loop_runs_to_its_end():
     """preemptone only sets gp.preempt, which a call-free loop never checks: L runs 0-50 ms
     and the timers due at 1 ms fire when L exits (S2, in runnext, first)."""
     tasks, wakeups, *_ = run_scheduler(go_cfg(SCENARIO_A, async_preemption=False), "go")
-    assert by_id(tasks, "finish")[LOOP] == 50 * MS
+    assert by_id(tasks, "finish_ns")[LOOP] == 50 * MS
     assert wake_log(wakeups)[3:5] == [(S2, 1 * MS, 50 * MS), (S1, 1 * MS, 50 * MS + EPS)]
     assert tasks["preemptions"].sum() == 0
 
@@ -307,8 +307,8 @@ def test_a_runnext_chain_shares_one_time_slice(preempt_log):
     tasks, *_ = run_scheduler(cfg, "go")
     g3, g2 = 1, 2  # g1 is 0
     assert preempt_log == [(g2, 11220 * US)]
-    assert by_id(tasks, "start")[g3] == 11220 * US
-    assert by_id(tasks, "finish")[g2] == 17 * MS  # 12.22 + the 4.78 ms left
+    assert by_id(tasks, "start_ns")[g3] == 11220 * US
+    assert by_id(tasks, "finish_ns")[g2] == 17 * MS  # 12.22 + the 4.78 ms left
 
 
 @pytest.mark.usefixtures("both_sysmons")
@@ -318,7 +318,7 @@ def test_the_same_timeline_through_the_shared_cores(preempt_log):
     work = {**SCENARIO_A, "cgo": one([{"native": "0"}], at="60ms")}
     tasks, wakeups, *_ = run_scheduler(go_cfg(work), "go")
     assert preempt_log == [(LOOP, 11220 * US), (LOOP, 31220 * US)]
-    assert by_id(tasks, "finish")[LOOP] == 50 * MS + 4 * EPS
+    assert by_id(tasks, "finish_ns")[LOOP] == 50 * MS + 4 * EPS
 
 
 @pytest.mark.usefixtures("both_sysmons")
@@ -330,7 +330,7 @@ def test_without_async_preemption_gp_preempt_is_honoured_at_the_next_call(preemp
     tasks, wakeups, *_ = run_scheduler(cfg, "go")
     assert preempt_log == [(1, 30 * MS)]
     assert wake_log(wakeups)[2] == (0, 1 * MS, 30 * MS)
-    assert by_id(tasks, "finish") == {0: 30 * MS + EPS, 1: 60 * MS + EPS}
+    assert by_id(tasks, "finish_ns") == {0: 30 * MS + EPS, 1: 60 * MS + EPS}
 
 
 @pytest.mark.usefixtures("both_sysmons")
@@ -346,7 +346,7 @@ def test_ms_beyond_the_cores_are_time_sliced_and_a_signal_waits_for_its_m(go_pre
                            "phases": [{"cpu": "30ms"}]}}, gomaxprocs=2)
     tasks, _, rec, workload = run_scheduler(cfg, "go")
     check_invariants(tasks, rec, workload, 1)
-    assert by_id(tasks, "finish") == {0: 57 * MS, 1: 60 * MS}
+    assert by_id(tasks, "finish_ns") == {0: 57 * MS, 1: 60 * MS}
     assert go_preempts == [(1, 11220 * US), (0, 12 * MS), (0, 31220 * US), (1, 33 * MS),
                            (1, 51220 * US), (0, 54 * MS)]
 
@@ -358,7 +358,7 @@ TWO = ("g1", "g2")
 
 def syscall_run(g1, g2=({"cpu": "1ms"},)):
     tasks, *_ = run_scheduler(go_cfg({"g1": one(list(g1)), "g2": one(list(g2))}), "go")
-    return by_id(tasks, "start"), by_id(tasks, "finish")
+    return by_id(tasks, "start_ns"), by_id(tasks, "finish_ns")
 
 
 @pytest.mark.usefixtures("both_sysmons")
@@ -405,7 +405,7 @@ def test_a_thread_wakeup_latency_delays_every_parked_m():
     handoffp starts at the 40 us retake runs G2 at 45 us."""
     cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
                  machine={"wake_latency": "5us"})
-    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    start = by_id(run_scheduler(cfg, "go")[0], "start_ns")
     assert start == {0: 5 * US, 1: 45 * US}
 
 
@@ -421,8 +421,8 @@ def test_usleep_lateness_and_wake_latency_move_the_retake_and_the_hand_off():
     cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
                  machine=OS)
     tasks = run_scheduler(cfg, "go")[0]
-    assert by_id(tasks, "start") == {0: 20 * US, 1: 180 * US}
-    assert by_id(tasks, "finish") == {0: 6020 * US, 1: 1180 * US}
+    assert by_id(tasks, "start_ns") == {0: 20 * US, 1: 180 * US}
+    assert by_id(tasks, "finish_ns") == {0: 6020 * US, 1: 1180 * US}
 
 
 def test_the_p_is_free_while_the_m_woken_in_epoll_wait_wakes():
@@ -435,7 +435,7 @@ def test_the_p_is_free_while_the_m_woken_in_epoll_wait_wakes():
                   "g2": one([{"block": "1.01ms"}, {"cpu": "1ms"}])}, machine=OS)
     tasks, wakeups, *_ = run_scheduler(cfg, "go")
     assert wake_log(wakeups)[2:] == [(1, 1030 * US, 1030 * US), (0, 1020 * US, 2030 * US)]
-    assert by_id(tasks, "finish") == {0: 3030 * US, 1: 2030 * US}
+    assert by_id(tasks, "finish_ns") == {0: 3030 * US, 1: 2030 * US}
 
 
 def test_the_idle_ms_epoll_wait_for_a_timer_ends_late():
@@ -457,7 +457,7 @@ def test_a_spinning_m_that_finds_work_wakes_the_next():
     cfg = go_cfg({"p": one([{"spawn": "k"}, {"spawn": "k"}, {"cpu": "1ms"}]),
                   "k": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}},
                  cores=3, machine=OS)
-    assert by_id(run_scheduler(cfg, "go")[0], "start") == {0: 20 * US, 1: 40 * US,
+    assert by_id(run_scheduler(cfg, "go")[0], "start_ns") == {0: 20 * US, 1: 40 * US,
                                                             2: 60 * US}
 
 
@@ -508,7 +508,7 @@ def test_spawns_go_to_runnext_and_a_full_local_queue_spills_half_to_the_global_q
     cfg = go_cfg({"parent": one(kids + [{"cpu": "1ms"}]),
                   "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, local_queue=4)
     tasks, *_ = run_scheduler(cfg, "go")
-    start = by_id(tasks, "start")
+    start = by_id(tasks, "start_ns")
     assert [k for k in sorted(start, key=start.get) if k] == [6, 3, 4, 1, 2, 5]
     assert [start[k] for k in (6, 3, 4, 1, 2, 5)] == [k * MS for k in range(1, 7)]
 
@@ -517,7 +517,7 @@ def test_gosched_goes_to_the_global_queue_behind_runnext():
     """The parent spawns (runnext) then yields: the kid runs first, then the parent."""
     cfg = go_cfg({"parent": one([{"spawn": "kid"}, "yield", {"cpu": "1ms"}]),
                   "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}})
-    assert by_id(run_scheduler(cfg, "go")[0], "finish") == {0: 2 * MS, 1: 1 * MS}
+    assert by_id(run_scheduler(cfg, "go")[0], "finish_ns") == {0: 2 * MS, 1: 1 * MS}
 
 
 def test_an_idle_p_steals_half_and_runs_the_last_grabbed():
@@ -526,7 +526,7 @@ def test_an_idle_p_steals_half_and_runs_the_last_grabbed():
     runnext only on the last pass: 5."""
     cfg = go_cfg({"parent": one([{"spawn": "kid"}] * 5 + [{"cpu": "10ms"}]),
                   "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, cores=2)
-    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    start = by_id(run_scheduler(cfg, "go")[0], "start_ns")
     assert [start[k] for k in (2, 1, 3, 4, 5)] == [k * MS for k in range(5)]
 
 
@@ -536,14 +536,14 @@ def test_netpoller_readiness_goes_one_per_idle_p_through_the_global_queue():
     third on its local queue."""
     cfg = go_cfg({"c": {"arrival": {"batch": {"count": 3, "at": "0s"}},
                         "phases": [{"cpu": "1ms"}]}}, cores=2)
-    assert by_id(run_scheduler(cfg, "go")[0], "start") == {0: 0, 1: 0, 2: 1 * MS}
+    assert by_id(run_scheduler(cfg, "go")[0], "start_ns") == {0: 0, 1: 0, 2: 1 * MS}
 
 
 def test_gomaxprocs_defaults_to_the_cores_and_can_be_set():
     work = {"c": {"arrival": {"batch": {"count": 2, "at": "0s"}}, "phases": [{"cpu": "10ms"}]}}
-    assert set(by_id(run_scheduler(go_cfg(work, cores=2), "go")[0], "finish").values()) \
+    assert set(by_id(run_scheduler(go_cfg(work, cores=2), "go")[0], "finish_ns").values()) \
         == {10 * MS}
-    one_p = by_id(run_scheduler(go_cfg(work, cores=2, gomaxprocs=1), "go")[0], "finish")
+    one_p = by_id(run_scheduler(go_cfg(work, cores=2, gomaxprocs=1), "go")[0], "finish_ns")
     assert sorted(one_p.values()) == [10 * MS, 20 * MS]
 
 
@@ -586,7 +586,7 @@ def test_mean_latency_matches_erlang_c(cores, horizon):
 
     def mean_latency(seed):
         tasks = run_scheduler(cfg, "go", seed=seed)[0]
-        return tasks.loc[tasks["counted"], "latency"].mean() / 1e9
+        return tasks.loc[tasks["counted"], "latency_ns"].mean() / 1e9
 
     values = np.array([mean_latency(seed) for seed in range(10)])
     assert within_ci(values, erlang_c_latency(cores, rate, mean))
@@ -655,7 +655,7 @@ def test_invariants_on_random_workloads(work, cores, procs, async_preemption, lo
         patch.setattr(Engine, "finish", log_finish)
         tasks, wakeups, rec, workload = run_scheduler(cfg, "go")
     check_invariants(tasks, rec, workload, cores)
-    assert (wakeups["delay"] >= 0).all()
+    assert (wakeups["delay_ns"] >= 0).all()
     assert set(done.values()) <= {1} and len(done) == len(tasks)
     # busy chunks come in each task's phase order: tell cpu chunks from native ones
     chunks: dict[int, list[tuple[int, int]]] = {}
@@ -707,7 +707,7 @@ def test_the_global_queue_is_checked_every_61st_schedule(interval, y_done):
                   "w": {"arrival": {"batch": {"count": 100, "at": "0s"}},
                         "phases": [{"cpu": "1ms"}]}},
                  **({} if interval == 61 else {"global_queue_interval": interval}))
-    finish = by_id(run_scheduler(cfg, "go")[0], "finish")
+    finish = by_id(run_scheduler(cfg, "go")[0], "finish_ns")
     assert finish[0] == y_done
     assert max(finish.values()) == 101 * MS
 
@@ -727,7 +727,7 @@ def test_a_sysmon_kept_awake_by_retakes_preempts_at_exactly_10ms_20us(preempt_lo
     tasks = run_scheduler(cfg, "go")[0]
     assert preempt_log == [(0, 10020 * US)]
     assert by_id(tasks, "preemptions") == {0: 1, 1: 0}
-    assert by_id(tasks, "finish") == {0: 12 * MS, 1: 12 * MS}
+    assert by_id(tasks, "finish_ns") == {0: 12 * MS, 1: 12 * MS}
 
 
 def test_an_odd_steal_takes_the_larger_half():
@@ -737,7 +737,7 @@ def test_an_odd_steal_takes_the_larger_half():
     would run 1 first."""
     cfg = go_cfg({"parent": one([{"spawn": "kid"}] * 4 + [{"cpu": "10ms"}]),
                   "kid": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, cores=2)
-    start = by_id(run_scheduler(cfg, "go")[0], "start")
+    start = by_id(run_scheduler(cfg, "go")[0], "start_ns")
     assert [start[k] for k in (2, 1, 3, 4)] == [k * MS for k in range(4)]
 
 
@@ -751,7 +751,7 @@ def test_netpoll_waits_at_least_one_resolution_unit():
                             {"cpu": "100us"}])})
     tasks, wakeups, *_ = run_scheduler(cfg, "go")
     assert wake_log(wakeups) == [(0, 0, 0), (0, 300 * US, 1 * MS), (0, 2600 * US, 3100 * US)]
-    assert by_id(tasks, "finish") == {0: 3200 * US}
+    assert by_id(tasks, "finish_ns") == {0: 3200 * US}
 
 
 # --- the planner against proc.go's loop, the direct bursts against the cores ----------------

@@ -396,6 +396,7 @@ class GoModel(Model):
         self.allp = [P(f"P{i}") for i in range(n)]
         for p in self.allp:
             p.done = lambda _thread, p=p: self._burst_done(p)
+            self.rec.server(p.lane)  # its occupancy counts
         # No M can ever wait for a core (Ps <= cores, no cgo calls): a burst is then one
         # event, exactly what Cores would do, without its bookkeeping.
         self.direct = options.direct_bursts and n <= cfg.machine.cores and not any(
