@@ -2,19 +2,30 @@
 invariants on random workloads. Expected times follow docs/runtime-notes/go.md section 3."""
 
 import math
+import sys
 from bisect import bisect_left
 from collections import Counter
 from itertools import count, islice
 
 import numpy as np
 import pytest
-from helpers import MS, US, check_invariants, config, one, run_scheduler, within_ci
-from hypothesis import given
+from helpers import (
+    MS,
+    US,
+    check_invariants,
+    config,
+    finish_times,
+    one,
+    run_probed,
+    run_scheduler,
+    within_ci,
+)
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.config import ConfigError, load_config
 from sim.models.base import Engine
-from sim.models.go import DrawnSysmonClock, GoModel, SysmonClock
+from sim.models.go import DrawnSysmonClock, GoModel, Sysmon, SysmonClock
 from sim.recorder import Recorder
 from sim.runner import run
 
@@ -25,9 +36,19 @@ EPS = 100 * US  # the sleepers' cpu per wake-up (the note's epsilon)
 HANG = pytest.mark.timeout(300, method="thread")
 
 
+SYSMON = "planned"  # the sysmon go_cfg asks for (the both_sysmons fixture sets it)
+
+
 def go_cfg(workload, cores=1, machine=None, **options):
-    return config(workload, {"go": {"model": "go", **options}},
+    return config(workload, {"go": {"model": "go", "sysmon": SYSMON, **options}},
                   machine={"cores": cores, **(machine or {})})
+
+
+@pytest.fixture(params=["planned", "plain"])
+def both_sysmons(request, monkeypatch):
+    """The test runs on the planner and on proc.go's plain loop (``sysmon: plain``)."""
+    monkeypatch.setattr(sys.modules[__name__], "SYSMON", request.param)
+    return request.param
 
 
 @pytest.fixture
@@ -223,6 +244,7 @@ SCENARIO_A = {"s1": SLEEPER, "s2": SLEEPER, "loop": one([{"cpu": "50ms"}])}
 S1, S2, LOOP = 0, 1, 2
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_sysmon_preempts_the_loop_at_11_22_and_31_22_ms(preempt_log):
     """sysmon first sees L's schedtick at its round at 20 us; the first round at least 10 ms
     later is T58 = 11.22 ms, which preempts L to the global queue. findRunnable then fires
@@ -244,6 +266,7 @@ def test_sysmon_preempts_the_loop_at_11_22_and_31_22_ms(preempt_log):
     assert by_id(tasks, "preemptions") == {S1: 0, S2: 0, LOOP: 2}
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_loop_of_short_calls_is_preempted_like_the_call_free_loop(preempt_log):
     """The 50 ms loop as 50 cpu phases of 1 ms: the time slice belongs to the schedule,
     not to a burst, so the preemptions and finishes are scenario A's. (The model queues no
@@ -255,6 +278,7 @@ def test_a_loop_of_short_calls_is_preempted_like_the_call_free_loop(preempt_log)
                                       S1: 50 * MS + 6 * EPS}
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_without_async_preemption_the_loop_runs_to_its_end():
     """preemptone only sets gp.preempt, which a call-free loop never checks: L runs 0-50 ms
     and the timers due at 1 ms fire when L exits (S2, in runnext, first)."""
@@ -264,6 +288,7 @@ def test_without_async_preemption_the_loop_runs_to_its_end():
     assert tasks["preemptions"].sum() == 0
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_sleep_overshoot_moves_the_preemptions_to_14_17_and_34_27_ms(preempt_log):
     """The note's estimate for usleep overshooting by 50 us per sleep: the machine's timer
     lateness, drawn per usleep (here a constant)."""
@@ -271,6 +296,7 @@ def test_a_sleep_overshoot_moves_the_preemptions_to_14_17_and_34_27_ms(preempt_l
     assert preempt_log == [(LOOP, 14170 * US), (LOOP, 34270 * US)]
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_runnext_chain_shares_one_time_slice(preempt_log):
     """G1 spawns G2 (into runnext) and parks at 6 ms; G2 inherits G1's slice, observed at
     20 us, so sysmon preempts it at 11.22 ms after 5.22 ms of its own; G3 (local queue,
@@ -285,6 +311,7 @@ def test_a_runnext_chain_shares_one_time_slice(preempt_log):
     assert by_id(tasks, "finish_ns")[g2] == 17 * MS  # 12.22 + the 4.78 ms left
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_the_same_timeline_through_the_shared_cores(preempt_log):
     """A class with a (zero) cgo call makes the model run its Ms on the shared Cores
     instead of one event per burst; nothing else changes."""
@@ -294,6 +321,7 @@ def test_the_same_timeline_through_the_shared_cores(preempt_log):
     assert by_id(tasks, "finish_ns")[LOOP] == 50 * MS + 4 * EPS
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_without_async_preemption_gp_preempt_is_honoured_at_the_next_call(preempt_log):
     """Two call-free loops back to back: sysmon sets gp.preempt from 11.22 ms on, the
     prologue of the second loop (at 30 ms) sees it: the sleeper, due at 1 ms, runs then."""
@@ -305,6 +333,7 @@ def test_without_async_preemption_gp_preempt_is_honoured_at_the_next_call(preemp
     assert by_id(tasks, "finish_ns") == {0: 30 * MS + EPS, 1: 60 * MS + EPS}
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_ms_beyond_the_cores_are_time_sliced_and_a_signal_waits_for_its_m(go_preempts):
     """Two Ps on one core: the OS slices their Ms every 3 ms (M0 0-3, M1 3-6, ...). Both
     slices are over at 11.22 ms, when only G1's M is on the core: sysmon preempts G1 (it
@@ -332,6 +361,7 @@ def syscall_run(g1, g2=({"cpu": "1ms"},)):
     return by_id(tasks, "start_ns"), by_id(tasks, "finish_ns")
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_long_syscall_hands_the_p_to_another_m_at_40us():
     """G1 blocks at 0; sysmon's round at 20 us first sees the syscall, the one at 40 us
     retakes the P (no grace: nothing idles or spins) and handoffp starts an M for G2.
@@ -341,6 +371,7 @@ def test_a_long_syscall_hands_the_p_to_another_m_at_40us():
     assert finish[0] == 6 * MS
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_syscall_shorter_than_two_rounds_keeps_the_p():
     """Back at 30 us, before the retaking round: the fast path keeps the P, G2 waits."""
     start, finish = syscall_run([{"block": "30us"}, {"cpu": "1ms"}])
@@ -348,6 +379,7 @@ def test_a_syscall_shorter_than_two_rounds_keeps_the_p():
     assert (start[1], finish[1]) == (1030 * US, 2030 * US)
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_backed_off_sysmon_retakes_at_its_next_rounds():
     """G1 computes 5 ms (sysmon backs off: rounds at 6.10 and 11.22 ms), then blocks. The
     round at 6.10 ms sees the syscall; at 11.22 ms the P's slice (since 20 us) is over,
@@ -359,6 +391,7 @@ def test_a_backed_off_sysmon_retakes_at_its_next_rounds():
     assert finish[0] == 26 * MS
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_cgo_call_holds_a_core_while_its_p_is_handed_off():
     """native 5 ms on one core: the P is retaken at 40 us, but G2's new M must share the
     core with the M in the C code (OS slice 3 ms), so G2 runs 3-4 ms."""
@@ -379,6 +412,7 @@ def test_a_thread_wakeup_latency_delays_every_parked_m():
 OS = {"timer_lateness": "60us", "wake_latency": "20us"}  # exact machine delays
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_usleep_lateness_and_wake_latency_move_the_retake_and_the_hand_off():
     """Each usleep(20) ends 60 us late: sysmon's rounds fall at 80 and 160 us. G1's
     connection wakes the M in epoll_wait, which runs it at 20 us; G1 blocks at once, the
@@ -564,9 +598,9 @@ DURATIONS = st.sampled_from(["0", "10us", "300us", "2ms", "12ms", "exp(1ms)"])
 
 
 @st.composite
-def go_workloads(draw):
+def go_workloads(draw, native=True):
     def phases(spawn):
-        kinds = ["cpu", "io", "sleep", "block", "native"]
+        kinds = ["cpu", "io", "sleep", "block", "native"][:5 if native else 4]
         item = st.one_of(st.builds(lambda k, d: {k: d}, st.sampled_from(kinds), DURATIONS),
                          st.just("yield"), *([st.just({"spawn": "kid"})] if spawn else []))
         return draw(st.lists(item, min_size=1, max_size=6))
@@ -678,6 +712,7 @@ def test_the_global_queue_is_checked_every_61st_schedule(interval, y_done):
     assert max(finish.values()) == 101 * MS
 
 
+@pytest.mark.usefixtures("both_sysmons")
 def test_a_sysmon_kept_awake_by_retakes_preempts_at_exactly_10ms_20us(preempt_log):
     """forcePreemptNS = 10 ms, seen to the microsecond. Two Ps: L computes 12 ms on P0; S
     blocks 100 us at a time on P1. Sysmon's round at 20 us sees L's schedtick and S's
@@ -717,3 +752,141 @@ def test_netpoll_waits_at_least_one_resolution_unit():
     tasks, wakeups, *_ = run_scheduler(cfg, "go")
     assert wake_log(wakeups) == [(0, 0, 0), (0, 300 * US, 1 * MS), (0, 2600 * US, 3100 * US)]
     assert by_id(tasks, "finish_ns") == {0: 3200 * US}
+
+
+# --- the planner against proc.go's loop, the direct bursts against the cores ----------------
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_hog_is_preempted_at_the_first_round_10ms_after_its_start(preempt_log, monkeypatch):
+    """One P: a 25 ms hog and a 1 ms G, runnable behind it. The round at 20 us sees the
+    hog's schedtick; the rounds fall every 20 us up to 1.02 ms (idle 0-50), then after
+    doubling sleeps (40 us ... 5.12 ms): 1.06, 1.14, 1.30, 1.62, 2.26, 3.54, 6.10, 11.22
+    ms; the first at least 10 ms after 20 us preempts the hog, the G runs 11.22-12.22 and
+    the hog its 13.78 ms left (seen again at 21.22, done before 31.22)."""
+    rounds = []
+    if SYSMON == "plain":
+        original = Sysmon._round
+
+        def log_round(self, value):
+            rounds.append(self.engine.now)
+            original(self, value)
+
+        monkeypatch.setattr(Sysmon, "_round", log_round)
+    cfg = go_cfg({"hog": one([{"cpu": "25ms"}]), "g": one([{"cpu": "1ms"}])})
+    assert finish_times(cfg, "go") == {0: 26 * MS, 1: 12220 * US}
+    assert preempt_log == [(0, 11220 * US)]
+    if SYSMON == "plain":
+        doubling = [1060, 1140, 1300, 1620, 2260, 3540, 6100, 11220, 21220]
+        assert rounds == [k * 20 * US for k in range(1, 52)] + [t * US for t in doubling]
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_syscall_sighting_stays_when_the_g_takes_its_p_back(preempt_log):
+    """Two Ps, one G: 8 syscalls of 2 ms, then 25 ms of cpu, all on P0 without an
+    ``execute`` (exitsyscall's fast path keeps the P): P1 idles, so retake spares P0
+    (nothing queued, a P idle, the syscall seen less than 10 ms ago). The rounds at 2.26
+    and 6.10 ms see new syscalls (pd.syscallwhen); at 11.22 P0's slice (seen at 20 us) is
+    over, so retake skips the first-sighting step and spares P0 by the 6.10 ms sighting
+    (made during a syscall that has ended since). No retake, so sysmon backs off to 21.22,
+    which preempts the G (cpu since 16 ms, same schedtick); it is done at 41 ms, before
+    31.22 + 10. (Forgetting the 6.10 sighting would retake P0 at 11.22: rounds every 20 us
+    again, a preemption at 16.02 ms.)"""
+    cfg = go_cfg({"s": one([{"repeat": 8, "phases": [{"block": "2ms"}]}, {"cpu": "25ms"}])},
+                 cores=2)
+    assert finish_times(cfg, "go") == {0: 41 * MS}
+    assert preempt_log == [(0, 21220 * US)]
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_p_handed_off_by_retake_keeps_its_stale_slice(preempt_log):
+    """Two Ps. T spawns B (runnext) and sleeps 11 ms (its timer on P0); B inherits P0 and
+    blocks 30 ms, spared while P1 idles. H arrives at 10.5 ms and takes P1, so the round at
+    11.22 retakes P0 (its slice, seen at 20 us, is over; no P idles or spins) and
+    handoffp's spinning M fires T's timer into runnext: T inherits P0's stale slice, and
+    the next round, 20 us later (a retake resets the delay), preempts it. T runs again at
+    once from the global queue: done at 16.22 ms."""
+    cfg = go_cfg({"t": one([{"spawn": "b"}, {"sleep": "11ms"}, {"cpu": "5ms"}]),
+                  "b": {"arrival": "spawned", "phases": [{"block": "30ms"}]},
+                  "h": one([{"cpu": "10ms"}], at="10.5ms")}, cores=2)
+    assert finish_times(cfg, "go") == {0: 16220 * US, 1: 20500 * US, 2: 30 * MS}
+    assert preempt_log == [(0, 11240 * US)]
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_round_sees_what_happened_at_its_instant():
+    """Two Ps. G2 blocks 5 ms on P1 at 0; G1 computes 10 us on P0, spawns K (runnext) and
+    blocks 30 us, back at 40 us: the instant of the round that sees both syscalls a second
+    time. The round comes after everything else at its instant: G1 has its P0 back and
+    runs on it, only P1 is retaken, and its spinning M steals K. (A round before G1's
+    return would retake P0 too: K would run on P0 and G1 on P1.)"""
+    cfg = go_cfg({"g1": one([{"cpu": "10us"}, {"spawn": "k"}, {"block": "30us"},
+                             {"cpu": "1ms"}]),
+                  "g2": one([{"block": "5ms"}]),
+                  "k": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}, cores=2)
+    probe = run_probed(cfg, "go")[2]
+    assert [s[:4] for s in probe.spans if s[3] > s[2]] == [
+        ("P0", 0, 0, 10 * US), ("P0", 0, 40 * US, 1040 * US), ("P1", 2, 40 * US, 1040 * US)]
+
+
+SYSMON_DURATIONS = st.sampled_from(["0", "10us", "20us", "300us", "2ms", "12ms", "25ms",
+                                    "exp(1ms)"])
+
+
+@st.composite
+def sysmon_workloads(draw, native):
+    """Random workloads where sysmon has work: syscalls and bursts past 10 ms, phases on
+    its 20 us grid (ties with its rounds), runs of syscalls (a P kept through them)."""
+    kinds = ["cpu", "io", "sleep", "block", "native"][:5 if native else 4]
+
+    def phases(spawn):
+        single = st.one_of(st.builds(lambda k, d: {k: d}, st.sampled_from(kinds),
+                                     SYSMON_DURATIONS),
+                           st.just("yield"), *([st.just({"spawn": "kid"})] if spawn else []))
+        repeated = st.builds(lambda n, body: {"repeat": n, "phases": body},
+                             st.integers(2, 8), st.lists(single, min_size=1, max_size=2))
+        return draw(st.lists(st.one_of(single, single, repeated), min_size=1, max_size=6))
+
+    arrival = draw(st.sampled_from([
+        {"batch": {"count": 4, "at": "1ms"}}, {"poisson": "400/s"}, {"periodic": "3ms"},
+        {"closed": {"clients": 2, "think": "exp(1ms)"}}]))
+    return {"main": {"arrival": arrival, "phases": phases(spawn=True) + [{"spawn": "kid"}]},
+            "other": one(phases(spawn=False), at="2ms"),
+            "kid": {"arrival": "spawned", "phases": phases(spawn=False)}}
+
+
+def traced(cfg):
+    """Task and wake-up tables, and the trace: every running span of positive length (a
+    preemption at a burst's first instant leaves an empty one in direct mode only) and
+    every wait with its cause."""
+    tasks, wakeups, probe, _ = run_probed(cfg, "go")
+    return tasks, wakeups, [s for s in probe.spans if s[3] > s[2]], probe.waits
+
+
+@HANG
+@settings(max_examples=100)
+@given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
+       profile=st.sampled_from(["ideal", "linux"]), async_preemption=st.booleans(),
+       seed=st.integers(0, 1000))
+def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, procs, profile,
+                                                               async_preemption, seed):
+    """The planner (``sysmon: planned``, only acting rounds are events) against proc.go's
+    loop (``plain``, an event per round), each with and without direct bursts (one event
+    per burst when no M can wait for a core; half the examples have no cgo call, so that
+    it applies when gomaxprocs <= cores): the same tables and traces, on both machines.
+    Written with the three exact tests above, which pin the planner's faults that it and
+    600 random workloads turned up; 100 examples find two of them (40 found none)."""
+    work = data.draw(sysmon_workloads(native=data.draw(st.booleans())))
+    results = {}
+    for sysmon in ("planned", "plain"):
+        for direct in (True, False):
+            cfg = config(work, {"go": {"model": "go", "gomaxprocs": procs, "sysmon": sysmon,
+                                       "direct_bursts": direct,
+                                       "async_preemption": async_preemption}},
+                         machine={"profile": profile, "cores": cores, "os_time_slice": "1ms"},
+                         horizon="60ms", seed=seed)
+            results[sysmon, direct] = traced(cfg)
+    tasks, wakeups, spans, waits = results["plain", False]  # the plain mechanisms
+    for key, (t, w, s, ws) in results.items():
+        assert t.equals(tasks) and w.equals(wakeups), key
+        assert s == spans and ws == waits, key
