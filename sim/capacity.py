@@ -150,12 +150,19 @@ def rates_lines(configs: list[Config]) -> list[str]:
     """For ``--check``: the open classes' rates (after ``load``) as YAML comments, per point."""
     lines = []
     for i, cfg in enumerate(configs):
-        rates = ", ".join(f"{name} {rate:,.6g}/s" for name, rate in open_rates(cfg).items())
+        rates = ", ".join(f"{name} {_plain(rate)}/s" for name, rate in open_rates(cfg).items())
         where = f"point {i}: " if len(configs) > 1 else ""
         cores = _work(offered_by_kind(cfg), [CPU, NATIVE]) / cfg.machine.cores
         lines.append(f"# {where}open class rates{' after load' if cfg.load is not None else ''}:"
-                     f" {rates or 'none'} (cpu + native work: {cores:.3g} of the cores)")
+                     f" {rates or 'none'} (cpu + native work: {_plain(cores)} of the cores)")
     return lines
+
+
+def _plain(value: float) -> str:
+    """A rate or a fraction for the terminal: thousands separators and up to 6 decimals,
+    never ``1e+06``."""
+    text = f"{value:,.6f}".rstrip("0")
+    return text.removesuffix(".")
 
 
 def occupancy_warnings(summary: pd.DataFrame, warned: Iterable[str] = (),

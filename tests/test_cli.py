@@ -363,6 +363,15 @@ def test_check_prints_the_rates_that_load_resolves_to(small, capsys):
     assert yaml.safe_load(printed)["load"] == 0.35
 
 
+def test_check_writes_a_high_rate_without_scientific_notation(small, capsys):
+    assert main([str(small), "workload.api.arrival.poisson=2000000/s", "--check"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[-1] == ("# open class rates: api 2,000,000/s (cpu + native "
+                                        "work: 1,400 of the cores)")
+    assert "e+" not in printed
+    assert "poisson: 2000000/s" in printed  # (format_number: positional, never 2e+06)
+
+
 def overloaded(phases: list, schedulers: dict, arrival=None, **top) -> dict:
     """(scheduler, resource) -> offered load of each resource at or over capacity."""
     from helpers import config
