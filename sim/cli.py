@@ -218,9 +218,11 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
         if len(result.aggregate):
             print(sweep_table(result.aggregate, args.classes, compared))
         reused = f", {result.reused} reused from {out}/runs" if result.reused else ""
+        if result.shared:  # (a scheduler a grid does not touch: the same run at every point)
+            reused += f", {result.shared} the same as at another point"
         print(f"\nresults in {out}/ ({result.ran} runs run now{reused})")
     if result.failed:
-        total = result.ran + result.reused
+        total = result.ran + result.reused + result.shared
         print(f"error: {len(result.failed)} of {total} runs failed (tracebacks in "
               f"{out}/runs/*.failed.json; the command reruns only what is missing):",
               file=sys.stderr)

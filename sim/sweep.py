@@ -131,6 +131,7 @@ class SweepResult:
     failed: list[dict[str, Any]]  # RunSpec.about() plus "error" (the last traceback line)
     ran: int                      # runs executed now
     reused: int                   # runs found in the store
+    shared: int = 0               # runs that are another point's run (the same key)
 
 
 def point_configs(cfg: Config) -> list[Config]:
@@ -357,8 +358,10 @@ def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",
     status = "complete" if not failed else f"{len(failed)} runs failed"
     write_json(out / "manifest.json", manifest(
         cfg, seeds, SWEEP, status=status, executor=executor, jobs=jobs, ran=len(todo),
-        reused=len(specs) - len(todo), runs=runs, failed=list(failed.values())))
-    return SweepResult(summary, agg, list(failed.values()), len(todo), len(specs) - len(todo))
+        reused=len(unique) - len(todo), shared=len(specs) - len(unique), runs=runs,
+        failed=list(failed.values())))
+    return SweepResult(summary, agg, list(failed.values()), len(todo), len(unique) - len(todo),
+                       len(specs) - len(unique))
 
 
 def _summary(cfg: Config, specs: list[RunSpec], store: RunStore) -> pd.DataFrame:

@@ -229,7 +229,10 @@ def test_a_sweep_of_any_key_pairs_its_points(tmp_path, capsys):
     assert main([str(config), "--jobs", "1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].split()[:2] == ["scheduler", "schedulers.rr.quantum_ms"]
-    assert "(8 runs run now, 4 reused" in printed  # asyncio and fcfs: once per replication
+    # asyncio and fcfs run once per replication, and count as such in the manifest
+    assert "(8 runs run now, 4 the same as at another point)" in printed
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (manifest["ran"], manifest["reused"], manifest["shared"]) == (8, 0, 4)
     summary = pd.read_csv(out / "summary.csv")
     assert summary.columns[-1] == "schedulers.rr.quantum_ms"
     assert summary.groupby("point")["schedulers.rr.quantum_ms"].unique().tolist() == [[1.0],
@@ -328,7 +331,7 @@ def test_a_failing_run_is_reported_and_the_others_go_on(config, tmp_path, capsys
 
     monkeypatch.undo()  # fixed: the rerun retries only the failed run
     result = sweep.run_sweep(sim.load_config(config), out, jobs=1, progress=False)
-    assert (result.ran, result.reused, result.failed) == (1, 5, [])
+    assert (result.ran, result.reused, result.shared, result.failed) == (1, 3, 2, [])
     assert not list((out / "runs").glob("*.failed.json"))
 
 
