@@ -1,10 +1,19 @@
 """The asyncio model: exact timings of BaseEventLoop._run_once on hand-built scenarios."""
 
+import pandas as pd
 import pytest
 from helpers import MS, US, config, finish_times, one, run_scheduler
+from hypothesis import given
+from hypothesis import strategies as st
 
 import sim
-from sim.models.asyncio_loop import epoll_wait_ns
+from sim.metrics import task_table, wakeup_table
+from sim.models import MODELS
+from sim.models.asyncio_loop import Loop, RunAheadLoop, SkipQueueLoop, epoll_wait_ns
+from sim.models.base import Engine
+from sim.recorder import Recorder
+from sim.runner import model_rng
+from sim.workload import generate
 
 
 def asyncio_cfg(workload, **options):
@@ -449,3 +458,104 @@ def test_a_loop_back_from_select_waits_for_the_gil_an_executor_thread_holds():
     assert finish_times(cfg, "a") == {0: 20040 * US, 1: 6030 * US}
     assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 10 * US), (1, 1020 * US, 6020 * US),
                                  (0, 20030 * US, 20030 * US)]
+
+
+# --- the run-ahead fast path against the plain loop -------------------------------------------
+
+
+class PlainAsyncio(MODELS["asyncio"]):
+    """Every loop is the plain ``Loop``: each thing it does waits in the engine's queue."""
+
+    runs_ahead = False
+
+
+# few distinct lengths, so that events often fall at the same instant (ties in the queue)
+LENGTHS = ["0", "50us", "1ms", "2ms", "exp(1ms)"]
+
+
+@st.composite
+def loop_workloads(draw):
+    """A main class (which spawns kids) and a kid class, of every phase kind."""
+    phase = st.one_of(
+        st.builds(lambda k, d: {k: d}, st.sampled_from(["cpu", "native", "io", "sleep", "block"]),
+                  st.sampled_from(LENGTHS)),
+        st.just("yield"))
+    main = draw(st.lists(st.one_of(phase, st.just({"spawn": "kid"})), min_size=1, max_size=5))
+    if {"spawn": "kid"} not in main:
+        main.append({"spawn": "kid"})
+    if not any(p.get("cpu", p.get("native", "0")) != "0" for p in main if isinstance(p, dict)):
+        main.append({"cpu": "50us"})  # (a closed client's task must take some time)
+    kid = draw(st.lists(phase, min_size=1, max_size=4))
+    arrival = draw(st.sampled_from([
+        {"poisson": "800/s"}, {"periodic": "1ms"}, {"batch": {"count": 6, "at": "1ms"}},
+        {"closed": {"clients": 4, "think": draw(st.sampled_from(["0", "1ms", "exp(1ms)"]))}}]))
+    work = {"main": {"arrival": arrival, "phases": main},
+            "kid": {"arrival": "spawned", "phases": kid}}
+    if draw(st.booleans()):  # clients that think another time: their requests tie others'
+        work["other"] = {"arrival": {"closed": {"clients": 2, "think": "2ms"}},
+                         "phases": [{"cpu": draw(st.sampled_from(["1ms", "2ms"]))}]}
+    return work
+
+
+def traced_run(cfg, model, seed: int):
+    """The task table, wake-up table and trace of one run, and its model."""
+    workload = generate(cfg, seed)
+    rec = Recorder(workload.task_class.tolist(), len(workload.classes), cfg.warmup,
+                   cfg.horizon)
+    rec.tracing = True
+    engine = Engine(workload, rec, cfg, model, cfg.schedulers["a"], model_rng(seed, "a"))
+    engine.run()
+    trace = pd.DataFrame(rec.trace_rows, columns=["lane", "task", "state", "t0", "t1"])
+    return task_table(rec, workload), wakeup_table(rec, workload), trace, engine.model
+
+
+@pytest.mark.timeout(300, method="thread")
+@given(loop_workloads(), st.integers(1, 3), st.integers(1, 3),
+       st.sampled_from([[], [], [], ["block"], ["native"], ["cpu"], ["block", "native", "cpu"]]),
+       st.sampled_from([None, 1, 2]), st.sampled_from(["ideal", "linux"]),
+       st.sampled_from(["0", "20us"]), st.sampled_from(["1s", "5ms"]), st.integers(0, 3))
+def test_the_run_ahead_loop_gives_the_results_of_the_plain_loop(
+        workload, loops, cores, offload, threads, profile, overhead, drain, seed):
+    """Identical task tables, wake-up tables and traces (the same rows), running ahead or
+    not, on random workloads of every phase kind, 1-3 loops on 1-3 cores, with and without
+    an executor, on both machines (and a drain limit that cuts some runs)."""
+    cfg = config(workload, {"a": {"model": "asyncio", "loops": loops, "offload": offload,
+                                  "executor_threads": threads, "step_overhead": overhead}},
+                 machine={"cores": cores, "profile": profile}, horizon="20ms",
+                 drain_limit=drain)
+    fast = traced_run(cfg, MODELS["asyncio"], seed)
+    plain = traced_run(cfg, PlainAsyncio, seed)
+    own_core = loops <= cores and not offload
+    closed = "closed" in workload["main"]["arrival"] or "other" in workload
+    fast_path = Loop if not own_core else SkipQueueLoop if closed and loops > 1 \
+        else RunAheadLoop
+    assert all(type(loop) is fast_path for loop in fast[3].loops)
+    assert all(type(loop) is Loop for loop in plain[3].loops)
+    pd.testing.assert_frame_equal(fast[0], plain[0])
+    for a, b in zip(fast[1:3], plain[1:3], strict=True):  # logs: rows in the order of calls
+        pd.testing.assert_frame_equal(in_order(a), in_order(b))
+
+
+def in_order(log: pd.DataFrame) -> pd.DataFrame:
+    """A log's rows sorted by all its columns: with two loops, one that runs ahead records
+    its own rows before the other's earlier ones."""
+    return log.sort_values(list(log.columns), kind="stable").reset_index(drop=True)
+
+
+def test_requests_at_one_instant_are_dealt_in_the_order_their_clients_sent_them():
+    """Two loops on two cores, closed clients: X (think 1 ms, 4 ms of cpu) and Y (think
+    2 ms, 2 ms). X's first request goes to loop 0 at 1 ms, Y's to loop 1 at 2 ms; Y ends at
+    4 ms, X at 5 ms, and both send the next at 6 ms: Y's, sent first, is dealt to loop 0,
+    X's to loop 1. A loop that ran its whole iteration ahead would have sent X's at 1 ms
+    (its step then ended at 5 ms ahead of the engine's clock) and dealt it first."""
+    cfg = config({"x": {"arrival": {"closed": {"clients": 1, "think": "1ms"}},
+                        "phases": [{"cpu": "4ms"}]},
+                  "y": {"arrival": {"closed": {"clients": 1, "think": "2ms"}},
+                        "phases": [{"cpu": "2ms"}]}},
+                 {"a": {"model": "asyncio", "loops": 2}}, machine={"cores": 2},
+                 horizon="7ms")
+    for model in (MODELS["asyncio"], PlainAsyncio):
+        trace = traced_run(cfg, model, 0)[2]
+        at_6ms = trace[trace["t0"] == 6 * MS]
+        assert sorted(zip(at_6ms["lane"], at_6ms["t1"], strict=True)) == \
+            [("loop 0", 8 * MS), ("loop 1", 10 * MS)]

@@ -196,29 +196,36 @@ class Executor:
 
 
 # Where Loop.run_once resumes an iteration that waited for simulated time: at its start,
-# after its select, among its ready handles.
-BEGIN, SELECTED, HANDLES = 0, 1, 2
+# at its select, after its select, among its ready handles.
+BEGIN, POLL, SELECTED, HANDLES = 0, 1, 2, 3
+BURSTS = (CPU, NATIVE)
 
 
 class Loop:
     """One event loop: its thread, ready deque, timer heap and pending I/O readiness.
 
-    When the loop has a core to itself and no executor (``ahead``), a step's bursts need
-    no SimPy event: the loop runs on its own clock and meets the rest of the world once
-    per iteration, at its next poll (nothing outside can touch a running loop before it
-    polls). Otherwise every burst goes through the shared ``Cores``.
+    Where its time passes is set once (``own_core``):
+
+    - On a core of its own (no more loops than cores, no executor sharing them): the loop
+      keeps its own clock, which each thing it does moves (its own work, a step's overhead
+      and bursts, a blocking call), and it waits for the engine to reach that clock before
+      its next action (``_keep_up``): every step goes through the engine's queue.
+    - Otherwise every burst and step overhead goes through the shared ``Cores`` (or the
+      GIL's ``GilLoopThread``), and the loop's own work is not modelled.
+
+    ``RunAheadLoop`` is the fast path of the first case.
     """
 
     SELECTING, RUNNING = 0, 1
 
-    def __init__(self, model: AsyncioModel, executor: Executor, ahead: bool, pulls: bool):
+    def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
         self.engine = model.engine
         self.rec = model.engine.rec
         self.cores = model.cores
         self.options = model.options
         self.executor = executor
-        self.ahead = ahead
+        self.own_core = own_core
         self.pulls = pulls  # takes open arrivals from the engine at each poll
         self.thread = Thread()
         self.ready: deque[int] = deque()  # task: its step; ~task: a callback that wakes it
@@ -230,18 +237,26 @@ class Loop:
         self.wake_gen = 0
         self.wake_at = FOREVER  # when a sleeping select returns, as far as is known
         self.os = model.engine.os
-        self.clock = 0  # the loop's time: SimPy's, or ahead of it while ``ahead``
+        self.clock = 0  # the loop's time: the engine's, or ahead of it on its own core
         self.step_task = -1
         self.step_start = 0
+        self.owed = 0  # the step's overhead, not yet recorded as busy (with its first burst)
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
-        if not ahead:  # the loop's own work is modelled on a loop with a core to itself
+        if not own_core:  # the loop's own work is modelled on a loop with a core to itself
             self.iteration_cost = self.handle_cost = self.wake_cost = 0
         self.paid = False  # this iteration's own cost is paid (before its select)
         self.last = -1  # the task of the last handle run (the trace names loop work after it)
-        # a task's __step handle: with a core to itself a step starts in _walk (else
-        # _start_step, via the cores)
-        self.run_step = self._walk if ahead else self._start_step
+        self.slow_callback = model.options.slow_callback
+        self.select_resolution = model.options.select_resolution
+        self.clock_resolution = model.options.clock_resolution
+        self.open_count = len(model.engine.open_times)  # open arrivals (the loop may pull)
+        # a task's __step: on the loop's own core (_walk begins it) or on the shared cores
+        self.run_step = self._walk if own_core else self._start_step
+        # from which clock the loop calls _keep_up after its clock moved (the plain loop:
+        # always; the run-ahead loop: at the drain limit); what goes on after (bound once)
+        self.keep_up_from = 0
+        self.then_walk, self.then_handles = self._resume, self._handles
 
     # --- the outside world ------------------------------------------------------------------
 
@@ -269,20 +284,38 @@ class Loop:
                 self.wake_at = self.engine.now + delay
                 self.engine.after(delay, self._wakeup, self.wake_gen)
 
+    # --- the loop's clock and the engine's ---------------------------------------------------
+
+    def _keep_up(self, then) -> bool:
+        """The loop's clock has moved: if it is ahead of the engine's, wait for the engine
+        to reach it (False: ``then()`` goes on), so that the world's events up to then
+        happen first. True: it is not ahead."""
+        wait = self.clock - self.engine.now
+        if wait > 0:
+            self.engine.after(wait, then)
+            return False
+        return True
+
+    def _run_ahead(self, clock: int) -> bool:
+        """At an iteration's start, with the loop's clock ahead of the engine's: the plain
+        loop waits for the engine (False)."""
+        return False
+
     # --- the loop: BaseEventLoop.run_forever and _run_once (base_events.py, 3.11) ----------
 
     def run_once(self, resume: int = BEGIN) -> None:
         """``BaseEventLoop._run_once`` (CPython 3.11.7 ``Lib/asyncio/base_events.py:1845``;
         a ``:line`` below is a line of that file), its steps in CPython's order and numbered
         as in docs/runtime-notes/asyncio.md, iteration after iteration as ``run_forever``
-        calls it (:607), until one waits for simulated time: in select, for a burst or a blocking
-        call, or for the engine to catch up with the loop's clock. That wait's callback
-        resumes the iteration where it stands: at SELECTED (``_wakeup``, ``_caught_up``:
-        select has returned) or HANDLES (``_resume``: a step that waited has ended, the rest
-        of ntodo follows). (The passes share one call: a call per iteration costs a few per
-        cent of a run.)"""
+        calls it (:607), until one waits for simulated time: in select, for a burst or a
+        blocking call, or for the engine to reach the loop's clock. That wait's callback
+        resumes the iteration where it stands: at BEGIN (``_caught_up``: the loop's own
+        work is done), POLL (``_polled``: what was due at the same instant has happened),
+        SELECTED (``_wakeup``: select has returned) or HANDLES (``_handles``, ``_resume``:
+        the rest of ntodo follows). (The passes share one call: a call per iteration costs
+        a few per cent of a run.)"""
         engine, ready, rec = self.engine, self.ready, self.rec
-        handle_cost, run_step = self.handle_cost, self.run_step
+        handle_cost, run_step, keep_up_from = self.handle_cost, self.run_step, self.keep_up_from
         while True:  # run_forever: one _run_once per pass
             if resume == BEGIN:
                 # 1. _run_once begins (CPython drops cancelled timers from the heap's head:
@@ -294,37 +327,36 @@ class Loop:
                     if rec.tracing:
                         self._trace_loop_work(self.iteration_cost)
                     self.clock += self.iteration_cost
-                # (the run-ahead fast path) ``self.time()`` is read next: a loop ahead of the
-                # engine (``ahead``) moves the engine's clock to its own at once if nothing
-                # else happens before then (arrivals pulled, or due later); else it waits
-                # for the engine (``_caught_up`` resumes at SELECTED).
+                # ``self.time()`` is read next: the engine must have reached the loop's
+                # clock (``_caught_up`` comes back here; the fast path may run ahead), and
+                # what is queued for that very instant happens first, so that select finds
+                # it (one wait behind it: ``_polled`` goes on at POLL)
                 clock = self.clock
                 if clock > engine.now:
-                    i = engine.open_next  # (engine.next_arrival, inlined: once per iteration)
-                    if (self.pulls or i == len(engine.open_times) or clock < engine.open_times[i]) \
-                            and clock < engine.next_due():
-                        engine.run_ahead(clock)
-                    else:
-                        if clock <= engine.deadline:
+                    if not self._run_ahead(clock):
+                        if clock < engine.deadline:
                             engine.after(clock - engine.now, self._caught_up)
                         return
-                # 2. timeout = 0 if self._ready, else until the first timer (:1876)
-                # 3. event_list = self._selector.select(timeout) (:1884)
-                if not (ready or self.io_ready):
-                    timeout, arrival = self._select_timeout()
-                    if timeout != 0 and arrival != 0:
-                        # select releases the GIL: an executor thread that takes it may set a
-                        # result now (call_soon_threadsafe), whose self-pipe write ends select
-                        self.cores.release(self.thread)
-                        if not ready:
-                            self._select(timeout, arrival)  # _wakeup resumes at SELECTED
-                            return
+                elif engine.next_due() <= clock:
+                    engine.after(0, self._polled)
+                    return
+            # 2. timeout = 0 if self._ready, else until the first timer (:1876)
+            # 3. event_list = self._selector.select(timeout) (:1884)
+            if resume <= POLL and not (ready or self.io_ready):
+                timeout, arrival = self._select_timeout()
+                if timeout != 0 and arrival != 0:
+                    # select releases the GIL: an executor thread that takes it may set a
+                    # result now (call_soon_threadsafe), whose self-pipe write ends select
+                    self.cores.release(self.thread)
+                    if not ready:
+                        self._select(timeout, arrival)  # _wakeup resumes at SELECTED
+                        return
             if resume != HANDLES:
                 # 4. self._process_events(event_list) (:1885): ready fds' callbacks join
                 # ready (and the open arrivals a loop pulls: start_server's accept)
                 now = engine.now
                 io_ready = self.io_ready
-                if self.pulls and engine.open_next < len(engine.open_times) \
+                if self.pulls and engine.open_next < self.open_count \
                         and engine.open_times[engine.open_next] <= now:
                     arrived = engine.take_arrivals(now)
                     loop_of = self.model.loop_of
@@ -344,14 +376,18 @@ class Loop:
                 # 5. end_time = self.time() + self._clock_resolution (:1890): the timers
                 # due before it join ready
                 timers = self.timers
-                if timers and timers[0][0] < now + self.options.clock_resolution:
-                    end = now + self.options.clock_resolution
+                if timers and timers[0][0] < now + self.clock_resolution:
+                    end = now + self.clock_resolution
                     while timers and timers[0][0] < end:
                         when, _, task = heapq.heappop(timers)
                         rec.ready(task, when, True)
                         ready.append(~task)
-                # 6. ntodo = len(self._ready) (:1905)
+                # 6. ntodo = len(self._ready) (:1905); a select that slept returns cold
+                # (wake_cost): the handles run once the engine has reached that
                 self.todo = len(ready)
+                if self.todo and self.clock >= keep_up_from \
+                        and not self._keep_up(self.then_handles):
+                    return
             # 6. for i in range(ntodo): self._ready.popleft()._run(): what these handles
             # make ready runs in the next iteration
             if self.todo:
@@ -369,6 +405,9 @@ class Loop:
                             if rec.tracing:
                                 self._trace_loop_work(handle_cost)
                             self.clock += handle_cost
+                            if self.clock >= keep_up_from \
+                                    and not self._keep_up(self.then_handles):
+                                return
             resume = BEGIN
 
     def _select_timeout(self) -> tuple[int | None, int | None]:
@@ -380,7 +419,7 @@ class Loop:
         timeout = arrival = None
         if self.timers:
             timeout = max(0, self.timers[0][0] - now)
-            res = self.options.select_resolution
+            res = self.select_resolution
             if res == EPOLL_RESOLUTION:
                 timeout = epoll_wait_ns(timeout)
             elif res:
@@ -425,15 +464,23 @@ class Loop:
             self.run_once(SELECTED)
 
     def _caught_up(self, _=None) -> None:
-        """The engine has reached the clock of a loop that ran ahead: what happened
-        meanwhile is found as a select that does not wait would find it."""
-        self.run_once(SELECTED)
+        """The engine has reached the loop's clock after its own work: the iteration goes
+        on to its select."""
+        self.run_once(BEGIN)
+
+    def _polled(self, _=None) -> None:
+        """What was queued for the instant of the loop's select has happened: it polls."""
+        self.run_once(POLL)
+
+    def _handles(self, _=None) -> None:
+        """The engine has reached the loop's clock among its handles: the next ones run."""
+        self.run_once(HANDLES)
 
     def _trace_loop_work(self, cost: int) -> None:
         """The loop's own work (an iteration, a callback handle, a cold wake-up) is ``cost``
-        ns on the loop's clock from now (a loop with a core to itself: ``ahead``). It is the
-        runtime's time, not a task's: not in busy time or a task's overhead; the trace shows
-        it as ``loop``, after the task whose handle ran last."""
+        ns on the loop's clock from now (a loop with a core to itself). It is the runtime's
+        time, not a task's: not in busy time or a task's overhead; the trace shows it as
+        ``loop``, after the task whose handle ran last."""
         if self.last >= 0:
             self.rec.span(self.thread.lane, self.last, "loop", self.clock, self.clock + cost)
 
@@ -448,27 +495,32 @@ class Loop:
             self.rec.charge(task, overhead)
             self.cores.compute(self.thread, task, overhead, self._resume)
             return False
-        return self._walk(task)
+        return self._walk(task, False)
 
     def _resume(self, _thread=None) -> None:
-        """The step's burst (on the shared cores) or blocking call has ended: the step goes
-        on, then the iteration's other handles."""
+        """The step's burst, overhead or blocking call has ended: the step goes on, then
+        the iteration's other handles."""
         self.clock = self.engine.now
-        if self._walk(self.step_task):
+        if self._walk(self.step_task, False):
             self.run_once(HANDLES)
 
-    def _walk(self, task: int) -> bool:
-        """Run the step's phases; True if it ended, False if it waits for an event."""
-        engine, rec, offload, ahead = self.engine, self.rec, self.model.offload, self.ahead
-        owed = 0  # step overhead not yet recorded as busy (with the first burst, if any)
-        if ahead:  # what _start_step does, on the loop's own clock
+    def _walk(self, task: int, begins: bool = True) -> bool:
+        """Run the step's phases from the task's next one: True when the step has ended (at
+        an await that suspends it, or the task's end), False when it waits for simulated time
+        (``_resume`` goes on). A step that ``begins`` here is on the loop's own core: its
+        overhead moves the loop's clock first (and is recorded as busy with its first burst,
+        one span)."""
+        engine, rec, offload = self.engine, self.rec, self.model.offload
+        if begins:  # (what _start_step does through the shared cores)
             self.step_task = self.last = task
             self.step_start = start = self.clock
-            owed = self.step_overhead
+            owed = self.owed = self.step_overhead
             if owed:
                 rec.overhead[task] += owed  # (Recorder.charge, inlined: once per step)
                 rec.running(task, start)
                 self.clock = start + owed
+                if self.clock >= self.keep_up_from and not self._keep_up(self.then_walk):
+                    return False
         pc, args, kinds, base = engine.pc, engine.args, engine.kinds[task], engine.offset[task]
         while True:
             i = pc[task]  # engine.next_phase, inlined: this is the hot path
@@ -477,33 +529,38 @@ class Loop:
             else:
                 pc[task] = i + 1
                 kind, arg = kinds[i], args[base + i]
-                if kind == SPAWN:
+                if kind == SPAWN:  # create_task: the child's step is call_soon'ed
                     engine.spawn(task, arg, self.clock)
                     continue
-            if owed and (not arg or kind not in (CPU, NATIVE)):
-                rec.busy(task, self.clock - owed, self.clock, self.thread.lane)
-                owed = 0
-            if kind in offload and arg:
+            if self.owed and (not arg or kind not in BURSTS):  # the overhead on its own
+                rec.busy(task, self.clock - self.owed, self.clock, self.thread.lane)
+                self.owed = 0
+            if arg and kind in offload:  # run_in_executor: the step awaits the result
                 rec.running(task, self.clock)
                 self._end_step(task)
                 self.executor.submit(task, kind, arg, self)
                 return True
-            if kind in (CPU, NATIVE):
+            if kind in BURSTS:  # Python code, or native code holding the loop's thread
                 if arg:
-                    if not ahead:
+                    if not self.own_core:  # through the shared cores (or the GIL)
                         self.cores.compute(self.thread, task, arg, self._resume)
                         return False
-                    start = self.clock
-                    if start + arg > engine.deadline:  # the drain limit cuts this step
-                        if start - owed < engine.deadline:
-                            rec.busy(task, start - owed, engine.deadline, self.thread.lane)
-                        self.clock = engine.deadline + 1
+                    # on the loop's own core: busy (from the step's overhead if not yet
+                    # recorded) to its end, on the loop's clock; the drain limit cuts it
+                    start, owed, deadline = self.clock, self.owed, engine.deadline
+                    end = start + arg
+                    self.owed = 0
+                    if end >= deadline:
+                        if start - owed < deadline:
+                            rec.busy(task, start - owed, deadline, self.thread.lane)
+                        self.clock = deadline
                         return False
                     if rec.ready_since[task] >= 0:
                         rec.running(task, start)
-                    rec.busy(task, start - owed, start + arg, self.thread.lane)
-                    owed = 0
-                    self.clock = start + arg
+                    rec.busy(task, start - owed, end, self.thread.lane)
+                    self.clock = end
+                    if end >= self.keep_up_from and not self._keep_up(self.then_walk):
+                        return False
             elif kind == IO:
                 if arg:  # else the result is already there: the await does not yield
                     rec.running(task, self.clock)
@@ -521,26 +578,95 @@ class Loop:
                     self.ready.append(task)
                 return True
             elif kind == BLOCK:
-                if arg:  # a blocking call: the loop thread sleeps in the kernel, holding all
-                    rec.running(task, self.clock)
+                if arg:  # a blocking call: the loop's thread sleeps in the kernel, holding
+                    rec.running(task, self.clock)  # the loop
                     rec.span(self.thread.lane, task, "blocked", self.clock, self.clock + arg)
-                    if ahead:
-                        self.clock += arg
-                    else:
+                    if not self.own_core:  # off the shared cores (and the GIL)
                         self.cores.release(self.thread)
                         engine.after(arg, self._resume)
                         return False
-            elif kind == DONE:
+                    self.clock += arg
+                    if self.clock >= self.keep_up_from and not self._keep_up(self.then_walk):
+                        return False
+            else:  # DONE
                 if rec.ready_since[task] >= 0:
                     rec.running(task, self.clock)
-                if self.clock - self.step_start >= self.options.slow_callback:
+                if self.clock - self.step_start >= self.slow_callback:  # (_end_step)
                     rec.slow[task] += 1
                 engine.finish(task, self.clock)
                 return True
 
     def _end_step(self, task: int) -> None:
-        if self.clock - self.step_start >= self.options.slow_callback:
+        """A step that ran at least ``slow_callback`` is counted (debug mode's warning)."""
+        if self.clock - self.step_start >= self.slow_callback:
             self.rec.slow[task] += 1
+
+
+class SkipQueueLoop(Loop):
+    """A fast path of a loop on a core of its own: a wait for the engine that would be the
+    queue's next entry (nothing queued and no open arrival due up to the loop's clock, that
+    instant included) is skipped: the engine's clock moves to the loop's at once
+    (``Engine.run_ahead``), one push and pop less, the same result. A property test
+    (tests/test_asyncio.py) checks that it gives the plain loop's tables and trace."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.next_due, self.move_to = self.engine.next_due, self.engine.run_ahead
+
+    def _nothing_due_by(self, clock: int) -> bool:
+        """Nothing is queued, and no open arrival the loop does not pull is due, up to
+        ``clock`` (the engine hands an instant's arrivals over before its events)."""
+        engine = self.engine
+        i = engine.open_next
+        return (self.pulls or i == self.open_count or clock < engine.open_times[i]) \
+            and clock < self.next_due()
+
+    def _keep_up(self, then) -> bool:
+        if self.clock > self.engine.now and self._nothing_due_by(self.clock):
+            self.move_to(self.clock)
+        return super()._keep_up(then)
+
+    def _run_ahead(self, clock: int) -> bool:
+        if self._nothing_due_by(clock):
+            self.move_to(clock)
+            return True
+        return False
+
+
+class RunAheadLoop(SkipQueueLoop):
+    """The fast path of a loop on a core of its own whose queued events no other loop
+    sees: nothing outside can touch a running loop before its next select, so inside an
+    iteration it does not wait for the engine at all: it meets the world once per
+    iteration, as its select's timeout is computed. There, if nothing is due up to its
+    clock, the engine's clock moves to the loop's at once; else the loop waits for the
+    engine, behind everything queued for that instant, as the plain loop does at its
+    select. The events it queues while ahead (the readiness of an fd its task awaits) are
+    its own, in the order the plain loop makes them: the same events come before each
+    select. A property test (tests/test_asyncio.py) checks that it gives the plain loop's
+    tables and trace.
+
+    Not so with closed clients and more loops: a task's end queues its client's next
+    request, dealt round-robin to the loops, and a loop running ahead would queue it before
+    another loop's earlier ones (at the same instant, the deal would differ): those loops
+    are ``SkipQueueLoop`` s."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.keep_up_from = self.engine.deadline  # (_keep_up is called from then on)
+
+    def _keep_up(self, then) -> bool:
+        """Inside an iteration the loop goes on, up to the drain limit: there it stops."""
+        return False
+
+    def _run_ahead(self, clock: int) -> bool:
+        """(``_nothing_due_by``, inlined: once per iteration.)"""
+        engine = self.engine
+        i = engine.open_next
+        if (self.pulls or i == self.open_count or clock < engine.open_times[i]) \
+                and clock < self.next_due():
+            self.move_to(clock)  # Engine.run_ahead
+            return True
+        return False
 
 
 class AsyncioModel(Model):
@@ -548,6 +674,7 @@ class AsyncioModel(Model):
     them round-robin and come in as readiness callbacks (``start_server``'s accept)."""
 
     Options = AsyncioOptions
+    runs_ahead = True  # loops on cores of their own take a fast path (False: the plain Loop)
 
     def __init__(self, engine: Engine, options: AsyncioOptions):
         super().__init__(engine, options)
@@ -556,10 +683,13 @@ class AsyncioModel(Model):
         kinds = {"block": BLOCK, "native": NATIVE, "cpu": CPU}
         self.offload = {kinds[k] for k in options.offload}
         size = options.threads(cores)
-        # each loop has a core to itself and nothing else computes: it may run ahead
-        ahead = options.loops <= cores and not self.offload
-        self.pulls_arrivals = ahead and options.loops == 1
-        self.loops = [Loop(self, Executor(self, size), ahead, self.pulls_arrivals)
+        # each loop has a core to itself and nothing else computes
+        own_core = options.loops <= cores and not self.offload
+        self.pulls_arrivals = own_core and options.loops == 1
+        closed = len(engine.workload.client_first) > 0  # closed clients' requests
+        kind = Loop if not (own_core and self.runs_ahead) else \
+            SkipQueueLoop if closed and options.loops > 1 else RunAheadLoop
+        self.loops = [kind(self, Executor(self, size), own_core, self.pulls_arrivals)
                       for _ in range(options.loops)]
         for loop in self.loops:  # offloaded Python code: the loop thread shares the GIL
             if loop.executor.gil is not None:
