@@ -265,9 +265,10 @@ def test_a_gil_executor_thread_runs_a_queued_job_for_its_own_task():
 
     0: A's and B's steps submit their blocking calls; the thread takes A's (0-2 ms), B's is
     queued. 2: it takes the GIL back, sets A's result and takes B's call (2-5); A's step
-    submits its 1 ms of cpu: queued. 5: B's result; the thread runs A's cpu (5-6) and B's
-    step submits its own: queued. 6: A's result, A ends; B's cpu 6-7, B ends at 7. B's call
-    run as A's would set A's result twice (A's step would run again) and never B's."""
+    submits its 1 ms of cpu: queued. 5: B's result; the thread runs A's cpu (5-6) holding
+    the GIL, which the loop, back from select, waits for: at 6, A's result, B's step submits
+    its cpu, A ends; B's cpu 6-7, B ends at 7. B's call run as A's would set A's result
+    twice (A's step would run again) and never B's."""
     cfg = asyncio_cfg({"A": one([{"block": "2ms"}, {"cpu": "1ms"}]),
                        "B": one([{"block": "3ms"}, {"cpu": "1ms"}])},
                       offload=["block", "cpu"], executor_threads=1)
@@ -275,8 +276,26 @@ def test_a_gil_executor_thread_runs_a_queued_job_for_its_own_task():
     assert finish_times(cfg, "a") == {0: 6 * MS, 1: 7 * MS}
     # a blocking call's return: the thread retakes the GIL, then the loop gets the result
     assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 2 * MS, 2 * MS), (0, 2 * MS, 2 * MS),
-                                 (1, 5 * MS, 5 * MS), (1, 5 * MS, 5 * MS), (0, 6 * MS, 6 * MS),
+                                 (1, 5 * MS, 5 * MS), (1, 5 * MS, 6 * MS), (0, 6 * MS, 6 * MS),
                                  (1, 7 * MS, 7 * MS)]
+
+
+def test_a_loop_back_from_select_takes_the_gil_for_itself_before_its_handles():
+    """``offload: [cpu]``, one executor thread, no step overhead: the loop's own work needs
+    the GIL too. 0: A's step submits its 20 ms of cpu, B's sleeps 1 ms; the loop releases
+    the GIL into select and the thread computes. 1 ms: select returns and the loop's thread
+    takes the GIL back (``Py_END_ALLOW_THREADS``): a full switch interval's wait, its drop
+    request at 6 ms; then B's timer, its step, B ends at 6 ms. The thread gets the GIL back
+    as the loop sleeps again: A's cpu ends at 20 ms. A loop that handled its timer without
+    the GIL would end B at 1 ms. The wait is the loop's, not B's step's: B is charged no
+    GIL hand-off."""
+    cfg = asyncio_cfg({"A": one([{"cpu": "20ms"}]), "B": one([{"sleep": "1ms"}])},
+                      offload=["cpu"], executor_threads=1)
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert finish_times(cfg, "a") == {0: 20 * MS, 1: 6 * MS}
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (1, 1 * MS, 6 * MS),
+                                 (0, 20 * MS, 20 * MS)]
+    assert tasks["gil_handoffs"].tolist() == [2, 0]
 
 
 def test_a_result_set_as_the_loop_releases_the_gil_into_select_ends_that_select():

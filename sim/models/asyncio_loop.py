@@ -246,6 +246,8 @@ class Loop:
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
             self.iteration_cost = self.handle_cost = self.wake_cost = 0
         self.paid = False  # this iteration's own cost is paid (before its select)
+        self.takes_gil = False  # its thread shares a GIL (its cores are a GilLoopThread)
+        self.selected_at = 0  # when its select last returned (and it began to take the GIL)
         self.last = -1  # the task of the last handle run (the trace names loop work after it)
         self.slow_callback = model.options.slow_callback
         self.select_resolution = model.options.select_resolution
@@ -461,7 +463,20 @@ class Loop:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)
                 self.clock += self.wake_cost
-            self.run_once(SELECTED)
+            if self.takes_gil:  # epoll_wait ran with the GIL released: take it back first
+                self.selected_at = self.engine.now
+                self.cores.take(self.thread, self._selected)
+            else:
+                self.run_once(SELECTED)
+
+    def _selected(self) -> None:
+        """The loop's thread, back from select, holds the GIL again: the iteration goes on
+        with the events select found (and those ready meanwhile: see the runtime note). The
+        trace shows the wait as ``gil_wait``, after the task whose handle ran last."""
+        self.clock = now = self.engine.now
+        if self.last >= 0:
+            self.rec.span(self.thread.lane, self.last, "gil_wait", self.selected_at, now)
+        self.run_once(SELECTED)
 
     def _caught_up(self, _=None) -> None:
         """The engine has reached the loop's clock after its own work: the iteration goes
@@ -694,6 +709,7 @@ class AsyncioModel(Model):
         for loop in self.loops:  # offloaded Python code: the loop thread shares the GIL
             if loop.executor.gil is not None:
                 loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
+                loop.takes_gil = True
         for i, loop in enumerate(self.loops):  # names on the timeline (--trace)
             loop.thread.lane = f"loop {i}"
             engine.rec.server(loop.thread.lane)  # its occupancy counts (busy or blocked)

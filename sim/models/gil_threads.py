@@ -78,6 +78,7 @@ from .base import Cores, Engine, Model, SchedulerOptions, Thread
 
 DEFAULT_INTERVAL = 5_000_000  # pycore_gil.h: #define DEFAULT_INTERVAL 5000 (microseconds)
 US = 1_000  # sys.setswitchinterval keeps whole microseconds; take_gil waits at least 1 us
+NO_TASK = -1  # the task of a thread that takes the GIL on its own behalf (Gil.take)
 
 
 class GilThreadsOptions(SchedulerOptions):
@@ -195,6 +196,17 @@ class Gil:
         self.take_gil(th)
         return True
 
+    def take(self, th: PyThread, then) -> None:
+        """``take_gil`` by a thread on its own behalf, for no task (an asyncio loop whose
+        ``select`` returns: ``Py_END_ALLOW_THREADS`` after ``epoll_wait``): ``then(th)``
+        once it holds the GIL. No task waits for it or is charged a hand-off; the thread
+        takes no core here (its next burst does)."""
+        th.task, th.left, th.then = NO_TASK, 0, then
+        if self.holder is th:
+            then(th)
+        else:
+            self.take_gil(th)
+
     def call(self, th: PyThread, task: int, kind: int, arg: int, then) -> None:
         """A call inside ``Py_BEGIN/END_ALLOW_THREADS``: ``native`` computes on a core, the
         others block off-core; the GIL is released first (``drop_gil``; by a holder) and
@@ -226,8 +238,8 @@ class Gil:
         now = self.engine.now
         th.since = now
         self.waiting.append(th)
-        if self.rec.ready_since[th.task] < 0:  # (not waiting since its arrival)
-            self.rec.ready(th.task, now, False)
+        if th.task >= 0 and self.rec.ready_since[th.task] < 0:  # (not waiting since its
+            self.rec.ready(th.task, now, False)  # arrival; and not a thread on its own behalf)
         if self.shared:
             self.cores.release(th)
         self._cond_timed_wait(th)
@@ -279,12 +291,12 @@ class Gil:
                 waiting.popleft()
             else:
                 waiting.remove(th)
-            if th.lane and self.rec.tracing:
+            if th.lane and self.rec.tracing and th.task >= 0:
                 self.rec.span(th.lane, th.task, "gil_wait", th.since, now)
         self.holder = th
         self.held_since = now
         if th is not self.last_holder:
-            if self.last_holder is not None:
+            if self.last_holder is not None and th.task >= 0:
                 self.rec.handoffs[th.task] += 1
             self.last_holder = th
             self.switch_number += 1
@@ -401,8 +413,11 @@ class Gil:
         self.run(th, th.task, 0, th.then)
 
     def _resume(self, th: PyThread) -> None:
-        """``th`` has just taken the GIL: it goes on with its work left, then ``then``."""
-        if th.left or self.shared:
+        """``th`` has just taken the GIL: it goes on with its work left, then ``then`` (a
+        thread on its own behalf, ``take``, at once)."""
+        if th.task < 0:
+            th.then(th)
+        elif th.left or self.shared:
             self.cores.compute(th, th.task, th.left, th.then)
         else:  # OneCore.compute of no work, inlined (every hand-off at a task's end)
             if self.rec.ready_since[th.task] >= 0:
@@ -556,8 +571,8 @@ class GilLoopThread:
     """An asyncio loop thread whose executor runs Python code (``offload: [cpu]``), as the
     loop sees it: it stands in for the loop's ``Cores``. Its Python work (step overheads)
     needs the GIL, ``native`` code releases it and takes it back, and the loop keeps the GIL
-    from one step to the next until it sleeps in ``select`` or blocks (``release``). The
-    loop's zero-time bookkeeping does not wait for the GIL."""
+    from one step to the next until it sleeps in ``select`` or blocks (``release``); back
+    from ``select`` it takes the GIL for itself before anything else (``take``)."""
 
     __slots__ = ("gil", "cores", "engine", "thread", "native")
 
@@ -580,3 +595,9 @@ class GilLoopThread:
     def release(self, _thread: Thread) -> None:
         self.cores.release(self.thread)
         self.gil.release(self.thread)
+
+    def take(self, thread: Thread, then) -> None:
+        """``select`` returns: ``epoll_wait`` ran with the GIL released, so the loop's thread
+        takes it back for itself (``Gil.take``), then ``then()``."""
+        self.thread.lane = thread.lane
+        self.gil.take(self.thread, lambda _th: then())
