@@ -450,6 +450,28 @@ def test_the_costs_default_to_the_measured_ones_and_to_zero_on_the_ideal_machine
     assert costs({}, iteration_cost="0", step_overhead="3us") == (0, 800, 3000, 15000)
 
 
+def test_the_machine_profile_sets_the_costs_and_a_scheduler_option_overrides_them(tmp_path):
+    """The costs are the machine's: a key beside the profile, or a profile file, sets them
+    (the file's keys first, linux's for the rest); an option of the scheduler wins."""
+    from sim.config import validate
+
+    def costs(machine, **options):
+        cfg = validate({"workload": {"t": one([{"cpu": "1ms"}])}, "machine": machine,
+                        "schedulers": {"a": {"model": "asyncio", **options}}}, tmp_path)
+        return cfg.schedulers["a"].costs(cfg.machine)
+
+    assert costs({"profile": "ideal", "asyncio_wake_cost": "40us"}) == (0, 0, 0, 40000)
+    (tmp_path / "slow.yaml").write_text("asyncio_iteration_cost: 3us\n"
+                                        "asyncio_handle_cost: 2us\n")
+    assert costs({"profile": "slow.yaml"}) == (3000, 2000, 1150, 15000)
+    assert costs({"profile": "slow.yaml"}, handle_cost="0") == (3000, 0, 1150, 15000)
+    # and the loop runs on them: the callback at 0-50 us, the step's overhead 50-70 us, its
+    # cpu 70-170 us (as with the options, test_a_callback_costs_the_loop_handle_cost...)
+    cfg = config({"t": one([{"cpu": "100us"}])}, {"a": {"model": "asyncio"}},
+                 machine={"asyncio_handle_cost": "50us", "asyncio_step_overhead": "20us"})
+    assert finish_times(cfg, "a") == {0: 170 * US}
+
+
 def test_the_first_work_after_a_parked_select_pays_the_wake_cost():
     """wake_cost 30 us, wake_latency 20 us: the arrival at 0 wakes the loop at 20 us, which
     runs cold to 50 us, then the step (50-150 us) sleeps 1 ms (due 1.15 ms): select(1 ms)

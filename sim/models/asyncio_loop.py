@@ -36,14 +36,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..machine import ASYNCIO_COSTS
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 
 EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
-# measured (AsyncioOptions): iteration_cost, handle_cost, step_overhead, wake_cost
-MEASURED_COSTS = (1_350, 800, 1_150, 15_000)
 
 
 class AsyncioOptions(SchedulerOptions):
@@ -52,29 +51,33 @@ class AsyncioOptions(SchedulerOptions):
     executor_threads: Count(MAX_THREADS) | None = Field(
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
     offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
-    # asyncio's own costs, measured on the development machine (2 vCPU VM) with CPython
-    # 3.11.7 (docs/runtime-notes/asyncio.md, "Costs"): None is the measured value, 0 on the
-    # ideal machine (machine.profile: ideal).
+    # asyncio's own costs are the machine's (machine.asyncio_*: a profile, or a YAML profile
+    # file, sets them; linux's were measured on the development machine, a 2 vCPU VM, with
+    # CPython 3.11.7: docs/runtime-notes/asyncio.md, "Costs"; ideal's are 0). An option
+    # given here overrides the machine's for this scheduler.
     iteration_cost: Duration | None = Field(
         default=None, description="one BaseEventLoop._run_once before its select's timeout "
         "is computed (so epoll's rounding turns it into lateness, as in CPython): None is "
-        "1.35 us, the intercept of time per iteration against tasks (k tasks awaiting "
-        "sleep(0) 2,000 times, k = 1, 2, 4, 8, 16, best of 4: 2.45-19.9 us)")
+        "the machine's asyncio_iteration_cost (linux: 1.35 us, the intercept of time per "
+        "iteration against tasks: k tasks awaiting sleep(0) 2,000 times, k = 1, 2, 4, 8, "
+        "16, best of 4: 2.45-19.9 us)")
     handle_cost: Duration | None = Field(
         default=None, description="one callback handle (a due timer's, an fd's readiness "
-        "callback, an executor result's call_soon_threadsafe): None is 0.8 us, a due "
-        "TimerHandle run by _run_once (heap pop, Handle._run, the future's set_result "
-        "scheduling the task's wake-up), 1,100 against 100 in one iteration")
+        "callback, an executor result's call_soon_threadsafe): None is the machine's "
+        "asyncio_handle_cost (linux: 0.8 us, a due TimerHandle run by _run_once: heap pop, "
+        "Handle._run, the future's set_result scheduling the task's wake-up, 1,100 against "
+        "100 in one iteration)")
     step_overhead: Duration | None = Field(
         default=None, description="one task step's handle (Task.__wakeup or __step, the "
         "coroutine's resumption up to its next await), besides the task's own phases: None "
-        "is 1.15 us, the slope of the same fit as iteration_cost (a sleep(0) step)")
+        "is the machine's asyncio_step_overhead (linux: 1.15 us, the slope of the same fit "
+        "as iteration_cost, a sleep(0) step)")
     wake_cost: Duration | None = Field(
         default=None, description="what the loop's work costs more after its thread slept "
-        "in epoll_wait (cold caches), charged as select returns: None is 15 us, an idle "
-        "loop's sleep(1 ms) wake-up (loop work to select 6-7 us, epoll's return to the "
-        "coroutine 12.5-14 us, medians of 600) less the same handles on a hot loop (4.6-4.9 "
-        "us); 20-24 us after 2 ms sleeps")
+        "in epoll_wait (cold caches), charged as select returns: None is the machine's "
+        "asyncio_wake_cost (linux: 15 us, an idle loop's sleep(1 ms) wake-up: loop work to "
+        "select 6-7 us, epoll's return to the coroutine 12.5-14 us, medians of 600, less the "
+        "same handles on a hot loop, 4.6-4.9 us; 20-24 us after 2 ms sleeps)")
     slow_callback: Duration = Field(
         default=100_000_000, description="a step at least this long counts in slow_callbacks: "
         "what CPython logs only in debug mode (BaseEventLoop.slow_callback_duration, 0.1 s); "
@@ -92,12 +95,11 @@ class AsyncioOptions(SchedulerOptions):
         return self.executor_threads or min(32, cores + 4)
 
     def costs(self, machine) -> tuple[int, int, int, int]:
-        """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the measured
-        defaults, or 0 on the ideal machine, where not given."""
-        ideal = machine.profile == "ideal"
+        """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the machine's
+        (``machine.asyncio_*``), where not given here."""
         given = (self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost)
-        return tuple(value if value is not None else 0 if ideal else default
-                     for value, default in zip(given, MEASURED_COSTS, strict=True))
+        return tuple(value if value is not None else getattr(machine, key)
+                     for value, key in zip(given, ASYNCIO_COSTS, strict=True))
 
 
 def epoll_wait_ns(timeout: int) -> int:
