@@ -222,6 +222,7 @@ class DrawnSysmonClock(SysmonClock):
 
     __slots__ = ("draws", "cum", "lo", "n", "grid")
     BLOCK = 1024  # draws taken at a time
+    CHUNK = 2  # rounds worked out at first when a question reaches past them (then 2x)
 
     def __init__(self, min_delay: int, max_delay: int, rounds: int, draws):
         self.draws = draws  # draws(k): the next k draws of the lateness, in order
@@ -253,12 +254,13 @@ class DrawnSysmonClock(SysmonClock):
         return self.cum[i + 1] - self.cum[i]
 
     def _extend(self, off: int) -> None:
-        """Work out the rounds until one falls at or after ``f + off`` (8, 16, 32 ... at a
-        time)."""
+        """Work out the rounds until one falls at or after ``f + off`` (2, 4, 8 ... at a
+        time: most questions reach a few rounds past a new anchor, and as sysmon's draws
+        are a stream of its own, how far they are taken ahead changes no result)."""
         offs, grid, cum = self.offs, self.grid, self.cum  # (cum grows in place)
         i = self.n - self.lo
         glen, glast, step = len(grid), grid[-1], self.max
-        chunk, last = 8, self.last
+        chunk, last = self.CHUNK, self.last
         while last < off:
             k0 = len(offs)
             k1 = k0 + chunk
