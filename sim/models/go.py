@@ -24,7 +24,7 @@ round that acts (preempts, retakes a P, injects polled Gs), and what a quiet rou
 (note a new ``schedtick``, a syscall's sighting, ``gp.preempt``, a fruitless poll's
 ``lastpoll``) is worked out when it matters. Only sysmon's returns from a timed-out deep
 sleep keep its ``idle``. Either way a round comes after everything else that happens at its
-instant (``Engine.last_at``): it sees a syscall that ends then, a G that starts then.
+instant (``Engine.last_at``, S14): it sees a syscall that ends then, a G that starts then.
 
 The machine (``engine.os``) adds what the OS does: every timed wait that ends by its timeout
 is late by a draw of ``machine.timer_lateness`` (sysmon's ``usleep(delay)`` and deep
@@ -43,7 +43,7 @@ falls after it ends, is not queued until a later burst reaches it; and a P whose
 ends before SimPy's next event handles that end at once, running ahead (its event id
 reserved, so ties resolve as if it had been queued).
 
-Simplifications (docs/runtime-notes/go.md S1-S13): scheduler code takes no time; no GC, STW,
+Simplifications (docs/runtime-notes/go.md S1-S14): scheduler code takes no time; no GC, STW,
 trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
 blocked in ``netpoll`` (S4): readiness wakes it (the P stays idle until it runs), and it
 sleeps until the earliest timer on any P, in epoll_wait's whole units of
@@ -1322,8 +1322,8 @@ class Sysmon:
     Each ``usleep`` and deep sleep ends late by the next draw of the machine's timer
     lateness (a stream of sysmon's own); ``notewakeup(&sched.sysmonnote)`` ends a deep
     sleep, and the round follows once sysmon's thread runs (a wake-up latency later). A
-    round is queued last at its instant: it sees everything that happened then. The
-    ``preemptM`` signals of a round are taken after its ``retake`` loop (S13).
+    round is queued last at its instant: it sees everything that happened then (S14). The
+    ``preemptM`` signals of a round are taken after its ``retake`` loop (S9).
     """
 
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
