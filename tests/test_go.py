@@ -417,24 +417,25 @@ def test_usleep_lateness_and_wake_latency_move_the_retake_and_the_hand_off():
     """Each usleep(20) ends 60 us late: sysmon's rounds fall at 80 and 160 us. G1's
     connection wakes the M in epoll_wait, which runs it at 20 us; G1 blocks at once, the
     round at 80 us first sees the syscall, the one at 160 us retakes the P, and the M that
-    handoffp starts (notewakeup) runs G2 at 180 us (ideal machine: 0, 40 us)."""
+    handoffp starts (notewakeup) runs G2 at 180 us (ideal machine: 0, 40 us). G1's call
+    returns at 5.02 ms and its M runs 20 us later: G1 finishes at 6.04 ms."""
     cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
                  machine=OS)
     tasks = run_scheduler(cfg, "go")[0]
     assert by_id(tasks, "start_ns") == {0: 20 * US, 1: 180 * US}
-    assert by_id(tasks, "finish_ns") == {0: 6020 * US, 1: 1180 * US}
+    assert by_id(tasks, "finish_ns") == {0: 6040 * US, 1: 1180 * US}
 
 
 def test_the_p_is_free_while_the_m_woken_in_epoll_wait_wakes():
     """One P. Both Gs run at 20 us (the woken M); G1 parks on I/O for 1 ms, G2 enters a
-    1.01 ms syscall (its P retaken at 160 us, then idle). G1's readiness at 1.02 ms wakes
-    the M in epoll_wait, which runs at 1.04; meanwhile G2 leaves its syscall (1.03) and
-    takes the idle P. The woken M finds no P: injectglist puts G1 on the global queue, and
-    it runs when G2's 1 ms ends."""
+    0.99 ms syscall (its P retaken at 160 us, then idle). G1's readiness at 1.02 ms wakes
+    the M in epoll_wait, which runs at 1.04; meanwhile G2's call returns (1.01), its M runs
+    (1.03), leaves the syscall and takes the idle P. The woken M finds no P: injectglist
+    puts G1 on the global queue, and it runs when G2's 1 ms ends."""
     cfg = go_cfg({"g1": one([{"io": "1ms"}, {"cpu": "1ms"}]),
-                  "g2": one([{"block": "1.01ms"}, {"cpu": "1ms"}])}, machine=OS)
+                  "g2": one([{"block": "0.99ms"}, {"cpu": "1ms"}])}, machine=OS)
     tasks, wakeups, *_ = run_scheduler(cfg, "go")
-    assert wake_log(wakeups)[2:] == [(1, 1030 * US, 1030 * US), (0, 1020 * US, 2030 * US)]
+    assert wake_log(wakeups)[2:] == [(1, 1010 * US, 1030 * US), (0, 1020 * US, 2030 * US)]
     assert by_id(tasks, "finish_ns") == {0: 3030 * US, 1: 2030 * US}
 
 

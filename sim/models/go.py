@@ -799,7 +799,8 @@ class GoModel(Model):
                     thread = p.m
                     self._entersyscall(p, g)
                     self._release(thread)
-                    engine.after(arg, self._syscall_done, g)
+                    # OS: the call returns at now + arg; its thread runs wake latency later
+                    engine.after(arg + self.os.wake(), self._syscall_done, (g, now + arg))
                     return True
             elif kind == NATIVE:
                 if arg:  # cgocall: entersyscall, then the C code computes on the M
@@ -981,17 +982,19 @@ class GoModel(Model):
         self.systh[g] = p.m
         self._wake_sysmon()
 
-    def _syscall_done(self, g: int) -> None:
-        self._exitsyscall(g)
+    def _syscall_done(self, done: tuple[int, int]) -> None:
+        """The blocked M runs again: the G could continue from the call's return."""
+        g, returned = done
+        self._exitsyscall(g, returned)
 
     def _cgo_return(self, g: int, _thread: Thread) -> None:
-        self._exitsyscall(g)
+        self._exitsyscall(g, self.engine.now)
 
-    def _exitsyscall(self, g: int) -> None:
+    def _exitsyscall(self, g: int, returned: int) -> None:
         """proc.go:exitsyscall: keep the P if still ours; else exitsyscallTryGetP (the old
         P back if its holder is in a syscall, or an idle P); else the global queue."""
         now = self.engine.now
-        self.rec.ready(g, now, True)
+        self.rec.ready(g, returned, True)
         p, thread = self.sysp.pop(g), self.systh.pop(g)
         self.dirty = True
         if p.status == SYSCALL:  # ours still, or its holder is in a syscall: takeP
