@@ -468,6 +468,17 @@ def test_readiness_wakes_the_parked_driver_after_the_wake_latency():
     assert finishes(work, machine=OS) == {0: 2020 * US, 1: 3120 * US}
 
 
+
+def test_a_blocking_call_returns_to_a_thread_that_wakes_late():
+    """A blocking call (5 ms from 0) returns at 5 ms: the kernel wakes its worker thread,
+    which runs 20 us later; the task was ready from the return (a wake-up of 20 us)."""
+    work = {"a": at("0s", {"block": "5ms"}, {"cpu": "1ms"})}
+    assert finishes(work) == {0: 6 * MS}
+    assert finishes(work, machine=OS) == {0: 6020 * US}
+    cfg = config(work, {"tokio": {"model": "tokio"}}, machine={"cores": 1, **OS})
+    wakeups = run_scheduler(cfg, "tokio")[1]
+    assert wakeups[["ready_ns", "run_ns"]].values.tolist()[-1] == [5 * MS, 5020 * US]
+
 def test_an_earlier_readiness_cuts_a_late_timeout_short():
     """A park whose timeout (1 ms) ends late (at 1.1 ms) returns at 1.07 ms when data
     arrive at 1.05 ms (+20 us): both the timer and the I/O are dispatched then."""

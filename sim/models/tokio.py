@@ -592,6 +592,13 @@ class TokioModel(Model):
         if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
+    def _returned(self, call: tuple[Worker, int]) -> None:
+        """A blocking call returned (at ``returned``) and its thread runs: the task could
+        continue from the return (a wake-up), and its poll goes on."""
+        w, returned = call
+        self.rec.ready(w.current, returned, True)
+        self._resume(w)
+
     def _burst_end(self, w: Worker) -> None:
         """A burst's end without ``Cores`` (``direct``): its busy span, then ``_resume``."""
         w.thread.pending = False
@@ -676,7 +683,8 @@ class TokioModel(Model):
                 rec.span(w.thread.lane, task, "blocked", now, now + arg)
                 if not self.direct:
                     self.cores.release(w.thread)
-                engine.after(arg, w.resume)
+                # OS: the call returns at now + arg; the thread runs wake latency later
+                engine.after(arg + self.wake(), self._returned, (w, now + arg))
                 return HELD
             # SPAWN: spawn() has already scheduled the child
 
