@@ -411,11 +411,14 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     assert path.read_text() == "timer_lateness: 1us\n"
     calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
     text = path.read_text()
-    assert "machine: {profile: m.yaml}" in text and "iteration_cost: 1.5us" in text
+    assert "machine: {profile: m.yaml}" in text and "asyncio_iteration_cost: 1.5us" in text
     cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
     assert str(cfg.machine.timer_lateness) == calibrate.fit_pareto(found.late)
     assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(found.wake)
     assert cfg.machine.tick_origin == "random"  # linux fills the rest
+    assert (cfg.machine.asyncio_iteration_cost, cfg.machine.asyncio_handle_cost,
+            cfg.machine.asyncio_step_overhead, cfg.machine.asyncio_wake_cost) == (
+        1500, 900, 1200, 16000)
 
 
 def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeypatch,
@@ -435,7 +438,7 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 2
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 6
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
 

@@ -13,8 +13,8 @@ the largest sample (``max=``).
 
 Go's sysmon sleeps with ``usleep(20)``; its overshoot is the 20 us sleeps' lateness, which
 the model draws from ``timer_lateness`` (written in the profile's comments). asyncio's own
-costs (``probe.py asyncio``) are the asyncio model's options, not machine keys: the profile
-carries them as comments, for a config to set them.
+costs (``probe.py asyncio``) are machine keys (``asyncio_iteration_cost`` ...): the profile
+sets them, so a config on it (and validation) runs asyncio at this machine's costs.
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ def law_quantiles(law: Distribution) -> dict[str, float]:
 
 
 def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
-    """The profile file: the two laws, and as comments what they were fitted to, Go's
-    usleep overshoot and asyncio's costs."""
+    """The profile file: the two laws and asyncio's costs, and as comments what the laws
+    were fitted to and Go's usleep overshoot."""
     late, wake = fit_pareto(found.late), fit_pareto(found.wake)
     short = found.late[::3]  # the 20 us sleeps (machine_delays: 20 us, 1 ms, 2 ms in turn)
     a = found.asyncio
@@ -147,16 +147,13 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# wake_latency: {len(found.wake)} condvar wake-ups,",
         f"#   {_us(found.wake)}",
         f"#   the law: {law(wake)}",
-        f"# asyncio (CPython {sys.version.split()[0]}), the asyncio model's options, not machine "
-        f"keys:",
-        f"#   iteration_cost: {format_duration(max(0, round(a['iteration_cost'])))}, "
-        f"handle_cost: {format_duration(max(0, round(a['handle_cost'])))}, step_overhead: "
-        f"{format_duration(max(0, round(a['step_overhead'])))}, wake_cost: "
-        f"{format_duration(max(0, round(a['wake_cost'])))}",
+        f"# asyncio's own costs below: CPython {sys.version.split()[0]}, probe.py asyncio.",
         f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
         f"timer_lateness: {late}",
         f"wake_latency: {wake}",
+        *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
+          for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
     ]
     return "\n".join(lines) + "\n"
 
