@@ -242,7 +242,7 @@ class Loop:
         self.clock = 0  # the loop's time: the engine's, or ahead of it on its own core
         self.step_task = -1
         self.step_start = 0
-        self.owed = 0  # the step's overhead, not yet recorded as busy (with its first burst)
+        self.owed = 0  # a step's overhead not yet recorded as busy, while the step waits
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
@@ -528,16 +528,20 @@ class Loop:
         overhead moves the loop's clock first (and is recorded as busy with its first burst,
         one span)."""
         engine, rec, offload = self.engine, self.rec, self.model.offload
+        own_core, keep_up_from = self.own_core, self.keep_up_from
         if begins:  # (what _start_step does through the shared cores)
             self.step_task = self.last = task
             self.step_start = start = self.clock
-            owed = self.owed = self.step_overhead
+            owed = self.step_overhead
             if owed:
                 rec.overhead[task] += owed  # (Recorder.charge, inlined: once per step)
                 rec.running(task, start)
                 self.clock = start + owed
-                if self.clock >= self.keep_up_from and not self._keep_up(self.then_walk):
+                if self.clock >= keep_up_from and not self._keep_up(self.then_walk):
+                    self.owed = owed  # (recorded as busy when the step goes on)
                     return False
+        else:
+            owed, self.owed = self.owed, 0
         pc, args, kinds, base = engine.pc, engine.args, engine.kinds[task], engine.offset[task]
         while True:
             i = pc[task]  # engine.next_phase, inlined: this is the hot path
@@ -549,9 +553,9 @@ class Loop:
                 if kind == SPAWN:  # create_task: the child's step is call_soon'ed
                     engine.spawn(task, arg, self.clock)
                     continue
-            if self.owed and (not arg or kind not in BURSTS):  # the overhead on its own
-                rec.busy(task, self.clock - self.owed, self.clock, self.thread.lane)
-                self.owed = 0
+            if owed and (not arg or kind not in BURSTS):  # the overhead on its own
+                rec.busy(task, self.clock - owed, self.clock, self.thread.lane)
+                owed = 0
             if arg and kind in offload:  # run_in_executor: the step awaits the result
                 rec.running(task, self.clock)
                 self._end_step(task)
@@ -559,14 +563,13 @@ class Loop:
                 return True
             if kind in BURSTS:  # Python code, or native code holding the loop's thread
                 if arg:
-                    if not self.own_core:  # through the shared cores (or the GIL)
+                    if not own_core:  # through the shared cores (or the GIL)
                         self.cores.compute(self.thread, task, arg, self._resume)
                         return False
                     # on the loop's own core: busy (from the step's overhead if not yet
                     # recorded) to its end, on the loop's clock; the drain limit cuts it
-                    start, owed, deadline = self.clock, self.owed, engine.deadline
+                    start, deadline = self.clock, engine.deadline
                     end = start + arg
-                    self.owed = 0
                     if end >= deadline:
                         if start - owed < deadline:
                             rec.busy(task, start - owed, deadline, self.thread.lane)
@@ -575,8 +578,9 @@ class Loop:
                     if rec.ready_since[task] >= 0:
                         rec.running(task, start)
                     rec.busy(task, start - owed, end, self.thread.lane)
+                    owed = 0
                     self.clock = end
-                    if end >= self.keep_up_from and not self._keep_up(self.then_walk):
+                    if end >= keep_up_from and not self._keep_up(self.then_walk):
                         return False
             elif kind == IO:
                 if arg:  # else the result is already there: the await does not yield
@@ -598,12 +602,12 @@ class Loop:
                 if arg:  # a blocking call: the loop's thread sleeps in the kernel, holding
                     rec.running(task, self.clock)  # the loop
                     rec.span(self.thread.lane, task, "blocked", self.clock, self.clock + arg)
-                    if not self.own_core:  # off the shared cores (and the GIL)
+                    if not own_core:  # off the shared cores (and the GIL)
                         self.cores.release(self.thread)
                         engine.after(arg, self._resume)
                         return False
                     self.clock += arg
-                    if self.clock >= self.keep_up_from and not self._keep_up(self.then_walk):
+                    if self.clock >= keep_up_from and not self._keep_up(self.then_walk):
                         return False
             else:  # DONE
                 if rec.ready_since[task] >= 0:
