@@ -41,7 +41,7 @@ written beside the field. Options go under the scheduler's name in a config:
 `schedulers: {{go1: {{model: go, gomaxprocs: 1}}}}`, and can be overridden on the command
 line (`schedulers.go1.time_slice=5ms`). What each model does with each phase kind is in
 [config.md](config.md#what-each-model-does-with-each-phase); the mechanisms are described
-in the [README](../README.md#the-models). Durations are written with a unit
+in [models-explained.md](models-explained.md). Durations are written with a unit
 (`ns`, `us`, `ms`, `s`, `min`; [config.md](config.md#durations-and-rates)).
 """
 

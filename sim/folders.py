@@ -1,6 +1,6 @@
 """Where results may be written, and how they get there without loss.
 
-The rules (README, "Where results go"):
+The rules (docs/outputs.md, "Where results go"):
 
 - ``sim`` replaces or resumes only a folder that it wrote itself: one whose
   ``manifest.json`` says so (``"written_by": "sim"`` and its ``kind``, ``run`` or ``sweep``)

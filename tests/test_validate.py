@@ -95,7 +95,7 @@ def test_real_output_gives_the_simulators_figures():
 
 
 def test_real_output_by_hand():
-    """Two tasks: a 2 ms timer woken 3 ms late; figures as the README defines them."""
+    """Two tasks: a 2 ms timer woken 3 ms late; figures as docs/validation.md defines them."""
     raw = {"horizon": "1s", "workload": {"t": {"arrival": {"batch": {"count": 2}},
                                                "phases": [{"sleep": "2ms"}, {"cpu": "1ms"}]}},
            "schedulers": {"a": {"model": "asyncio"}}}

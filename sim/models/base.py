@@ -13,7 +13,7 @@ engine steps SimPy's environment itself, with timed callbacks as bare ``[callbac
 entries in SimPy's event queue (any SimPy event there still runs its callbacks as
 ``env.step`` would). Open arrivals, sorted in advance, are merged into that loop rather than
 queued as events. Both matter: a queue push and pop cost more than the rest of a typical
-burst's handling (README, Speed).
+burst's handling (docs/speed.md).
 """
 
 from __future__ import annotations

@@ -273,7 +273,7 @@ def _num(v: float) -> str:
 
 def overview(table: pd.DataFrame) -> str:
     """A scenario a row (a row more for each other class it judges), a figure a column
-    (the README's table): real median (min-max) / simulated median (min-max), and the
+    (the table in docs/validation.md): real median (min-max) / simulated median (min-max), and the
     verdict as a mark (✓ agrees, ✗ disagrees, ? uninformative, – skipped)."""
     kinds = list(dict.fromkeys(m.split(".", 1)[1] for m in table["metric"]))
     head = [k.removesuffix("_ms").replace("_", " ") for k in kinds]
