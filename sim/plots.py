@@ -155,6 +155,7 @@ def _distribution(ax: Axes, samples: dict[str, np.ndarray], tail: bool, what: st
     guides = {0.5: "p50", 0.99: "p99"}
     if tail:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)  # (mathtext is off: 10^k would show as its source)
         guides = {1e-2: "p99", 1e-3: "p99.9"} if most >= 1000 else {1e-2: "p99"}
     for level, text in guides.items():
         ax.axhline(level, color="grey", lw=0.6, ls=":")

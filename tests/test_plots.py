@@ -57,6 +57,9 @@ def test_latency_tail_is_log_log_and_ends_at_one_task(result):
              & (result.tasks["scheduler"] == "asyncio")).sum())
     assert line.get_ydata()[0] == 1 and line.get_ydata()[-1] == pytest.approx(1 / n)
     assert "ticker" in ax.get_title()
+    ax.figure.canvas.draw()  # tick labels are made at draw time
+    shown = [t.get_text() for t in ax.get_yticklabels() + ax.get_xticklabels()]
+    assert "0.01" in shown and not any("$" in t or "mathdefault" in t for t in shown)
 
 
 def test_wake_delay_says_when_no_wake_up_waited(result):
