@@ -24,6 +24,7 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -56,7 +57,24 @@ class ConfigError(ValueError):
 # --- phases -------------------------------------------------------------------------------
 
 
-class CpuPhase(StrictModel):
+# ``offload: true`` on a cpu, native or block phase: the runtime runs that phase on its
+# pool (asyncio: run_in_executor; tokio: spawn_blocking), as the scheduler option
+# ``offload: [KIND]`` does for every phase of the kind; the thread-per-task models (Go,
+# threads, the reference disciplines) run it where they run the task (docs/config.md).
+class _Offloadable(StrictModel):
+    """A phase that may say ``offload: true`` (written out only when it does)."""
+
+    offload: bool = False
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler):
+        out = handler(self)
+        if not out.pop("offload", False):
+            return out
+        return {**out, "offload": True}  # after the phase's kind
+
+
+class CpuPhase(_Offloadable):
     cpu: Dist
 
 
@@ -68,11 +86,11 @@ class SleepPhase(StrictModel):
     sleep: Dist
 
 
-class BlockPhase(StrictModel):
+class BlockPhase(_Offloadable):
     block: Dist
 
 
-class NativePhase(StrictModel):
+class NativePhase(_Offloadable):
     native: Dist
 
 
@@ -699,6 +717,8 @@ def _message(error: dict[str, Any]) -> str:
         best = closest(key, known) if isinstance(key, str) else None
         msg = ("unknown key" + (f"; did you mean {best}?" if best else
                                 f"; known keys: {', '.join(known)}" if known else ""))
+        if key == "offload" and "phases" in error["loc"]:
+            msg = "only a cpu, native or block phase can be offloaded"
     elif error["type"] == "missing":
         msg = "required key is missing"
     elif error["type"] == "phase":

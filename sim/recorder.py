@@ -78,6 +78,20 @@ class Recorder:
         if self.start[task] < 0:
             self.start[task] = t
 
+    def hand_off(self, task: int) -> int:
+        """The task's step runs only to hand its next phase to another thread (an executor,
+        a blocking pool): that is not its own work yet, so the step does not end its
+        pending wake-up. It is taken off here (returned: its moment, or -1) and ``carry``
+        puts it back as the phase is handed over: it ends when that thread runs the phase."""
+        woken = self.woken[task]
+        self.woken[task] = -1
+        return woken
+
+    def carry(self, task: int, woken: int) -> None:
+        """Put back a wake-up ``hand_off`` took off (-1: there was none)."""
+        if woken >= 0:
+            self.woken[task] = woken
+
     def busy(self, task: int, t0: int, t1: int, lane: str | None = None) -> None:
         """The task used a core from ``t0`` to ``t1`` (cpu, native or charged overhead),
         on ``lane`` (the thread, loop, P or worker that ran it) when tracing."""

@@ -48,12 +48,14 @@ class Template:
     kinds: tuple[int, ...]
     laws: tuple[Distribution | None, ...]
     targets: tuple[int, ...]  # class index for spawn phases, else -1
+    offloaded: tuple[bool, ...] = ()  # per phase: ``offload: true`` (empty: none is)
 
 
 def flatten(phases: list, class_index: dict[str, int]) -> Template:
     kinds: list[int] = []
     laws: list[Distribution | None] = []
     targets: list[int] = []
+    offloaded: list[bool] = []
 
     def walk(items: list) -> None:
         for phase in items:
@@ -62,15 +64,19 @@ def flatten(phases: list, class_index: dict[str, int]) -> Template:
                     walk(phase.phases)
             elif isinstance(phase, SpawnPhase):
                 kinds.append(SPAWN), laws.append(None), targets.append(class_index[phase.spawn])
+                offloaded.append(False)
             elif phase == "yield":
                 kinds.append(YIELD), laws.append(None), targets.append(-1)
+                offloaded.append(False)
             else:
                 kind = _TIMED[type(phase)]
                 kinds.append(kind), laws.append(getattr(phase, KIND_NAMES[kind]))
                 targets.append(-1)
+                offloaded.append(getattr(phase, "offload", False))
 
     walk(phases)
-    return Template(tuple(kinds), tuple(laws), tuple(targets))
+    return Template(tuple(kinds), tuple(laws), tuple(targets),
+                    tuple(offloaded) if any(offloaded) else ())
 
 
 @dataclass

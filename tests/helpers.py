@@ -249,10 +249,11 @@ def wakeups_expected(rec: Probe, workload) -> tuple[np.ndarray, np.ndarray]:
     Not wake-ups: zero-length phases (the result is there), ``yield`` and ``sleep(0)``
     (a re-queue; but tokio's ``sleep(0)`` is a timer unless its tick has elapsed: 0 or 1),
     ``native`` where it is service (reference disciplines, free-threaded, go's cgo is a
-    call), blocking calls that hold the loop or worker (asyncio's and tokio's, not
-    offloaded). Asyncio with ``cpu`` offloaded (a GIL shared with the executor): native
-    code on the loop is one (the loop takes the GIL back), an offloaded ``block`` or
-    ``native`` call two (the pool thread takes the GIL back, then the loop the result)."""
+    call). A blocking call's return is one everywhere (a thread the kernel wakes: holding
+    the loop or worker, or on a pool thread). Asyncio with ``cpu`` offloaded (a GIL shared
+    with the executor): native code on the loop is one (the loop takes the GIL back), an
+    offloaded ``block`` or ``native`` call two (the pool thread takes the GIL back, then
+    the loop the result)."""
     options = rec.engine.model.options
     model = options.model
     wake = {"io": 1, "sleep": 1, "block": 1, "native": 1}  # go, gil_threads
@@ -267,7 +268,7 @@ def wakeups_expected(rec: Probe, workload) -> tuple[np.ndarray, np.ndarray]:
         for kind in options.offload:
             wake[kind] = 2 if gil and kind != "cpu" else 1
     elif model == "tokio":
-        wake = {"io": 1, "sleep": 1, **{k: 1 for k in options.offload}}
+        wake = {"io": 1, "sleep": 1, "block": 1, **{k: 1 for k in options.offload}}
         sleep0 = 1
     lo = np.zeros(workload.n, np.int64)
     hi = np.zeros(workload.n, np.int64)

@@ -8,6 +8,7 @@ from helpers import MS
 from sim.config import ConfigError, load_config, parse_yaml, validate
 from sim.distributions import parse_distribution
 from sim.units import UnitError, format_duration, parse_duration, parse_rate
+from sim.workload import generate
 
 BASE = """
 name: t
@@ -211,6 +212,10 @@ BAD = [
      "workload.a.phases.0.cpu"),
     ("workload: {a: {arrival: {poisson: 1/s}, phases: [{cpu: exp(1ms}]}}",
      "workload.a.phases.0.cpu"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{io: 1ms, offload: true}]}}",
+     "workload.a.phases.0.offload: only a cpu, native or block phase can be offloaded"),
+    ("workload: {a: {arrival: {poisson: 1/s}, phases: [{cpu: 1ms, offload: 3}]}}",
+     "workload.a.phases.0.offload"),
     ("workload: {a: {arrival: {poisson: 1/s}, phases: [{walk: 1ms}]}}",
      "workload.a.phases.0: unknown phase 'walk'; a phase is one of"),
     ("workload: {a: {arrival: {poisson: 1/s}, phases: [{spawn: b}]}}",
@@ -290,3 +295,19 @@ def test_a_bad_profile_file_is_one_message_naming_it(base, text, message):
     with pytest.raises(ConfigError) as info:
         load_config(base, ["machine.profile=m.yaml"])
     assert str(info.value).startswith("machine.profile: ") and message in str(info.value)
+
+
+def test_a_phase_says_offload_and_the_resolved_config_keeps_it(base):
+    """``offload: true`` reaches the class's template (per phase, repeats unrolled); the
+    resolved config writes it only where it is true."""
+    text = base.read_text().replace("phases: [{io: 2ms}, yield]",
+                                    "phases: [{native: 1ms, offload: true}, yield]")
+    assert text != base.read_text()
+    base.write_text(text)
+    cfg = load_config(base)
+    phases = cfg.to_dict()["workload"]["api"]["phases"]
+    assert phases[0] == {"cpu": "exp(1ms)"}
+    assert phases[1]["phases"] == [{"native": "1ms", "offload": True}, "yield"]
+    templates = generate(cfg).templates
+    assert templates[0].offloaded == (False, True, False, True, False)
+    assert templates[1].offloaded == ()  # no phase of the class says it

@@ -514,6 +514,36 @@ def test_an_idle_blocking_thread_is_signalled():
     assert finishes(work, offload=["block"], machine=OS) == {0: 11020 * US, 1: 31060 * US}
 
 
+def test_a_poll_that_hands_a_call_to_spawn_blocking_does_not_end_the_wake_up():
+    """c's connection at 20 ms: the worker polls c at 20.02 ms only to hand its call to the
+    signalled pool thread, which starts it at 20.04: c's wake-up runs from its arrival to
+    the call's start (40 us); the call's return wakes c again (30.04 -> 30.06 ms)."""
+    work = {"a": at("0s", {"block": "10ms"}, {"cpu": "1ms"}),
+            "c": at("20ms", {"block": "10ms"}, {"cpu": "1ms"})}
+    cfg = config(work, {"tokio": {"model": "tokio", "offload": ["block"]}},
+                 machine={"cores": 1, **OS})
+    wakeups = run_scheduler(cfg, "tokio")[1]
+    c = wakeups[wakeups["task_id"] == 1]
+    assert c[["ready_ns", "run_ns"]].values.tolist() == [[20 * MS, 20040 * US],
+                                                         [30040 * US, 30060 * US]]
+
+
+def test_a_phase_that_says_offload_runs_on_the_blocking_pool():
+    """``{cpu: 60ms, offload: true}`` is Rust code in ``spawn_blocking``: a pool thread
+    computes it on the second core while the one worker serves b (1-2 ms; without the flag
+    b waits for the worker to 60 ms); on one core the pool thread and the worker share it
+    in OS time slices (b waits for the 3 ms slice).
+    ``{block: 10ms, offload: true}`` is what ``offload: [block]`` does for every call."""
+    work = {"a": at("0s", {"cpu": "60ms", "offload": True}), "b": at("1ms", {"cpu": "1ms"})}
+    assert finishes(work, cores=2, workers=1) == {0: 60 * MS, 1: 2 * MS}
+    assert finishes(work, cores=1) == {0: 61 * MS, 1: 4 * MS}
+    plain = {"a": at("0s", {"cpu": "60ms"}), "b": at("1ms", {"cpu": "1ms"})}
+    assert finishes(plain, cores=2, workers=1) == {0: 60 * MS, 1: 61 * MS}  # on the worker
+    calls = {"a": at("0s", {"block": "10ms", "offload": True}, {"cpu": "1ms"}),
+             "b": at("0s", {"cpu": "1ms"})}
+    assert finishes(calls) == {0: 11 * MS, 1: 1 * MS}
+
+
 # --- tokio 1.24's behaviours, as options -------------------------------------------------
 
 

@@ -73,6 +73,7 @@ from ..machine import tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
+from .offload import offload_flags, offloads_bursts, offloads_next
 
 LOCAL_QUEUE_CAPACITY = 256  # MT/queue.rs LOCAL_QUEUE_CAPACITY
 MAX_LIFO_POLLS_PER_TICK = 3  # MT/worker.rs
@@ -356,7 +357,7 @@ class BlockingPool:
             return
         task, kind, work = self.queue.popleft()
         thread.task = task
-        if kind == NATIVE:
+        if kind != BLOCK:  # native code, or Rust code (a cpu phase that says offload)
             model.cores.compute(thread, task, work, self._done)
         else:  # the thread sleeps in the kernel: no core
             now = model.engine.now
@@ -382,7 +383,7 @@ class TokioModel(Model):
                  "runqs",
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
                  "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch",
-                 "eager")
+                 "eager", "flagged", "hands_off")
     Options = TokioOptions
     # The fast path ``direct``: with no more workers than cores a burst is one timer and
     # ``Cores`` is never asked. False runs every burst through ``Cores`` (the plain
@@ -418,6 +419,8 @@ class TokioModel(Model):
         self.inject_batch = options.inject_batch
         self.eager = options.eager_driver_handoff
         self.offload = {{"block": BLOCK, "native": NATIVE}[k] for k in options.offload}
+        self.flagged = offload_flags(engine)  # per task: its phases said offload: true
+        self.hands_off = bool(self.offload) or self.flagged is not None
         self.pool = BlockingPool(self, options.blocking_threads)
         self.inject: deque[int] = deque()
         self.idle = Idle(self.n)
@@ -431,7 +434,8 @@ class TokioModel(Model):
         # no more threads that compute than cores: the OS never time-slices them, so a
         # burst is one timer (what Cores would do, minus its per-slice bookkeeping)
         self.direct = (self.bursts_as_timers and self.n <= cfg.machine.cores
-                       and NATIVE not in self.offload)
+                       and NATIVE not in self.offload
+                       and not offloads_bursts(engine.workload.templates))
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
         # late(); a thread unparked by another (or handed readiness) runs after wake()
         self.late = engine.os.timer_late
@@ -592,6 +596,13 @@ class TokioModel(Model):
         if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
+    def _offloads_next(self, task: int) -> bool:
+        """The task's next phase goes to ``spawn_blocking`` (a poll that only hands it over
+        does not end the task's wake-up: docs/metrics.md)."""
+        if self.replay and task in self.replay:
+            return False
+        return offloads_next(self.engine, task, self.offload, self.flagged)
+
     def _returned(self, call: tuple[Worker, int]) -> None:
         """A blocking call returned (at ``returned``) and its thread runs: the task could
         continue from the return (a wake-up), and its poll goes on."""
@@ -611,7 +622,10 @@ class TokioModel(Model):
         blocking call holds the worker (HELD)."""
         engine, rec = self.engine, self.rec
         now = self.engine.now
+        carried = -1
         if rec.ready_since[task] >= 0:
+            if self.hands_off and self._offloads_next(task):  # the wake-up goes on
+                carried = rec.hand_off(task)
             rec.running(task, now)
         w.current = task
         self.cur = w
@@ -629,6 +643,11 @@ class TokioModel(Model):
                 if kind == SLEEP and deadline < now:  # past due while it waited for us
                     rec.ready(task, deadline, False)
                     rec.running(task, now)
+            if self.flagged is not None and arg and self.flagged[task][engine.pc[task] - 1]:
+                self.owes[task] = 1  # spawn_blocking(..).await, for this phase
+                rec.carry(task, carried)
+                self.pool.submit(task, kind, arg)
+                return RETURNED
             if kind == CPU or (kind == NATIVE and NATIVE not in self.offload):
                 if arg:
                     if self.direct:
@@ -677,14 +696,17 @@ class TokioModel(Model):
                 return RETURNED
             elif arg and kind in self.offload:  # spawn_blocking(..).await
                 self.owes[task] = 1
+                rec.carry(task, carried)
                 self.pool.submit(task, kind, arg)
                 return RETURNED
             elif kind == BLOCK and arg:  # the thread sleeps in a syscall, holding the worker
-                rec.span(w.thread.lane, task, "blocked", now, now + arg)
+                # OS: the call returns at now + arg; the thread runs wake latency later
+                # (asleep in the kernel until then: blocked, holding the worker)
+                woken = arg + self.wake()
+                rec.span(w.thread.lane, task, "blocked", now, now + woken)
                 if not self.direct:
                     self.cores.release(w.thread)
-                # OS: the call returns at now + arg; the thread runs wake latency later
-                engine.after(arg + self.wake(), self._returned, (w, now + arg))
+                engine.after(woken, self._returned, (w, now + arg))
                 return HELD
             # SPAWN: spawn() has already scheduled the child
 
