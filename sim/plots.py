@@ -275,12 +275,15 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlabel("offered load (CPU work per second / cores)" if column == "load"
                   else _axis_label(column))
-    ax.set_ylabel("latency (ms, log scale)" if all("latency" in m for m in metrics)
-                  else ", ".join(metrics))
+    quantity = _quantity(metrics)
+    unit = "ms, " if all(m.endswith("_ms") for m in metrics) else ""
+    ax.set_ylabel(f"{quantity or ', '.join(metrics)} ({unit}log scale)")
     reps = int(rows["replication"].nunique()) if "replication" in rows else 0
     band = (f"bands: 95 % CI over {reps} replications" if reps > 1
             else "bands: 95 % CI" if f"{metrics[0]}_ci_low" in rows else "one replication")
-    what = _metric_label(metrics[0]) if len(metrics) == 1 else "Latency percentiles"
+    what = (_metric_label(metrics[0]) if len(metrics) == 1
+            else f"{quantity} percentiles" if quantity
+            else ", ".join(_metric_label(m) for m in metrics))
     against = "load" if column == "load" else _axis_label(column).split(" (")[0]
     ax.set_title(f"{what[0].upper()}{what[1:]} against {against}{_of(cls)}\n({band})")
     by_scheduler = ax.legend([Line2D([], [], color=colours[n]) for n in names], names,
@@ -355,6 +358,13 @@ def _metric_label(metric: str) -> str:
     """``latency_p99_ms`` -> ``p99 latency``."""
     match = re.fullmatch(r"(\w+?)_(p\d+|mean|max)(?:_ms)?", metric)
     return f"{match[2]} {match[1].replace('_', ' ')}" if match else metric
+
+
+def _quantity(metrics: Sequence[str]) -> str:
+    """What several statistics of one quantity measure (``wake delay`` for its p50 and
+    p99), or "" when they are of different quantities."""
+    names = {re.sub(r"_(p\d+|mean|max)(_ms)?$", "", m) for m in metrics}
+    return names.pop().replace("_", " ") if len(names) == 1 else ""
 
 
 def _per_scheduler(rows: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:

@@ -154,7 +154,21 @@ def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert legend == ["load = 0.5", "load = 0.9"]
     one_load = summary[summary["load"] == 0.5]
-    assert len(plots.sweep_curves(one_load, x="schedulers.g.switch_interval").get_lines()) == 4
+    ax = plots.sweep_curves(one_load, x="schedulers.g.switch_interval")
+    assert len(ax.get_lines()) == 4
+    assert ax.get_title().startswith("Latency percentiles against schedulers.g.switch_interval")
+    assert ax.get_ylabel() == "latency (ms, log scale)"
+    wake = one_load.rename(columns={"latency_p50_ms": "wake_delay_p50_ms",
+                                    "latency_p99_ms": "wake_delay_p99_ms"})
+    ax = plots.sweep_curves(wake, x="schedulers.g.switch_interval",
+                            metrics=["wake_delay_p50_ms", "wake_delay_p99_ms"])
+    assert ax.get_title().startswith("Wake delay percentiles against")
+    assert ax.get_ylabel() == "wake delay (ms, log scale)"
+    mixed = one_load.assign(jain=0.9)
+    ax = plots.sweep_curves(mixed, x="schedulers.g.switch_interval",
+                            metrics=["latency_p99_ms", "jain"])
+    assert ax.get_title().startswith("P99 latency, jain against")
+    assert ax.get_ylabel() == "latency_p99_ms, jain (log scale)"
     with pytest.raises(ValueError, match="no swept key 'quantum'.*switch_interval_ms"):
         plots.sweep_curves(summary, x="quantum")
 
