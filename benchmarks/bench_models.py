@@ -2,7 +2,7 @@
 ``simpy.Resource`` and one process per customer) in the same run.
 
     python benchmarks/bench_models.py [--tasks 200000] [--models asyncio fcfs ...]
-                                      [--workload mm1|general]
+                                      [--workload mm1|general] [--profile linux|ideal]
 
 Workloads: ``mm1`` (rho 0.8, one exponential burst per task: the models' fast paths) and
 ``general`` (2 cores, 0.7 of a core's work, so that the GIL keeps up: requests of three
@@ -76,18 +76,18 @@ GENERAL_OPTIONS = {"gil_threads": {"threads": 8}, "go": {"gomaxprocs": 4},
 FCFS_ON_MM1 = ("asyncio", "gil_threads", "go", "tokio", "fcfs")  # serve M/M/1 in order
 
 
-def model_config(model: str, n: int, workload: str = "mm1"):
+def model_config(model: str, n: int, workload: str = "mm1", profile: str = "linux"):
     if workload == "mm1":
         horizon_s = n / (RHO / (MEAN_MS / 1000))
         return validate({
-            "horizon": f"{horizon_s}s", "machine": {"cores": 1},
+            "horizon": f"{horizon_s}s", "machine": {"cores": 1, "profile": profile},
             "workload": {"w": {"arrival": {"poisson": f"{RHO / MEAN_MS * 1000}/s"},
                                "phases": [{"cpu": f"exp({MEAN_MS}ms)"}]}},
             "schedulers": {model: {"model": model}},
         })
     horizon_s = n / sum(GENERAL_RATES.values())
     return validate({
-        "horizon": f"{horizon_s}s", "machine": {"cores": GENERAL_CORES},
+        "horizon": f"{horizon_s}s", "machine": {"cores": GENERAL_CORES, "profile": profile},
         "workload": {
             "api": {"arrival": {"poisson": f"{GENERAL_RATES['api']}/s"},
                     "phases": [{"cpu": "exp(0.3ms)"}, {"io": "exp(2ms)"}, {"cpu": "0.2ms"}]},
@@ -128,9 +128,10 @@ def check(model: str, workload: str, cfg, rec, wl) -> None:
                          "no speed reported")
 
 
-def measure(model: str, n: int, workload: str = "mm1") -> tuple[float, float, int]:
+def measure(model: str, n: int, workload: str = "mm1",
+            profile: str = "linux") -> tuple[float, float, int]:
     """(tasks/s for simulate + metrics tables, bytes per task at peak, tasks)."""
-    cfg = model_config(model, n, workload)
+    cfg = model_config(model, n, workload, profile)
     workload = generate(cfg)
     tracemalloc.start()
     start = time.process_time()
@@ -142,9 +143,9 @@ def measure(model: str, n: int, workload: str = "mm1") -> tuple[float, float, in
     return workload.n / elapsed, peak / workload.n, workload.n
 
 
-def model_rate(model: str, n: int, workload: str = "mm1") -> float:
+def model_rate(model: str, n: int, workload: str = "mm1", profile: str = "linux") -> float:
     """Tasks/s of simulate + metrics tables for ``model``, its results checked (untimed)."""
-    cfg = model_config(model, n, workload)
+    cfg = model_config(model, n, workload, profile)
     wl = generate(cfg)
     start = time.process_time()
     rec = simulate(cfg, wl, model, cfg.seed)
@@ -161,17 +162,22 @@ def main() -> None:
                    help="textbook/model pairs per model; the median ratio is reported")
     p.add_argument("--models", nargs="*", default=list(MODELS))
     p.add_argument("--workload", choices=("mm1", "general"), default="mm1")
+    p.add_argument("--profile", choices=("linux", "ideal"), default="linux",
+                   help="the machine (linux, the default users run; ideal: no OS delays)")
     args = p.parse_args()
-    print(f"workload {args.workload}, {args.tasks:,} tasks, median of {args.repeats} pairs")
+    print(f"workload {args.workload}, {args.profile} machine, {args.tasks:,} tasks, "
+          f"median of {args.repeats} pairs")
     print(f"{'model':<20}{'tasks/s':>12}{'textbook':>10}{'ratio':>8}{'bytes/task':>12}")
     for model in args.models:
         # each model run is paired with a textbook run just before it: the machine is
         # shared and its speed drifts, so only ratios measured side by side are compared
-        pairs = [(textbook(args.tasks), model_rate(model, args.tasks, args.workload))
+        pairs = [(textbook(args.tasks),
+                  model_rate(model, args.tasks, args.workload, args.profile))
                  for _ in range(args.repeats)]
         base, rate = sorted(pairs, key=lambda pair: pair[1] / pair[0])[len(pairs) // 2]
         ratio = rate / base  # the median pair's (odd --repeats)
-        _, per_task, _ = measure(model, min(args.tasks, 50_000), args.workload)  # (slower)
+        _, per_task, _ = measure(model, min(args.tasks, 50_000), args.workload,
+                                 args.profile)  # (slower)
         print(f"{model:<20}{rate:>12,.0f}{base:>10,.0f}{ratio:>8.2f}{per_task:>12,.0f}",
               flush=True)
 
