@@ -107,8 +107,8 @@ _PHASE_TAGS = {*PHASE_KINDS, "spawn", "repeat"}
 
 
 def _phase_tag(value: Any) -> str | None:
-    if isinstance(value, StrictModel):  # serialising a validated phase
-        return "phase:" + next(iter(type(value).model_fields))
+    if isinstance(value, StrictModel):  # serialising a validated phase: its kind's field
+        return "phase:" + next(f for f in type(value).model_fields if f in _PHASE_TAGS)
     if value == "yield":
         return "phase:yield"
     if isinstance(value, dict):

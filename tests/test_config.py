@@ -1,5 +1,7 @@
 """Config reading: units, distributions, overrides, and every kind of bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import yaml
@@ -310,4 +312,7 @@ def test_a_phase_says_offload_and_the_resolved_config_keeps_it(base):
     assert phases[1]["phases"] == [{"native": "1ms", "offload": True}, "yield"]
     templates = generate(cfg).templates
     assert templates[0].offloaded == (False, True, False, True, False)
+    with warnings.catch_warnings():  # each phase serialises as its kind (offload is no tag)
+        warnings.simplefilter("error")
+        assert validate(cfg.to_dict()).to_dict() == cfg.to_dict()
     assert templates[1].offloaded == ()  # no phase of the class says it
