@@ -25,6 +25,8 @@ TIMED = (CPU, IO, SLEEP, BLOCK, NATIVE)
 #: A server occupied this share of the window or more is (near) saturated: its queue grows.
 SATURATED = 0.95
 OFFLOAD = {"block": BLOCK, "native": NATIVE, "cpu": CPU}
+# a phase that says ``offload: true``, counted apart: (its kind, FLAGGED)
+FLAGGED = "offload: true"
 
 
 @dataclass(frozen=True)
@@ -53,68 +55,87 @@ def open_rates(cfg: Config) -> dict[str, float]:
             if _open_rate(cls)}
 
 
-def offered_by_kind(cfg: Config) -> dict[int, float]:
-    """Per phase kind: the open classes' expected work per second (ns/s), children included."""
+def offered_by_kind(cfg: Config) -> dict:
+    """Per phase kind: the open classes' expected work per second (ns/s), children included;
+    the phases that say ``offload: true`` under ``(kind, FLAGGED)``, not under their kind."""
     templates = _templates(cfg)
-    tree = [dict.fromkeys(TIMED, 0.0) for _ in templates]  # per class: its task and children
+    keys = [*TIMED, *((k, FLAGGED) for k in TIMED)]
+    tree = [dict.fromkeys(keys, 0.0) for _ in templates]  # per class: its task and children
     for c in reversed(_topological(templates)):  # children before their parents
         t = templates[c]
-        for kind, law, target in zip(t.kinds, t.laws, t.targets, strict=True):
+        flags = t.offloaded or (False,) * len(t.kinds)
+        for kind, law, target, flag in zip(t.kinds, t.laws, t.targets, flags, strict=True):
             if kind in TIMED:
-                tree[c][kind] += law.mean
+                tree[c][(kind, FLAGGED) if flag else kind] += law.mean
             elif kind == SPAWN:
-                for k in TIMED:
+                for k in keys:
                     tree[c][k] += tree[target][k]
     rates = open_rates(cfg)
     return {k: sum(rates.get(name, 0.0) * tree[c][k] for c, name in enumerate(cfg.workload))
-            for k in TIMED}
+            for k in keys}
 
 
-def _work(offered: dict[int, float], kinds) -> float:
-    """Work per second, in seconds, of the given kinds."""
+def _work(offered: dict, kinds) -> float:
+    """Work per second, in seconds, of the given keys (a kind: its phases that do not say
+    ``offload: true``; ``(kind, FLAGGED)``: those that do)."""
     return sum(offered[k] for k in kinds) / 1e9
 
 
+def every(kinds) -> list:
+    """The keys of every phase of the given kinds, flagged or not."""
+    return [*kinds, *((k, FLAGGED) for k in kinds)]
+
+
+def _pooled(offload: set[int]) -> list:
+    """What a runtime's pool runs: every phase of the kinds its ``offload`` names, and the
+    other kinds' phases that say ``offload: true``."""
+    return [*every(offload), *((k, FLAGGED) for k in (CPU, NATIVE, BLOCK) if k not in offload)]
+
+
 def scheduler_bottlenecks(name: str, options: SchedulerOptions, cores: int,
-                          offered: dict[int, float]) -> list[Bottleneck]:
+                          offered: dict) -> list[Bottleneck]:
     """The resources of one scheduler other than the cores, each with its offered load."""
     model = options.model
     out: list[Bottleneck] = []
     if model == "asyncio":
         offload = {OFFLOAD[k] for k in options.offload}
         on_loop = [k for k in (CPU, NATIVE, BLOCK) if k not in offload]
+        pooled = _pooled(offload)
         loops = options.loops
         out.append(Bottleneck(name, "one event loop", f"cpu, native and block work not "
                               f"offloaded, per loop of {loops}", _work(offered, on_loop) / loops))
-        if CPU in offload:
-            out.append(Bottleneck(name, "the GIL", "cpu work, on the executor with offload: "
-                                  f"[cpu], per loop of {loops}", _work(offered, [CPU]) / loops))
-        if offload:
+        python = [k for k in every([CPU]) if k in pooled]  # cpu on executor threads
+        if options.executor == "thread" and _work(offered, python):
+            out.append(Bottleneck(name, "the GIL", "cpu work, on the executor's threads, per "
+                                  f"loop of {loops}", _work(offered, python) / loops))
+        if _work(offered, pooled):
             threads = options.threads(cores)
+            pool = "processes" if options.executor == "process" else "threads"
             out.append(Bottleneck(name, "the executor pool", f"offloaded work per loop of {loops},"
-                                  f" {threads} threads each",
-                                  _work(offered, offload) / loops / threads))
+                                  f" {threads} {pool} each",
+                                  _work(offered, pooled) / loops / threads))
     elif model == "gil_threads":
         if not options.free_threaded:
-            out.append(Bottleneck(name, "the GIL", "cpu work", _work(offered, [CPU])))
+            out.append(Bottleneck(name, "the GIL", "cpu work", _work(offered, every([CPU]))))
         threads = options.threads
         out.append(Bottleneck(name, "the thread pool", f"every phase of a task holds one of "
-                              f"{threads} threads", _work(offered, TIMED) / threads))
+                              f"{threads} threads", _work(offered, every(TIMED)) / threads))
     elif model == "tokio":
         offload = {OFFLOAD[k] for k in options.offload}
         workers = options.workers or cores
         on_worker = [k for k in (CPU, NATIVE, BLOCK) if k not in offload]
+        pooled = _pooled(offload)
         out.append(Bottleneck(name, "the workers", f"cpu, native and block work not offloaded,"
                               f" over {workers} workers", _work(offered, on_worker) / workers))
-        if offload:
+        if _work(offered, pooled):
             out.append(Bottleneck(name, "the blocking pool", f"offloaded work over "
                                   f"{options.blocking_threads} threads",
-                                  _work(offered, offload) / options.blocking_threads))
+                                  _work(offered, pooled) / options.blocking_threads))
     elif model == "go":
         procs = options.procs(cores)
         if procs < cores:  # (else the cores' own check covers the Ps)
             out.append(Bottleneck(name, "the Ps", f"cpu work over gomaxprocs {procs}",
-                                  _work(offered, [CPU]) / procs))
+                                  _work(offered, every([CPU])) / procs))
     return out
 
 
@@ -124,7 +145,7 @@ def bottlenecks(cfg: Config) -> list[Bottleneck]:
     offered = offered_by_kind(cfg)
     cores = cfg.machine.cores
     found = [Bottleneck("*", f"the {cores} cores", "cpu and native work",
-                        _work(offered, [CPU, NATIVE]) / cores)]
+                        _work(offered, every([CPU, NATIVE])) / cores)]
     for name, options in cfg.schedulers.items():
         found += scheduler_bottlenecks(name, options, cores, offered)
     return [b for b in found if b.load >= 1]
@@ -152,7 +173,7 @@ def rates_lines(configs: list[Config]) -> list[str]:
     for i, cfg in enumerate(configs):
         rates = ", ".join(f"{name} {_plain(rate)}/s" for name, rate in open_rates(cfg).items())
         where = f"point {i}: " if len(configs) > 1 else ""
-        cores = _work(offered_by_kind(cfg), [CPU, NATIVE]) / cfg.machine.cores
+        cores = _work(offered_by_kind(cfg), every([CPU, NATIVE])) / cfg.machine.cores
         lines.append(f"# {where}open class rates{' after load' if cfg.load is not None else ''}:"
                      f" {rates or 'none'} (cpu + native work: {_plain(cores)} of the cores)")
     return lines

@@ -274,10 +274,13 @@ def test_a_gil_executor_thread_runs_a_queued_job_for_its_own_task():
                       offload=["block", "cpu"], executor_threads=1)
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert finish_times(cfg, "a") == {0: 6 * MS, 1: 7 * MS}
-    # a blocking call's return: the thread retakes the GIL, then the loop gets the result
-    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (0, 2 * MS, 2 * MS), (0, 2 * MS, 2 * MS),
-                                 (1, 5 * MS, 5 * MS), (1, 5 * MS, 6 * MS), (0, 6 * MS, 6 * MS),
-                                 (1, 7 * MS, 7 * MS)]
+    # a blocking call's return: the thread retakes the GIL, then the loop gets the result.
+    # A step that only submits the task's next phase does not end its wake-up: the
+    # executor starting that phase does (B's arrival at 0: its call starts at 2 ms; A's
+    # result at 2: its cpu starts at 5; B's result at 5: its cpu starts at 6)
+    assert wake_log(wakeups) == [(0, 0, 0), (0, 2 * MS, 2 * MS), (1, 0, 2 * MS),
+                                 (1, 5 * MS, 5 * MS), (0, 2 * MS, 5 * MS), (0, 6 * MS, 6 * MS),
+                                 (1, 5 * MS, 6 * MS), (1, 7 * MS, 7 * MS)]
 
 
 def test_a_loop_back_from_select_takes_the_gil_for_itself_before_its_handles():
@@ -288,12 +291,13 @@ def test_a_loop_back_from_select_takes_the_gil_for_itself_before_its_handles():
     request at 6 ms; then B's timer, its step, B ends at 6 ms. The thread gets the GIL back
     as the loop sleeps again: A's cpu ends at 20 ms. A loop that handled its timer without
     the GIL would end B at 1 ms. The wait is the loop's, not B's step's: B is charged no
-    GIL hand-off."""
+    GIL hand-off. A's arrival is a wake-up until the thread starts its cpu (at 0, after B's
+    step: logged second)."""
     cfg = asyncio_cfg({"A": one([{"cpu": "20ms"}]), "B": one([{"sleep": "1ms"}])},
                       offload=["cpu"], executor_threads=1)
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert finish_times(cfg, "a") == {0: 20 * MS, 1: 6 * MS}
-    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 0), (1, 1 * MS, 6 * MS),
+    assert wake_log(wakeups) == [(1, 0, 0), (0, 0, 0), (1, 1 * MS, 6 * MS),
                                  (0, 20 * MS, 20 * MS)]
     assert tasks["gil_handoffs"].tolist() == [2, 0]
 
@@ -309,14 +313,127 @@ def test_a_result_set_as_the_loop_releases_the_gil_into_select_ends_that_select(
     until 1.11. 1.11: the call returns and the thread waits for the GIL (drop request at
     6.11, one switch interval on). B's five steps (four yields) run 1.11-6.11. 6.11: B ends
     as the drop request comes, which the loop answers by releasing the GIL into select
-    (nothing is ready): the thread takes it and sets A's result; A's step 6.11-7.11."""
+    (nothing is ready): the thread takes it and sets A's result; A's step 6.11-7.11.
+    Wake-ups: the blocking call's return at 1.01 lasts until the thread starts the native
+    call (at once); the native call's return until the thread has the GIL (6.11)."""
     cfg = asyncio_cfg({"A": one([{"block": "10us"}, {"native": "100us"}]),
                        "B": one(["yield"] * 4, at="1050us")},
                       offload=["native", "cpu"], step_overhead="1ms")
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert finish_times(cfg, "a") == {0: 7110 * US, 1: 6110 * US}
-    assert wake_log(wakeups) == [(0, 0, 0), (1, 1050 * US, 1110 * US),
+    assert wake_log(wakeups) == [(0, 0, 0), (0, 1010 * US, 1010 * US), (1, 1050 * US, 1110 * US),
                                  (0, 1110 * US, 6110 * US), (0, 6110 * US, 6110 * US)]
+
+
+# --- wake-ups wherever the task's work runs (docs/metrics.md) ---------------------------------
+
+
+def test_an_executor_threads_wait_for_the_gil_is_part_of_the_wake_up():
+    """A wake-up ends when the task's next work starts, wherever it runs. A's step submits
+    its 1 ms of Python (``offload: true``) at 0; the executor thread waits for the GIL, which
+    the loop holds for B's 10 ms step: one switch interval, the drop request at 5 ms, A's
+    cpu 5-6 ms. A's arrival is a wake-up of 5 ms (the step that only submitted it ended it
+    at 0 before). gil_threads, the same wait (A's thread asks for the GIL while B's holds it
+    for 10 ms of Python): 5 ms too."""
+    work = {"A": one([{"cpu": "1ms", "offload": True}]), "B": one([{"cpu": "10ms"}])}
+    cfg = config(work, {"a": {"model": "asyncio"}}, machine={"cores": 2})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    # A's result at 6 ms: its step after B's, which the loop ends at 11 (GIL back at 6)
+    assert wake_log(wakeups) == [(1, 0, 0), (0, 0, 5 * MS), (0, 6 * MS, 11 * MS)]
+    threads = config({"B": one([{"cpu": "10ms"}]), "A": one([{"cpu": "1ms"}])},
+                     {"g": {"model": "gil_threads"}}, machine={"cores": 2})
+    assert wake_log(run_scheduler(threads, "g")[1]) == [(0, 0, 0), (1, 0, 5 * MS)]
+
+
+def test_with_offload_cpu_a_jobs_gil_wait_on_its_executor_thread_counts():
+    """``offload: [cpu]``, B (10 ms of cpu) and A (1 ms) at 0: the loop's steps submit both
+    and drop the GIL into select; B's executor thread takes it (0-10 ms). A's thread has
+    waited since its submit, while the loop held the GIL: its first timed wait (to 5 ms)
+    saw the GIL change hands, so it asks for no drop (``switch_number``, ceval_gil.h) and
+    waits another interval, to 10 ms, when B's cpu ends: A's cpu 10-11 ms. A's arrival is a
+    wake-up of 10 ms (it was 0: the chart said no wake-up waited)."""
+    cfg = asyncio_cfg({"B": one([{"cpu": "10ms"}]), "A": one([{"cpu": "1ms"}])},
+                      offload=["cpu"])
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 10 * MS), (0, 10 * MS, 11 * MS),
+                                 (1, 11 * MS, 11 * MS)]
+    assert finish_times(cfg, "a") == {0: 11 * MS, 1: 11 * MS}
+
+
+@pytest.mark.parametrize("offload", [[], ["native"]])
+def test_a_blocking_call_returns_to_a_loop_thread_that_wakes_late(offload):
+    """A blocking call (5 ms from 0) on the loop's thread returns at 5 ms: the kernel wakes
+    the thread, which runs 20 us later; the task was ready from the return (a wake-up of
+    20 us), on a loop with a core of its own or on the shared cores (``offload: [native]``);
+    the loop was blocked (occupied) until it ran."""
+    work = {"a": one([{"block": "5ms"}, {"cpu": "1ms"}])}
+    cfg = late_cfg(work, {"wake_latency": "20us"}, offload=offload)
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 20 * US), (0, 5020 * US, 5040 * US)]
+    assert finish_times(cfg, "a") == {0: 6040 * US}
+    ideal = asyncio_cfg(work, offload=offload)
+    assert wake_log(run_scheduler(ideal, "a")[1]) == [(0, 0, 0), (0, 5 * MS, 5 * MS)]
+
+
+# --- offload what you mean: a phase's flag, a process pool ------------------------------------
+
+HEAVY_BESIDE_REQUESTS = {
+    "heavy": one([{"cpu": "60ms", "offload": True}]),
+    "api": {"arrival": {"periodic": "10ms", "offset": "5ms"}, "phases": [{"cpu": "1ms"}]}}
+
+
+def test_an_offloaded_phase_on_executor_threads_shares_the_gil_with_the_requests():
+    """2 cores: a 60 ms phase that says ``offload: true`` runs on an executor thread, beside
+    1 ms requests every 10 ms (from 5 ms) on the loop: a core each, but one GIL. Each request
+    waits a switch interval for it (drop request 5 ms after it asks): 1 ms of cpu ends 6 ms
+    after its arrival; the heavy phase loses 1 ms per request (6 of them): 66 ms."""
+    cfg = config(HEAVY_BESIDE_REQUESTS, {"a": {"model": "asyncio"}}, machine={"cores": 2},
+                 horizon="60ms")
+    assert finish_times(cfg, "a") == {0: 66 * MS, **{i: (10 * i + 1) * MS for i in range(1, 7)}}
+
+
+def test_an_offloaded_phase_in_a_process_pool_leaves_the_requests_alone():
+    """The same with ``executor: process``: the worker process has a GIL of its own and a
+    core, so each request takes its 1 ms; the heavy call costs ``process_call_cost`` more
+    (83 us by default, charged as overhead)."""
+    cfg = config(HEAVY_BESIDE_REQUESTS, {"a": {"model": "asyncio", "executor": "process"}},
+                 machine={"cores": 2}, horizon="60ms")
+    tasks = run_scheduler(cfg, "a")[0]
+    assert dict(zip(tasks["task_id"], tasks["finish_ns"], strict=True)) == {
+        0: 60083 * US, **{i: (10 * i - 4) * MS for i in range(1, 7)}}
+    assert tasks["overhead_ns"].tolist() == [83 * US] + [0] * 6
+    free = config(HEAVY_BESIDE_REQUESTS, {"a": {"model": "asyncio", "executor": "process",
+                                                "process_call_cost": "0"}},
+                  machine={"cores": 2}, horizon="60ms")
+    assert finish_times(free, "a")[0] == 60 * MS
+
+
+def test_a_process_pool_is_machine_cores_processes_by_default():
+    """``ProcessPoolExecutor()``'s size is ``os.cpu_count()``: ``machine.cores``. Four 10 ms
+    calls at 0 on 2 cores (no call cost): two processes, two rounds, 20 ms. Four processes
+    (``process_workers: 4``) share the 2 cores in OS time slices (3 ms): 19, 19, 20, 20."""
+    work = {"c": {"arrival": {"batch": {"count": 4}},
+                  "phases": [{"cpu": "10ms", "offload": True}]}}
+    pool = {"model": "asyncio", "executor": "process", "process_call_cost": "0"}
+    cfg = config(work, {"a": pool}, machine={"cores": 2})
+    assert sorted(finish_times(cfg, "a").values()) == [10 * MS, 10 * MS, 20 * MS, 20 * MS]
+    assert config(work, {"a": pool}, machine={"cores": 3}).schedulers["a"].threads(3) == 3
+    four = config(work, {"a": {**pool, "process_workers": 4}}, machine={"cores": 2})
+    assert sorted(finish_times(four, "a").values()) == [19 * MS, 19 * MS, 20 * MS, 20 * MS]
+
+
+def test_a_phase_flag_offloads_that_phase_only():
+    """``offload: true`` on one cpu phase sends that one to the executor; the kind's other
+    phases stay on the loop (``offload: [cpu]`` would send both). With processes: A's first
+    1 ms on the loop (0-1), its flagged 5 ms in a process (1-6), B's 1 ms on the loop after
+    A's step (1-2). ``offload: [cpu]``: both of A's in processes (0-6), B's too (0-1)."""
+    work = {"A": one([{"cpu": "1ms"}, {"cpu": "5ms", "offload": True}]),
+            "B": one([{"cpu": "1ms"}])}
+    pool = {"model": "asyncio", "executor": "process", "process_call_cost": "0"}
+    cfg = config(work, {"a": pool}, machine={"cores": 2})
+    assert finish_times(cfg, "a") == {0: 6 * MS, 1: 2 * MS}
+    every = config(work, {"a": {**pool, "offload": ["cpu"]}}, machine={"cores": 2})
+    assert finish_times(every, "a") == {0: 6 * MS, 1: 1 * MS}
 
 
 # --- the machine under the loop: timer lateness and wake latency -----------------------------
@@ -492,12 +609,13 @@ def test_a_loop_back_from_select_waits_for_the_gil_an_executor_thread_holds():
     loop releases the GIL into select at 20 us and the thread computes. 1.02 ms: select
     returns; B's step needs the GIL: a full switch interval's wait (drop request at 6.02),
     then 6.02-6.03. The thread gets it back as the loop sleeps again and ends A's cpu at
-    20.03; A's step 20.03-20.04. Without the GIL, B would end at 1.03 ms."""
+    20.03; A's step 20.03-20.04. Without the GIL, B would end at 1.03 ms. A's arrival is a
+    wake-up until the thread starts its cpu, at 20 us."""
     cfg = asyncio_cfg({"A": one([{"cpu": "20ms"}]), "B": one([{"sleep": "1ms"}])},
                       offload=["cpu"], executor_threads=1, step_overhead="10us")
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert finish_times(cfg, "a") == {0: 20040 * US, 1: 6030 * US}
-    assert wake_log(wakeups) == [(0, 0, 0), (1, 0, 10 * US), (1, 1020 * US, 6020 * US),
+    assert wake_log(wakeups) == [(1, 0, 10 * US), (0, 0, 20 * US), (1, 1020 * US, 6020 * US),
                                  (0, 20030 * US, 20030 * US)]
 
 

@@ -411,6 +411,20 @@ def test_every_bottleneck_is_checked_against_its_own_capacity():
         ("*", "the 4 cores"): 1.0}
 
 
+def test_a_phase_that_says_offload_loads_the_pool_and_a_process_pool_no_gil():
+    """A task every 10 ms: 1 ms on the loop and 9 ms that say ``offload: true`` (twice: 18
+    ms). The loop is at a tenth, the GIL the executor's threads share at 1.8, one executor
+    thread at 1.8; a process pool of one has no GIL to share, the same 1.8 on its process;
+    tokio's blocking pool of one, 1.8."""
+    phases = [{"cpu": "1ms"}, {"repeat": 2, "phases": [{"cpu": "9ms", "offload": True}]}]
+    pools = {"t": {"model": "asyncio", "executor_threads": 1},
+             "p": {"model": "asyncio", "executor": "process", "process_workers": 1},
+             "k": {"model": "tokio", "blocking_threads": 1}}
+    assert overloaded(phases, pools, machine={"cores": 4}) == {
+        ("t", "the GIL"): 1.8, ("t", "the executor pool"): 1.8,
+        ("p", "the executor pool"): 1.8, ("k", "the blocking pool"): 1.8}
+
+
 def test_batch_and_closed_classes_are_never_overload_and_load_sets_the_rates():
     """A burst that drains is a normal scenario; ``load`` scales the open rates first."""
     one = {"one": {"model": "asyncio"}}

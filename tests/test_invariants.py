@@ -8,8 +8,8 @@ Ps, workers or loops than cores; ``check_invariants`` checks the trace too (help
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import MS, check_invariants, config, one, run_probed
-from hypothesis import given
+from helpers import MS, check_invariants, config, one, run_probed, run_scheduler
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.metrics import jain
@@ -204,3 +204,39 @@ def test_adding_a_scheduler_changes_no_other_schedulers_results(work, seed):
 def test_jain_bounds():
     assert jain(np.ones(5)) == 1
     assert jain(np.array([1.0, 0, 0, 0])) == pytest.approx(0.25)
+
+
+# --- wake-ups: one definition for every model (docs/metrics.md) ------------------------------
+
+steps = st.one_of(
+    st.builds(lambda k, d: {k: d}, st.sampled_from(["cpu", "io", "sleep", "block"]),
+              st.sampled_from(["0", "0", "300us", "2ms", "exp(1ms)"])),
+    st.just("yield"))
+
+
+@settings(max_examples=20)
+@given(main=st.lists(steps, min_size=1, max_size=6), kid=st.lists(steps, min_size=1,
+       max_size=3), cores=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_every_model_records_the_same_wake_ups_per_task(main, kid, cores, seed):
+    """On the ideal machine, with every model's default options, each task records one
+    wake-up for its arrival and one for each io, sleep or block phase of non-zero length
+    (the data's arrival, the timer's expiry, the call's return), whatever runs it: the same
+    number in every model. A phase of zero length is none (the result is there; ``yield``
+    and ``sleep(0)`` re-queue), except in tokio, where ``sleep(0)`` is a timer that waits
+    for the wheel's next tick unless that tick has elapsed (0 or 1 each)."""
+    work = {"main": {"arrival": {"poisson": "200/s"}, "phases": [*main, {"spawn": "kid"}]},
+            "kid": {"arrival": "spawned", "phases": kid}}
+    cfg = config(work, {m: {"model": m} for m in MODELS}, machine={"cores": cores},
+                 horizon="60ms", seed=seed)
+    waits = {"io", "sleep", "block"}
+    for model in MODELS:
+        tasks, wakeups, rec, workload = run_scheduler(cfg, model)
+        arrived = tasks["task_id"].to_numpy()
+        got = np.bincount(wakeups["task_id"].to_numpy(), minlength=workload.n)[arrived]
+        phases = [workload.phases(int(t)) for t in arrived]
+        want = np.array([1 + sum(k in waits and a > 0 for k, a in p) for p in phases])
+        sleeps0 = np.array([sum(k == "sleep" and a == 0 for k, a in p) for p in phases])
+        high = want + sleeps0 if model == "tokio" else want
+        bad = np.flatnonzero((got < want) | (got > high))
+        assert not len(bad), (f"{model}: task {arrived[bad[0]]} {phases[bad[0]]}: "
+                              f"{got[bad[0]]} wake-ups, expected {want[bad[0]]}")

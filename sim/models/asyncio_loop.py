@@ -41,8 +41,12 @@ from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
+from .offload import offload_flags, offloads_cpu, offloads_next
 
 EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
+# docs/runtime-notes/process_pool_cost.py on the development machine (2 vCPU VM, CPython
+# 3.11.7): a no-op call's round trip through ProcessPoolExecutor(1) less ThreadPoolExecutor(1)
+PROCESS_CALL_COST = 83_000
 
 
 class AsyncioOptions(SchedulerOptions):
@@ -50,7 +54,23 @@ class AsyncioOptions(SchedulerOptions):
     loops: Count(MAX_CORES) = 1
     executor_threads: Count(MAX_THREADS) | None = Field(
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
-    offload: list[Literal["block", "native", "cpu"]] = Field(default_factory=list)
+    offload: list[Literal["block", "native", "cpu"]] = Field(
+        default_factory=list, description="phase kinds every step runs with run_in_executor "
+        "(a phase that says offload: true is run there too)")
+    executor: Literal["thread", "process"] = Field(
+        default="thread", description="the loop's default executor: thread, a "
+        "ThreadPoolExecutor (its threads share the process's GIL for cpu work); process, a "
+        "ProcessPoolExecutor (worker processes, each with its own GIL, each call paying "
+        "process_call_cost)")
+    process_workers: Count(MAX_CORES) | None = Field(
+        default=None, description="the process pool's size; None: machine.cores, "
+        "ProcessPoolExecutor's default os.cpu_count() (Lib/concurrent/futures/process.py, "
+        "ProcessPoolExecutor.__init__)")
+    process_call_cost: Duration = Field(
+        default=PROCESS_CALL_COST, description="what one call through the process pool "
+        "costs more than through a thread pool (pickling the call and its result, the "
+        "pipes, the manager thread), as cpu time on the worker's core charged to the task "
+        "as overhead: 83 us measured by docs/runtime-notes/process_pool_cost.py")
     # asyncio's own costs are the machine's (machine.asyncio_*: a profile, or a YAML profile
     # file, sets them; linux's were measured on the development machine, a 2 vCPU VM, with
     # CPython 3.11.7: docs/runtime-notes/asyncio.md, "Costs"; ideal's are 0). An option
@@ -92,6 +112,9 @@ class AsyncioOptions(SchedulerOptions):
             raise ValueError(f"{path}.slow_callback: must be positive")
 
     def threads(self, cores: int) -> int:
+        """The executor's size: its threads, or with ``executor: process`` its processes."""
+        if self.executor == "process":
+            return self.process_workers or cores
         return self.executor_threads or min(32, cores + 4)
 
     def costs(self, machine) -> tuple[int, int, int, int]:
@@ -122,11 +145,19 @@ class Executor:
 
     With ``cpu`` offloaded its threads run Python code, so they and the loop thread share the
     process's GIL (``gil_threads.Gil``, default switch interval): a job takes the GIL to
-    start, keeps it for ``cpu`` work and drops it around ``native`` and ``block`` calls."""
+    start, keeps it for ``cpu`` work and drops it around ``native`` and ``block`` calls.
+
+    ``executor: process`` is a ``ProcessPoolExecutor``: the same FIFO queue, served by
+    worker processes that share no GIL with anything (each runs one call at a time: its
+    ``cpu`` and ``native`` work compute on the cores like any thread's), and each call
+    costs ``process_call_cost`` more, computed by the worker before the call and charged
+    to the task as overhead."""
 
     def __init__(self, model: AsyncioModel, size: int):
         self.model = model
-        self.gil = Gil(model.engine, model.cores) if CPU in model.offload else None
+        self.processes = model.options.executor == "process"
+        self.call_cost = model.options.process_call_cost if self.processes else 0
+        self.gil = Gil(model.engine, model.cores) if model.python_offloaded else None
         self.idle = [PyThread() if self.gil else Thread() for _ in range(size)]
         self.queue: deque[tuple[int, int, int, Loop]] = deque()
 
@@ -157,6 +188,8 @@ class Executor:
         engine = self.model.engine
         if self.gil is not None:  # the worker returns from work_queue.get: take the GIL
             self.gil.run(thread, task, 0, lambda th, it=item: self._job(th, it))
+        elif self.processes:
+            self._process_call(thread, item)
         elif kind == NATIVE:
             self.model.cores.compute(thread, task, work,
                                      lambda th, lp=loop: self._done(th, lp))
@@ -164,6 +197,30 @@ class Executor:
             engine.rec.running(task, engine.now)
             thread.task = task
             engine.after(work, lambda _, th=thread, lp=loop: self._done(th, lp))
+
+    def _process_call(self, process: Thread, item: tuple[int, int, int, Loop]) -> None:
+        """A worker process runs a call: the call's cost, then its ``cpu`` or ``native``
+        work on a core (its own GIL), or a blocking call off the cores."""
+        task, kind, work, loop = item
+        cores, engine = self.model.cores, self.model.engine
+        if self.call_cost:
+            engine.rec.charge(task, self.call_cost)
+
+        def done(th: Thread) -> None:
+            self._done(th, loop)
+
+        if kind != BLOCK:
+            cores.compute(process, task, self.call_cost + work, done)
+            return
+
+        def block(th: Thread) -> None:
+            cores.release(th)
+            now = engine.now
+            engine.rec.running(task, now)
+            engine.rec.span(th.lane, task, "blocked", now, now + work)
+            engine.after(work, lambda _: done(th))
+
+        cores.compute(process, task, self.call_cost, block)
 
     def _done(self, thread: Thread, loop: Loop) -> None:
         self.model.cores.release(thread)
@@ -219,6 +276,15 @@ class Loop:
     """
 
     SELECTING, RUNNING = 0, 1
+    # (past 30 attributes CPython 3.11 keeps an instance's __dict__ and stops specialising
+    # its attribute and method lookups: slots keep the hot path fast)
+    __slots__ = ("model", "engine", "rec", "cores", "options", "executor", "own_core", "pulls",
+                 "thread", "ready", "io_ready", "timers", "sequence", "todo", "state",
+                 "wake_gen", "wake_at", "os", "clock", "step_task", "step_start", "owed",
+                 "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
+                 "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
+                 "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
+                 "then_handles", "carried")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -243,6 +309,7 @@ class Loop:
         self.step_task = -1
         self.step_start = 0
         self.owed = 0  # a step's overhead not yet recorded as busy, while the step waits
+        self.carried = -1  # the step's task's wake-up, while the step only hands a phase over
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
@@ -504,9 +571,14 @@ class Loop:
     # --- a task step ------------------------------------------------------------------------
 
     def _start_step(self, task: int) -> bool:
-        """A task's ``__step`` begins on the shared cores: its overhead, then its phases."""
+        """A task's ``__step`` begins on the shared cores: its overhead, then its phases. A
+        step that only hands the task's next phase to the executor does not end the task's
+        wake-up (``Recorder.hand_off``): the executor's thread starting the phase does."""
         self.step_task = self.last = task
         self.step_start = self.clock
+        model = self.model
+        self.carried = self.rec.hand_off(task) if model.hands_off and offloads_next(
+            self.engine, task, model.offload, model.flagged) else -1
         overhead = self.step_overhead
         if overhead:
             self.rec.charge(task, overhead)
@@ -521,6 +593,16 @@ class Loop:
         if self._walk(self.step_task, False):
             self.run_once(HANDLES)
 
+    def _returned(self, returned: int) -> None:
+        """A blocking call returned at ``returned`` and the kernel has woken the loop's
+        thread: a wake-up of the step's task, whose step goes on (up to the executor
+        starting its next phase, if that is all the step does next)."""
+        task, model = self.step_task, self.model
+        self.rec.ready(task, returned, True)
+        if model.hands_off and offloads_next(self.engine, task, model.offload, model.flagged):
+            self.carried = self.rec.hand_off(task)
+        self._resume()
+
     def _walk(self, task: int, begins: bool = True) -> bool:
         """Run the step's phases from the task's next one: True when the step has ended (at
         an await that suspends it, or the task's end), False when it waits for simulated time
@@ -528,7 +610,7 @@ class Loop:
         overhead moves the loop's clock first (and is recorded as busy with its first burst,
         one span)."""
         engine, rec, offload = self.engine, self.rec, self.model.offload
-        own_core, keep_up_from = self.own_core, self.keep_up_from
+        own_core, keep_up_from, flagged = self.own_core, self.keep_up_from, self.model.flagged
         if begins:  # (what _start_step does through the shared cores)
             self.step_task = self.last = task
             self.step_start = start = self.clock
@@ -556,8 +638,10 @@ class Loop:
             if owed and (not arg or kind not in BURSTS):  # the overhead on its own
                 rec.busy(task, self.clock - owed, self.clock, self.thread.lane)
                 owed = 0
-            if arg and kind in offload:  # run_in_executor: the step awaits the result
-                rec.running(task, self.clock)
+            if arg and (kind in offload or flagged is not None and flagged[task][i]):
+                rec.running(task, self.clock)  # run_in_executor: the step awaits the result
+                rec.carry(task, self.carried)
+                self.carried = -1
                 self._end_step(task)
                 self.executor.submit(task, kind, arg, self)
                 return True
@@ -600,14 +684,17 @@ class Loop:
                 return True
             elif kind == BLOCK:
                 if arg:  # a blocking call: the loop's thread sleeps in the kernel, holding
-                    rec.running(task, self.clock)  # the loop
-                    rec.span(self.thread.lane, task, "blocked", self.clock, self.clock + arg)
+                    rec.running(task, self.clock)  # the loop; as it returns the kernel wakes
+                    returned = self.clock + arg  # the thread, which runs wake latency later:
+                    woken = returned + self.os.wake()  # the task ready from the return
+                    rec.span(self.thread.lane, task, "blocked", self.clock, woken)
                     if not own_core:  # off the shared cores (and the GIL)
                         self.cores.release(self.thread)
-                        engine.after(arg, self._resume)
+                        engine.after(woken - engine.now, self._returned, returned)
                         return False
-                    self.clock += arg
-                    if self.clock >= keep_up_from and not self._keep_up(self.then_walk):
+                    rec.ready(task, returned, True)
+                    self.clock = woken
+                    if woken >= keep_up_from and not self._keep_up(self.then_walk):
                         return False
             else:  # DONE
                 if rec.ready_since[task] >= 0:
@@ -629,6 +716,8 @@ class SkipQueueLoop(Loop):
     instant included) is skipped: the engine's clock moves to the loop's at once
     (``Engine.run_ahead``), one push and pop less, the same result. A property test
     (tests/test_asyncio.py) checks that it gives the plain loop's tables and trace."""
+
+    __slots__ = ("next_due", "move_to")
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -671,6 +760,8 @@ class RunAheadLoop(SkipQueueLoop):
     another loop's earlier ones (at the same instant, the deal would differ): those loops
     are ``SkipQueueLoop`` s."""
 
+    __slots__ = ()
+
     def __init__(self, *args):
         super().__init__(*args)
         self.keep_up_from = self.engine.deadline  # (_keep_up is called from then on)
@@ -703,16 +794,21 @@ class AsyncioModel(Model):
         self.cores = Cores(engine, cores, engine.cfg.machine.os_time_slice)
         kinds = {"block": BLOCK, "native": NATIVE, "cpu": CPU}
         self.offload = {kinds[k] for k in options.offload}
+        self.flagged = offload_flags(engine)  # per task: its phases said offload: true
+        self.hands_off = bool(self.offload) or self.flagged is not None
+        # Python code on the executor's threads (not processes): they share the loop's GIL
+        self.python_offloaded = options.executor == "thread" and (
+            CPU in self.offload or offloads_cpu(engine.workload.templates))
         size = options.threads(cores)
         # each loop has a core to itself and nothing else computes
-        own_core = options.loops <= cores and not self.offload
+        own_core = options.loops <= cores and not self.hands_off
         self.pulls_arrivals = own_core and options.loops == 1
         closed = len(engine.workload.client_first) > 0  # closed clients' requests
         kind = Loop if not (own_core and self.runs_ahead) else \
             SkipQueueLoop if closed and options.loops > 1 else RunAheadLoop
         self.loops = [kind(self, Executor(self, size), own_core, self.pulls_arrivals)
                       for _ in range(options.loops)]
-        for loop in self.loops:  # offloaded Python code: the loop thread shares the GIL
+        for loop in self.loops:  # Python code on executor threads: the loop shares the GIL
             if loop.executor.gil is not None:
                 loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
                 loop.takes_gil = True

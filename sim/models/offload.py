@@ -29,6 +29,12 @@ def offloads_bursts(templates: list[Template]) -> bool:
                for t in templates for kind, flag in zip(t.kinds, t.offloaded, strict=False))
 
 
+def offloads_cpu(templates: list[Template]) -> bool:
+    """Some cpu phase says ``offload: true`` (Python code on an executor thread)."""
+    return any(flag and kind == CPU
+               for t in templates for kind, flag in zip(t.kinds, t.offloaded, strict=False))
+
+
 def offloads_next(engine: Engine, task: int, kinds: set[int],
                   flagged: list[tuple[bool, ...]] | None) -> bool:
     """The task's next phase (not yet taken) is handed to the pool: a kind in ``kinds``
