@@ -537,6 +537,12 @@ def test_a_phase_that_says_offload_runs_on_the_blocking_pool():
     work = {"a": at("0s", {"cpu": "60ms", "offload": True}), "b": at("1ms", {"cpu": "1ms"})}
     assert finishes(work, cores=2, workers=1) == {0: 60 * MS, 1: 2 * MS}
     assert finishes(work, cores=1) == {0: 61 * MS, 1: 4 * MS}
+    # b's wake-up ends when its burst starts, the worker's thread on the core (3 ms), not
+    # when the worker polls it (1 ms)
+    one_core = config(work, {"tokio": {"model": "tokio"}}, machine={"cores": 1})
+    wakeups = run_scheduler(one_core, "tokio")[1]
+    assert wakeups[wakeups["task_id"] == 1][["ready_ns", "run_ns"]].values.tolist() == [
+        [1 * MS, 3 * MS]]
     plain = {"a": at("0s", {"cpu": "60ms"}), "b": at("1ms", {"cpu": "1ms"})}
     assert finishes(plain, cores=2, workers=1) == {0: 60 * MS, 1: 61 * MS}  # on the worker
     calls = {"a": at("0s", {"block": "10ms", "offload": True}, {"cpu": "1ms"}),

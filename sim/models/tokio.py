@@ -596,6 +596,16 @@ class TokioModel(Model):
         if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
             self._loop(w)
 
+    def _computes_next(self, task: int) -> bool:
+        """The task's next phase is a burst on the worker (which may wait for a core)."""
+        if self.replay and task in self.replay:
+            return False
+        engine = self.engine
+        i = engine.pc[task]
+        kinds = engine.kinds[task]
+        return i < len(kinds) and engine.args[engine.offset[task] + i] > 0 and (
+            kinds[i] == CPU or kinds[i] == NATIVE and NATIVE not in self.offload)
+
     def _offloads_next(self, task: int) -> bool:
         """The task's next phase goes to ``spawn_blocking`` (a poll that only hands it over
         does not end the task's wake-up: docs/metrics.md)."""
@@ -626,7 +636,10 @@ class TokioModel(Model):
         if rec.ready_since[task] >= 0:
             if self.hands_off and self._offloads_next(task):  # the wake-up goes on
                 carried = rec.hand_off(task)
-            rec.running(task, now)
+                rec.running(task, now)
+            elif self.direct or not self._computes_next(task):
+                rec.running(task, now)
+            # (else ``Cores.compute`` records it as the worker's thread gets a core)
         w.current = task
         self.cur = w
         if self.owes[task]:  # the awaited op is ready: poll_proceed spends one unit
