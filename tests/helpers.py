@@ -263,7 +263,7 @@ def wakeups_expected(rec: Probe, workload) -> tuple[np.ndarray, np.ndarray]:
             model == "gil_threads" and options.free_threaded):
         wake["native"] = 0  # native is service, like cpu
     elif model == "asyncio":
-        gil = "cpu" in options.offload
+        gil = "cpu" in options.offload and options.executor == "thread"
         wake = {"io": 1, "sleep": 1, "block": 1, "native": int(gil), "cpu": 0}
         for kind in options.offload:
             wake[kind] = 2 if gil and kind != "cpu" else 1

@@ -102,6 +102,8 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
         offload = pick([], ["block"], ["native"], ["cpu"], ["native", "cpu"], ["block", "native"],
                        ["block", "cpu"], ["block", "native", "cpu"])
         return {"loops": draw(more), "executor_threads": pick(None, 1, 2), "offload": offload,
+                "executor": pick("thread", "thread", "process"),
+                "process_workers": pick(None, 1), "process_call_cost": pick("83us", "0"),
                 "step_overhead": pick("0", "0", "20us"),
                 "select_resolution": pick("1ms", "0", "100us")}
     if model == "class_priority":
