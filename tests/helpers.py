@@ -263,21 +263,30 @@ def wakeups_expected(rec: Probe, workload) -> tuple[np.ndarray, np.ndarray]:
             model == "gil_threads" and options.free_threaded):
         wake["native"] = 0  # native is service, like cpu
     elif model == "asyncio":
-        gil = "cpu" in options.offload and options.executor == "thread"
+        gil = rec.engine.model.python_offloaded  # executor threads run Python: a GIL
         wake = {"io": 1, "sleep": 1, "block": 1, "native": int(gil), "cpu": 0}
         for kind in options.offload:
             wake[kind] = 2 if gil and kind != "cpu" else 1
     elif model == "tokio":
         wake = {"io": 1, "sleep": 1, "block": 1, **{k: 1 for k in options.offload}}
         sleep0 = 1
+    # a phase that says offload: true is offloaded in asyncio and tokio (one wake-up: its
+    # result; two for a call under a GIL), elsewhere run in place
+    pooled = {"io": 1, "sleep": 1, "block": 1, "native": 1, "cpu": 1}
+    if model == "asyncio" and gil:
+        pooled.update(block=2, native=2)
+    if model not in ("asyncio", "tokio"):
+        pooled = wake
     lo = np.zeros(workload.n, np.int64)
     hi = np.zeros(workload.n, np.int64)
     for task in np.flatnonzero(np.asarray(rec.arrival) >= 0).tolist():
         lo[task] = hi[task] = 1
-        for kind, arg in workload.phases(task):
+        flagged = workload.templates[workload.task_class[task]].offloaded
+        for i, (kind, arg) in enumerate(workload.phases(task)):
             if arg and kind != "spawn":
-                lo[task] += wake.get(kind, 0)
-                hi[task] += wake.get(kind, 0)
+                count = (pooled if flagged and flagged[i] else wake).get(kind, 0)
+                lo[task] += count
+                hi[task] += count
             elif kind == "sleep":
                 hi[task] += sleep0
     return lo, hi
@@ -302,6 +311,17 @@ def phases_at(rec: Probe, tasks, pcs) -> tuple[np.ndarray, np.ndarray]:
         kinds.append(KIND_NAMES[eng.kinds[t][p - 1]] if p else "")
         args.append(eng.args[eng.offset[t] + p - 1] if p else 0)
     return np.asarray(kinds, dtype=object), np.asarray(args, np.int64)
+
+
+def flagged_at(rec: Probe, tasks, pcs) -> np.ndarray:
+    """Whether phase ``pc - 1`` of each task says ``offload: true`` (False before the
+    first)."""
+    wl = rec.engine.workload
+    out = []
+    for t, p in zip(tasks, pcs, strict=True):
+        flags = wl.templates[wl.task_class[t]].offloaded
+        out.append(bool(p and flags and flags[p - 1]))
+    return np.asarray(out, bool)
 
 
 def unserved(occupied: pd.DataFrame, need: int, start, until) -> np.ndarray:
@@ -411,7 +431,7 @@ def _not_pooled(rec: Probe, w: pd.DataFrame, offload: list[str]) -> pd.DataFrame
     at an offloaded call, those before its last wake-up (the result, which the runtime
     then runs)."""
     kind = phases_at(rec, w["task"], w["pc"])[0]
-    offloaded = np.isin(kind, offload)
+    offloaded = np.isin(kind, offload) | flagged_at(rec, w["task"], w["pc"])
     wake = offloaded & (w["cause"].to_numpy() == kind)
     order = np.arange(len(w))
     result = pd.Series(np.where(wake, order, -1)).groupby(

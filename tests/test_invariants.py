@@ -20,11 +20,15 @@ from sim.runner import run
 # (cpu, native) run past the quanta, switch intervals and time slices drawn below
 MEAN_MS = {"0": 0, "50us": 0.05, "1ms": 1, "4ms": 4, "12ms": 12, "exp(2ms)": 2,
            "uniform(0, 6ms)": 3}
-bursts = st.builds(lambda k, d: {k: d}, st.sampled_from(["cpu", "cpu", "native"]),
+# a cpu, native or block phase sometimes says offload: true (asyncio's executor, tokio's
+# spawn_blocking; the other models run it in place)
+flags = st.sampled_from([{}, {}, {}, {"offload": True}])
+bursts = st.builds(lambda k, d, f: {k: d, **f}, st.sampled_from(["cpu", "cpu", "native"]),
                    st.sampled_from(["0", "50us", "1ms", "4ms", "12ms", "exp(2ms)",
-                                    "uniform(0, 6ms)"]))
-pauses = st.builds(lambda k, d: {k: d}, st.sampled_from(["io", "sleep", "block"]),
-                  st.sampled_from(["0", "50us", "1ms", "4ms", "exp(2ms)"]))
+                                    "uniform(0, 6ms)"]), flags)
+pauses = st.builds(lambda k, d, f: {k: d, **(f if k == "block" else {})},
+                   st.sampled_from(["io", "sleep", "block"]),
+                   st.sampled_from(["0", "50us", "1ms", "4ms", "exp(2ms)"]), flags)
 
 
 @st.composite

@@ -323,6 +323,7 @@ class Gil:
             if self.shared:
                 self.cores.release(th)
             self.switcher = (th, then)  # COND_WAIT(gil->switch_cond)
+            th.since = self.engine.now  # (waiting for the GIL to change hands: gil_wait)
             return False
         return True
 
@@ -349,8 +350,11 @@ class Gil:
             self.engine.after(self.wake(), self._signalled, th)
 
     def _switched(self, switcher: tuple[PyThread, object]) -> None:
-        """The thread waiting on ``switch_cond`` runs: ``drop_gil`` returns."""
+        """The thread waiting on ``switch_cond`` runs: ``drop_gil`` returns. The trace
+        shows its wait as ``gil_wait`` (it goes on waiting in ``take_gil``, if it asks)."""
         th, then = switcher
+        if th.lane and self.rec.tracing and th.task >= 0:
+            self.rec.span(th.lane, th.task, "gil_wait", th.since, self.engine.now)
         if then is not None:
             then(th)
 
