@@ -246,3 +246,44 @@ def test_every_model_records_the_same_wake_ups_per_task(main, kid, cores, seed):
         bad = np.flatnonzero((got < want) | (got > high))
         assert not len(bad), (f"{model}: task {arrived[bad[0]]} {phases[bad[0]]}: "
                               f"{got[bad[0]]} wake-ups, expected {want[bad[0]]}")
+
+
+def flag_every(phases: list, kind: str) -> list:
+    """The phase list with ``offload: true`` on every ``kind`` phase (repeats' included)."""
+    out = []
+    for p in phases:
+        if isinstance(p, dict) and "repeat" in p:
+            out.append({**p, "phases": flag_every(p["phases"], kind)})
+        elif isinstance(p, dict) and kind in p:
+            out.append({kind: p[kind], "offload": True})
+        else:
+            out.append({k: v for k, v in p.items() if k != "offload"}
+                       if isinstance(p, dict) else p)
+    return out
+
+
+@settings(max_examples=25)
+@given(work=workloads(cores=2), kind=st.sampled_from(["cpu", "native", "block"]),
+       model=st.sampled_from(["asyncio", "asyncio_process", "tokio"]),
+       profile=st.sampled_from(["ideal", "linux"]), seed=st.integers(0, 1000))
+def test_offload_true_on_every_phase_of_a_kind_is_the_option(work, kind, model, profile,
+                                                             seed):
+    """A phase that says ``offload: true`` is offloaded exactly as the scheduler option
+    ``offload: [KIND]`` offloads every phase of its kind: flagging every phase of a kind
+    gives the option's task table and wake-up log (tokio has no ``cpu`` option: there a
+    flagged cpu phase is compared with nothing)."""
+    if model == "tokio" and kind == "cpu":
+        kind = "native"
+    options = {"model": "asyncio"} if model.startswith("asyncio") else {"model": "tokio"}
+    if model == "asyncio_process":
+        options["executor"] = "process"
+    plain = {name: {**c, "phases": flag_every(c["phases"], "-")} for name, c in work.items()}
+    flagged = {name: {**c, "phases": flag_every(c["phases"], kind)} for name, c in work.items()}
+    machine = {"cores": 2, "profile": profile}
+    by_option = config(plain, {"s": {**options, "offload": [kind]}}, machine=machine,
+                       horizon="60ms", seed=seed)
+    by_flag = config(flagged, {"s": options}, machine=machine, horizon="60ms", seed=seed)
+    tasks_a, wakeups_a, *_ = run_scheduler(by_option, "s")
+    tasks_b, wakeups_b, *_ = run_scheduler(by_flag, "s")
+    pd.testing.assert_frame_equal(tasks_a, tasks_b)
+    pd.testing.assert_frame_equal(wakeups_a, wakeups_b)
