@@ -334,15 +334,16 @@ def test_cli_lists_and_refuses_unknown_scenarios(capsys):
     assert "unknown scenario no_such_scenario" in capsys.readouterr().err
 
 
-# gil_convoy_5ms run for real 5 times (CPython 3.11.7, 2 vCPU VM, load average 1-2) and the
-# profile measured minutes before (CONVOY_MACHINE, by --calibrate): the real figures, in ms
+# gil_convoy_5ms (1,000 wake-ups) run for real 5 times (CPython 3.11.7, 2 vCPU VM, load
+# average 1.8-2.6) and the profile measured just before (CONVOY_MACHINE, by --calibrate):
+# the real figures, in ms
 CONVOY_REAL = {
-    ("sleeper", "wake_delay_mean_ms"): [5.2982, 5.0942, 5.063, 5.2092, 5.1373],
-    ("sleeper", "wake_delay_p50_ms"): [5.2343, 5.2092, 5.1623, 5.2119, 5.2135],
-    ("sleeper", "wake_delay_p99_ms"): [5.703, 5.2775, 5.5308, 6.5842, 5.9919],
-    ("sleeper", "latency_p50_ms"): [641.2297, 620.2833, 616.9897, 631.8993, 624.9499],
+    ("sleeper", "wake_delay_mean_ms"): [4.6212, 4.2922, 4.5683, 4.2438, 4.317],
+    ("sleeper", "wake_delay_p50_ms"): [5.2235, 5.2203, 5.2018, 5.2054, 5.2328],
+    ("sleeper", "wake_delay_p99_ms"): [9.1595, 9.3541, 9.327, 9.1959, 8.441],
+    ("sleeper", "latency_p50_ms"): [5685.4939, 5355.214, 5632.4406, 5306.323, 5383.566],
 }
-CONVOY_MACHINE = "timer_lateness: pareto(89us, 5.62)\nwake_latency: pareto(12.7us, 2.78)\n"
+CONVOY_MACHINE = "timer_lateness: pareto(112.2us, 2.2)\nwake_latency: pareto(14us, 2.54)\n"
 
 
 def convoy_verdicts(profile: str, **options) -> dict[str, str]:
@@ -359,20 +360,25 @@ def convoy_verdicts(profile: str, **options) -> dict[str, str]:
 
 def test_a_wrong_model_option_disagrees_and_the_right_one_agrees(tmp_path: Path):
     """The verdict can fail: the real convoy ran at setswitchinterval(0.005). Simulated at
-    5 ms on the measured machine the wake-up's mean and median and the sleeper's latency
-    agree (its p99 does not: the real tail is longer); at 4, 5.5, 6 or 1 ms, or on the ideal
-    machine (the right interval without the OS's delays), the wake-up's median does not, and
-    at a whole millisecond off nothing does."""
+    5 ms on the measured machine the wake-up's median agrees (5.22 real against 5.20 ms);
+    at 4, 5.5, 6 or 1 ms, or on the ideal machine (the right interval without the OS's
+    delays), it does not, and at 6 or 1 ms or on the ideal machine nothing agrees. In this
+    recording the machine's other load took the cruncher's CPU often (10 times a second in
+    the calibration): a cruncher descheduled after a forced switch leaves the GIL free
+    (a wake-up of 0.1 ms instead of 5) and one descheduled while it holds the GIL takes a
+    second interval, so the real mean (4.3 ms) is below the median and the p99 (9.2 ms) is
+    nearly two intervals; the model has no other load (5.24 and 5.79 ms), so at 5 ms the
+    mean, the p99 and the sleeper's latency disagree, and at 4 ms the mean and latency
+    agree by that coincidence while the median does not."""
     profile = tmp_path / "machine.yaml"
     profile.write_text(CONVOY_MACHINE)
     right = convoy_verdicts(str(profile))
-    assert right | {"wake_delay_p99_ms": "-"} == {
-        "wake_delay_mean_ms": "yes", "wake_delay_p50_ms": "yes", "wake_delay_p99_ms": "-",
-        "latency_p50_ms": "yes"}
-    for wrong in ("4ms", "6ms", "1ms"):
+    assert right == {"wake_delay_mean_ms": "no", "wake_delay_p50_ms": "yes",
+                     "wake_delay_p99_ms": "no", "latency_p50_ms": "no"}
+    for wrong in ("4ms", "5.5ms", "6ms", "1ms"):
+        assert convoy_verdicts(str(profile), switch_interval=wrong)["wake_delay_p50_ms"] == "no"
+    for wrong in ("6ms", "1ms"):
         assert set(convoy_verdicts(str(profile), switch_interval=wrong).values()) == {"no"}
-    near = convoy_verdicts(str(profile), switch_interval="5.5ms")
-    assert near["wake_delay_p50_ms"] == near["wake_delay_mean_ms"] == "no"
     assert set(convoy_verdicts("ideal").values()) == {"no"}
 
 

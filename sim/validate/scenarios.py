@@ -18,7 +18,11 @@ from typing import Any
 
 from .runners import CONNECTIONS
 
-REQUESTS, PERIOD_MS = 250, 2  # the request stream: one every 2 ms for 500 ms
+# the request stream: one every 2 ms for 2 s, so that a run's latency p99 rests on 1,000
+# requests (and its wake-up p99 on 2,000 wake-ups: each request's start and its timer)
+REQUESTS, PERIOD_MS = 1000, 2
+# the hogs beside it repeat their cycle through the whole stream (4 x the 500 ms stream's)
+HOG_ROUNDS = REQUESTS // 25
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,13 @@ def _stream(name: str, about: str, hog: list, scheduler: dict, **extra) -> Scena
 
 
 def _convoy(ms: int) -> Scenario:
-    """One thread computes; one sleeps 1 ms and computes 50 us, 100 times."""
-    wakes = 100
+    """One thread computes; one sleeps 1 ms and computes 50 us, 1,000 times (the wake-up
+    p99 rests on 1,000 samples a run); at 20 ms that would take 23 s a run, so there it
+    wakes 200 times (4.6 s) and its p99 is not judged."""
+    wakes = 1000 if ms < 20 else 200
+    judged = ("wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
+              "latency_p50_ms") if wakes >= 1000 else (
+              "wake_delay_mean_ms", "wake_delay_p50_ms", "latency_p50_ms")
     crunch = int(wakes * (ms + 1) * 1.1) + 100
     workload = {
         "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": f"{crunch}ms"}]},
@@ -95,8 +104,7 @@ def _convoy(ms: int) -> Scenario:
         f"gil_convoy_{ms}ms",
         f"a sleeping thread beside a CPU-bound one, sys.setswitchinterval({ms / 1000:g})",
         _config(f"gil_convoy_{ms}ms", workload, scheduler, f"{crunch + 200}ms"),
-        tuple(("sleeper", m) for m in ("wake_delay_mean_ms", "wake_delay_p50_ms",
-                                       "wake_delay_p99_ms", "latency_p50_ms")))
+        tuple(("sleeper", m) for m in judged))
 
 
 ASYNCIO = {"model": "asyncio"}
@@ -114,14 +122,16 @@ TOKIO_124 = {"global_queue_interval": 61, "lifo_polls": 128, "coop_exhausted": "
              "inject_batch": False}
 TOKIO_VERSIONS = ("Tokio 1.24: global_queue_interval=61, lifo_polls=128 (no LIFO cap), "
                   "coop_exhausted=wake, inject_batch=false")
-GO_HOG = [{"repeat": 8, "phases": [{"cpu": "50ms"}, {"sleep": "uniform(10ms, 30ms)"}]}]
+GO_HOG = [{"repeat": HOG_ROUNDS * 4 // 5,
+           "phases": [{"cpu": "50ms"}, {"sleep": "uniform(10ms, 30ms)"}]}]
 
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     _stream("asyncio_hog", "a task computes 30 ms then sleeps ~20 ms, beside a request stream",
-            [{"repeat": 10, "phases": [{"cpu": "30ms"}, {"sleep": "uniform(10ms, 30ms)"}]}],
-            ASYNCIO),
+            [{"repeat": HOG_ROUNDS, "phases": [{"cpu": "30ms"},
+                                               {"sleep": "uniform(10ms, 30ms)"}]}], ASYNCIO),
     _stream("asyncio_yield_hog", "the same hog, re-queued with sleep(0) every 5 ms",
-            [{"repeat": 10, "phases": [{"repeat": 6, "phases": [{"cpu": "5ms"}, "yield"]},
+            [{"repeat": HOG_ROUNDS, "phases": [{"repeat": 6,
+                                                "phases": [{"cpu": "5ms"}, "yield"]},
                                        {"sleep": "uniform(10ms, 30ms)"}]}], ASYNCIO),
     _convoy(1),
     _convoy(5),
@@ -139,14 +149,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
             GO_HOG, {"model": "tokio", "workers": 2, **TOKIO_124}, versions=TOKIO_VERSIONS),
     Scenario(
         "tokio_lifo",
-        "2 workers: every ~10 ms a task spawns a child, then computes 5 ms",
+        "2 workers: every ~4 ms a task spawns a child, then computes 2 ms (1,000 times)",
         _config("tokio_lifo", {
             "parent": {"arrival": {"batch": {"count": 1}},
-                       "phases": [{"repeat": 100, "phases": [
-                           {"sleep": "uniform(2ms, 8ms)"}, {"spawn": "child"},
-                           {"cpu": "5ms"}]}]},
+                       "phases": [{"repeat": 1000, "phases": [
+                           {"sleep": "uniform(1ms, 3ms)"}, {"spawn": "child"},
+                           {"cpu": "2ms"}]}]},
             "child": {"arrival": "spawned", "phases": [{"cpu": "200us"}]},
-        }, {"model": "tokio", "workers": 2, **TOKIO_124}, "1s"),
+        }, {"model": "tokio", "workers": 2, **TOKIO_124}, "4s"),
         tuple(("child", m) for m in (
             "wake_delay_mean_ms", "wake_delay_p50_ms", "wake_delay_p99_ms",
             "latency_p50_ms", "latency_p99_ms", "throughput_per_s")),
@@ -185,7 +195,8 @@ def _native() -> Scenario:
     """A thread hashes (native code, the GIL released) 10 ms at a time beside a CPU-bound
     Python thread: each time the hashing returns it must take the GIL back from the
     cruncher, about a switch interval later (the convoy of ``gil_convoy_*``, entered from
-    native code instead of a sleep)."""
+    native code instead of a sleep). 40 rounds, so its wake-up p99 (40 samples) is not
+    judged: 1,000 rounds would take over 10 s a run."""
     rounds = 40
     workload = {
         "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "800ms"}]},
@@ -199,7 +210,7 @@ def _native() -> Scenario:
         "10 ms at a time, beside a CPU-bound thread, sys.setswitchinterval(0.005)",
         _config("threads_native", workload, scheduler, "1s"),
         (*(("hasher", m) for m in ("wake_delay_mean_ms", "wake_delay_p50_ms",
-                                   "wake_delay_p99_ms", "latency_p50_ms")),
+                                   "latency_p50_ms")),
          ("cruncher", "latency_p50_ms")))
 
 
@@ -208,7 +219,7 @@ def _offload() -> Scenario:
     of timers: the executor thread holds the GIL, so a loop woken from select waits for it
     (up to a switch interval). ``offload: [cpu]`` sends every cpu phase to the executor,
     so the stream's requests only wait (``req``: sleep 1 ms)."""
-    workload = hog_stream([{"repeat": 10, "phases": [{"cpu": "30ms"},
+    workload = hog_stream([{"repeat": HOG_ROUNDS, "phases": [{"cpu": "30ms"},
                                                      {"sleep": "uniform(10ms, 30ms)"}]}])
     workload["req"]["phases"] = [{"sleep": "1ms"}]
     return Scenario(
@@ -235,7 +246,7 @@ SCENARIOS |= {s.name: s for s in [
     Scenario(
         "go_syscall", "GOMAXPROCS=1: a goroutine blocks in nanosleep (a syscall) 5-15 ms at "
         "a time, beside a request stream; sysmon's retake hands its P off",
-        _config("go_syscall", hog_stream([{"repeat": 40, "phases": [
+        _config("go_syscall", hog_stream([{"repeat": HOG_ROUNDS * 4, "phases": [
             {"block": "uniform(5ms, 15ms)"}, {"cpu": "500us"}]}]),
             {"model": "go", "gomaxprocs": 1, **GO_19}, f"{REQUESTS * PERIOD_MS}ms"),
         (*REQUEST_FIGURES, ("hog", "wake_delay_mean_ms"), ("hog", "wake_delay_p50_ms")),
