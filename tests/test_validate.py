@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from sim.validate.harness import (
     figures,
     floor,
     overview,
+    real_options,
     scenario_config,
     simulate,
     timer_lateness,
@@ -555,3 +557,22 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
         assert all(w["run"] >= w["ready"] - 1_000 for w in wakes)
         for t in tasks.values():  # (native work is calibrated: within a tenth of its length)
             assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] - 300_000
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="no go toolchain")
+def test_a_real_go_burst_is_running_time_not_the_clock(tmp_path: Path):
+    """Two 30 ms bursts on one P take turns (async preemption every 10-20 ms): each must
+    do its 30 ms of work, so the later ends at least 60 ms after the first began. (Spun on
+    the clock, each ended 30 ms after it began, charged the other's slices: both by about
+    45 ms.)"""
+    raw = {"name": "two_hogs", "seed": 1, "horizon": "1s", "machine": {"cores": 1},
+           "workload": {"hog": {"arrival": {"batch": {"count": 2}},
+                                "phases": [{"cpu": "30ms"}]}},
+           "schedulers": {"go": {"model": "go", "gomaxprocs": 1}}}
+    cfg = validate(raw)
+    workload = generate(cfg, cfg.seed)
+    argv, env, _ = runners.command("go", real_options(cfg), Toolchains(build_dir=tmp_path))
+    records = runners.run(argv, env, runners.encode(workload), timeout=120)
+    tasks = [r for r in records if r["kind"] == "task"]
+    assert len(tasks) == 2
+    assert max(t["finish"] for t in tasks) - min(t["start"] for t in tasks) >= 59_000_000

@@ -7,7 +7,7 @@
 // {"kind":"wake","id","ready","run"} per wake-up (an arrival, a timer's expiry, a reply, a
 // blocking call's return).
 //
-// A cpu phase spins on the clock in a loop with no preemption point, so that with
+// A cpu phase spins for its running time in a loop with no preemption point, so that with
 // GODEBUG=asyncpreemptoff=1 nothing can preempt it (docs/runtime-notes/go.md S10). A block phase is nanosleep through syscall.Nanosleep (syscall.Syscall: the
 // goroutine's M enters the syscall holding its P, which sysmon's retake may hand off).
 // native is refused (it would need cgo). GOMAXPROCS and GODEBUG come from the environment.
@@ -64,16 +64,27 @@ var (
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-// spin is busy until ns have passed on the clock, as the Python and Rust programs' spins
-// are: a burst holds its P for exactly its length, whatever else the machine does. Between
-// clock reads it runs a loop without calls, and nanotime is nosplit (no stack check, so no
-// cooperative preemption point): only a signal can stop it (asyncpreemptoff=1: nothing).
+// gap: a longer pause between two clock reads of spin means the goroutine was not running
+// (preempted off its P, or its M off its CPU): realpy.py's GAP.
+const gap = 20_000
+
+// spin is busy for ns of running time, as the Python threads' spin is: a burst is that much
+// CPU work, however often it is preempted. (Counting the clock instead, a burst preempted
+// for other goroutines ended early: with several hogs taking turns on one P, each was
+// charged the others' slices and their CPU work came out short.) Between clock reads it
+// runs a loop without calls, and nanotime is nosplit (no stack check, so no cooperative
+// preemption point): only a signal can stop it (asyncpreemptoff=1: nothing).
 func spin(ns int64) {
 	x := sink
-	for end := nanotime() + ns; nanotime() < end; {
+	for last := nanotime(); ns > 0; {
 		for i := 0; i < 256; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
+		now := nanotime()
+		if d := now - last; d < gap {
+			ns -= d
+		}
+		last = now
 	}
 	sink = x
 }
