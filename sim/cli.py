@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from .capacity import occupancy_warnings, overload_warnings, overloads, rates_lines
@@ -76,17 +77,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def list_models() -> str:
+def list_models(width: int = 100) -> str:
+    """Every model with its summary, and every option with its type, default and what it
+    means: read from the option fields themselves (as docs/models.md is)."""
+    from .docgen import model_summary, type_name
+
+    wrap = textwrap.TextWrapper(width=width, initial_indent="      ",
+                                subsequent_indent="      ", break_on_hyphens=False)
     lines = []
     for name, cls in MODELS.items():
-        doc = (cls.__doc__ or "").strip().split("\n")[0]
-        lines.append(f"{name}: {doc}")
+        lines += textwrap.wrap(f"{name}: {model_summary(cls).replace('``', '')}", width,
+                               subsequent_indent="    ", break_on_hyphens=False)
         defaults = cls.Options(model=name).model_dump(mode="json")
         for field, info in cls.Options.model_fields.items():
-            if field != "model":
-                note = f": {info.description}" if info.description else ""
-                lines.append(f"    {field} (default {defaults[field]}){note}")
-    return "\n".join(lines)
+            if field == "model":
+                continue
+            default = defaults[field]
+            shown = "null" if default is None else str(default).lower() \
+                if isinstance(default, bool) else str(default)
+            lines.append(f"  {field}: {type_name(info.annotation, info.metadata)}, "
+                         f"default {shown}")
+            lines += wrap.wrap(info.description.rstrip(".") + ".")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 def _end_bar() -> str:

@@ -136,11 +136,16 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def model_summary(cls: type) -> str:
+    """A model's summary: the first paragraph of its docstring, whole, on one line."""
+    return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+
+
 def model_section(name: str, cls: type) -> str:
     """One model's heading, summary and option table."""
     options = cls.Options
     source = Path(inspect.getfile(cls)).resolve().relative_to(ROOT)
-    summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+    summary = model_summary(cls)
     lines = [f"## `{name}`", "", summary, "",
              f"Code: [`{source.as_posix()}`](../{source.as_posix()}), "
              f"`{cls.__name__}` and `{options.__name__}`.", ""]

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.cli import main
+from sim.models import MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = """
@@ -114,10 +115,26 @@ def test_check_prints_the_resolved_config_and_writes_nothing(small, tmp_path, ca
     assert not out.exists()
 
 
-def test_list_models(capsys):
+def test_list_models_gives_every_option_its_type_default_and_a_whole_sentence(capsys):
+    """From the option fields themselves: every model's whole summary paragraph, every
+    option with its type, its default (with its unit) and its description, none cut."""
     assert main(["--list-models"]) == 0
     text = capsys.readouterr().out
-    assert "asyncio:" in text and "quantum (default 10ms)" in text
+    flat = " ".join(text.split())
+    assert "round_robin: Round robin with quantum" in flat
+    assert "quantum: duration, default 10ms how long a task computes before" in flat
+    assert "switch_interval: duration, default 5ms how long a thread waiting for the GIL" \
+        in flat
+    for name, cls in MODELS.items():
+        summary = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        assert f"{name}: {summary.replace('``', '')}" in flat  # whole, not its first line
+        assert summary.endswith(".")
+        for field, info in cls.Options.model_fields.items():
+            if field != "model":
+                assert info.description, f"{name}.{field} has no description"
+                assert f"  {field}: " in text
+                assert " ".join(info.description.split()).rstrip(".") + "." in flat
+    assert max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_example_configs_validate(capsys):

@@ -51,7 +51,9 @@ PROCESS_CALL_COST = 83_000
 
 class AsyncioOptions(SchedulerOptions):
     model: Literal["asyncio"]
-    loops: Count(MAX_CORES) = 1
+    loops: Count(MAX_CORES) = Field(
+        default=1, description="event loops, each in a process of its own (its own GIL, at "
+        "most one core); arrivals are dealt to them round-robin")
     executor_threads: Count(MAX_THREADS) | None = Field(
         default=None, description="None: min(32, cores + 4), ThreadPoolExecutor's default")
     offload: list[Literal["block", "native", "cpu"]] = Field(
@@ -105,7 +107,9 @@ class AsyncioOptions(SchedulerOptions):
     select_resolution: Duration = Field(
         default=EPOLL_RESOLUTION, description="epoll_wait's unit: timeouts round up to it (1 ms, "
         "epoll: with CPython's float arithmetic, see epoll_wait_ns)")
-    clock_resolution: Duration = 1  # time.get_clock_info('monotonic').resolution on Linux
+    clock_resolution: Duration = Field(  # time.get_clock_info('monotonic').resolution on Linux
+        default=1, description="the loop's clock_resolution: timers due before now + it "
+        "join the ready queue (base_events.py _run_once)")
 
     def check(self, cfg, path):
         if self.slow_callback <= 0:

@@ -72,6 +72,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Literal
 
+from pydantic import Field
+
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -83,10 +85,18 @@ NO_TASK = -1  # the task of a thread that takes the GIL on its own behalf (Gil.t
 
 class GilThreadsOptions(SchedulerOptions):
     model: Literal["gil_threads"]
-    threads: Count(MAX_THREADS) = 32  # the pool's workers (ThreadPoolExecutor's default: 32)
-    switch_interval: Duration = DEFAULT_INTERVAL  # sys.setswitchinterval (default 0.005 s)
-    free_threaded: bool = False  # PEP 703 build (3.13t) with the GIL disabled
-    wake_order: Literal["fifo", "random"] = "fifo"  # which waiter a signal wakes
+    threads: Count(MAX_THREADS) = Field(  # the pool's workers (ThreadPoolExecutor's default: 32)
+        default=32, description="threads in the pool that runs the tasks; more tasks wait "
+        "in its queue")
+    switch_interval: Duration = Field(  # sys.setswitchinterval (default 0.005 s)
+        default=DEFAULT_INTERVAL, description="how long a thread waiting for the GIL waits "
+        "before it asks the holder to drop it (sys.setswitchinterval)")
+    free_threaded: bool = Field(  # PEP 703 build (3.13t) with the GIL disabled
+        default=False, description="no GIL (the free-threaded build): threads compute in "
+        "parallel on the cores")
+    wake_order: Literal["fifo", "random"] = Field(  # which waiter a signal wakes
+        default="fifo", description="which waiter a signal of the GIL's condition wakes: the "
+        "longest waiting (fifo) or any (random, as an OS may)")
 
     def check(self, cfg, path):
         if self.switch_interval <= 0:  # sysmodule.c: "switch interval must be strictly positive"

@@ -92,24 +92,42 @@ class GoOptions(SchedulerOptions):
     model: Literal["go"]
     gomaxprocs: Count(MAX_CORES) | None = Field(  # _MaxGomaxprocs = 1 << 10
         default=None, description="None: machine.cores (the runtime's default, ncpu)")
-    time_slice: Duration = 10_000_000  # proc.go: forcePreemptNS = 10 * 1000 * 1000
-    async_preemption: bool = True  # preempt.go (Go 1.14+); false: GODEBUG=asyncpreemptoff=1
-    local_queue: Count(MAX_QUEUE) = 256  # runtime2.go: p.runq [256]guintptr
-    global_queue_interval: Count(MAX_TICKS) = 61  # proc.go:findRunnable, pp.schedtick%61 == 0
-    steal_tries: Count(1000) = 4  # proc.go:stealWork, const stealTries = 4
-    sysmon_min_delay: Duration = 20_000  # proc.go:sysmon, delay = 20 (us)
-    sysmon_max_delay: Duration = 10_000_000  # proc.go:sysmon, delay > 10*1000 (us)
-    sysmon_idle_rounds: Count(10_000, low=0) = 50  # sysmon: idle > 50
+    time_slice: Duration = Field(  # proc.go: forcePreemptNS = 10 * 1000 * 1000
+        default=10_000_000, description="how long a goroutine may run before sysmon's "
+        "retake preempts it")
+    async_preemption: bool = Field(  # preempt.go (Go 1.14+); false: GODEBUG=asyncpreemptoff=1
+        default=True, description="preempt by signal anywhere; false: only at a function "
+        "call's stack check, so a tight loop is never preempted")
+    local_queue: Count(MAX_QUEUE) = Field(  # runtime2.go: p.runq [256]guintptr
+        default=256, description="each P's local run queue; a full one sends half to the "
+        "global queue")
+    global_queue_interval: Count(MAX_TICKS) = Field(  # proc.go:findRunnable, schedtick%61
+        default=61, description="every this many schedules a P looks at the global queue "
+        "first")
+    steal_tries: Count(1000) = Field(  # proc.go:stealWork, const stealTries = 4
+        default=4, description="passes over the other Ps a spinning M makes to steal work")
+    sysmon_min_delay: Duration = Field(  # proc.go:sysmon, delay = 20 (us)
+        default=20_000, description="sysmon's sleep between rounds while it finds work to do")
+    sysmon_max_delay: Duration = Field(  # proc.go:sysmon, delay > 10*1000 (us)
+        default=10_000_000, description="the longest sleep sysmon's doubling reaches")
+    sysmon_idle_rounds: Count(10_000, low=0) = Field(  # sysmon: idle > 50
+        default=50, description="rounds without a retake after which sysmon's sleep doubles")
     # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms
     # (Go 1.19 to current); 0: an idle P's M wakes exactly at its timer
-    netpoll_resolution: Duration = 1_000_000
+    netpoll_resolution: Duration = Field(
+        default=1_000_000, description="epoll_wait's unit for an idle M waiting for a timer "
+        "(whole milliseconds, truncated, at least one)")
     # How sysmon is simulated (same results): plain (``Sysmon``, proc.go's loop of usleep
     # and rounds, an event per round) or planned (the fast path: only acting rounds are
     # events, the quiet ones worked out when they matter)
-    sysmon: Literal["planned", "plain"] = "planned"
+    sysmon: Literal["planned", "plain"] = Field(
+        default="planned", description="how sysmon is simulated, with the same results: "
+        "plain (proc.go's loop, an event per round) or planned (faster)")
     # Fast path (same results): when no M can ever wait for a core (gomaxprocs <= cores, no
     # cgo calls) a burst is one event, not a run through the shared Cores
-    direct_bursts: bool = True
+    direct_bursts: bool = Field(
+        default=True, description="the fast path (same results): a burst is one event when "
+        "no M can wait for a core; false runs every burst through the shared cores")
 
     def check(self, cfg, path):
         if self.time_slice <= 0:

@@ -46,7 +46,9 @@ class FcfsOptions(SchedulerOptions):
 
 class RoundRobinOptions(SchedulerOptions):
     model: Literal["round_robin"]
-    quantum: Duration = 10_000_000
+    quantum: Duration = Field(
+        default=10_000_000, description="how long a task computes before it goes to the "
+        "back of the queue")
 
     def check(self, cfg, path):
         if self.quantum <= 0:
