@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 from .capacity import occupancy_warnings, overload_warnings, overloads, rates_lines
@@ -26,6 +28,7 @@ from .units import quote
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_RUNS = 1
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _cores() -> int:
@@ -107,14 +110,41 @@ def _end_bar() -> str:
     return "\n" if sys.stderr.isatty() else ""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The command; Ctrl-C ends it with one line and status 130 (nothing half-written)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a container's stop, a batch system's time limit), taken as Ctrl-C
+    is: the work in hand is stopped and nothing half-written is left."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """While the command runs, SIGTERM stops it as Ctrl-C does (only the main thread may
+    set a handler: elsewhere, as under some test runners, the default stays)."""
     try:
-        return _main(argv)
-    except KeyboardInterrupt:
-        print(f"{_end_bar()}interrupted: nothing half-written is left; rerun the command to "
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command; Ctrl-C ends it with one line and status 130, SIGTERM with 143 (nothing
+    half-written either way)."""
+    try:
+        with _sigterm_as_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt as stop:
+        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"{_end_bar()}{how}: nothing half-written is left; rerun the command to "
               "start again (a sweep resumes from its stored runs)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
 
 
 def _main(argv: list[str] | None) -> int:
@@ -220,10 +250,11 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
     if not args.no_plots and len(result.summary):
         try:
             _sweep_plots(result.summary, out, args.classes)
-        except KeyboardInterrupt:
-            print(f"{_end_bar()}interrupted while drawing the charts: the results in {out}/ are "
+        except KeyboardInterrupt as stop:
+            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            print(f"{_end_bar()}{how} while drawing the charts: the results in {out}/ are "
                   "complete; rerun the command to draw the charts", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     compared = _sweep_comparison(result.summary, args.baseline, out)
     for line in occupancy_warnings(result.summary, warned):
         print(line, file=sys.stderr)

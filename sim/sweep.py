@@ -217,7 +217,7 @@ def _executor(kind: str, jobs: int, address: str | None):
             yield pool, 2 * jobs
         except BaseException:  # Ctrl-C or an error: stop the runs in flight, now
             for process in list((pool._processes or {}).values()):  # (no public API in 3.11)
-                process.terminate()
+                process.kill()  # (they ignore SIGTERM: see _worker_init)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
@@ -237,9 +237,11 @@ def _sigint_ignored():
 
 
 def _worker_init(parent: int) -> None:
-    """A local worker leaves Ctrl-C to the parent (which stops it), and exits when the
-    parent dies, even killed with SIGKILL mid-run (no orphan computing for nobody)."""
+    """A local worker leaves Ctrl-C and SIGTERM to the parent (which stops it), and exits
+    when the parent dies, even killed with SIGKILL mid-run (no orphan computing for
+    nobody)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
 

@@ -372,19 +372,22 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("how", [["--jobs", "1"], ["--jobs", "2"],
-                                 ["--jobs", "2", "--executor", "dask"]])
-def test_ctrl_c_of_a_sweep_is_one_line_and_the_rerun_resumes(tmp_path, how):
+@pytest.mark.parametrize(("how", "sig"), [
+    (["--jobs", "1"], signal.SIGINT), (["--jobs", "2"], signal.SIGINT),
+    (["--jobs", "2", "--executor", "dask"], signal.SIGINT), (["--jobs", "2"], signal.SIGTERM)])
+def test_ctrl_c_of_a_sweep_is_one_line_and_the_rerun_resumes(tmp_path, how, sig):
+    """Ctrl-C (SIGINT to the whole group, as a terminal sends it) or SIGTERM to the group
+    (a container's stop, systemd): one line, 130 or 143, and the rerun resumes."""
     if "dask" in how:
         pytest.importorskip("distributed")
     process, out = _start_sweep(tmp_path, *how)
     _wait_for(lambda: any((out / "runs").glob("[0-9a-f]*.zip")), "the first run file",
               process=process)
-    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+    os.killpg(process.pid, sig)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + sig, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert err.strip().startswith("interrupted")
+    assert err.strip().startswith("interrupted" if sig == signal.SIGINT else "terminated")
     done = len(list((out / "runs").glob("[0-9a-f]*.zip")))
     assert 1 <= done < 6 and not (out / "summary.csv").exists()
     rerun = subprocess.run([sys.executable, "-m", "sim", str(tmp_path / "long.yaml"), "--out",
@@ -405,6 +408,25 @@ def test_workers_exit_when_their_parent_is_killed(tmp_path):
     process.wait()
     _wait_for(lambda: not any(_running(pid) for pid in workers),
               "the orphaned workers to exit", limit=30)
+
+
+def test_sigterm_of_a_single_run_writes_nothing(run_cfg, tmp_path, monkeypatch, capsys):
+    """SIGTERM is handled as Ctrl-C is: the run stops, one line, 143, nothing written; the
+    handler is the default again after the command."""
+    import sim.cli
+
+    def terminated(*args, **kwargs):
+        assert signal.getsignal(signal.SIGTERM) is sim.cli._terminate
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(sim.cli, "run", terminated)
+    assert cli(run_cfg, "--out", tmp_path / "out") == 143
+    err = capsys.readouterr().err
+    assert err.startswith("terminated: nothing half-written") and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_ctrl_c_of_a_single_run_writes_nothing(run_cfg, tmp_path, monkeypatch, capsys):
