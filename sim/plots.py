@@ -354,16 +354,19 @@ def _band(part: pd.DataFrame, metric: str, x: str):
     return stats["mean"], stats["mean"] - half, stats["mean"] + half
 
 
+METRIC = re.compile(r"(\w+?)_(p\d+|mean|max)(?:_ms)?")  # latency_p99_ms: quantity, statistic
+
+
 def _metric_label(metric: str) -> str:
     """``latency_p99_ms`` -> ``p99 latency``."""
-    match = re.fullmatch(r"(\w+?)_(p\d+|mean|max)(?:_ms)?", metric)
+    match = METRIC.fullmatch(metric)
     return f"{match[2]} {match[1].replace('_', ' ')}" if match else metric
 
 
 def _quantity(metrics: Sequence[str]) -> str:
     """What several statistics of one quantity measure (``wake delay`` for its p50 and
     p99), or "" when they are of different quantities."""
-    names = {re.sub(r"_(p\d+|mean|max)(_ms)?$", "", m) for m in metrics}
+    names = {match[1] if (match := METRIC.fullmatch(m)) else m for m in metrics}
     return names.pop().replace("_", " ") if len(names) == 1 else ""
 
 

@@ -774,16 +774,6 @@ class RunAheadLoop(SkipQueueLoop):
         """Inside an iteration the loop goes on, up to the drain limit: there it stops."""
         return False
 
-    def _run_ahead(self, clock: int) -> bool:
-        """(``_nothing_due_by``, inlined: once per iteration.)"""
-        engine = self.engine
-        i = engine.open_next
-        if (self.pulls or i == self.open_count or clock < engine.open_times[i]) \
-                and clock < self.next_due():
-            self.move_to(clock)  # Engine.run_ahead
-            return True
-        return False
-
 
 class AsyncioModel(Model):
     """``loops`` event loops (one process, one core at most each); arrivals are dealt to

@@ -624,8 +624,7 @@ class TokioModel(Model):
         """A burst's end without ``Cores`` (``direct``): its busy span, then ``_resume``."""
         w.thread.pending = False
         self.rec.busy(w.current, w.thread.seg_start, self.engine.now, w.thread.lane)
-        if self._poll(w, w.current) is RETURNED and self._lifo_chain(w) is RETURNED:
-            self._loop(w)
+        self._resume(w)
 
     def _poll(self, w: Worker, task: int) -> bool:
         """Run ``task`` until it returns (RETURNED: pending or done) or a burst or a
