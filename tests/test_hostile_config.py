@@ -121,6 +121,15 @@ def test_values_python_cannot_hold_name_their_line(tmp_path):
     refused(write(tmp_path, BASE + "seed: 1" + ":0" * 100_000 + "\n"), match="line 10")
 
 
+def test_an_unquoted_distribution_in_flow_style_says_to_quote_it(tmp_path):
+    """YAML's ``[...]`` cuts ``lognormal(20ms, 0.5)`` at its comma: the message says so."""
+    text = BASE.replace("{io: 2ms}", "{io: lognormal(20ms, 0.5)}")
+    message = refused(write(tmp_path, text), match="workload.api.phases.1.io: 'lognormal(20ms'")
+    assert "quote" in message
+    quoted = BASE.replace("{io: 2ms}", "{io: 'lognormal(20ms, 0.5)'}")
+    assert load_config(write(tmp_path, quoted, "ok.yaml")).workload["api"].phases[1].io
+
+
 # --- 4. billion laughs -------------------------------------------------------------------
 
 
