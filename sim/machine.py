@@ -15,12 +15,25 @@ What the OS layer models today:
   the slack is a floor), fitted to C ``nanosleep`` of 20 us, 1 ms and 2 ms on the development
   machine (2 vCPU VM, 3,000 sleeps: late by p10 72 us, p50 89 us, p90 116 us, p99 186 us,
   mean 100 us; on a busier machine p99 0.3-0.6 ms; the law: 74, 87, 138, 267 us, mean 100).
-- ``wake_latency``: a thread woken by another (a condvar signal, a futex, readiness handed
-  to a parked thread, ``startm``, a Tokio worker's ``unpark``) runs after a draw from this
-  distribution; whatever it was woken for is free meanwhile. ``linux``:
-  ``pareto(15us, 2.5)``, fitted to a C pthread condvar signal to a waiting thread on an
-  idle core (2,000 wake-ups: p10 8.6 us, p50 13 us, p90 21 us, p99 47 us, mean 15.4 us; the
-  law: 9.4, 12, 23, 57 us, mean 15).
+- ``wake_latency``: a thread woken by another thread of its process (a condvar signal, a
+  futex, ``startm``, a Tokio worker's ``unpark``, asyncio's self-pipe) or by a blocking
+  call's return runs after a draw from this distribution; whatever it was woken for is
+  free meanwhile. ``linux``: ``pareto(15us, 2.5)``, fitted to a C pthread condvar signal to
+  a waiting thread on an idle core (2,000 wake-ups: p10 8.6 us, p50 13 us, p90 21 us, p99
+  47 us, mean 15.4 us; the law: 9.4, 12, 23, 57 us, mean 15).
+- ``net_wake_latency``: a thread parked waiting on a socket (in ``epoll_wait`` or
+  ``recv``: asyncio's loop, a thread per connection, Go's M in netpoll, the Tokio worker
+  parked on the driver) runs after a draw from this distribution once readiness comes
+  over it: an ``io`` phase's completion, a request's arrival. A thread that is busy then
+  pays nothing (it finds the readiness at its next poll), which is why this is the woken
+  thread's delay and not a longer ``io``: one wake-up serves whatever is ready when the
+  thread runs, and a busy poller pays none. ``linux``: ``pareto(37.6us, 5.62)``, fitted to
+  a C loopback TCP write (TCP_NODELAY) from one CPU to a thread blocked in ``epoll_wait``
+  on the other, as ``python -m sim.validate``'s load generator and server are placed
+  (``docs/runtime-notes/machine_delays.c``, 2,000 wake-ups on the development machine, a
+  2 vCPU VM at a load average of 1.5-2: p10 30 us, p50 37 us, p90 43 us, p99 72 us, mean
+  43 us, 0.2 % over 0.5 ms, up to a 4 ms scheduler tick; the law: 31, 35, 46, 70 us, mean
+  38). Both threads on one CPU: p50 22 us, p99 46 us.
 - ``tick_origin``: where tick-based timers' grid starts. Tokio's timer wheel counts whole
   milliseconds from the runtime's start (``runtime/time/source.rs``: ``TimeSource`` keeps
   ``start_time`` and ticks are ms since it), and a real program starts at no particular
@@ -64,12 +77,13 @@ ASYNCIO_COSTS = ("asyncio_iteration_cost", "asyncio_handle_cost", "asyncio_step_
                  "asyncio_wake_cost")
 PROFILES: dict[str, dict[str, Any]] = {
     "linux": {"tick_origin": "random", "timer_lateness": "pareto(100us, 3.5)",
-              "wake_latency": "pareto(15us, 2.5)",
+              "wake_latency": "pareto(15us, 2.5)", "net_wake_latency": "pareto(37.6us, 5.62)",
               # CPython 3.11.7 on the development machine (2 vCPU VM):
               # docs/runtime-notes/asyncio_costs.py, docs/runtime-notes/asyncio.md "Costs"
               "asyncio_iteration_cost": "1.35us", "asyncio_handle_cost": "800ns",
               "asyncio_step_overhead": "1.15us", "asyncio_wake_cost": "15us"},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "wake_latency": "0",
+              "net_wake_latency": "0",
               **dict.fromkeys(ASYNCIO_COSTS, "0")},
 }
 MAX_PROFILE_BYTES = 1 << 16
@@ -84,6 +98,7 @@ class Machine(StrictModel):
     tick_origin: Literal["random"] | int = "random"
     timer_lateness: Dist = Const(0)
     wake_latency: Dist = Const(0)
+    net_wake_latency: Dist = Const(0)
     # asyncio's own work, where a loop has a core to itself (AsyncioOptions: an option of
     # the same name without the prefix overrides it for one scheduler)
     asyncio_iteration_cost: Duration = 0
@@ -196,15 +211,19 @@ class Delays:
 
 
 class OS:
-    """The operating system under one run: what a timed wait and a wake-up cost."""
+    """The operating system under one run: what a timed wait and a wake-up (by another
+    thread, or through a socket) cost."""
 
-    __slots__ = ("timer_late", "wake", "_law", "_rng")
+    __slots__ = ("timer_late", "wake", "net_wake", "_law", "_rng")
 
     def __init__(self, machine: Machine, rng: np.random.Generator):
-        # a stream each: how one is consumed (a model drawing ahead) leaves the other alone
+        # a stream each: how one is consumed (a model drawing ahead) leaves the others
+        # alone; the socket wake-ups' is a child of the wake-ups' (spawning it leaves the
+        # other streams, and the next child stream own_timer takes, as they were)
         late_rng, wake_rng = rng.spawn(2)
         self.timer_late = Delays(machine.timer_lateness, late_rng)
         self.wake = Delays(machine.wake_latency, wake_rng)
+        self.net_wake = Delays(machine.net_wake_latency, wake_rng.spawn(1)[0])
         self._law, self._rng = machine.timer_lateness, rng
 
     def own_timer(self) -> Delays:

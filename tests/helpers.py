@@ -352,10 +352,12 @@ def _assert_served(w: pd.DataFrame, longest: np.ndarray, allowed, what: str) -> 
 
 def os_allowance(rec: Probe, chain: int = 2) -> int:
     """What the machine's delays can add to one wait (0 on the ideal machine): ``chain``
-    times the largest timer lateness plus the largest wake latency drawn in the run (a
-    timed wait that ends late, then a thread woken by the one it wakes, ...)."""
+    times the largest timer lateness plus the largest wake latencies (by another thread,
+    through a socket) drawn in the run (a timed wait that ends late, then a thread woken
+    by the one it wakes, ...)."""
     delays = rec.engine.os
-    return chain * (delays.timer_late.largest + delays.wake.largest)
+    return chain * (delays.timer_late.largest + delays.wake.largest
+                    + delays.net_wake.largest)
 
 
 def check_conservation(rec: Probe, cores: int) -> None:

@@ -362,15 +362,18 @@ def test_with_offload_cpu_a_jobs_gil_wait_on_its_executor_thread_counts():
 
 @pytest.mark.parametrize("offload", [[], ["native"]])
 def test_a_blocking_call_returns_to_a_loop_thread_that_wakes_late(offload):
-    """A blocking call (5 ms from 0) on the loop's thread returns at 5 ms: the kernel wakes
-    the thread, which runs 20 us later; the task was ready from the return (a wake-up of
-    20 us), on a loop with a core of its own or on the shared cores (``offload: [native]``);
-    the loop was blocked (occupied) until it ran."""
+    """The arrival wakes the parked loop through its socket 30 us later
+    (``net_wake_latency``). A blocking call (5 ms from 30 us) on the loop's thread returns
+    at 5.03 ms: the kernel wakes the thread, which runs 20 us later (``wake_latency``);
+    the task was ready from the return (a wake-up of 20 us), on a loop with a core of its
+    own or on the shared cores (``offload: [native]``); the loop was blocked (occupied)
+    until it ran."""
     work = {"a": one([{"block": "5ms"}, {"cpu": "1ms"}])}
-    cfg = late_cfg(work, {"wake_latency": "20us"}, offload=offload)
+    cfg = late_cfg(work, {"wake_latency": "20us", "net_wake_latency": "30us"},
+                   offload=offload)
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
-    assert wake_log(wakeups) == [(0, 0, 20 * US), (0, 5020 * US, 5040 * US)]
-    assert finish_times(cfg, "a") == {0: 6040 * US}
+    assert wake_log(wakeups) == [(0, 0, 30 * US), (0, 5030 * US, 5050 * US)]
+    assert finish_times(cfg, "a") == {0: 6050 * US}
     ideal = asyncio_cfg(work, offload=offload)
     assert wake_log(run_scheduler(ideal, "a")[1]) == [(0, 0, 0), (0, 5 * MS, 5 * MS)]
 
@@ -459,19 +462,21 @@ def test_a_busy_loop_pays_no_lateness_for_an_expired_timer():
     ms while the hog computes to 50.02 ms: the loop does not sleep, its select(0) finds the
     timer due, no lateness."""
     cfg = late_cfg({"sleeper": one([{"sleep": "1ms"}]), "hog": one([{"cpu": "50ms"}])},
-                   {"timer_lateness": "100us", "wake_latency": "20us"})
+                   {"timer_lateness": "100us", "net_wake_latency": "20us"})
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 20 * US), (1, 0, 20 * US),
                                  (0, 1020 * US, 50020 * US)]
 
 
-def test_an_event_wakes_the_parked_loop_wake_latency_later():
+def test_an_event_wakes_the_parked_loop_net_wake_latency_later():
     """Arrivals (A at 0, B at 5 ms) and readiness (A's 2 ms I/O, from 20 us) each end an
-    idle select without a timer: the loop thread runs 20 us later. No timer lateness
+    idle select without a timer: readiness on a socket, so the loop thread runs
+    ``net_wake_latency`` (20 us) later, not ``wake_latency`` (5 us). No timer lateness
     applies to any."""
     cfg = late_cfg({"A": one([{"io": "2ms"}, {"cpu": "1ms"}]),
                     "B": one([{"cpu": "1ms"}], at="5ms")},
-                   {"timer_lateness": "100us", "wake_latency": "20us"})
+                   {"timer_lateness": "100us", "wake_latency": "5us",
+                    "net_wake_latency": "20us"})
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 20 * US), (0, 2020 * US, 2040 * US),
                                  (1, 5 * MS, 5020 * US)]
@@ -485,19 +490,32 @@ def test_an_event_during_a_timed_select_ends_it_if_sooner():
     at 3.14 ms; T computes to 3.24."""
     cfg = late_cfg({"T": one([{"sleep": "3ms"}, {"cpu": "100us"}]),
                     "A": one([{"io": "1ms"}, {"cpu": "1ms"}])},
-                   {"timer_lateness": "100us", "wake_latency": "20us"})
+                   {"timer_lateness": "100us", "net_wake_latency": "20us"})
     assert finish_times(cfg, "a") == {0: 3240 * US, 1: 2040 * US}
 
 
 def test_an_executor_thread_and_the_loop_are_each_woken_wake_latency_late():
-    """B's arrival wakes the loop at 20 us; run_in_executor: the parked worker starts B's
-    20 ms blocking call 20 us after the submit, 40 us; its result (20.04 ms) wakes the
-    parked loop through the self-pipe at 20.06."""
+    """B's arrival wakes the loop through its socket at 30 us (``net_wake_latency``);
+    run_in_executor: the parked worker starts B's 20 ms blocking call 20 us after the
+    submit (``wake_latency``), 50 us; its result (20.05 ms) wakes the parked loop through
+    the self-pipe, written by a thread of the same process, at 20.07 (``wake_latency``)."""
     cfg = late_cfg({"B": one([{"block": "20ms"}, {"cpu": "1ms"}])},
-                   {"wake_latency": "20us"}, offload=["block"])
+                   {"wake_latency": "20us", "net_wake_latency": "30us"}, offload=["block"])
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
-    assert finish_times(cfg, "a") == {0: 21060 * US}
-    assert wake_log(wakeups)[-1] == (0, 20040 * US, 20060 * US)
+    assert finish_times(cfg, "a") == {0: 21070 * US}
+    assert wake_log(wakeups)[-1] == (0, 20050 * US, 20070 * US)
+
+
+def test_readiness_for_a_running_loop_pays_no_net_wake_latency():
+    """A and B arrive at 0 (the parked loop runs at 90 us). A's step starts a 1 ms read
+    (ready at 1.09 ms) and B's computes 0.09-5.09 ms: the loop is running when A's
+    readiness comes, and its next select(0) finds it: A's step runs at 5.09 ms, not 90
+    us later."""
+    cfg = late_cfg({"A": one([{"io": "1ms"}, {"cpu": "1ms"}]), "B": one([{"cpu": "5ms"}])},
+                   {"net_wake_latency": "90us"})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 90 * US), (1, 0, 90 * US), (0, 1090 * US, 5090 * US)]
+    assert finish_times(cfg, "a") == {0: 6090 * US, 1: 5090 * US}
 
 
 # --- asyncio's own costs: the iteration, callback handles, task steps ------------------------
@@ -590,14 +608,14 @@ def test_the_machine_profile_sets_the_costs_and_a_scheduler_option_overrides_the
 
 
 def test_the_first_work_after_a_parked_select_pays_the_wake_cost():
-    """wake_cost 30 us, wake_latency 20 us: the arrival at 0 wakes the loop at 20 us, which
+    """wake_cost 30 us, net_wake_latency 20 us: the arrival at 0 wakes the loop at 20 us, which
     runs cold to 50 us, then the step (50-150 us) sleeps 1 ms (due 1.15 ms): select(1 ms)
     returns at 1.15 ms, cold to 1.18, the step computes 1.18-1.28 ms. A yield on a running
     loop pays nothing: the second step (after sleep(0)) follows at once, 1.28-1.38."""
     cfg = config({"t": one([{"cpu": "100us"}, {"sleep": "1ms"}, {"cpu": "100us"}, "yield",
                             {"cpu": "100us"}])},
                  {"a": {"model": "asyncio", "wake_cost": "30us"}},
-                 machine={"profile": "ideal", "wake_latency": "20us"})
+                 machine={"profile": "ideal", "net_wake_latency": "20us"})
     tasks, wakeups, *_ = run_scheduler(cfg, "a")
     assert wake_log(wakeups) == [(0, 0, 50 * US), (0, 1150 * US, 1180 * US)]
     assert finish_times(cfg, "a") == {0: 1380 * US}

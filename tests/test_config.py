@@ -8,7 +8,7 @@ import yaml
 from helpers import MS
 
 from sim.config import ConfigError, load_config, parse_yaml, validate
-from sim.distributions import parse_distribution
+from sim.distributions import Const, parse_distribution
 from sim.units import UnitError, format_duration, parse_duration, parse_rate
 from sim.workload import generate
 
@@ -179,6 +179,9 @@ BAD = [
     ("machine: {profile: none.yaml}", "machine.profile: cannot read 'none.yaml' (No such file"),
     ("machine: {timer_lateness: exp(nan)}", "machine.timer_lateness: "),
     ("machine: {wake_latency: -1us}", "machine.wake_latency: "),
+    ("machine: {net_wake_latency: -1us}", "machine.net_wake_latency: duration '-1us' is "
+     "negative"),
+    ("machine: {net_wake_latency: soon}", "machine.net_wake_latency: cannot read duration"),
     ("machine: {tick_origin: -1ms}", "machine.tick_origin: duration '-1ms' is negative"),
     ("machine: {tick_origin: soon}", "machine.tick_origin: cannot read duration 'soon'"),
     ("horizon: 10", "horizon: duration 10 needs a unit"),
@@ -268,25 +271,30 @@ def test_the_machine_profile_fills_what_is_not_given(base):
     assert cfg.to_dict()["machine"] == {"profile": "ideal", "cores": cfg.machine.cores,
                                         "os_time_slice": "3ms", "tick_origin": "300us",
                                         "timer_lateness": "0", "wake_latency": "0",
+                                        "net_wake_latency": "0",
                                         "asyncio_iteration_cost": "0",
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0"}
     linux = load_config(base).machine
-    assert (str(linux.timer_lateness), str(linux.wake_latency)) == \
-        ("pareto(100us, 3.5)", "pareto(15us, 2.5)")
+    assert (str(linux.timer_lateness), str(linux.wake_latency),
+            str(linux.net_wake_latency)) == \
+        ("pareto(100us, 3.5)", "pareto(15us, 2.5)", "pareto(37.6us, 5.62)")
 
 
 def test_a_profile_file_fills_keys_before_linux(base):
     """A profile file (relative to the config) gives its keys; linux gives the rest; the
     config's own keys win over both."""
-    (base.parent / "m.yaml").write_text("timer_lateness: exp(50us)\ntick_origin: 0\n")
+    (base.parent / "m.yaml").write_text("timer_lateness: exp(50us)\ntick_origin: 0\n"
+                                        "net_wake_latency: 90us\n")
     cfg = load_config(base, ["machine.profile=m.yaml", "machine.tick_origin=1us"]).machine
     assert (str(cfg.timer_lateness), str(cfg.wake_latency), cfg.tick_origin) == \
         ("exp(50us)", "pareto(15us, 2.5)", 1000)
+    assert cfg.net_wake_latency == Const(90_000)
 
 
 @pytest.mark.parametrize("text,message", [
     ("timer_lateness: nope(1)\n", "'m.yaml': timer_lateness: unknown distribution 'nope'"),
+    ("net_wake_latency: -5us\n", "'m.yaml': net_wake_latency: duration '-5us' is negative"),
     ("turbo: 1\n", "'m.yaml': turbo: unknown key"),
     ("profile: ideal\n", "without a profile of its own"),
     ("- 1\n", "must be a mapping of machine keys"),

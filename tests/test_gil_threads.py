@@ -103,8 +103,10 @@ def test_two_cpu_threads_alternate_in_slices_of_exactly_one_interval():
 
 
 # On a machine with OS delays (Const laws: every wait ends exactly L = 100 us late, every
-# woken thread runs exactly W = 20 us after its wake-up). Times in us.
-OS_DELAYS = {"profile": "ideal", "timer_lateness": "100us", "wake_latency": "20us"}
+# woken thread runs exactly W = 20 us after its wake-up, by another thread or through its
+# socket: a request's arrival, an io's completion). Times in us.
+OS_DELAYS = {"profile": "ideal", "timer_lateness": "100us", "wake_latency": "20us",
+             "net_wake_latency": "20us"}
 
 
 def us(got):
@@ -180,6 +182,31 @@ def test_sleep_ends_a_timer_lateness_late_and_io_a_wake_latency_late():
     assert tasks["wait_ns"].tolist() == [140 * US]
     assert list(zip(wakeups["ready_ns"], wakeups["run_ns"], strict=True)) == [
         (0, 20 * US), (1_020 * US, 1_120 * US), (2_120 * US, 2_140 * US)]
+
+
+def test_a_socket_wakes_a_thread_net_wake_latency_late_another_thread_wake_latency_late():
+    """net_wake_latency N = 90 us, wake_latency W = 20 us, one thread. A request's thread,
+    blocked reading its connection, runs N after the arrival (90); its io completes at
+    1090 and it runs N later (1180); its blocking call returns at 2180 and it runs W later
+    (2200); it spawns c and sleeps 1 ms (to 3200). B, a second request at 0, found no idle
+    thread: it waited in the queue, and the thread took it at once when it finished A, N
+    paying for nothing (B 3200-4200), then c (4200-5200). With two threads, c's idle worker
+    is woken by the submit's condvar: it runs W after the spawn (2220)."""
+    work = {"a": one([{"io": "1ms"}, {"block": "1ms"}, {"spawn": "c"}, {"sleep": "1ms"}]),
+            "b": one([{"cpu": "1ms"}]),
+            "c": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}
+    machine = {"profile": "ideal", "wake_latency": "20us", "net_wake_latency": "90us"}
+    cfg = config(work, {"t": {"model": "gil_threads", "threads": 1}}, machine=machine)
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    assert tasks["finish_ns"].tolist() == [3_200 * US, 4_200 * US, 5_200 * US]
+    assert sorted(zip(wakeups["task_id"], wakeups["ready_ns"], wakeups["run_ns"],
+                      strict=True)) == [
+        (0, 0, 90 * US), (0, 1_090 * US, 1_180 * US), (0, 2_180 * US, 2_200 * US),
+        (0, 3_200 * US, 3_200 * US), (1, 0, 3_200 * US), (2, 2_200 * US, 4_200 * US)]
+    cfg = config(work, {"t": {"model": "gil_threads", "threads": 2}}, machine=machine)
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    c = wakeups[wakeups["task_id"] == 2]
+    assert list(zip(c["ready_ns"], c["run_ns"], strict=True)) == [(2_200 * US, 2_220 * US)]
 
 
 @pytest.mark.parametrize("interval", [1, 5])

@@ -401,15 +401,34 @@ def test_a_cgo_call_holds_a_core_while_its_p_is_handed_off():
 
 
 def test_a_thread_wakeup_latency_delays_every_parked_m():
-    """The machine's wake latency 5 us: the M in netpoll runs G1 at 5 us; the M that
-    handoffp starts at the 40 us retake runs G2 at 45 us."""
+    """The machine's net wake latency 8 us: the M in netpoll, woken by G1's connection,
+    runs G1 at 8 us; its wake latency 5 us: the M that handoffp starts at the 40 us
+    retake runs G2 at 45 us."""
     cfg = go_cfg({"g1": one([{"block": "5ms"}, {"cpu": "1ms"}]), "g2": one([{"cpu": "1ms"}])},
-                 machine={"wake_latency": "5us"})
+                 machine={"wake_latency": "5us", "net_wake_latency": "8us"})
     start = by_id(run_scheduler(cfg, "go")[0], "start_ns")
-    assert start == {0: 5 * US, 1: 45 * US}
+    assert start == {0: 8 * US, 1: 45 * US}
 
 
-OS = {"timer_lateness": "60us", "wake_latency": "20us"}  # exact machine delays
+def test_readiness_wakes_the_m_in_epoll_wait_a_net_wake_latency_late_not_a_busy_p():
+    """net_wake_latency 90 us, wake_latency 5 us, one P. Alone, G1's connection wakes the
+    M in netpoll, which runs G1 at 90 us; its 1 ms read parks it, and the readiness at
+    1.09 ms wakes the M again: G1 runs at 1.18 ms. Beside G2 (3 ms of cpu from 90 us),
+    the readiness finds the P busy: it waits for the next poll (findRunnable's, when G2
+    ends at 3.09 ms), and pays no wake-up."""
+    machine = {"wake_latency": "5us", "net_wake_latency": "90us"}
+    g1 = one([{"io": "1ms"}, {"cpu": "1ms"}])
+    alone = run_scheduler(go_cfg({"g1": g1}, machine=machine), "go")[1]
+    assert wake_log(alone) == [(0, 0, 90 * US), (0, 1090 * US, 1180 * US)]
+    busy = run_scheduler(go_cfg({"g1": g1, "g2": one([{"cpu": "3ms"}])}, machine=machine),
+                         "go")
+    assert sorted(wake_log(busy[1])) == [(0, 0, 90 * US), (0, 1090 * US, 3090 * US),
+                                         (1, 0, 90 * US)]
+    assert by_id(busy[0], "finish_ns") == {0: 4090 * US, 1: 3090 * US}
+
+
+# exact machine delays (a wake-up through a socket as long as one by another thread)
+OS = {"timer_lateness": "60us", "wake_latency": "20us", "net_wake_latency": "20us"}
 
 
 @pytest.mark.usefixtures("both_sysmons")

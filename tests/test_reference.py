@@ -107,22 +107,24 @@ def test_a_thread_that_yields_is_behind_the_one_it_yields_to_before_that_one_run
     assert finish_times(cfg, "f") == {0: 4 * MS, 1: 5 * MS, 2: 6 * MS}
 
 
-OS_DELAYS = {"timer_lateness": "100us", "wake_latency": "20us"}
+OS_DELAYS = {"timer_lateness": "100us", "wake_latency": "50us", "net_wake_latency": "20us"}
 
 
-def test_a_task_back_from_io_runs_a_wake_latency_later_and_from_sleep_a_timer_lateness():
+def test_a_task_back_from_io_runs_a_net_wake_latency_later_from_block_a_wake_latency():
     """One core, the OS's delays fixed: A computes 1 ms, waits on I/O 2 ms (done at 3 ms,
-    its thread runs at 3.02 ms), computes 1 ms (4.02), sleeps 2 ms (due 6.02, runs at
-    6.12), computes 1 ms: 7.12 ms. Both delays are waiting, from the completion and the due
-    time (the wake-ups' delays: 20 us and 100 us). Processor sharing, alone, the same."""
+    its thread, woken by the socket, runs at 3.02 ms), computes 1 ms (4.02), sleeps 2 ms
+    (due 6.02, runs at 6.12), computes 1 ms (7.12), blocks 1 ms (returns at 8.12, runs at
+    8.17), computes 1 ms: 9.17 ms. Each delay is waiting, from the completion, the due time
+    or the return (the wake-ups' delays: 20, 100 and 50 us). Processor sharing, alone, the
+    same."""
     work = {"a": one([{"cpu": "1ms"}, {"io": "2ms"}, {"cpu": "1ms"}, {"sleep": "2ms"},
-                      {"cpu": "1ms"}])}
+                      {"cpu": "1ms"}, {"block": "1ms"}, {"cpu": "1ms"}])}
     for model in ("fcfs", "processor_sharing"):
         cfg = config(work, {"s": {"model": model}}, machine=OS_DELAYS)
         tasks, wakeups = run_scheduler(cfg, "s")[:2]
-        assert tasks["finish_ns"].tolist() == [7 * MS + 120_000]
-        assert tasks["wait_ns"].tolist() == [120_000]
-        assert wakeups["delay_ns"].tolist() == [0, 20_000, 100_000]  # (the arrival first)
+        assert tasks["finish_ns"].tolist() == [9 * MS + 170_000]
+        assert tasks["wait_ns"].tolist() == [170_000]
+        assert wakeups["delay_ns"].tolist() == [0, 20_000, 100_000, 50_000]  # (arrival first)
 
 
 def test_while_a_woken_thread_waits_for_the_os_a_queued_one_takes_the_core():

@@ -445,7 +445,9 @@ def test_a_linux_machine_draws_the_tick_origin_per_run():
 
 # --- the machine's delays (sim/machine.py): exact, with constant laws ---------------------
 
-OS = {"profile": "ideal", "timer_lateness": "100us", "wake_latency": "20us"}
+# (a wake-up through a socket as long as one by another thread)
+OS = {"profile": "ideal", "timer_lateness": "100us", "wake_latency": "20us",
+      "net_wake_latency": "20us"}
 
 
 def test_a_driver_park_that_ends_by_its_timeout_is_late():
@@ -459,8 +461,8 @@ def test_a_driver_park_that_ends_by_its_timeout_is_late():
 
 
 def test_readiness_wakes_the_parked_driver_after_the_wake_latency():
-    """I/O readiness handed to the worker parked in epoll is a wake-up (20 us), not a
-    timeout; the next park, timed, is late (100 us)."""
+    """I/O readiness handed to the worker parked in epoll is a wake-up through a socket
+    (20 us), not a timeout; the next park, timed, is late (100 us)."""
     work = {"a": at("0s", {"io": "1ms"}, {"cpu": "1ms"}), "b": at("0s", {"sleep": "2500us"})}
     # one worker: a's data at 1 ms wakes the driver's worker at 1.02: a computes to 2.02.
     # Parked at 2.02 (tick 2) for 1 tick on b's timer (tick 3): 3.02 + 0.1 = 3.12 ms
@@ -478,6 +480,26 @@ def test_a_blocking_call_returns_to_a_thread_that_wakes_late():
     cfg = config(work, {"tokio": {"model": "tokio"}}, machine={"cores": 1, **OS})
     wakeups = run_scheduler(cfg, "tokio")[1]
     assert wakeups[["ready_ns", "run_ns"]].values.tolist()[-1] == [5 * MS, 5020 * US]
+
+def test_readiness_wakes_the_parked_driver_a_net_wake_latency_late_not_a_busy_one():
+    """net_wake_latency 90 us, wake_latency 5 us, one worker (``accept: worker``). a's
+    connection at 0.1 ms wakes the worker parked on the driver at 0.19 ms; a's 1 ms read
+    parks it (ready at 1.19 ms) and the worker parks again, until b's connection at 0.5
+    ms: it runs at 0.59 ms, and b computes to 3.59 ms. a's readiness came while the
+    worker ran b: it waits for the worker's next driver poll (its park at 3.59 ms) and
+    pays no wake-up: a computes 3.59-4.59 ms, then reads 1 ms with the worker parked: the
+    readiness at 5.59 ms wakes it at 5.68, and a computes to 5.78 ms."""
+    work = {"a": at("100us", {"io": "1ms"}, {"cpu": "1ms"}, {"io": "1ms"}, {"cpu": "100us"}),
+            "b": at("500us", {"cpu": "3ms"})}
+    machine = {"profile": "ideal", "wake_latency": "5us", "net_wake_latency": "90us"}
+    cfg = config(work, {"tokio": {"model": "tokio", "workers": 1, "accept": "worker"}},
+                 machine={"cores": 1, **machine})
+    tasks, wakeups, *_ = run_scheduler(cfg, "tokio")
+    assert sorted(wakeups[["task_id", "ready_ns", "run_ns"]].values.tolist()) == [
+        [0, 100 * US, 190 * US], [0, 1190 * US, 3590 * US], [0, 5590 * US, 5680 * US],
+        [1, 500 * US, 590 * US]]
+    assert finish_times(cfg, "tokio") == {0: 5780 * US, 1: 3590 * US}
+
 
 def test_an_earlier_readiness_cuts_a_late_timeout_short():
     """A park whose timeout (1 ms) ends late (at 1.1 ms) returns at 1.07 ms when data

@@ -1,16 +1,33 @@
 /* How late the kernel ends a timed wait, and how long a woken thread takes to run: the
- * measurements behind the linux profile's timer_lateness and wake_latency (sim/machine.py).
+ * measurements behind the linux profile's timer_lateness, wake_latency and
+ * net_wake_latency (sim/machine.py).
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
- *   /tmp/machine_delays > delays.csv     # kind,ns: 3,000 sleeps and 2,000 wake-ups
+ *   /tmp/machine_delays > delays.csv     # kind,ns: 3,000 sleeps, 2,000 + 3,000 wake-ups
  *
  * "late": nanosleep of 20 us, 1 ms and 2 ms in turn, how much longer each took.
  * "wake": every 1 ms the main thread signals a condition variable another thread waits on
  * (on an idle core); the time from the signal to the waiter running.
+ * "net": a wake-up through a socket, as a server's: a thread on the first allowed CPU
+ * blocks in epoll_wait on a loopback TCP connection (TCP_NODELAY); every 0.5-1.5 ms
+ * (stepped, so as not to lock to the kernel's tick) the main thread, on the second CPU,
+ * writes its CLOCK_MONOTONIC stamp (8 bytes) to the other end; the time from the stamp
+ * to epoll_wait's return (2,000 wake-ups). "net_same": the same with both threads on the
+ * first CPU (1,000 wake-ups). With one CPU allowed, both are on it.
  */
+#define _GNU_SOURCE
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static long now(void) {
     struct timespec t;
@@ -22,8 +39,9 @@ static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static long signalled_at;
 static int flag;
-enum { WAKES = 2000, SLEEPS = 3000 };
+enum { WAKES = 2000, SLEEPS = 3000, NET = 2000, NET_SAME = 1000 };
 static long wake[WAKES];
+static long net[NET + NET_SAME];
 
 static void *waiter(void *unused) {
     (void)unused;
@@ -36,6 +54,79 @@ static void *waiter(void *unused) {
         pthread_mutex_unlock(&mutex);
     }
     return NULL;
+}
+
+/* --- the wake-up through a socket ---------------------------------------------------- */
+
+struct receiver {
+    int fd, cpu, from, count;
+    atomic_int done;  /* wake-ups recorded so far */
+};
+
+static void pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *receive(void *arg) {
+    struct receiver *r = arg;
+    pin(r->cpu);
+    int ep = epoll_create1(0);
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = r->fd}, ready;
+    epoll_ctl(ep, EPOLL_CTL_ADD, r->fd, &event);
+    for (int i = 0; i < r->count; i++) {
+        long stamp;
+        while (epoll_wait(ep, &ready, 1, -1) < 1)
+            ;
+        long woken = now();
+        if (recv(r->fd, &stamp, sizeof stamp, MSG_WAITALL) != sizeof stamp)
+            exit(1);
+        net[r->from + i] = woken - stamp;
+        atomic_store(&r->done, i + 1);
+    }
+    close(ep);
+    return NULL;
+}
+
+static void loopback_pair(int *client, int *server) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    int one = 1, listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (bind(listener, (struct sockaddr *)&addr, len) || listen(listener, 1) ||
+        getsockname(listener, (struct sockaddr *)&addr, &len))
+        exit(1);
+    *client = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(*client, (struct sockaddr *)&addr, len))
+        exit(1);
+    *server = accept(listener, NULL, NULL);
+    setsockopt(*client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(*server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    close(listener);
+}
+
+/* ``count`` stamps sent from ``sender_cpu`` to a thread blocked in epoll_wait on
+ * ``receiver_cpu``, each once the receiver has taken the last and waits again */
+static void net_wakes(int receiver_cpu, int sender_cpu, int from, int count) {
+    struct receiver r = {.cpu = receiver_cpu, .from = from, .count = count};
+    int client;
+    loopback_pair(&client, &r.fd);
+    pthread_t thread;
+    pthread_create(&thread, NULL, receive, &r);
+    pin(sender_cpu);
+    for (int i = 0; i < count; i++) {
+        struct timespec pause = {0, 500000 + (i * 337L) % 1000 * 1000};
+        do
+            nanosleep(&pause, NULL);
+        while (atomic_load(&r.done) < i);
+        long stamp = now();
+        if (send(client, &stamp, sizeof stamp, 0) != sizeof stamp)
+            exit(1);
+    }
+    pthread_join(thread, NULL);
+    close(client);
+    close(r.fd);
 }
 
 int main(void) {
@@ -66,5 +157,15 @@ int main(void) {
     pthread_join(thread, NULL);
     for (int i = 0; i < WAKES; i++)
         printf("wake,%ld\n", wake[i]);
+    cpu_set_t allowed;  /* the receiver on the first allowed CPU, the sender on the next */
+    sched_getaffinity(0, sizeof allowed, &allowed);
+    int cpus[2] = {-1, -1}, found = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++)
+        if (CPU_ISSET(cpu, &allowed))
+            cpus[found++] = cpu;
+    net_wakes(cpus[0], found > 1 ? cpus[1] : cpus[0], 0, NET);
+    net_wakes(cpus[0], cpus[0], NET, NET_SAME);
+    for (int i = 0; i < NET + NET_SAME; i++)
+        printf("%s,%ld\n", i < NET ? "net" : "net_same", net[i]);
     return 0;
 }

@@ -12,7 +12,10 @@ order):
    loop can fire a timer up to 1 ms late, and for some whole-millisecond timeouts 2 ms
    late (``epoll_wait_ns``). On the machine (``sim/machine.py``), a wait that ends by its
    timeout ends ``timer_lateness`` late; one ended by an event wakes the parked thread
-   ``wake_latency`` after it, and its first work costs ``wake_cost`` more (cold caches).
+   after it, ``net_wake_latency`` for readiness on a socket (an ``io`` completion, an
+   arrival) and ``wake_latency`` for an executor's result (the self-pipe, written by a
+   thread of the same process), and its first work costs ``wake_cost`` more (cold caches).
+   A loop that is running when the event comes pays neither: its next select finds it.
 4. ``_process_events``: readiness callbacks of ready fds join the ready deque.
 5. Timers whose ``when < now + clock_resolution`` join it.
 6. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
@@ -36,7 +39,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import ASYNCIO_COSTS
+from ..machine import ASYNCIO_COSTS, Delays
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -340,20 +343,20 @@ class Loop:
         now = self.engine.now
         self.rec.ready(task, now, True)
         self.io_ready.append((now, task))
-        self._wake()
+        self._wake(self.os.net_wake)
 
     def call_soon_threadsafe(self, task: int) -> None:
         """An executor job finished: its callback is appended to ready at once."""
         self.rec.ready(task, self.engine.now, True)
         self.ready.append(~task)
-        self._wake()
+        self._wake(self.os.wake)
 
-    def _wake(self) -> None:
+    def _wake(self, latency: Delays) -> None:
         """An event ends a sleeping select: the loop thread, parked in ``epoll_wait``, runs
-        ``wake_latency`` later (unless its wait already ends sooner); a loop that is running
+        ``latency`` later (unless its wait already ends sooner); a loop that is running
         handles pays nothing."""
         if self.state == Loop.SELECTING:
-            delay = self.os.wake()
+            delay = latency()
             if self.engine.now + delay < self.wake_at or not delay:
                 self.wake_gen += 1
                 self.wake_at = self.engine.now + delay
@@ -509,14 +512,14 @@ class Loop:
         """``select`` on an idle loop: the thread blocks in ``epoll_wait`` for ``timeout``
         ns (None: until an fd is ready). A wait that ends by its timeout ends
         ``timer_lateness`` late; one that ends because an arrival (``arrival`` ns from now,
-        a readable fd) wakes the thread, ``wake_latency`` after it."""
+        a readable fd) wakes the thread, ``net_wake_latency`` after it."""
         self.state = Loop.SELECTING
         self.wake_gen += 1
         os = self.os
         if timeout is not None and not os.timer_late.zero:
             timeout += os.timer_late()
         if arrival is not None:
-            arrival += os.wake()
+            arrival += os.net_wake()
             if timeout is None or arrival < timeout:
                 timeout = arrival
         if timeout is None:

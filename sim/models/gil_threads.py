@@ -27,13 +27,18 @@ Where the machine (``sim/machine.py``, ``engine.os``) adds time, each marked ``O
   ``clock_nanosleep`` to a deadline fixed before it drops the GIL) returns that late too.
 - wake latency: a thread woken by another runs ``wake()`` after the wake-up: the waiter that
   ``drop_gil`` signals (``_signal``), the dropper waiting on ``switch_cond`` that the new
-  holder's ``take_gil`` signals (``_ready``), a thread blocked in ``io``/``block`` that the
-  completion wakes (``_call``) and a pool worker that ``submit`` wakes in
-  ``work_queue.get`` (``GilThreads.arrive``). Meanwhile the GIL is free: a thread that calls
-  ``take_gil`` first takes it, and the signalled waiter then finds it held and starts a new
-  full-interval wait (its saved ``switch_number`` the new one), as in ``ceval_gil.h``.
-  With a zero law (profile ``ideal``) the woken thread runs at once, before the thread that
-  woke it goes on: the exact timelines of docs/runtime-notes/gil.md section 3.
+  holder's ``take_gil`` signals (``_ready``), a thread blocked in ``block`` that the
+  return wakes (``_call``) and a pool worker that a spawn's ``submit`` wakes in
+  ``work_queue.get`` (``GilThreads.spawn``). Meanwhile the GIL is free: a thread that
+  calls ``take_gil`` first takes it, and the signalled waiter then finds it held and
+  starts a new full-interval wait (its saved ``switch_number`` the new one), as in
+  ``ceval_gil.h``.
+- net wake latency: a thread woken by readiness on its socket runs ``net_wake()`` after
+  it: one blocked in ``io`` (``_call``), and the idle thread a request arrives for
+  (``GilThreads.arrive``: a thread per connection, blocked in ``recv``).
+
+With a zero law (profile ``ideal``) the woken thread runs at once, before the thread that
+woke it goes on: the exact timelines of docs/runtime-notes/gil.md section 3.
 
 Consequences on the ideal machine: a forced slice is never shorter than ``interval``; with
 two or more CPU-bound threads every slice is exactly ``interval`` (the old holder is a fresh
@@ -74,6 +79,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..machine import Delays
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -145,7 +151,7 @@ class Gil:
 
     __slots__ = ("engine", "rec", "cores", "interval", "fifo", "holder", "last_holder",
                  "switch_number", "held_since", "drop_request", "waiting", "switcher",
-                 "shared", "late", "wake", "lane")
+                 "shared", "late", "wake", "net_wake", "lane")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
                  fifo: bool = True):
@@ -164,6 +170,7 @@ class Gil:
         self.shared = not isinstance(cores, OneCore)  # a thread that stops frees a core
         self.late = engine.os.timer_late  # OS: a timed wait ends this late
         self.wake = engine.os.wake  # OS: a woken thread runs this late
+        self.net_wake = engine.os.net_wake  # OS: a thread woken by its socket, this late
         self.lane = "GIL"  # where its holds are recorded (Recorder.occupy)
 
     # --- what threads do --------------------------------------------------------------------
@@ -409,9 +416,9 @@ class Gil:
                 back = th.due + self.late()
             else:  # (the deadline passed in drop_gil's switch_cond wait: it returns at once)
                 back = th.due = now
-        else:  # OS: the completion wakes the blocked thread, which runs wake latency later
-            th.due = now + arg
-            back = th.due + self.wake()
+        else:  # OS: the completion wakes the blocked thread, which runs wake latency
+            th.due = now + arg  # later (net wake latency: readiness on its socket)
+            back = th.due + (self.net_wake if kind == IO else self.wake)()
         if th.lane and self.rec.tracing:
             self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, back)
         self.engine.after(back - now, self._back, th)
@@ -526,20 +533,31 @@ class GilThreads(Model):
             self.cores = OneCore(engine)
         gil = NoGil if options.free_threaded else Gil
         self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo")
-        self.wake = engine.os.wake
+        self.wake, self.net_wake = engine.os.wake, engine.os.net_wake
         self.idle = [PyThread(f"thread {i}") for i in reversed(range(options.threads))]
         self.queue: deque[int] = deque()  # ThreadPoolExecutor._work_queue
 
     def arrive(self, task: int) -> None:
-        """``submit``: the work item goes to the queue, and an idle worker blocked in
-        ``work_queue.get`` is woken: it takes the first item and then the GIL."""
+        """A request (an open arrival, a closed client's): it comes over a socket, and an
+        idle thread blocked reading it (a thread per connection) is woken by the readiness:
+        it runs ``net_wake_latency`` later."""
+        self._submit(task, self.net_wake)
+
+    def spawn(self, parent: int, child: int) -> None:
+        """``submit`` from a running thread: the worker blocked in ``work_queue.get`` is
+        woken by its condition (``wake_latency``)."""
+        self._submit(child, self.wake)
+
+    def _submit(self, task: int, wake: Delays) -> None:
+        """The work item goes to the queue, and an idle worker is woken (``wake``): it
+        takes the first item and then the GIL."""
         if not self.idle:
             self.queue.append(task)
-        elif self.wake.zero:
+        elif wake.zero:
             self.gil.run(self.idle.pop(), task, 0, self._walk)
-        else:  # OS: the woken worker runs wake latency later
+        else:  # OS: the woken worker runs its wake latency later
             self.queue.append(task)
-            self.engine.after(self.wake(), self._get, self.idle.pop())
+            self.engine.after(wake(), self._get, self.idle.pop())
 
     def _get(self, th: PyThread) -> None:
         """The woken worker's ``work_queue.get`` returns the first item, unless a worker

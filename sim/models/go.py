@@ -31,8 +31,11 @@ is late by a draw of ``machine.timer_lateness`` (sysmon's ``usleep(delay)`` and 
 ``notetsleep``, a draw per sleep, in order, from a stream of sysmon's own, so that the
 planner may draw ahead: ``DrawnSysmonClock``; the idle M's ``epoll_wait`` for a timer); a
 thread woken by another runs after a draw of ``machine.wake_latency`` (``startm``'s
-``notewakeup`` of a parked M, readiness handed to the M blocked in ``epoll_wait``,
-``notewakeup(&sched.sysmonnote)`` of a deep-sleeping sysmon). ``preemptM``'s signal
+``notewakeup`` of a parked M, a blocking syscall's return,
+``notewakeup(&sched.sysmonnote)`` of a deep-sleeping sysmon), and the M blocked in
+``epoll_wait`` runs a draw of ``machine.net_wake_latency`` after readiness on a socket
+(an ``io`` completion, a connection) wakes it; readiness that finds every P busy waits
+for a poll and pays none. ``preemptM``'s signal
 (signal_unix.go: ``tgkill`` SIGURG, one pending per M) to an M that waits for a core stays
 pending and is taken when the OS next runs the M (``GoCores``), as the kernel delivers it.
 
@@ -547,7 +550,7 @@ class GoModel(Model):
                 self.dirty = True  # sysmon's poll may act before its planned round
             self.netq.append((now, g))
             return
-        wake = self.os.wake()  # the readiness wakes the M blocked in epoll_wait
+        wake = self.os.net_wake()  # the readiness wakes the M blocked in epoll_wait
         if wake:
             self.engine.after(wake, self._netpoll_return, g)
             return
@@ -605,7 +608,7 @@ class GoModel(Model):
         else:  # the wake-up latency of the M that this connection wakes: drawn once for it
             wake = self.arrival_wake
             if wake[0] != engine.open_next:  # (the poller may be re-armed many times first)
-                wake = self.arrival_wake = (engine.open_next, self.os.wake())
+                wake = self.arrival_wake = (engine.open_next, self.os.net_wake())
             when += wake[1]
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)

@@ -2,9 +2,10 @@
 
 ``io``, ``sleep`` and ``block`` leave the server, ``cpu`` and ``native`` are service,
 ``yield`` goes to the back of the queue. On a machine with OS delays a task back from
-``io`` or ``block`` runs ``machine.wake_latency`` after the completion (the kernel wakes its
-thread) and one back from ``sleep`` ``machine.timer_lateness`` after it is due; both count
-as waiting, from the completion or the due time.
+``io`` runs ``machine.net_wake_latency`` after the completion (its thread, blocked on the
+socket, is woken by the readiness), one back from ``block`` ``machine.wake_latency`` after
+the return, and one back from ``sleep`` ``machine.timer_lateness`` after it is due; each
+counts as waiting, from the completion or the due time.
 
 ``fcfs``, ``round_robin`` and ``shortest_remaining`` run every task as a thread on
 ``Cores`` (a FIFO run queue with no slice or a slice of ``quantum``; a
@@ -36,8 +37,10 @@ from .policies import ClassPriorityQueue, RunQueue, ShortestRemainingQueue
 
 def os_delay(engine: Engine, kind: int) -> int:
     """How long after its wait ends a task's thread runs: a sleep ends by a timer (timer
-    lateness), io and block by a wake-up from the kernel (wake latency)."""
-    return (engine.os.timer_late if kind == SLEEP else engine.os.wake)()
+    lateness), io by readiness on its socket (net wake latency), block by the call's
+    return (wake latency)."""
+    os = engine.os
+    return (os.timer_late if kind == SLEEP else os.net_wake if kind == IO else os.wake)()
 
 
 class FcfsOptions(SchedulerOptions):

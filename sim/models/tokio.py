@@ -43,10 +43,12 @@ threads; completion wakes the task from a non-worker thread, hence through the i
 
 The machine (``sim/machine.py``): the worker parked on the driver until the next timer's
 tick wakes ``timer_lateness`` late when that timeout ends the park; a worker unparked by
-another (``Unparker::unpark``: its condvar or the driver's waker), readiness handed to the
-worker parked in epoll, and an idle ``spawn_blocking`` thread signalled by ``notify_one``
-run ``wake_latency`` after the wake-up. A zero-timeout driver poll (maintenance,
-``park_yield``) never sleeps, so it is never late.
+another (``Unparker::unpark``: its condvar or the driver's waker) and an idle
+``spawn_blocking`` thread signalled by ``notify_one`` run ``wake_latency`` after the
+wake-up; the worker parked in epoll runs ``net_wake_latency`` after readiness on a socket
+(an ``io`` completion, a connection) wakes it. A zero-timeout driver poll (maintenance,
+``park_yield``) never sleeps, so it is never late, and readiness that comes while the
+driver's holder runs waits for its next poll at no extra cost.
 
 Not modelled: thread creation and scheduler CPU costs (all zero), ``block_in_place``, the
 unstable eager driver hand-off, the ``#[tokio::main]`` thread's own wake-up before it
@@ -69,7 +71,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import tick_origin
+from ..machine import Delays, tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -382,7 +384,8 @@ class TokioModel(Model):
                  "budget", "max_lifo", "event_interval", "accept_local", "offload", "pool",
                  "runqs",
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
-                 "peak", "random", "direct", "late", "wake", "coop_wake", "inject_batch",
+                 "peak", "random", "direct", "late", "wake", "net_wake", "coop_wake",
+                 "inject_batch",
                  "eager", "flagged", "hands_off")
     Options = TokioOptions
     # The fast path ``direct``: with no more workers than cores a burst is one timer and
@@ -437,9 +440,10 @@ class TokioModel(Model):
                        and NATIVE not in self.offload
                        and not offloads_bursts(engine.workload.templates))
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
-        # late(); a thread unparked by another (or handed readiness) runs after wake()
+        # late(); a thread unparked by another runs after wake(), one handed readiness on
+        # a socket after net_wake()
         self.late = engine.os.timer_late
-        self.wake = engine.os.wake
+        self.wake, self.net_wake = engine.os.wake, engine.os.net_wake
         for w in self.workers:
             w.lifo_enabled = self.lifo_on
             w.resume = lambda _x=None, w=w: self._resume(w)
@@ -452,7 +456,7 @@ class TokioModel(Model):
         driver = self.driver
         driver.events.append((self.engine.now, ~task))
         if driver.holder is not None:
-            self._request_wake(driver.holder)
+            self._request_wake(driver.holder, self.net_wake)
 
     def spawn(self, parent: int, child: int) -> None:
         """``tokio::spawn`` from a running task: ``schedule_local`` on its worker."""
@@ -464,7 +468,7 @@ class TokioModel(Model):
         driver = self.driver
         driver.events.append((now, task))
         if driver.holder is not None:
-            self._request_wake(driver.holder)
+            self._request_wake(driver.holder, self.net_wake)
 
     # --- Context::run -----------------------------------------------------------------------
 
@@ -700,7 +704,7 @@ class TokioModel(Model):
                 self.owes[task] = 1
                 holder = self.driver.holder
                 if registered == WAITS_FIRST and holder is not None:
-                    self._request_wake(holder)
+                    self._request_wake(holder, self.wake)
                 return RETURNED
             elif kind == YIELD:  # yield_now: context::defer, woken at the next park
                 rec.ready(task, now, False)
@@ -765,7 +769,7 @@ class TokioModel(Model):
         w = self.workers[index]
         w.state = NOTIFIED  # Unparker::unpark (MT/park.rs): a sleeping worker wakes
         if w.blocked:
-            self._request_wake(w)
+            self._request_wake(w, self.wake)
 
     def _to_parked(self, w: Worker) -> bool:
         """``transition_to_parked`` (False: local work, the worker stays up); the last
@@ -845,7 +849,7 @@ class TokioModel(Model):
         """Block: on the condvar, until an unpark; on the driver, in epoll_wait until the
         next timer's tick (``TimeDriver.park_timeout``) or the next connection. A wait that
         ends by its timeout is late by the OS's timer lateness; a connection is readiness
-        handed to the parked thread: it runs after the OS's wake latency."""
+        on a socket handed to the parked thread: it runs after the OS's net wake latency."""
         w.blocked = True
         w.gen += 1
         if not self.direct:
@@ -856,7 +860,7 @@ class TokioModel(Model):
         delay = self.time.park_timeout(now)
         due = self.engine.next_arrival()
         if due is not None and (delay == NO_TIMER or due - now < delay):
-            delay = due - now + self.wake()
+            delay = due - now + self.net_wake()
         elif delay != NO_TIMER:
             delay += self.late()
         else:
@@ -864,13 +868,14 @@ class TokioModel(Model):
         w.wake_at = now + delay
         self.engine.after(delay, self._wake, (w, w.gen))
 
-    def _request_wake(self, w: Worker) -> None:
-        """``Unparker::unpark`` (a condvar signal or the driver's I/O waker), or readiness
-        for the worker parked in epoll: the thread runs after the OS's wake latency, unless
-        an earlier wake-up is already on its way."""
+    def _request_wake(self, w: Worker, latency: Delays) -> None:
+        """``Unparker::unpark`` (a condvar signal or the driver's I/O waker: ``wake``), or
+        readiness on a socket for the worker parked in epoll (``net_wake``): the thread
+        runs ``latency`` later, unless an earlier wake-up is already on its way. A worker
+        that is not blocked pays nothing (it sees the readiness at its next poll)."""
         if w.blocked:
             now = self.engine.now
-            delay = self.wake()
+            delay = latency()
             if w.wake_at < 0 or now + delay < w.wake_at:
                 w.wake_at = now + delay
                 self.engine.after(delay, self._wake, (w, w.gen))
