@@ -402,6 +402,8 @@ def fake_measured() -> calibrate.Measured:
     return calibrate.Measured(
         late=calibrate._law("pareto(90us, 5)").sample(rng, 300).astype(float),
         wake=calibrate._law("pareto(13us, 2.8)").sample(rng, 200).astype(float),
+        net=calibrate._law("pareto(38us, 5.5)").sample(rng, 200).astype(float),
+        net_same=calibrate._law("pareto(21us, 4)").sample(rng, 100).astype(float),
         asyncio={"iteration_cost": 1500, "step_overhead": 1200, "handle_cost": 900,
                  "wake_cost": 16000, "lost_core_per_s": 0.0, "lost_core_max": 0},
         source="test")
@@ -423,6 +425,8 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
     assert str(cfg.machine.timer_lateness) == calibrate.fit_pareto(found.late)
     assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(found.wake)
+    assert str(cfg.machine.net_wake_latency) == calibrate.fit_pareto(found.net)
+    assert cfg.machine.net_wake_latency != cfg.machine.wake_latency
     assert cfg.machine.tick_origin == "random"  # linux fills the rest
     assert (cfg.machine.asyncio_iteration_cost, cfg.machine.asyncio_handle_cost,
             cfg.machine.asyncio_step_overhead, cfg.machine.asyncio_wake_cost) == (
@@ -446,7 +450,7 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 6
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 7
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
 

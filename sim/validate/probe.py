@@ -2,13 +2,16 @@
 
 Run as a script, like ``realpy.py`` (only the standard library in the measured process):
 
-    python probe.py delays   # CSV kind,ns: late (3,000 sleeps), wake (2,000 wake-ups)
+    python probe.py delays   # CSV kind,ns: late (3,000 sleeps), wake (2,000 wake-ups),
+                             # net (2,000 socket wake-ups across CPUs), net_same (1,000)
     python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
 
 ``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
 C compiler is found), same method and output: ``time.sleep`` of 20 us, 1 ms and 2 ms in
-turn, and a ``threading.Condition`` signalled every 1 ms to a waiting thread. Python adds
-its own few microseconds (and the GIL's hand-back) to both. ``asyncio`` is
+turn, a ``threading.Condition`` signalled every 1 ms to a waiting thread, and a stamp
+written on loopback TCP to a thread blocked in ``epoll`` (the sender a forked process, so
+that it does not hold the receiver's GIL). Python adds its own few microseconds (and the
+GIL's hand-back) to each. ``asyncio`` is
 ``docs/runtime-notes/asyncio_costs.py`` B-D in short: the model's ``iteration_cost``,
 ``step_overhead``, ``handle_cost`` and ``wake_cost``.
 """
@@ -18,13 +21,17 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import select
+import socket
 import statistics
+import struct
 import sys
 import threading
 import time
 
 now = time.perf_counter_ns
-SLEEPS, WAKES = 3000, 2000
+SLEEPS, WAKES, NET, NET_SAME = 3000, 2000, 2000, 1000
 
 
 def delays() -> None:
@@ -58,7 +65,55 @@ def delays() -> None:
                     break
     thread.join()
     rows += [f"wake,{ns}" for ns in woken]
+    allowed = sorted(os.sched_getaffinity(0))
+    receiver, sender = allowed[0], allowed[1 % len(allowed)]
+    rows += [f"net,{ns}" for ns in net_wakes(receiver, sender, NET)]
+    rows += [f"net_same,{ns}" for ns in net_wakes(receiver, receiver, NET_SAME)]
     print("\n".join(rows))
+
+
+def net_wakes(receiver_cpu: int, sender_cpu: int, count: int) -> list[int]:
+    """machine_delays.c's wake-ups through a socket: a forked sender on ``sender_cpu``
+    writes its stamp every 0.5-1.5 ms to this thread, pinned to ``receiver_cpu`` and
+    blocked in ``epoll``; the time from the stamp to epoll's return. The receiver's
+    one-byte answer tells the sender it has taken the stamp (it then pauses, so that the
+    receiver is blocked again when the next one comes)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    for sock in (client, server):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    pid = os.fork()
+    if pid == 0:  # the sender
+        try:
+            os.sched_setaffinity(0, {sender_cpu})
+            server.close()
+            for i in range(count):
+                if i:
+                    client.recv(1)
+                time.sleep((500 + i * 337 % 1000) / 1e6)
+                client.sendall(struct.pack("q", now()))
+        finally:
+            os._exit(0)
+    client.close()
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {receiver_cpu})
+    poller = select.epoll()
+    poller.register(server.fileno(), select.EPOLLIN)
+    woken: list[int] = []
+    for _ in range(count):
+        while not poller.poll():
+            pass
+        at = now()
+        (stamp,) = struct.unpack("q", server.recv(8, socket.MSG_WAITALL))
+        woken.append(at - stamp)
+        server.sendall(b"k")
+    os.waitpid(pid, 0)
+    poller.close()
+    server.close()
+    os.sched_setaffinity(0, before)
+    return woken
 
 
 def hot(k: int, m: int = 2000) -> float:
