@@ -256,6 +256,7 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
     curves = rows.groupby(["scheduler", *others], sort=False) if others else \
         ((name, rows[rows["scheduler"] == name]) for name in names)
     split: list[tuple[str, str]] = []
+    drawn: list[np.ndarray] = []  # the curves' values: they set the y range, not the bands
     for key, part in curves:
         name = key[0] if isinstance(key, tuple) else key
         marker = "o"
@@ -268,9 +269,11 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
             mean, low, high = _band(part, metric, column)
             ax.plot(mean.index, mean.to_numpy(), style, color=colours[name], marker=marker,
                     ms=3)
+            drawn.append(mean.to_numpy(float))
             if low is not None:
                 ax.fill_between(mean.index, low, high, color=colours[name], alpha=0.15, lw=0)
     ax.set_yscale("log")
+    cut = _fit_to_curves(ax, drawn)
     plain_log_ticks(ax.yaxis)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlabel("offered load (CPU work per second / cores)" if column == "load"
@@ -281,6 +284,8 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
     reps = int(rows["replication"].nunique()) if "replication" in rows else 0
     band = (f"bands: 95 % CI over {reps} replications" if reps > 1
             else "bands: 95 % CI" if f"{metrics[0]}_ci_low" in rows else "one replication")
+    if cut:
+        band += ", cut at the edges"
     what = (_metric_label(metrics[0]) if len(metrics) == 1
             else f"{quantity} percentiles" if quantity
             else ", ".join(_metric_label(m) for m in metrics))
@@ -336,6 +341,22 @@ def _axis_label(column: str) -> str:
 def _shown(value) -> str:
     """A swept value in a label: ``0.8``, ``1000``, ``[cpu]`` (never ``1e+03``)."""
     return format_number(value) if isinstance(value, float) else str(value)
+
+
+def _fit_to_curves(ax: Axes, drawn: list[np.ndarray], room: float = 5.0) -> bool:
+    """Keep the log axis within ``room`` times the curves' own range: a t-band over few
+    replications can reach zero or below (off a log axis) or far above, and would
+    otherwise set the range and squash the curves. True if a band was cut."""
+    values = np.concatenate(drawn) if drawn else np.array([])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return False
+    low, high = values.min() / room, values.max() * room
+    bottom, top = ax.get_ylim()
+    if bottom >= low and top <= high:
+        return False
+    ax.set_ylim(max(bottom, low), min(top, high))
+    return True
 
 
 def _band(part: pd.DataFrame, metric: str, x: str):

@@ -111,6 +111,17 @@ def test_load_curves_draw_means_and_t_bands():
     assert ax.get_yscale() == "log" and labelled(ax) and "3 replications" in ax.get_title()
 
 
+def test_a_band_past_the_curves_is_cut_at_the_axis_and_the_title_says_so():
+    """Two replications far apart: the t-band (t = 12.7) runs below zero, which a log axis
+    cannot show; the axis keeps to five times the curves' own range either way."""
+    rows = pd.DataFrame({"scheduler": "a", "class": "all", "replication": [0, 1, 0, 1],
+                         "load": [0.5, 0.5, 0.9, 0.9], "latency_p99_ms": [1.0, 9.0, 10.0, 30.0]})
+    ax = plots.load_curves(rows, metrics=["latency_p99_ms"])
+    assert ax.get_ylim()[0] >= 5.0 / 5 and ax.get_ylim()[1] == pytest.approx(20.0 * 5)
+    assert "cut at the edges" in ax.get_title()
+    assert "cut" not in plots.load_curves(sweep_summary()).get_title()  # narrow bands
+
+
 def test_load_curves_read_an_aggregate():
     agg = pd.DataFrame({"scheduler": ["a", "a"], "class": ["all", "all"], "load": [0.9, 0.5],
                         "latency_p99_ms_mean": [8.0, 4.0], "latency_p99_ms_ci_low": [7.0, 3.0],
@@ -150,7 +161,8 @@ def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
         assert band.min() == pytest.approx(6 - half, rel=1e-6)
         assert ax.get_xlabel() == "schedulers.g.switch_interval (ms)"
         assert ax.get_title() == ("P50 latency against schedulers.g.switch_interval\n"
-                                  "(bands: 95 % CI over 2 replications)")
+                                  "(bands: 95 % CI over 2 replications, cut at the edges)")
+        assert ax.get_ylim()[0] == pytest.approx(6 / 5)  # the band reaches below zero
         legend = [t.get_text() for t in ax.get_legend().get_texts()]
         assert legend == ["load = 0.5", "load = 0.9"]
     one_load = summary[summary["load"] == 0.5]
