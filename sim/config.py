@@ -859,14 +859,24 @@ def _step(node: Any, part: str, path: list[str]) -> Any:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str], base_dir: Path | None) -> dict:
-    """Apply dotted ``key=value`` overrides; a key that the schema lacks is an error."""
+    """Apply dotted ``key=value`` overrides; a key that the schema lacks is an error.
+
+    Keys are checked against the file's resolved config (so a default the file does not
+    write can be set). A file invalid on its own can still be repaired by overriding a
+    value it writes (``horizon=2s`` over a negative horizon); an override of any other key
+    then reports the file's own error, the problem to fix first."""
     if not overrides:
         return raw
-    resolved = validate(raw, base_dir).to_dict()
+    try:
+        resolved, invalid = validate(raw, base_dir).to_dict(), None
+    except ConfigError as exc:
+        resolved, invalid = raw, exc
     for text in overrides:
         path, value = _split_override(text)
         exists, _ = _lookup(resolved, path)
         if not exists:
+            if invalid is not None:
+                raise invalid
             raise ConfigError(_one_line(f"{key_path(*path)}: no such key in the config"
                                         f"{_closest_path(resolved, path)} "
                                         f"(override {quote(text)})"))

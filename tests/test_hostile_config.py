@@ -256,6 +256,17 @@ def test_an_override_takes_a_key_path_as_messages_write_it(tmp_path):
         refused(write(tmp_path, text), [f"{key}=1"], "cannot read this key")
 
 
+def test_an_override_repairs_a_value_the_file_writes(tmp_path):
+    """A file invalid on its own runs with an override of the bad value; an override of
+    another key (or of a key only the defaults have) reports the file's own error."""
+    path = write(tmp_path, BASE.replace("horizon: 1s", "horizon: -5s"))
+    assert load_config(path, ["horizon=2s"]).horizon == 2_000_000_000
+    refused(path, ["seed=3"], "horizon: duration '-5s' is negative")
+    refused(path, ["schedulers.fcfs.model=go"], "horizon: duration '-5s' is negative")
+    refused(path, ["drain_limit=1s"], "horizon: duration '-5s' is negative")  # default-only
+    refused(path, ["horizon=-1s"], "horizon: duration '-1s' is negative")
+
+
 def test_a_scheduler_named_like_a_tag(tmp_path):
     text = BASE.replace("  fcfs: {model: fcfs}", "  'model:fcfs': {model: fcfs, quantum: 1ms}")
     refused(write(tmp_path, text), match="schedulers.model:fcfs.quantum: unknown key")
