@@ -19,7 +19,7 @@ import pandas as pd
 from .config import Config
 from .models.base import SchedulerOptions
 from .phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN
-from .workload import _open_rate, _templates, _topological, load_factor
+from .workload import load_factor, open_rate, templates_of, topological
 
 TIMED = (CPU, IO, SLEEP, BLOCK, NATIVE)
 #: A server occupied this share of the window or more is (near) saturated: its queue grows.
@@ -50,18 +50,18 @@ class Bottleneck:
 
 def open_rates(cfg: Config) -> dict[str, float]:
     """The rate (per second) of every open class after ``load`` scales it."""
-    factor = load_factor(cfg, _templates(cfg))
-    return {name: _open_rate(cls) * factor for name, cls in cfg.workload.items()
-            if _open_rate(cls)}
+    factor = load_factor(cfg, templates_of(cfg))
+    return {name: open_rate(cls) * factor for name, cls in cfg.workload.items()
+            if open_rate(cls)}
 
 
 def offered_by_kind(cfg: Config) -> dict:
     """Per phase kind: the open classes' expected work per second (ns/s), children included;
     the phases that say ``offload: true`` under ``(kind, FLAGGED)``, not under their kind."""
-    templates = _templates(cfg)
+    templates = templates_of(cfg)
     keys = [*TIMED, *((k, FLAGGED) for k in TIMED)]
     tree = [dict.fromkeys(keys, 0.0) for _ in templates]  # per class: its task and children
-    for c in reversed(_topological(templates)):  # children before their parents
+    for c in reversed(topological(templates)):  # children before their parents
         t = templates[c]
         flags = t.offloaded or (False,) * len(t.kinds)
         for kind, law, target, flag in zip(t.kinds, t.laws, t.targets, flags, strict=True):

@@ -118,7 +118,7 @@ def _parents(templates: list[Template]) -> list[list[int]]:
     return parents
 
 
-def _topological(templates: list[Template]) -> list[int]:
+def topological(templates: list[Template]) -> list[int]:
     """Classes with every spawning class before the classes it spawns (a depth-first walk
     up the parents, in class order; iterative, so a long spawn chain cannot overflow the
     stack)."""
@@ -149,7 +149,7 @@ def _trees(templates: list[Template]) -> tuple[list[float], list[float]]:
     come first, so each class is summed once: linear in classes and phases. Floats, so a
     deep wide tree gives inf (compared as such) rather than a huge integer."""
     tasks, work = [1.0] * len(templates), [0.0] * len(templates)
-    for c in reversed(_topological(templates)):
+    for c in reversed(topological(templates)):
         t = templates[c]
         for kind, law, target in zip(t.kinds, t.laws, t.targets, strict=True):
             if kind in (CPU, NATIVE):
@@ -179,13 +179,14 @@ def _open_work_per_s(cfg: Config, templates: list[Template], factor: float) -> f
     _, work = _trees(templates)
     total = 0.0
     for c, cls in enumerate(cfg.workload.values()):
-        rate = _open_rate(cls)
+        rate = open_rate(cls)
         if rate:
             total += rate * factor * work[c] / 1e9
     return total
 
 
-def _open_rate(cls: TaskClass) -> float:
+def open_rate(cls: TaskClass) -> float:
+    """Arrivals per second of an open class as written (before ``load``); 0 for closed."""
     if isinstance(cls.arrival, Poisson):
         return cls.arrival.poisson
     if isinstance(cls.arrival, Periodic):
@@ -195,12 +196,13 @@ def _open_rate(cls: TaskClass) -> float:
 
 def offered_load(cfg: Config) -> float:
     """Offered cpu + native work of the open classes per second, per core (after ``load``)."""
-    templates = _templates(cfg)
+    templates = templates_of(cfg)
     factor = load_factor(cfg, templates)
     return _open_work_per_s(cfg, templates, factor) / cfg.machine.cores
 
 
-def _templates(cfg: Config) -> list[Template]:
+def templates_of(cfg: Config) -> list[Template]:
+    """Each class's phases unrolled (repeats expanded, spawn targets as class indices)."""
     index = {name: i for i, name in enumerate(cfg.workload)}
     return [flatten(cls.phases, index) for cls in cfg.workload.values()]
 
@@ -329,7 +331,7 @@ def generate(cfg: Config, seed: int | None = None) -> Workload:
             if target >= 0:
                 columns[p].setdefault(target, []).append(j)
     parents = _parents(templates)
-    for child in _topological(templates):
+    for child in topological(templates):
         blocks = [(part, j) for p in parents[child] for part in by_class[p]
                   for j in columns[p][child]]
         tasks = np.concatenate([part["ids"] for part, _ in blocks] or [np.empty(0, np.int64)])
@@ -357,7 +359,7 @@ def _sized(cfg: Config) -> tuple[list[Template], float]:
     """The templates and load factor of a run that fits: every class's spawn tree, the
     expected tasks (open, batch, closed and spawned) against ``max_tasks`` and their phases
     against ``MAX_PHASE_ARGS`` are checked before anything is drawn."""
-    templates = _templates(cfg)  # Config validation bounds the phases they unroll to
+    templates = templates_of(cfg)  # Config validation bounds the phases they unroll to
     tree, _ = _trees(templates)
     for c, (name, cls) in enumerate(cfg.workload.items()):
         if cls.arrival != "spawned" and not tree[c] <= cfg.max_tasks:
@@ -368,7 +370,7 @@ def _sized(cfg: Config) -> tuple[list[Template], float]:
     factor = load_factor(cfg, templates)
     count = [_roots(cfg, name, cls, templates[c], factor)
              for c, (name, cls) in enumerate(cfg.workload.items())]
-    for c in _topological(templates):  # parents first: a class's count is final here
+    for c in topological(templates):  # parents first: a class's count is final here
         for target in templates[c].targets:
             if target >= 0:
                 count[target] += count[c]
@@ -406,7 +408,7 @@ def _roots(cfg: Config, name: str, cls: TaskClass, template: Template, factor: f
                               "zero demand: each client would issue tasks without end")
         return arrival.closed.clients * (1 + cfg.horizon / cycle)  # a task at least per cycle
     span = max(0, cfg.horizon - getattr(arrival, "offset", 0))
-    return _open_rate(cls) * factor * span / 1e9
+    return open_rate(cls) * factor * span / 1e9
 
 
 def _assemble(cfg, classes, templates, builder, client_first, next_links) -> Workload:

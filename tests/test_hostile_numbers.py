@@ -22,7 +22,7 @@ from sim.units import (
     format_duration,
     parse_duration,
 )
-from sim.workload import _topological, _trees, check_size, generate
+from sim.workload import _trees, check_size, generate, topological
 
 BASE = """
 name: hostile
@@ -409,9 +409,9 @@ def test_trees_and_topological_order_on_a_diamond():
         "c": {"arrival": "spawned", "phases": [{"spawn": "d"}, {"spawn": "d"}]},
         "a": {"arrival": {"poisson": "1/s"}, "phases": [{"spawn": "b"}, {"spawn": "c"}]},
     }))
-    from sim.workload import _templates
-    templates = _templates(cfg)
-    order = _topological(templates)
+    from sim.workload import templates_of
+    templates = templates_of(cfg)
+    order = topological(templates)
     assert order.index(3) < order.index(1) < order.index(0)
     assert order.index(2) < order.index(0)
     tasks, work = _trees(templates)
