@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -580,3 +581,26 @@ def test_a_real_go_burst_is_running_time_not_the_clock(tmp_path: Path):
     tasks = [r for r in records if r["kind"] == "task"]
     assert len(tasks) == 2
     assert max(t["finish"] for t in tasks) - min(t["start"] for t in tasks) >= 59_000_000
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="no go toolchain")
+def test_a_real_go_run_traces_and_says_where_its_clock_starts(tmp_path: Path):
+    """SIM_TRACE=file: the Go program writes a runtime/trace there (Go's trace header), and
+    its info line's t0 is the CLOCK_MONOTONIC reading its times count from, taken during
+    the run (so that perf's timestamps line up with them)."""
+    raw = {"name": "traced", "seed": 1, "horizon": "1s", "machine": {"cores": 1},
+           "workload": {"t": {"arrival": {"batch": {"count": 2}},
+                              "phases": [{"cpu": "1ms"}, {"sleep": "1ms"}]}},
+           "schedulers": {"go": {"model": "go", "gomaxprocs": 1}}}
+    cfg = validate(raw)
+    workload = generate(cfg, cfg.seed)
+    argv, env, _ = runners.command("go", real_options(cfg), Toolchains(build_dir=tmp_path))
+    path = tmp_path / "run.trace"
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    records = runners.run(argv, {**env, "SIM_TRACE": str(path)}, runners.encode(workload),
+                          timeout=60)
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    info = records[0]
+    assert info["kind"] == "info" and before < info["t0"] < after
+    assert path.read_bytes().startswith(b"go 1.")  # "go 1.19 trace\0..."
+    assert len([r for r in records if r["kind"] == "task"]) == 2

@@ -19,6 +19,10 @@
 // backend connection and reads the reply "id replied" (the goroutine parks on the
 // netpoller meanwhile). Times are then runtime.nanotime (CLOCK_MONOTONIC): loadgen shifts
 // them.
+//
+// For investigations: SIM_TRACE=file writes a runtime/trace of the run there (read it with
+// go tool trace -d), and the info line's t0 is the CLOCK_MONOTONIC reading a run alone
+// counts its times from (to line them up with perf record -k CLOCK_MONOTONIC; 0 served).
 package main
 
 import (
@@ -27,6 +31,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -216,7 +221,24 @@ func serve(port string) {
 	fmt.Println("ready")
 }
 
+// traceTo starts a runtime/trace of the run into path; the function returned stops it.
+func traceTo(path string) func() {
+	f, err := os.Create(path)
+	if err == nil {
+		err = trace.Start(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "trace:", err)
+		os.Exit(1)
+	}
+	return func() { trace.Stop(); f.Close() }
+}
+
 func main() {
+	stop := func() {}
+	if path := os.Getenv("SIM_TRACE"); path != "" {
+		stop = traceTo(path)
+	}
 	port, served := os.LookupEnv("SIM_BACKEND")
 	roots := read(served)
 	records = make([]record, len(tasks))
@@ -230,9 +252,10 @@ func main() {
 		}
 	}
 	wg.Wait()
+	stop()
 	out := bufio.NewWriter(os.Stdout)
-	fmt.Fprintf(out, "{\"kind\":\"info\",\"runtime\":%q,\"gomaxprocs\":%d,\"godebug\":%q}\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), os.Getenv("GODEBUG"))
+	fmt.Fprintf(out, "{\"kind\":\"info\",\"runtime\":%q,\"gomaxprocs\":%d,\"godebug\":%q,\"t0\":%d}\n",
+		runtime.Version(), runtime.GOMAXPROCS(0), os.Getenv("GODEBUG"), t0)
 	for id, r := range records {
 		fmt.Fprintf(out, "{\"kind\":\"task\",\"id\":%d,\"arrival\":%d,\"start\":%d,\"finish\":%d}\n",
 			id, r.arrival, r.start, r.finish)
