@@ -33,8 +33,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--calibrate", action="store_true",
                         help="only measure this machine (timer lateness, wake latency, "
-                             "Go's usleep overshoot, asyncio's loop costs) and print its "
-                             "profile")
+                             "a wake-up through a socket, Go's usleep overshoot, asyncio's "
+                             "loop costs) and print its profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")
     parser.add_argument("--go", default="go", help="the go command (default: from PATH)")
