@@ -56,6 +56,7 @@ so that the model's draws are the same under every profile; ``ideal`` draws noth
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,7 +70,7 @@ from pydantic import (
 )
 
 from .distributions import Const, Distribution
-from .schema import MAX_CORES, At, Count, Dist, Duration, StrictModel, _reader
+from .schema import MAX_CORES, At, Count, Dist, Duration, StrictModel, _distribution, _reader
 from .units import MAX_DURATION, format_duration, quote
 
 # a runtime's own costs on this machine (CPU time of its bookkeeping), by runtime
@@ -87,6 +88,7 @@ PROFILES: dict[str, dict[str, Any]] = {
               **dict.fromkeys(ASYNCIO_COSTS, "0")},
 }
 MAX_PROFILE_BYTES = 1 << 16
+MAX_LATENESS_LAWS = 16  # timer_lateness by wait length: at most this many lengths
 
 
 class Machine(StrictModel):
@@ -96,7 +98,7 @@ class Machine(StrictModel):
     # sched_min_granularity (3 ms on an 8-core box: kernel/sched/fair.c); we use 3 ms.
     os_time_slice: Duration = 3_000_000
     tick_origin: Literal["random"] | int = "random"
-    timer_lateness: Dist = Const(0)
+    timer_lateness: Distribution | dict[int, Distribution] = Const(0)  # (by wait length)
     wake_latency: Dist = Const(0)
     net_wake_latency: Dist = Const(0)
     # asyncio's own work, where a loop has a core to itself (AsyncioOptions: an option of
@@ -132,6 +134,30 @@ class Machine(StrictModel):
     @classmethod
     def _origin(cls, value: Any) -> Any:
         return value if value == "random" else _reader(MAX_DURATION)(value)
+
+    @field_validator("timer_lateness", mode="before")
+    @classmethod
+    def _lateness(cls, value: Any, info: ValidationInfo) -> Any:
+        """One law, or ``{length: law, ...}``: a wait of length L ends late by the law of
+        the longest length not above L (the shortest's law below it)."""
+        if not isinstance(value, dict):
+            return _distribution(value, info)
+        if not value or len(value) > MAX_LATENESS_LAWS:
+            raise ValueError(f"give 1 to {MAX_LATENESS_LAWS} wait lengths, each with its "
+                             "law, e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}")
+        laws: dict[int, Distribution] = {}
+        for key, law in value.items():
+            length = _reader(MAX_DURATION)(key)
+            if length in laws:
+                raise ValueError(f"two keys for the wait length {format_duration(length)}")
+            laws[length] = _distribution(law, info)
+        return dict(sorted(laws.items()))
+
+    @field_serializer("timer_lateness")
+    def _show_lateness(self, value: Distribution | dict[int, Distribution]) -> Any:
+        if isinstance(value, dict):
+            return {format_duration(length): str(law) for length, law in value.items()}
+        return str(value)
 
     @field_serializer("tick_origin")
     def _show_origin(self, value: str | int) -> str:
@@ -210,6 +236,74 @@ class Delays:
         self.block = drawn[::-1].tolist()  # (popped from the end: in the order drawn)
 
 
+class TimerLateness:
+    """How late a timed wait ends, by its length: ``machine.timer_lateness`` is one law or
+    a law per wait length (a CPU idle longer wakes later: C ``nanosleep`` on the
+    development machine is late by p50 66 us at 20 us and 154-173 us at 5-20 ms).
+
+    Draw ``i`` belongs to the ``i``-th wait whatever its length: every law is drawn in
+    lockstep, in blocks (one on the stream itself, the others on child streams), so that a
+    model that works waits out ahead (Go's sysmon, ``take_each``) and one that draws as it
+    goes get the same draws. With one law the draws are ``Delays``' on the same stream."""
+
+    __slots__ = ("starts", "laws", "rngs", "rows", "cursor", "zero", "largest", "single")
+    BLOCK = Delays.BLOCK
+
+    def __init__(self, law: Distribution | dict[int, Distribution], rng: np.random.Generator):
+        by_length = law if isinstance(law, dict) else {0: law}
+        self.starts = list(by_length)
+        self.laws = list(by_length.values())
+        self.rngs = [rng, *rng.spawn(len(self.laws) - 1)]
+        self.single = len(self.laws) == 1
+        self.zero = all(isinstance(x, Const) and x.value == 0 for x in self.laws)
+        self.rows: list[list[int]] = [[] for _ in self.laws]
+        self.cursor = 0
+        self.largest = 0  # the largest delay drawn so far (a bound for checks of a run)
+
+    def law_of(self, length: int) -> int:
+        """The index of the law for a wait of ``length`` ns."""
+        return 0 if self.single else max(bisect_right(self.starts, length) - 1, 0)
+
+    def __call__(self, length: int) -> int:
+        """How late the next timed wait, of ``length`` ns, ends."""
+        if self.zero:
+            return 0
+        i = self.cursor
+        if i == len(self.rows[0]):
+            self._refill()
+            i = 0
+        self.cursor = i + 1
+        return self.rows[self.law_of(length)][i]
+
+    def take_each(self, k: int) -> list[list[int]]:
+        """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next wait's, were
+        it of that law's length), consumed as ``k`` calls would consume them."""
+        if self.zero:
+            return [[0] * k for _ in self.laws]
+        taken: list[list[int]] = [[] for _ in self.laws]
+        while len(taken[0]) < k:
+            if self.cursor == len(self.rows[0]):
+                self._refill()
+            n = min(k - len(taken[0]), len(self.rows[0]) - self.cursor)
+            for row, out in zip(self.rows, taken, strict=True):
+                out += row[self.cursor:self.cursor + n]
+            self.cursor += n
+        return taken
+
+    def take(self, k: int) -> list[int]:
+        """With one law: the next ``k`` draws (``Delays.take``)."""
+        if not self.single:
+            raise ValueError("timer lateness by wait length: take_each, by law")
+        return self.take_each(k)[0]
+
+    def _refill(self) -> None:
+        drawn = [law.sample(rng, self.BLOCK) for law, rng in zip(self.laws, self.rngs,
+                                                                  strict=True)]
+        self.largest = max(self.largest, *(int(d.max()) for d in drawn))
+        self.rows = [d.tolist() for d in drawn]
+        self.cursor = 0
+
+
 class OS:
     """The operating system under one run: what a timed wait and a wake-up (by another
     thread, or through a socket) cost."""
@@ -221,16 +315,16 @@ class OS:
         # alone; the socket wake-ups' is a child of the wake-ups' (spawning it leaves the
         # other streams, and the next child stream own_timer takes, as they were)
         late_rng, wake_rng = rng.spawn(2)
-        self.timer_late = Delays(machine.timer_lateness, late_rng)
+        self.timer_late = TimerLateness(machine.timer_lateness, late_rng)
         self.wake = Delays(machine.wake_latency, wake_rng)
         self.net_wake = Delays(machine.net_wake_latency, wake_rng.spawn(1)[0])
         self._law, self._rng = machine.timer_lateness, rng
 
-    def own_timer(self) -> Delays:
+    def own_timer(self) -> TimerLateness:
         """The timer lateness of one thread's waits on a stream of its own (the next child
         stream): a model may work that thread's waits out ahead (Go's sysmon) without
         shifting the draws of any other wait."""
-        return Delays(self._law, self._rng.spawn(1)[0])
+        return TimerLateness(self._law, self._rng.spawn(1)[0])
 
 
 def tick_origin(machine: Machine, tick: int, rng: np.random.Generator) -> int:

@@ -517,7 +517,7 @@ class Loop:
         self.wake_gen += 1
         os = self.os
         if timeout is not None and not os.timer_late.zero:
-            timeout += os.timer_late()
+            timeout += os.timer_late(timeout)
         if arrival is not None:
             arrival += os.net_wake()
             if timeout is None or arrival < timeout:

@@ -268,7 +268,7 @@ class Gil:
         th.wait = wait = TimedWait(th, now + self.interval, self.switch_number)
         # OS: a wait that ends by its timeout returns timer lateness after its deadline
         # (drawn now: the law is the same whenever it is drawn)
-        self.engine.after(self.interval + self.late(), self._timed_out, wait)
+        self.engine.after(self.interval + self.late(self.interval), self._timed_out, wait)
 
     def _timed_out(self, wait: TimedWait) -> None:
         """The wait's timeout: ``timed_out = 1``. If the GIL is locked and no switch came
@@ -413,7 +413,7 @@ class Gil:
         self.rec.running(task, now)
         if kind == SLEEP:  # OS: clock_nanosleep to the deadline ends timer lateness late
             if th.due > now:
-                back = th.due + self.late()
+                back = th.due + self.late(th.arg)
             else:  # (the deadline passed in drop_gil's switch_cond wait: it returns at once)
                 back = th.due = now
         else:  # OS: the completion wakes the blocked thread, which runs wake latency

@@ -79,7 +79,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import Delays
+from ..machine import TimerLateness
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -469,7 +469,7 @@ class GoModel(Model):
             cls = PlainSysmonGo
         return super().__new__(cls)
 
-    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
+    def _start_sysmon(self, options: GoOptions, late: TimerLateness) -> None:
         """The planner's clock; each sleep of sysmon's is late by the next draw of ``late``
         (the machine's timer lateness, on a stream of sysmon's own)."""
         clock = (options.sysmon_min_delay, options.sysmon_max_delay,
@@ -634,7 +634,7 @@ class GoModel(Model):
             return due  # (findRunnable runs a due timer without blocking)
         if r:
             due = now + (r if delay < r else delay // r * r)
-        return due + self.os.timer_late()
+        return due + self.os.timer_late(due - now)
 
     def _poll_wake(self, gen: int) -> None:
         if gen != self.poll_gen:
@@ -1353,7 +1353,7 @@ class Sysmon:
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
                  "note")
 
-    def __init__(self, go: GoModel, options: GoOptions, late: Delays):
+    def __init__(self, go: GoModel, options: GoOptions, late: TimerLateness):
         self.go, self.engine, self.late = go, go.engine, late
         self.min, self.max = options.sysmon_min_delay, options.sysmon_max_delay
         self.rounds, self.slice = options.sysmon_idle_rounds, options.time_slice
@@ -1369,7 +1369,7 @@ class Sysmon:
             self.delay *= 2
         if self.delay > self.max:  # up to 10ms
             self.delay = self.max
-        self.engine.last_at(self.engine.now + self.delay + self.late(), self._slept)
+        self.engine.last_at(self.engine.now + self.delay + self.late(self.delay), self._slept)
 
     def _slept(self, _value: None) -> None:
         """``usleep`` returned. With every P idle (``npidle == gomaxprocs``) and a timer
@@ -1379,7 +1379,8 @@ class Sysmon:
         if len(go.pidle) == go.nprocs:
             nxt = go._time_sleep_until()
             if nxt > now:
-                go.sleep_until = now + min(nxt - now, DEEP_SLEEP_MAX) + self.late()
+                sleep = min(nxt - now, DEEP_SLEEP_MAX)
+                go.sleep_until = now + sleep + self.late(sleep)
                 self.note = self.engine.last_at(go.sleep_until, self._round)
                 return
         self._round(None)
@@ -1453,7 +1454,7 @@ class PlainSysmonGo(GoModel):
 
     __slots__ = ("sysmon",)
 
-    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
+    def _start_sysmon(self, options: GoOptions, late: TimerLateness) -> None:
         self.clock = None
         self.sysmon = Sysmon(self, options, late)
 

@@ -35,12 +35,14 @@ from .base import (
 from .policies import ClassPriorityQueue, RunQueue, ShortestRemainingQueue
 
 
-def os_delay(engine: Engine, kind: int) -> int:
-    """How long after its wait ends a task's thread runs: a sleep ends by a timer (timer
-    lateness), io by readiness on its socket (net wake latency), block by the call's
-    return (wake latency)."""
+def os_delay(engine: Engine, kind: int, length: int) -> int:
+    """How long after its wait of ``length`` ns ends a task's thread runs: a sleep ends by
+    a timer (timer lateness), io by readiness on its socket (net wake latency), block by
+    the call's return (wake latency)."""
     os = engine.os
-    return (os.timer_late if kind == SLEEP else os.net_wake if kind == IO else os.wake)()
+    if kind == SLEEP:
+        return os.timer_late(length)
+    return (os.net_wake if kind == IO else os.wake)()
 
 
 class FcfsOptions(SchedulerOptions):
@@ -107,7 +109,7 @@ class Fcfs(Model):
                 if arg:
                     self.cores.release(thread)
                     rec.running(task, engine.now)
-                    late = os_delay(engine, kind)
+                    late = os_delay(engine, kind, arg)
                     engine.after(arg + late, lambda _, th=thread, t=task, d=late:
                                  self._back(th, t, d))
                     return
@@ -219,7 +221,7 @@ class ProcessorSharing(Model):
                 self._enter(task, arg)
                 return
             if (kind in (IO, SLEEP, BLOCK)) and arg:
-                late = os_delay(engine, kind)
+                late = os_delay(engine, kind, arg)
                 engine.after(arg + late, lambda _, t=task, d=late: self._back(t, d))
                 return
             if kind == DONE:

@@ -862,7 +862,7 @@ class TokioModel(Model):
         if due is not None and (delay == NO_TIMER or due - now < delay):
             delay = due - now + self.net_wake()
         elif delay != NO_TIMER:
-            delay += self.late()
+            delay += self.late(delay)
         else:
             return  # until an event or an unpark
         w.wake_at = now + delay
