@@ -398,16 +398,39 @@ def test_fit_pareto_recovers_a_pareto_law_and_bounds_a_heavy_tail():
     assert bounded.max_ns == pytest.approx(heavy.max(), rel=0.01)
 
 
+# sleeps by length: 20 us and 200 us alike, 1 ms later, 5 ms and 20 ms alike and later still
+FAKE_LATENESS = {20_000: "pareto(70us, 8)", 200_000: "pareto(71us, 8)",
+                 1_000_000: "pareto(100us, 5)", 5_000_000: "pareto(150us, 5)",
+                 20_000_000: "pareto(152us, 5)"}
+
+
 def fake_measured() -> calibrate.Measured:
     rng = np.random.default_rng(5)
     return calibrate.Measured(
-        late=calibrate._law("pareto(90us, 5)").sample(rng, 300).astype(float),
+        late={length: calibrate._law(law).sample(rng, 300).astype(float)
+              for length, law in FAKE_LATENESS.items()},
         wake=calibrate._law("pareto(13us, 2.8)").sample(rng, 200).astype(float),
         net=calibrate._law("pareto(38us, 5.5)").sample(rng, 200).astype(float),
         net_same=calibrate._law("pareto(21us, 4)").sample(rng, 100).astype(float),
         asyncio={"iteration_cost": 1500, "step_overhead": 1200, "handle_cost": 900,
                  "wake_cost": 16000, "lost_core_per_s": 0.0, "lost_core_max": 0},
         source="test")
+
+
+def test_neighbouring_sleep_lengths_share_a_law_when_their_p50_and_p90_are_close():
+    """Lengths join the run before them within CLOSE (10 %) of its p50 and p90: a law
+    per run, keyed by its shortest length, fitted to its sleeps together."""
+    base = np.linspace(100_000, 200_000, 101)  # p50 150 us, p90 190 us
+    late = {20_000: base, 200_000: base * 1.09, 1_000_000: base * 1.25,
+            2_000_000: base * 1.3, 5_000_000: base * 2}
+    assert calibrate.lateness_groups(late) == [[20_000, 200_000], [1_000_000, 2_000_000],
+                                               [5_000_000]]
+    fitted = calibrate.fit_lateness(late)
+    assert list(fitted) == [20_000, 1_000_000, 5_000_000]
+    assert fitted[20_000] == ([20_000, 200_000],
+                              calibrate.fit_pareto(np.concatenate([base, base * 1.09])))
+    assert calibrate.lateness_groups({20_000: base, 200_000: base * 1.11}) == [
+        [20_000], [200_000]]
 
 
 def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
@@ -424,7 +447,15 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     text = path.read_text()
     assert "machine: {profile: m.yaml}" in text and "asyncio_iteration_cost: 1.5us" in text
     cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
-    assert str(cfg.machine.timer_lateness) == calibrate.fit_pareto(found.late)
+    pooled = [np.concatenate([found.late[x] for x in group])
+              for group in ([20_000, 200_000], [1_000_000], [5_000_000, 20_000_000])]
+    assert {length: str(law) for length, law in cfg.machine.timer_lateness.items()} == {
+        start: calibrate.fit_pareto(samples)
+        for start, samples in zip((20_000, 1_000_000, 5_000_000), pooled, strict=True)}
+    assert "#   20us and 200us: p10 " in text and "#     20us alone: p10" in text
+    assert "#   1ms: p10 " in text and "#   5ms and 20ms: p10 " in text
+    assert "Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from " \
+           "the 20us law above):\n#   " + calibrate._us(found.late[20_000]) in text
     assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(found.wake)
     assert str(cfg.machine.net_wake_latency) == calibrate.fit_pareto(found.net)
     assert cfg.machine.net_wake_latency != cfg.machine.wake_latency
@@ -451,7 +482,7 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 7
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 10
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
 

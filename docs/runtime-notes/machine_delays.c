@@ -3,9 +3,11 @@
  * net_wake_latency (sim/machine.py).
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
- *   /tmp/machine_delays > delays.csv     # kind,ns: 3,000 sleeps, 2,000 + 3,000 wake-ups
+ *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 2,000 + 3,000 wake-ups
  *
- * "late": nanosleep of 20 us, 1 ms and 2 ms in turn, how much longer each took.
+ * "late_L": nanosleep of L ns, how much longer it took: 600 sleeps of each length (20 us,
+ * 200 us, 1 ms, 2 ms, 5 ms, 10 ms, 20 ms) in turn, so that a drift of the machine's load
+ * falls on every length alike (about 23 s). A CPU idle longer wakes later.
  * "wake": every 1 ms the main thread signals a condition variable another thread waits on
  * (on an idle core); the time from the signal to the waiter running.
  * "net": a wake-up through a socket, as a server's: a thread on the first allowed CPU
@@ -39,7 +41,7 @@ static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static long signalled_at;
 static int flag;
-enum { WAKES = 2000, SLEEPS = 3000, NET = 2000, NET_SAME = 1000 };
+enum { WAKES = 2000, SLEEPS = 600, NET = 2000, NET_SAME = 1000 };  /* SLEEPS: a length */
 static long wake[WAKES];
 static long net[NET + NET_SAME];
 
@@ -130,15 +132,18 @@ static void net_wakes(int receiver_cpu, int sender_cpu, int from, int count) {
 }
 
 int main(void) {
-    const long lengths[] = {20000, 1000000, 2000000};
+    const long lengths[] = {20000, 200000, 1000000, 2000000, 5000000, 10000000, 20000000};
+    enum { LENGTHS = sizeof lengths / sizeof lengths[0] };
+    static long late[SLEEPS * LENGTHS];
     printf("kind,ns\n");
-    for (int i = 0; i < SLEEPS; i++) {
-        long length = lengths[i % 3];
-        struct timespec request = {0, length};
+    for (int i = 0; i < SLEEPS * LENGTHS; i++) {
+        struct timespec request = {0, lengths[i % LENGTHS]};
         long start = now();
         nanosleep(&request, NULL);
-        printf("late,%ld\n", now() - start - length);
+        late[i] = now() - start - lengths[i % LENGTHS];
     }
+    for (int i = 0; i < SLEEPS * LENGTHS; i++)  /* (printed after: no write between sleeps) */
+        printf("late_%ld,%ld\n", lengths[i % LENGTHS], late[i]);
     pthread_t thread;
     pthread_create(&thread, NULL, waiter, NULL);
     for (int i = 0; i < WAKES; i++) {

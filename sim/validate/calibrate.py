@@ -1,8 +1,9 @@
 """This machine measured once and written as a machine profile (``--calibrate --write``).
 
 What the OS adds (``timer_lateness``, ``wake_latency``, ``net_wake_latency``) is measured
-the way the built-in ``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (3,000
-``nanosleep``\\ s of 20 us, 1 ms and 2 ms in turn; 2,000 condvar wake-ups; 2,000 wake-ups
+the way the built-in ``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (600
+``nanosleep``\\ s of each of 20 us, 200 us, 1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about
+23 s; 2,000 condvar wake-ups; 2,000 wake-ups
 through a loopback TCP socket of a thread blocked in ``epoll_wait`` on one CPU by a sender
 on another, and 1,000 with both on one CPU, reported only), built with ``cc`` when there is
 one, else its Python stand-in (``probe.py delays``). Each set of samples is fitted with a
@@ -13,6 +14,12 @@ not the mean, so that a few multi-ms outliers of a busy machine do not move the 
 law. The Pareto's mean is L a / (a - 1); a shape of 2 or less (infinite variance) is
 bounded by the largest sample (``max=``).
 
+A timed wait ends later the longer it lasts (a CPU idle longer wakes more slowly), so
+``timer_lateness`` is a law per wait length (``{length: law}``): each length's sleeps are
+fitted on their own, and neighbouring lengths whose sleeps' p50 and p90 are within 10 % of
+each other (``CLOSE``) share one law fitted to their sleeps together, keyed by the shorter
+length (a wait between two keys takes the shorter key's law, the shortest's below it).
+
 The socket wake-ups' outliers are mostly the scheduler's tick (``CONFIG_HZ=250``: up to
 4 ms), when the receiver's CPU runs another process that the woken thread must wait out;
 that is the machine's other load, which the model's OS does not have. They are fitted
@@ -22,9 +29,10 @@ busy one they enter p90-p99 and the law's shape falls (a longer tail), which is 
 profile's comments show them.
 
 Go's sysmon sleeps with ``usleep(20)``; its overshoot is the 20 us sleeps' lateness, which
-the model draws from ``timer_lateness`` (written in the profile's comments). asyncio's own
-costs (``probe.py asyncio``) are machine keys (``asyncio_iteration_cost`` ...): the profile
-sets them, so a config on it (and validation) runs asyncio at this machine's costs.
+the model draws from ``timer_lateness``'s law for 20 us (written in the profile's
+comments). asyncio's own costs (``probe.py asyncio``) are machine keys
+(``asyncio_iteration_cost`` ...): the profile sets them, so a config on it (and validation)
+runs asyncio at this machine's costs.
 """
 
 from __future__ import annotations
@@ -53,14 +61,15 @@ from .runners import Toolchains
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90, 0.99)
 C_SOURCE = Path(__file__).parents[2] / "docs" / "runtime-notes" / "machine_delays.c"
 PROBE = Path(__file__).parent / "probe.py"
-SHORT_SLEEP = 20_000  # ns: Go's sysmon usleep(20); every third sleep of machine_delays
+SHORT_SLEEP = 20_000  # ns: Go's sysmon usleep(20), machine_delays' shortest sleep
+CLOSE = 0.10  # neighbouring lengths share a law when their p50s and p90s are this close
 
 
 @dataclass
 class Measured:
     """Samples and costs of one calibration (ns)."""
 
-    late: np.ndarray  # sleeps of 20 us, 1 ms, 2 ms in turn
+    late: dict[int, np.ndarray]  # by sleep length (ns): how late each sleep ended
     wake: np.ndarray
     net: np.ndarray  # wake-ups through a socket, across CPUs
     net_same: np.ndarray  # the same on one CPU (reported only)
@@ -89,15 +98,16 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
         text = runners.run_text(argv, {}, "", tools.nice)
-    samples: dict[str, list[int]] = {"late": [], "wake": [], "net": [], "net_same": []}
+    samples: dict[str, list[int]] = {"wake": [], "net": [], "net_same": []}
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
-        samples[kind].append(int(ns))
+        samples.setdefault(kind, []).append(int(ns))  # late_<length ns>: a sleep's
     log("calibrating: asyncio's loop costs")
     (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
-    late, wake, net, same = (np.array(samples[k], dtype=float)
-                             for k in ("late", "wake", "net", "net_same"))
-    return Measured(late, wake, net, same, costs, source)
+    wake, net, same = (np.array(samples[k], dtype=float) for k in ("wake", "net", "net_same"))
+    late = {int(kind.removeprefix("late_")): np.array(values, dtype=float)
+            for kind, values in sorted(samples.items()) if kind.startswith("late_")}
+    return Measured(dict(sorted(late.items())), wake, net, same, costs, source)
 
 
 def _to_100ns(ns: float) -> int:
@@ -118,6 +128,28 @@ def fit_pareto(samples: np.ndarray) -> str:
     mean = _bounded_pareto_moment(low, top, alpha, 1)
     return f"pareto({format_duration(_to_100ns(mean))}, {alpha:g}, " \
            f"max={format_duration(_to_100ns(top))})"
+
+
+def lateness_groups(late: dict[int, np.ndarray]) -> list[list[int]]:
+    """The sleep lengths in runs of neighbours that share a law: a length joins the run
+    before it when its p50 and p90 are within ``CLOSE`` of the run's sleeps together."""
+    groups: list[list[int]] = []
+    for length in sorted(late):
+        if groups:
+            pooled = np.concatenate([late[x] for x in groups[-1]])
+            mine, theirs = (np.quantile(v, (0.5, 0.9)) for v in (late[length], pooled))
+            if np.all(np.abs(mine - theirs) <= CLOSE * theirs):
+                groups[-1].append(length)
+                continue
+        groups.append([length])
+    return groups
+
+
+def fit_lateness(late: dict[int, np.ndarray]) -> dict[int, tuple[list[int], str]]:
+    """``timer_lateness`` by wait length: {first length: (the lengths, the law fitted to
+    their sleeps together)}."""
+    return {group[0]: (group, fit_pareto(np.concatenate([late[x] for x in group])))
+            for group in lateness_groups(late)}
 
 
 def _us(values: np.ndarray) -> str:
@@ -142,10 +174,12 @@ def law_quantiles(law: Distribution) -> dict[str, float]:
 
 
 def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
-    """The profile file: the three laws and asyncio's costs, and as comments what the laws
-    were fitted to and Go's usleep overshoot."""
-    late, wake, net = fit_pareto(found.late), fit_pareto(found.wake), fit_pareto(found.net)
-    short = found.late[::3]  # the 20 us sleeps (machine_delays: 20 us, 1 ms, 2 ms in turn)
+    """The profile file: the timer lateness by wait length, the two wake-up laws and
+    asyncio's costs, and as comments what the laws were fitted to and Go's usleep
+    overshoot."""
+    lateness = fit_lateness(found.late)
+    wake, net = fit_pareto(found.wake), fit_pareto(found.net)
+    short = found.late[SHORT_SLEEP]
     a = found.asyncio
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -159,10 +193,18 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# by python -m sim.validate --calibrate (load average {load}). Use it with",
         f"#   machine: {{profile: {profile_name}}}",
         f"# Measured with {found.source}; laws fitted through log quantiles p10-p99.",
-        f"# timer_lateness: {len(found.late)} sleeps of 20 us, 1 ms and 2 ms, late by",
-        f"#   {_us(found.late)}",
-        f"#   the law: {law(late)}",
-        "# Go's sysmon usleep(20) overshoot (the 20 us sleeps, drawn from timer_lateness):",
+        f"# timer_lateness, by wait length: {len(found.late[min(found.late)])} sleeps of each "
+        f"of {', '.join(_length(x) for x in found.late)} in turn;",
+        "# a wait of length L takes the law of the longest key not above L (the shortest "
+        "key's below it). Late by",
+        *(line for group, spec in lateness.values() for line in (
+            f"#   {' and '.join(_length(x) for x in group)}: "
+            f"{_us(np.concatenate([found.late[x] for x in group]))}",
+            *(f"#     {_length(x)} alone: {_us(found.late[x])}" for x in group
+              if len(group) > 1),
+            f"#     the law: {law(spec)}")),
+        f"# Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from the "
+        f"{_length(max(x for x in lateness if x <= SHORT_SLEEP))} law above):",
         f"#   {_us(short)}",
         f"# wake_latency: {len(found.wake)} condvar wake-ups,",
         f"#   {_us(found.wake)}",
@@ -177,7 +219,8 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# asyncio's own costs below: CPython {sys.version.split()[0]}, probe.py asyncio.",
         f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
-        f"timer_lateness: {late}",
+        "timer_lateness:",
+        *(f"  {_length(start)}: {spec}" for start, (_, spec) in lateness.items()),
         f"wake_latency: {wake}",
         f"net_wake_latency: {net}",
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
@@ -216,10 +259,16 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _length(ns: int) -> str:
+    """A sleep length as the profile writes it (20us, 1ms)."""
+    return format_duration(ns)
+
+
 def summary(found: Measured) -> str:
     """One line per measured thing, for the terminal."""
-    return json.dumps({"timer_lateness_us": _us(found.late), "wake_latency_us": _us(found.wake),
+    late = {_length(x): _us(v) for x, v in found.late.items()}
+    return json.dumps({"timer_lateness_us": late, "wake_latency_us": _us(found.wake),
                        "net_wake_latency_us": _us(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),
-                       "usleep_20us_us": _us(found.late[::3]), "asyncio_ns": found.asyncio,
-                       "source": found.source}, indent=1)
+                       "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
+                       "asyncio_ns": found.asyncio, "source": found.source}, indent=1)

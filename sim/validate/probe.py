@@ -2,16 +2,17 @@
 
 Run as a script, like ``realpy.py`` (only the standard library in the measured process):
 
-    python probe.py delays   # CSV kind,ns: late (3,000 sleeps), wake (2,000 wake-ups),
+    python probe.py delays   # CSV kind,ns: late_<length> (600 sleeps of each of 7 lengths),
+                             # wake (2,000 wake-ups),
                              # net (2,000 socket wake-ups across CPUs), net_same (1,000)
     python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
 
 ``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
-C compiler is found), same method and output: ``time.sleep`` of 20 us, 1 ms and 2 ms in
-turn, a ``threading.Condition`` signalled every 1 ms to a waiting thread, and a stamp
-written on loopback TCP to a thread blocked in ``epoll`` (the sender a forked process, so
-that it does not hold the receiver's GIL). Python adds its own few microseconds (and the
-GIL's hand-back) to each. ``asyncio`` is
+C compiler is found), same method and output: ``time.sleep`` of 20 us, 200 us, 1 ms, 2 ms,
+5 ms, 10 ms and 20 ms in turn (600 of each), a ``threading.Condition`` signalled every 1 ms
+to a waiting thread, and a stamp written on loopback TCP to a thread blocked in ``epoll``
+(the sender a forked process, so that it does not hold the receiver's GIL). Python adds its
+own few microseconds (and the GIL's hand-back) to each. ``asyncio`` is
 ``docs/runtime-notes/asyncio_costs.py`` B-D in short: the model's ``iteration_cost``,
 ``step_overhead``, ``handle_cost`` and ``wake_cost``.
 """
@@ -31,17 +32,18 @@ import threading
 import time
 
 now = time.perf_counter_ns
-SLEEPS, WAKES, NET, NET_SAME = 3000, 2000, 2000, 1000
+SLEEPS, WAKES, NET, NET_SAME = 600, 2000, 2000, 1000  # SLEEPS: of each length
+LENGTHS = (20_000, 200_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000)  # ns
 
 
 def delays() -> None:
     """The machine_delays.c measurements, in Python; printed as that program prints them."""
     rows = ["kind,ns"]
-    for i in range(SLEEPS):
-        length = (20_000, 1_000_000, 2_000_000)[i % 3]
+    for i in range(SLEEPS * len(LENGTHS)):
+        length = LENGTHS[i % len(LENGTHS)]
         t = now()
         time.sleep(length / 1e9)
-        rows.append(f"late,{now() - t - length}")
+        rows.append(f"late_{length},{now() - t - length}")
     cond, state = threading.Condition(), {"flag": False, "at": 0}
     woken: list[int] = []
 
