@@ -142,15 +142,25 @@ class Machine(StrictModel):
         the longest length not above L (the shortest's law below it)."""
         if not isinstance(value, dict):
             return _distribution(value, info)
+        where = "machine.timer_lateness"
         if not value or len(value) > MAX_LATENESS_LAWS:
-            raise ValueError(f"give 1 to {MAX_LATENESS_LAWS} wait lengths, each with its "
-                             "law, e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}")
+            raise At(where, f"give 1 to {MAX_LATENESS_LAWS} wait lengths, each with its law, "
+                            "e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}, "
+                            f"got {len(value)}")
         laws: dict[int, Distribution] = {}
+        keys: dict[int, Any] = {}
         for key, law in value.items():
-            length = _reader(MAX_DURATION)(key)
+            try:
+                length = _reader(MAX_DURATION)(key)
+            except ValueError as exc:
+                raise At(f"{where}.{key}", f"a wait length: {exc}") from None
             if length in laws:
-                raise ValueError(f"two keys for the wait length {format_duration(length)}")
-            laws[length] = _distribution(law, info)
+                raise At(f"{where}.{key}", f"the same wait length as {keys[length]} "
+                                           f"({format_duration(length)})")
+            try:
+                laws[length], keys[length] = _distribution(law, info), key
+            except ValueError as exc:
+                raise At(f"{where}.{key}", f"{exc}") from None
         return dict(sorted(laws.items()))
 
     @field_serializer("timer_lateness")
@@ -194,6 +204,9 @@ def _profile_file(name: str, info: ValidationInfo) -> dict[str, Any]:
         where = ".".join(str(part) for part in error["loc"]) or "profile"
         problem = "unknown key" if error["type"] == "extra_forbidden" else \
             error["msg"].removeprefix("Value error, ")
+        at = (error.get("ctx") or {}).get("error")
+        if isinstance(at, At):  # (an error naming its own key path, under machine.)
+            where, problem = at.path.removeprefix("machine."), at.message
         raise At("machine.profile", f"{quote(name)}: {where}: {problem}") from None
     return values
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from helpers import MS
 
+from sim.cli import main
 from sim.config import ConfigError, load_config, parse_yaml, validate
 from sim.distributions import Const, parse_distribution
 from sim.units import UnitError, format_duration, parse_duration, parse_rate
@@ -178,6 +179,20 @@ BAD = [
      "machine.profile: expected linux, ideal or a YAML file such as machine.yaml, got 'bogus'"),
     ("machine: {profile: none.yaml}", "machine.profile: cannot read 'none.yaml' (No such file"),
     ("machine: {timer_lateness: exp(nan)}", "machine.timer_lateness: "),
+    ("machine: {timer_lateness: {}}", "machine.timer_lateness: give 1 to 16 wait lengths, "
+     "each with its law, e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}, got 0"),
+    ("machine: {timer_lateness: {0: 10us, soon: 1us}}", "machine.timer_lateness.soon: a wait "
+     "length: cannot read duration 'soon'"),
+    ("machine: {timer_lateness: {0: 10us, -1ms: 1us}}", "machine.timer_lateness.-1ms: a wait "
+     "length: duration '-1ms' is negative"),
+    ("machine: {timer_lateness: {1ms: 10us, 1000us: 20us}}", "machine.timer_lateness.1ms: "
+     "the same wait length as 1000us (1ms)"),  # (the test writes the keys sorted)
+    ("machine: {timer_lateness: {" + ", ".join(f"{i}ms: 1us" for i in range(17)) + "}}",
+     "machine.timer_lateness: give 1 to 16 wait lengths, each with its law, e.g. "),
+    ("machine: {timer_lateness: {0: 10us, 2ms: nope(1)}}", "machine.timer_lateness.2ms: unknown "
+     "distribution 'nope'"),
+    ("machine: {timer_lateness: {0: 10us, 2ms: -1us}}", "machine.timer_lateness.2ms: duration "
+     "'-1us' is negative"),
     ("machine: {wake_latency: -1us}", "machine.wake_latency: "),
     ("machine: {net_wake_latency: -1us}", "machine.net_wake_latency: duration '-1us' is "
      "negative"),
@@ -292,8 +307,36 @@ def test_a_profile_file_fills_keys_before_linux(base):
     assert cfg.net_wake_latency == Const(90_000)
 
 
+def test_timer_lateness_by_wait_length_validates_sorted_and_check_prints_it(base, capsys):
+    """{length: law}: lengths read as durations and sorted; --check writes each length
+    and its law; 16 lengths are allowed; a profile file can set it too."""
+    base.write_text(base.read_text().replace(
+        "machine: {cores: 2}", "machine: {cores: 2, timer_lateness: {5ms: 300us, "
+                               "0: 'pareto(70us, 5)', 1000us: exp(100us)}}"))
+    cfg = load_config(base)
+    assert cfg.machine.timer_lateness == {0: parse_distribution("pareto(70us, 5)"),
+                                          MS: parse_distribution("exp(100us)"),
+                                          5 * MS: Const(300_000)}
+    assert main([str(base), "--check"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)["machine"]["timer_lateness"]
+    assert list(shown.items()) == [("0", "pareto(70us, 5)"), ("1ms", "exp(100us)"),
+                                   ("5ms", "300us")]
+    many = {f"{i}ms": f"{i}us" for i in range(16)}
+    assert len(load_config(base, [f"machine.timer_lateness={many}"]).machine
+               .timer_lateness) == 16
+    base.write_text(BASE)  # (a config's own key wins over its profile's)
+    (base.parent / "m.yaml").write_text("timer_lateness:\n  20us: 70us\n  2ms: 150us\n")
+    cfg = load_config(base, ["machine.profile=m.yaml"]).machine
+    assert cfg.timer_lateness == {20_000: Const(70_000), 2 * MS: Const(150_000)}
+    assert str(cfg.wake_latency) == "pareto(15us, 2.5)"  # (linux fills the rest)
+
+
 @pytest.mark.parametrize("text,message", [
     ("timer_lateness: nope(1)\n", "'m.yaml': timer_lateness: unknown distribution 'nope'"),
+    ("timer_lateness: {0: 10us, 1ms: soon}\n",
+     "'m.yaml': timer_lateness.1ms: cannot read duration 'soon'"),
+    ("timer_lateness: {1ms: 10us, 0.001s: 20us}\n",
+     "'m.yaml': timer_lateness.0.001s: the same wait length as 1ms (1ms)"),
     ("net_wake_latency: -5us\n", "'m.yaml': net_wake_latency: duration '-5us' is negative"),
     ("turbo: 1\n", "'m.yaml': turbo: unknown key"),
     ("profile: ideal\n", "without a profile of its own"),
