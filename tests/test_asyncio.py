@@ -736,3 +736,26 @@ def test_requests_at_one_instant_are_dealt_in_the_order_their_clients_sent_them(
         at_6ms = trace[trace["t0"] == 6 * MS]
         assert sorted(zip(at_6ms["lane"], at_6ms["t1"], strict=True)) == \
             [("loop 0", 8 * MS), ("loop 1", 10 * MS)]
+
+
+# timer lateness by wait length (Const laws): under 1 ms 10 us, 1-5 ms 100 us, 5 ms on 300 us
+BY_LENGTH = {"0": "10us", "1ms": "100us", "5ms": "300us"}
+
+
+def test_a_selects_lateness_is_the_law_of_its_epoll_timeout():
+    """With epoll_wait's timeout in whole ms (the default) a 1.5 ms sleep is a 2 ms wait
+    (back 100 us late: 2.1 ms); its step computes to 2.2 and a 20 us sleep, due at 2.22
+    ms, is a 1 ms wait (from 2.2: back at 3.3 ms, 100 us late): the law of the wait, not of
+    the sleep. A 6 ms sleep from 3.4 ms is a 6 ms wait, 300 us late (9.7 ms). With a finer
+    select (``select_resolution: 1ns``) the 1.5 ms sleep is a 1.5 ms wait (1.6 ms), the 20
+    us one a 20 us wait, 10 us late (1.73 ms), the 6 ms one 300 us late (8.13 ms)."""
+    work = {"t": one([{"sleep": "1.5ms"}, {"cpu": "100us"}, {"sleep": "20us"},
+                      {"cpu": "100us"}, {"sleep": "6ms"}])}
+    cfg = late_cfg(work, {"timer_lateness": BY_LENGTH})
+    assert wake_log(run_scheduler(cfg, "a")[1]) == [
+        (0, 0, 0), (0, 1500 * US, 2100 * US), (0, 2220 * US, 3300 * US),
+        (0, 9400 * US, 9700 * US)]
+    fine = late_cfg(work, {"timer_lateness": BY_LENGTH}, select_resolution="1ns")
+    assert wake_log(run_scheduler(fine, "a")[1]) == [
+        (0, 0, 0), (0, 1500 * US, 1600 * US), (0, 1720 * US, 1730 * US),
+        (0, 7830 * US, 8130 * US)]

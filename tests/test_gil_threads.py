@@ -490,3 +490,20 @@ def test_gil_rounds_the_interval_to_whole_microseconds():
     assert Gil(Stub(), None, 1500).interval == 1 * US
     assert Gil(Stub(), None, 1).interval == 1 * US
     assert Gil(Stub(), None, 5 * MS).interval == 5 * MS
+
+
+def test_a_timed_wait_takes_the_lateness_law_of_its_length():
+    """Timer lateness by wait length (Const laws: under 1 ms 10 us, 1-5 ms 100 us, from 5
+    ms 300 us), no wake latency, two cores. A computes 12 ms from 0 with the GIL; B's
+    take_gil, a 5 ms timed wait, ends 300 us late (5300) and asks for a drop: A drops at
+    once, B takes the GIL and sleeps 0.5 ms (due 5800), back 10 us late (5810); its next
+    take_gil wait ends at 5810 + 5000 + 300: B[11110,12110), A to 13000. One law for all
+    waits would have put both kinds 10 or both 300 us late."""
+    machine = {"profile": "ideal", "cores": 2,
+               "timer_lateness": {"0": "10us", "1ms": "100us", "5ms": "300us"}}
+    cfg = config({"a": one([{"cpu": "12ms"}]), "b": one([{"sleep": "500us"}, {"cpu": "1ms"}])},
+                 {"t": {"model": "gil_threads"}}, machine=machine)
+    assert us(slices(cfg)) == [(0, 0, 11110), (1, 11110, 12110), (0, 12110, 13000)]
+    wakeups = run_scheduler(cfg, "t")[1]
+    assert wakeups[wakeups["task_id"] == 1][["ready_ns", "run_ns"]].values.tolist() == [
+        [0, 5300 * US], [5800 * US, 11110 * US]]

@@ -196,3 +196,17 @@ def test_class_priority_without_an_order_ranks_classes_as_the_workload_lists_the
             "lo": one([{"cpu": "10ms"}]), "lo2": one([{"cpu": "10ms"}], at="3ms")}
     cfg = config(work, {"p": {"model": "class_priority"}})
     assert finish_times(cfg, "p") == {0: 4 * MS, 1: 7 * MS, 2: 16 * MS, 3: 26 * MS}
+
+
+def test_a_sleep_ends_late_by_the_law_of_its_length():
+    """Timer lateness by wait length (Const laws: under 1 ms 10 us, 1-5 ms 100 us, from 5
+    ms 300 us): sleeps of 0.5, 2 and 5 ms end 10, 100 and 300 us late (a length on a key
+    takes that key's law), in every discipline."""
+    work = {"a": one([{"sleep": "500us"}, {"sleep": "2ms"}, {"sleep": "5ms"},
+                      {"cpu": "1ms"}])}
+    machine = {"timer_lateness": {"0": "10us", "1ms": "100us", "5ms": "300us"}}
+    for model in ("fcfs", "processor_sharing", "round_robin"):
+        cfg = config(work, {"s": {"model": model}}, machine=machine)
+        tasks, wakeups = run_scheduler(cfg, "s")[:2]
+        assert wakeups["delay_ns"].tolist() == [0, 10_000, 100_000, 300_000]
+        assert tasks["finish_ns"].tolist() == [8_910_000]

@@ -636,3 +636,20 @@ def test_a_task_out_of_budget_wakes_a_parked_worker_in_tokio_1_24(exhausted, ide
     # it runs at 1.06), then c; w1 runs a 1.04-11.04, w0 steals c 1.06-11.06
     assert finishes(work, cores=2, coop_exhausted=exhausted) == ideal
     assert finishes(work, cores=2, coop_exhausted=exhausted, machine=OS) == late
+
+
+def test_a_driver_parks_lateness_is_the_law_of_the_park():
+    """Timer lateness by wait length (Const laws: under 1 ms 10 us, 1-5 ms 100 us, from 5
+    ms 300 us). The idle worker parks on the driver for whole ticks, until the timer's: a
+    2.5 ms sleep from 0 (tick 3) is a 3 ms park, back 100 us late (3.1 ms); a computes to
+    4.1 ms and sleeps 0.5 ms (due 4.6: tick 5), a 1-tick park from tick 4: 1 ms, 100 us
+    late (5.2), the law of the park, not of the sleep; then 6 ms (due 11.2: tick 12), a 7
+    ms park from tick 5, back 300 us late: 12.5 ms."""
+    work = {"a": at("0s", {"sleep": "2500us"}, {"cpu": "1ms"}, {"sleep": "500us"},
+                    {"sleep": "6ms"})}
+    machine = {"profile": "ideal", "timer_lateness": {"0": "10us", "1ms": "100us",
+                                                      "5ms": "300us"}}
+    cfg = config(work, {"tokio": {"model": "tokio"}}, machine={"cores": 1, **machine})
+    wakeups = run_scheduler(cfg, "tokio")[1]
+    assert wakeups[["ready_ns", "run_ns"]].values.tolist() == [
+        [0, 0], [2500 * US, 3100 * US], [4600 * US, 5200 * US], [11_200 * US, 12_500 * US]]
