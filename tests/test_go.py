@@ -3,9 +3,9 @@ invariants on random workloads. Expected times follow docs/runtime-notes/go.md s
 
 import math
 import sys
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from itertools import count, islice
+from itertools import count, islice, repeat
 
 import numpy as np
 import pytest
@@ -91,6 +91,11 @@ def by_id(tasks, column):
 # --- sysmon's delay schedule --------------------------------------------------------------
 
 
+def one_law(draws):
+    """A ``DrawnSysmonClock``'s draws (``take_each``, ``law_of``) from one law's stream."""
+    return (lambda k: [list(islice(draws, k))]), (lambda length: 0)
+
+
 def test_sysmon_rounds_follow_the_delay_schedule():
     """20 us for rounds 0..50, then doubling (40 .. 5120 us), then 10 ms: note section 3.1."""
     clock = SysmonClock(20 * US, 10 * MS, 50, 0)
@@ -119,8 +124,7 @@ def test_each_usleep_is_late_by_its_own_draw():
     put round k at the sum of the delays and the first k draws; a retake at round 2
     re-anchors with delay 20 us, and the next sleep takes the next draw; a deep sleep takes
     one too."""
-    draws = count(1 * US, US)
-    clock = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda k: list(islice(draws, k)))
+    clock = DrawnSysmonClock(20 * US, 10 * MS, 50, *one_law(count(1 * US, US)))
     rounds = [clock.ge(0)]
     for _ in range(2):
         rounds.append(clock.ge(rounds[-1] + 1))
@@ -143,7 +147,7 @@ def test_the_drawn_clock_with_a_constant_lateness_is_the_grid(late, steps):
     """The cached grid (the fast path for a constant lateness, 0 on the ideal machine)
     and the drawn clock give the same rounds and states under any history."""
     grid = SysmonClock(20 * US, 10 * MS, 50, late)
-    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda k: [late] * k)
+    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50, *one_law(repeat(late)))
     t = 0
     for action, dt in steps:
         t = grid.ge(t + dt)
@@ -163,21 +167,28 @@ def test_the_drawn_clock_with_a_constant_lateness_is_the_grid(late, steps):
 class PlainSysmon:
     """sysmon's loop as proc.go writes it, one round at a time: ``if idle == 0 { delay =
     20 } else if idle > 50 { delay *= 2 }``, capped at 10 ms; ``usleep(delay)``, late by
-    the next draw; a round. A deep sleep at a round ends late by the next draw, and its
-    round keeps that round's idle and delay; a ``notewakeup`` during a deep sleep starts a
-    round with idle 0 and consumes no draw. The reference for ``DrawnSysmonClock``."""
+    the next draw of its length's law; a round. A deep sleep at a round ends late by the
+    next draw of its length's law, and its round keeps that round's idle and delay; a
+    ``notewakeup`` during a deep sleep starts a round with idle 0 and consumes no draw. The
+    reference for ``DrawnSysmonClock``: ``lates[law][j]`` is the j-th sleep's draw were it
+    of that law, and a sleep of length L takes the law of the longest of ``starts`` not
+    above L (the first below them)."""
 
-    def __init__(self, lates):
-        self.lates, self.j = lates, 1
-        self.rounds = [(20 * US + lates[0], 0, 20 * US)]  # (time, idle, delay)
+    def __init__(self, lates, starts=(0,)):
+        self.lates, self.starts, self.j = lates, starts, 0
+        self.rounds = [(20 * US + self._late(20 * US), 0, 20 * US)]  # (time, idle, delay)
+
+    def _late(self, length):
+        law = max(bisect_right(self.starts, length) - 1, 0)
+        self.j += 1
+        return self.lates[law][self.j - 1]
 
     def _next(self):
         t, idle, delay = self.rounds[-1]
         idle += 1
         delay = delay * 2 if idle > 50 else delay
         delay = min(delay, 10 * MS)
-        self.rounds.append((t + delay + self.lates[self.j], idle, delay))
-        self.j += 1
+        self.rounds.append((t + delay + self._late(delay), idle, delay))
 
     def ge(self, x):
         while self.rounds[-1][0] < x:
@@ -201,25 +212,33 @@ class PlainSysmon:
 
     def deep_sleep(self, t, until):
         _, idle, delay = self._cut(t)
-        self.rounds = [(until + self.lates[self.j], idle, delay)]
-        self.j += 1
+        self.rounds = [(until + self._late(until - t), idle, delay)]
         return self.rounds[0][0]
 
     def woken(self, f):
         self.rounds = [(f, 0, 20 * US)]
 
 
-@given(st.integers(0, 2**32), st.lists(st.tuples(
+LENGTH_KEYS = st.sampled_from([(0,), (0, 1 * MS), (0, 100 * US, 5 * MS), (0, 10 * MS),
+                               (40 * US, 1 * MS, 20 * MS), (0, 30 * US, 2 * MS, 10 * MS)])
+
+
+@given(st.integers(0, 2**32), LENGTH_KEYS, st.lists(st.tuples(
     st.sampled_from(["ge", "advance", "retake", "deep", "woken"]),
-    st.integers(1, 15 * MS)), max_size=30))
-def test_the_drawn_clock_is_sysmons_loop_round_by_round(seed, steps):
-    """The lazy clock (grid plus running sums of draws taken in blocks) gives the rounds
-    and states of the plain loop, each sleep late by its own draw, under any history (a
-    notewakeup ends a deep sleep, as in the model)."""
-    lates = np.random.default_rng(seed).integers(0, 300 * US, 20_000).tolist()
-    taken = iter(lates)
-    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50, lambda k: list(islice(taken, k)))
-    plain = PlainSysmon(lates)
+    st.integers(1, 15 * MS) | st.integers(20 * MS, 60 * MS)), max_size=30))
+def test_the_drawn_clock_is_sysmons_loop_round_by_round(seed, starts, steps):
+    """The lazy clock (a grid of lengths plus the draws of every law, taken in blocks by
+    sleep index) gives the rounds and states of the plain loop, each sleep late by its own
+    draw of its length's law (one law, or a law per length), under any history (a
+    notewakeup ends a deep sleep, as in the model; steps past 20 ms reach rounds beyond a
+    grid's end, all 10 ms sleeps)."""
+    rng = np.random.default_rng(seed)
+    lates = [rng.integers(0, 300 * US * (k + 1), 20_000).tolist() for k in range(len(starts))]
+    streams = [iter(row) for row in lates]
+    drawn = DrawnSysmonClock(20 * US, 10 * MS, 50,
+                             lambda k: [list(islice(row, k)) for row in streams],
+                             lambda length: max(bisect_right(starts, length) - 1, 0))
+    plain = PlainSysmon(lates, starts)
     t = 0
     for action, dt in steps:
         t = plain.ge(t + dt)
@@ -801,6 +820,48 @@ def test_a_hog_is_preempted_at_the_first_round_10ms_after_its_start(preempt_log,
         assert rounds == [k * 20 * US for k in range(1, 52)] + [t * US for t in doubling]
 
 
+# sleeps under 1 ms end 10 us late, 1-5 ms ones 100 us, longer ones 1 ms (ideal otherwise)
+LATE_BY_LENGTH = {"timer_lateness": {"0": "10us", "1ms": "100us", "5ms": "1ms"}}
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_each_sysmon_usleep_is_late_by_the_law_of_its_length(preempt_log):
+    """One P, a 50 ms hog. sysmon's 20-640 us sleeps end 10 us late, its 1.28 and 2.56 ms
+    ones 100 us, its 5.12 and 10 ms ones 1 ms: rounds every 30 us up to 1.53 ms (the
+    first, at 30 us, sees the hog's schedtick), then 1.58, 1.67, 1.84, 2.17, 2.82, 4.20,
+    6.86 and 12.98 ms, the first 10 ms after 30 us: it preempts the hog, which runs again
+    at once; the round 11 ms later (23.98) sees its new schedtick and the next (34.98)
+    preempts it again. With the 10 us law for every length they would fall at 11.81 and
+    31.83 ms; with 1 ms for the 10 ms sleeps but 10 us for the 5.12 ms one, at 12.01 and
+    34.01 ms."""
+    cfg = go_cfg({"hog": one([{"cpu": "50ms"}])}, machine=LATE_BY_LENGTH)
+    assert finish_times(cfg, "go") == {0: 50 * MS}
+    assert preempt_log == [(0, 12980 * US), (0, 34980 * US)]
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_deep_sleep_is_late_by_the_law_of_its_length(preempt_log):
+    """One P; G sleeps 30 ms, then computes 15 ms. sysmon's first usleep ends at 30 us
+    (20 + 10) with every P idle: it deep-sleeps until G's timer (29.97 ms, late by 1 ms:
+    31 ms, not 30.01 ms). The idle M's epoll_wait (30 ms, late 1 ms) runs G at 31 ms too,
+    and the round after it sees G's schedtick. idle = 1 on: rounds every 30 us to 32.50
+    ms, then 32.55, 32.64, 32.81, 33.14, 33.79, 35.17, 37.83 and 43.95 ms, the first 10 ms
+    after 31: G is preempted there, runs again at once and ends at 46 ms."""
+    cfg = go_cfg({"g": one([{"sleep": "30ms"}, {"cpu": "15ms"}])}, machine=LATE_BY_LENGTH)
+    assert finish_times(cfg, "go") == {0: 46 * MS}
+    assert preempt_log == [(0, 43950 * US)]
+
+
+def test_the_idle_ms_epoll_wait_is_late_by_the_law_of_its_whole_units():
+    """A timer due in 0.5 ms: the idle P's M waits epoll_wait's one whole millisecond,
+    late by the 1 ms law (100 us), not the 0.5 ms one (10 us): G runs at 1.1 ms. With a
+    resolution of 0 the wait is the timer's 0.5 ms, 10 us late."""
+    work = {"g": one([{"sleep": "500us"}, {"cpu": "100us"}])}
+    for resolution, woken in (("1ms", 1100 * US), ("0", 510 * US)):
+        cfg = go_cfg(work, machine=LATE_BY_LENGTH, netpoll_resolution=resolution)
+        assert wake_log(run_scheduler(cfg, "go")[1]) == [(0, 0, 0), (0, 500 * US, woken)]
+
+
 @pytest.mark.usefixtures("both_sysmons")
 def test_a_syscall_sighting_stays_when_the_g_takes_its_p_back(preempt_log):
     """Two Ps, one G: 8 syscalls of 2 ms, then 25 ms of cpu, all on P0 without an
@@ -883,28 +944,43 @@ def traced(cfg):
     return tasks, wakeups, [s for s in probe.spans if s[3] > s[2]], probe.waits
 
 
+# a timer lateness per wait length: constants (an exact law each) or random laws
+LENGTHS = ["0", "30us", "1ms", "2ms", "5ms", "10ms"]
+LATENESS_BY_LENGTH = st.one_of(
+    st.dictionaries(st.sampled_from(LENGTHS), st.sampled_from(["0", "10us", "100us", "1ms"]),
+                    min_size=2, max_size=4),
+    st.sampled_from([{"0": "exp(60us)", "1ms": "pareto(150us, 4)"},
+                     {"30us": "pareto(70us, 5)", "2ms": "uniform(50us, 400us)",
+                      "10ms": "exp(1ms)"}]))
+
+
 @HANG
 @settings(max_examples=100)
 @given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
-       profile=st.sampled_from(["ideal", "linux"]), async_preemption=st.booleans(),
+       profile=st.sampled_from(["ideal", "linux"]),
+       lateness=st.none() | LATENESS_BY_LENGTH, async_preemption=st.booleans(),
        seed=st.integers(0, 1000))
 def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, procs, profile,
-                                                               async_preemption, seed):
+                                                               lateness, async_preemption,
+                                                               seed):
     """The planner (``sysmon: planned``, only acting rounds are events) against proc.go's
     loop (``plain``, an event per round), each with and without direct bursts (one event
     per burst when no M can wait for a core; half the examples have no cgo call, so that
-    it applies when gomaxprocs <= cores): the same tables and traces, on both machines.
-    Written with the three exact tests above, which pin the planner's faults that it and
-    600 random workloads turned up; 100 examples find two of them (40 found none)."""
+    it applies when gomaxprocs <= cores): the same tables and traces, on both machines,
+    with their one timer lateness law or a law per wait length. Written with the three
+    exact tests above, which pin the planner's faults that it and 600 random workloads
+    turned up; 100 examples find two of them (40 found none)."""
     work = data.draw(sysmon_workloads(native=data.draw(st.booleans())))
+    machine = {"profile": profile, "cores": cores, "os_time_slice": "1ms"}
+    if lateness is not None:
+        machine["timer_lateness"] = lateness
     results = {}
     for sysmon in ("planned", "plain"):
         for direct in (True, False):
             cfg = config(work, {"go": {"model": "go", "gomaxprocs": procs, "sysmon": sysmon,
                                        "direct_bursts": direct,
                                        "async_preemption": async_preemption}},
-                         machine={"profile": profile, "cores": cores, "os_time_slice": "1ms"},
-                         horizon="60ms", seed=seed)
+                         machine=machine, horizon="60ms", seed=seed)
             results[sysmon, direct] = traced(cfg)
     tasks, wakeups, spans, waits = results["plain", False]  # the plain mechanisms
     for key, (t, w, s, ws) in results.items():

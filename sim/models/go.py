@@ -27,9 +27,10 @@ sleep keep its ``idle``. Either way a round comes after everything else that hap
 instant (``Engine.last_at``, S14): it sees a syscall that ends then, a G that starts then.
 
 The machine (``engine.os``) adds what the OS does: every timed wait that ends by its timeout
-is late by a draw of ``machine.timer_lateness`` (sysmon's ``usleep(delay)`` and deep
-``notetsleep``, a draw per sleep, in order, from a stream of sysmon's own, so that the
-planner may draw ahead: ``DrawnSysmonClock``; the idle M's ``epoll_wait`` for a timer); a
+is late by a draw of ``machine.timer_lateness``, the law for the wait's length (sysmon's
+``usleep(delay)`` and deep ``notetsleep``, a draw per sleep, in order, from a stream of
+sysmon's own, so that the planner may draw ahead: ``DrawnSysmonClock``; the idle M's
+``epoll_wait`` for a timer, its timeout in whole ``netpoll_resolution`` units); a
 thread woken by another runs after a draw of ``machine.wake_latency`` (``startm``'s
 ``notewakeup`` of a parked M, a blocking syscall's return,
 ``notewakeup(&sched.sysmonnote)`` of a deep-sleeping sysmon), and the M blocked in
@@ -73,8 +74,9 @@ import heapq
 from bisect import bisect_left
 from collections import deque
 from functools import partial
-from itertools import accumulate
+from itertools import accumulate, pairwise, repeat
 from math import gcd
+from operator import add
 from typing import Literal
 
 from pydantic import Field
@@ -234,67 +236,81 @@ class SysmonClock:
 
 class DrawnSysmonClock(SysmonClock):
     """``SysmonClock`` on a machine whose every timed wait ends late by its own draw
-    (``engine.os.timer_late``): the ``j``-th sleep of sysmon's life (a ``usleep`` or a
-    deep sleep) is late by the ``j``-th draw. Round ``k`` after the anchor at ``f`` falls
-    at ``f + grid[k] + cum[n + k] - cum[n]``: ``grid`` the cached grid of the delays alone
-    (``SysmonClock`` with no overshoot), ``cum`` the running sum of the draws (taken ahead
-    in blocks, in order), ``n`` the index of the sleep that ends the round after ``f``.
-    The rounds are worked out (``offs``) as far as a question reaches."""
+    (``engine.os.timer_late``, a law per wait length): the ``j``-th sleep of sysmon's life
+    (a ``usleep`` or a deep sleep) is late by the ``j``-th draw of the law for its length.
 
-    __slots__ = ("draws", "cum", "lo", "n", "grid")
+    Round ``k`` after the anchor at ``f`` falls at ``f + offs[k]``, ``offs[k] = offs[k - 1]
+    + steps[k] + late[laws[k]][n + k - 1]``: ``steps[k]`` the ``k``-th ``usleep``'s length
+    on the grid of the delays alone (``SysmonClock`` with no overshoot, cached), ``laws[k]``
+    its law, ``n`` the index of the sleep that ends the round after ``f``, and ``late`` the
+    draws of every law, taken ahead in blocks by sleep index (a re-anchor changes the
+    lengths of the sleeps ahead, not their indices, so the draws taken stay valid). The
+    rounds are worked out (``offs``) as far as a question reaches."""
+
+    __slots__ = ("take_each", "law_of", "late", "lo", "n", "plans", "steps", "laws",
+                 "law_max")
     BLOCK = 1024  # draws taken at a time
     CHUNK = 2  # rounds worked out at first when a question reaches past them (then 2x)
 
-    def __init__(self, min_delay: int, max_delay: int, rounds: int, draws):
-        self.draws = draws  # draws(k): the next k draws of the lateness, in order
-        self.cum = [0]  # cum[j - lo]: the sum of the draws before the j-th
+    def __init__(self, min_delay: int, max_delay: int, rounds: int, take_each, law_of):
+        self.take_each = take_each  # take_each(k): the next k draws of every law, [law][j]
+        self.law_of = law_of  # law_of(length): the law of a sleep of that length
+        self.late = take_each(self.BLOCK)  # late[law][j - lo]: the j-th sleep's draw
         self.lo = self.n = 0
+        self.plans: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
+        self.law_max = law_of(max_delay)
         super().__init__(min_delay, max_delay, rounds, 0)
         self.n = 1
-        self.start(min_delay + self._late(0), 0, min_delay)  # the first usleep, late
+        self.start(min_delay + self._late(0, min_delay), 0, min_delay)  # the first usleep
 
     def start(self, f: int, idle: int, delay: int) -> None:
-        grid = self.cache.get((idle if idle <= self.rounds else self.rounds + 1, delay))
-        if grid is None:
+        key = (idle if idle <= self.rounds else self.rounds + 1, delay)
+        plan = self.plans.get(key)
+        if plan is None:  # the sleeps' lengths until all are the longest, and their laws
             SysmonClock.start(self, f, idle, delay)
             grid = self.offs
+            steps = [delay, *(b - a for a, b in pairwise(grid))]
+            plan = self.plans[key] = (steps, [self.law_of(d) for d in steps])
         self.f, self.idle, self.delay = f, idle, delay
-        self.grid = grid  # (cached: never changed)
+        self.steps, self.laws = plan  # (cached: never changed)
         self.offs, self.last = [0], 0
 
     def _more(self) -> None:
-        sums = accumulate(self.draws(self.BLOCK), initial=self.cum[-1])
-        next(sums)
-        self.cum.extend(sums)
+        for row, new in zip(self.late, self.take_each(self.BLOCK), strict=True):
+            row += new
 
-    def _late(self, j: int) -> int:
-        """The draw of the ``j``-th sleep."""
+    def _late(self, j: int, length: int) -> int:
+        """The draw of the ``j``-th sleep, of ``length`` ns."""
         i = j - self.lo
-        while len(self.cum) <= i + 1:
+        while len(self.late[0]) <= i:
             self._more()
-        return self.cum[i + 1] - self.cum[i]
+        return self.late[self.law_of(length)][i]
 
     def _extend(self, off: int) -> None:
         """Work out the rounds until one falls at or after ``f + off`` (2, 4, 8 ... at a
         time: most questions reach a few rounds past a new anchor, and as sysmon's draws
         are a stream of its own, how far they are taken ahead changes no result)."""
-        offs, grid, cum = self.offs, self.grid, self.cum  # (cum grows in place)
-        i = self.n - self.lo
-        glen, glast, step = len(grid), grid[-1], self.max
+        offs, late, steps, laws = self.offs, self.late, self.steps, self.laws
+        i = self.n - self.lo - 1  # round k's sleep is the (i + k)-th draw held
+        glen = len(steps)
         chunk, last = self.CHUNK, self.last
         while last < off:
             k0 = len(offs)
-            k1 = k0 + chunk
-            while len(cum) <= i + k1:
+            k1 = k0 + chunk if k0 >= glen else min(k0 + chunk, glen)
+            while len(late[0]) < i + k1:
                 self._more()
-            if k1 <= glen:
-                delays = grid[k0:k1]
-            else:  # past the grid's end every delay is the longest
-                tail = range(glast + (max(k0, glen) - glen + 1) * step,
-                             glast + (k1 - glen + 1) * step, step)
-                delays = grid[k0:] + list(tail) if k0 < glen else tail
-            base = cum[i]
-            offs.extend([d + c - base for d, c in zip(delays, cum[i + k0:i + k1], strict=True)])
+            if k0 >= glen:  # past the grid's end every sleep is the longest
+                lengths = repeat(self.max, k1 - k0)
+                lates = late[self.law_max][i + k0:i + k1]
+            else:
+                lengths = steps[k0:k1]
+                if laws[k0] == laws[k1 - 1]:  # (lengths never shrink along a grid, nor
+                    lates = late[laws[k0]][i + k0:i + k1]  # their laws: one law here)
+                else:
+                    lates = [late[law][j] for j, law in enumerate(laws[k0:k1], i + k0)]
+            rounds = accumulate(map(add, lengths, lates), initial=last)
+            next(rounds)
+            offs.extend(rounds)
             last = offs[-1]
             chunk *= 2
         self.last = last
@@ -309,19 +325,18 @@ class DrawnSysmonClock(SysmonClock):
 
     def state(self, t: int) -> tuple[int, int]:
         k = bisect_left(self.offs, t - self.f)
-        grid = self.grid
-        if k == 0:
-            return self.idle, self.delay
-        return self.idle + k, grid[k] - grid[k - 1] if k < len(grid) else self.max
+        steps = self.steps
+        return self.idle + k, steps[k] if k < len(steps) else self.max
 
     def _reanchor(self, t: int, until: int, idle: int, delay: int) -> int:
-        """The round at ``t`` sleeps until ``until``, late by its sleep's draw; the next
-        round anchors the grid. Returns its time."""
+        """The round at ``t`` sleeps until ``until``, late by its sleep's draw of the law for
+        ``until - t``; the next round anchors the grid. Returns its time."""
         j = self.n + bisect_left(self.offs, t - self.f)
-        f = until + self._late(j)
+        f = until + self._late(j, until - t)
         self.n = j + 1
         if self.n - self.lo > 4096:  # forget the draws of sleeps long past
-            del self.cum[:self.n - self.lo]
+            for row in self.late:
+                del row[:self.n - self.lo]
             self.lo = self.n
         self.start(f, idle, delay)
         return f
@@ -471,11 +486,11 @@ class GoModel(Model):
 
     def _start_sysmon(self, options: GoOptions, late: TimerLateness) -> None:
         """The planner's clock; each sleep of sysmon's is late by the next draw of ``late``
-        (the machine's timer lateness, on a stream of sysmon's own)."""
+        (the machine's timer lateness, on a stream of sysmon's own), of its length's law."""
         clock = (options.sysmon_min_delay, options.sysmon_max_delay,
                  options.sysmon_idle_rounds)
         self.clock = SysmonClock(*clock, 0) if late.zero else \
-            DrawnSysmonClock(*clock, late.take)
+            DrawnSysmonClock(*clock, late.take_each, late.law_of)
 
     # --- entry points (events); each ends by planning sysmon's next acting round ---------
 
@@ -627,7 +642,8 @@ class GoModel(Model):
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
         entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated), by its
-        timeout: late by a draw of the machine's timer lateness."""
+        timeout: late by a draw of the machine's timer lateness for that timeout (the
+        whole units epoll_wait waits, not the timer's distance)."""
         now, r = self.engine.now, self.resolution
         delay = due - now
         if delay <= 0:
@@ -1344,10 +1360,10 @@ class Sysmon:
     { delay = 10 * 1000 }; usleep(delay); <every P idle: notetsleep until the next timer>;
     <netpoll if not polled for 10 ms>; if retake(now) != 0 { idle = 0 } else { idle++ } }``.
     Each ``usleep`` and deep sleep ends late by the next draw of the machine's timer
-    lateness (a stream of sysmon's own); ``notewakeup(&sched.sysmonnote)`` ends a deep
-    sleep, and the round follows once sysmon's thread runs (a wake-up latency later). A
-    round is queued last at its instant: it sees everything that happened then (S14). The
-    ``preemptM`` signals of a round are taken after its ``retake`` loop (S9).
+    lateness for its length (a stream of sysmon's own); ``notewakeup(&sched.sysmonnote)``
+    ends a deep sleep, and the round follows once sysmon's thread runs (a wake-up latency
+    later). A round is queued last at its instant: it sees everything that happened then
+    (S14). The ``preemptM`` signals of a round are taken after its ``retake`` loop (S9).
     """
 
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
