@@ -955,7 +955,7 @@ LATENESS_BY_LENGTH = st.one_of(
 
 
 @HANG
-@settings(max_examples=100)
+@settings(max_examples=max(100, settings().max_examples))  # (the thorough profile: 500)
 @given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
        profile=st.sampled_from(["ideal", "linux"]),
        lateness=st.none() | LATENESS_BY_LENGTH, async_preemption=st.booleans(),
