@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import yaml
-from helpers import MS
+from helpers import MS, US
 
 from sim.cli import main
 from sim.config import ConfigError, load_config, parse_yaml, validate
@@ -291,9 +291,12 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0"}
     linux = load_config(base).machine
-    assert (str(linux.timer_lateness), str(linux.wake_latency),
-            str(linux.net_wake_latency)) == \
-        ("pareto(100us, 3.5)", "pareto(15us, 2.5)", "pareto(37.6us, 5.62)")
+    assert (str(linux.wake_latency), str(linux.net_wake_latency)) == \
+        ("pareto(15us, 2.5)", "pareto(37.6us, 5.62)")
+    assert {length: str(law) for length, law in linux.timer_lateness.items()} == {
+        20 * US: "pareto(90.2us, 5.12)", MS: "pareto(110.6us, 2.68)",
+        2 * MS: "pareto(113.4us, 3.13)", 5 * MS: "pareto(151.6us, 1.99, max=3.7993ms)",
+        10 * MS: "pareto(180.1us, 1.91, max=6.9848ms)"}
 
 
 def test_a_profile_file_fills_keys_before_linux(base):
