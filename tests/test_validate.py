@@ -43,7 +43,9 @@ from sim.workload import generate
 
 MS = 1_000_000
 # a timer lateness (ns), fixed so that no test sleeps to find it out
-LATENESS = {"mean": 80_000, "p50": 70_000, "p99": 150_000}
+LATENESS = {0: {"mean": 80_000, "p50": 70_000, "p99": 150_000}}  # one law
+BY_LENGTH = {**LATENESS, 1_000_000: {"mean": 110_000, "p50": 100_000, "p99": 200_000},
+             5_000_000: {"mean": 160_000, "p50": 150_000, "p99": 300_000}}
 TINY = {
     "horizon": "100ms", "machine": {"cores": 1},
     "workload": {
@@ -173,16 +175,50 @@ def test_floor_counts_the_timer_waits_a_figure_spans():
     assert floor("t", "latency_p50_ms", mixed, LATENESS) == pytest.approx(4 * 0.07)
 
 
+def test_with_a_law_per_wait_length_each_wait_takes_its_lengths_law():
+    """A sleep takes its length's law; a wake-up's one wait (and the arrival) the average
+    of the class's timers, else the workload's, else the shortest length's law."""
+    _, workload = tiny()  # the tickers sleep 1 ms three times; the hog and child not at all
+    assert floor("ticker", "wake_delay_p50_ms", workload, BY_LENGTH) == pytest.approx(0.1)
+    assert floor("ticker", "latency_mean_ms", workload, BY_LENGTH) == pytest.approx(4 * 0.11)
+    assert floor("child", "wake_delay_p99_ms", workload, BY_LENGTH) == pytest.approx(0.2)
+    assert floor("child", "latency_p99_ms", workload, BY_LENGTH) == pytest.approx(0.2)
+    raw = {**TINY, "workload": {
+        "t": {"arrival": {"batch": {"count": 1}}, "phases": [
+            {"sleep": "500us"}, {"io": "10ms"}, {"block": "5ms"}, {"sleep": "20ms"}]},
+        "u": {"arrival": {"batch": {"count": 1}}, "phases": [{"native": "10ms"}]}}}
+    mixed = generate(validate(raw), 1)
+    # t's timers: 500 us (the 0 law), 5 ms and 20 ms (the 5 ms law); not the io
+    assert floor("t", "wake_delay_p50_ms", mixed, BY_LENGTH) == pytest.approx(
+        (0.07 + 0.15 + 0.15) / 3)
+    assert floor("t", "latency_p50_ms", mixed, BY_LENGTH) == pytest.approx(
+        (0.07 + 0.15 + 0.15) / 3 + 0.07 + 0.15 + 0.15)
+    assert floor("u", "wake_delay_mean_ms", mixed, BY_LENGTH) == pytest.approx(
+        (0.08 + 0.16 + 0.16) / 3)  # no timer of its own: the workload's
+    alone = generate(validate({**raw, "workload": {"u": raw["workload"]["u"]}}), 1)
+    assert floor("u", "wake_delay_p99_ms", alone, BY_LENGTH) == pytest.approx(0.15)
+    assert floor("u", "latency_p50_ms", alone, BY_LENGTH) == pytest.approx(0.07)
+
+
 def test_the_floor_is_the_profiles_timer_lateness(tmp_path: Path):
-    """linux's pareto(100us, 3.5): L = 71.4 us, p50 = L 2^(1/3.5) = 87.1 us, p99 = L
-    100^(1/3.5) = 267 us; ideal adds nothing; a profile file's own law."""
+    """linux's law per wait length: from 20 us pareto(90.2us, 5.12), so L = 90.2 4.12 / 5.12
+    = 72.6 us, p50 = L 2^(1/5.12) = 83.2 us, p99 = L 100^(1/5.12) = 178 us; a longer wait's
+    law is later (p50 and mean); ideal adds nothing; a profile file's own law."""
     linux = timer_lateness("linux")
-    assert linux["p50"] == pytest.approx(87_100, rel=0.01)
-    assert linux["p99"] == pytest.approx(267_000, rel=0.03)
-    assert linux["mean"] == pytest.approx(100_000, rel=0.01)
-    assert timer_lateness("ideal") == {"mean": 0.0, "p50": 0.0, "p99": 0.0}
+    assert list(linux) == [20_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000]
+    assert linux[20_000]["p50"] == pytest.approx(83_200, rel=0.01)
+    assert linux[20_000]["p99"] == pytest.approx(178_000, rel=0.03)
+    assert linux[20_000]["mean"] == pytest.approx(90_200, rel=0.01)
+    for figure in ("p50", "mean"):
+        assert [law[figure] for law in linux.values()] == sorted(law[figure]
+                                                                for law in linux.values())
+    assert timer_lateness("ideal") == {0: {"mean": 0.0, "p50": 0.0, "p99": 0.0}}
     (tmp_path / "m.yaml").write_text("timer_lateness: 50us\n")
-    assert timer_lateness(str(tmp_path / "m.yaml"))["p99"] == 50_000
+    assert timer_lateness(str(tmp_path / "m.yaml"))[0]["p99"] == 50_000
+    (tmp_path / "m.yaml").write_text("timer_lateness: {20us: 50us, 5ms: 150us}\n")
+    assert timer_lateness(str(tmp_path / "m.yaml")) == {
+        20_000: {"mean": 50_000, "p50": 50_000, "p99": 50_000},
+        5_000_000: {"mean": 150_000, "p50": 150_000, "p99": 150_000}}
 
 
 def test_encode_writes_every_phase_and_refuses_what_real_programs_cannot_run():

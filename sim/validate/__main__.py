@@ -32,9 +32,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "measure this machine now (written to OUT/machine.yaml)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--calibrate", action="store_true",
-                        help="only measure this machine (timer lateness, wake latency, "
-                             "a wake-up through a socket, Go's usleep overshoot, asyncio's "
-                             "loop costs) and print its profile")
+                        help="only measure this machine (timer lateness by wait length, "
+                             "wake latency, a wake-up through a socket, Go's usleep "
+                             "overshoot, asyncio's loop costs; about 40 s) and print its "
+                             "profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")
     parser.add_argument("--go", default="go", help="the go command (default: from PATH)")

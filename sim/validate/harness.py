@@ -29,6 +29,7 @@ from ..metrics import summary_rows, task_table, wakeup_table
 from ..phases import BLOCK, SLEEP
 from ..recorder import Recorder
 from ..runner import simulate_tables
+from ..units import format_duration
 from ..workload import Workload, generate
 from . import calibrate, runners
 from .runners import Skip, Toolchains
@@ -88,25 +89,52 @@ def figures(rows: list[dict], wanted) -> dict[tuple[str, str], float]:
     return {(cls, metric): float(by_class[cls][metric]) for cls, metric in wanted}
 
 
-def timer_lateness(profile: str) -> dict[str, float]:
-    """The profile's timer lateness (ns): the law's mean, p50 and p99."""
+Lateness = dict[int, dict[str, float]]  # by wait length: a law's mean, p50 and p99 (ns)
+
+
+def timer_lateness(profile: str) -> Lateness:
+    """The profile's timer lateness (ns) by wait length (``{0: ...}`` with one law): each
+    law's mean, p50 and p99."""
     law = Machine.model_validate({"profile": str(profile)}).timer_lateness
-    return calibrate.law_quantiles(law)
+    laws = law if isinstance(law, dict) else {0: law}
+    return {length: calibrate.law_quantiles(x) for length, x in laws.items()}
 
 
-def floor(cls: str, metric: str, workload: Workload, lateness: dict[str, float]) -> float:
+def _timed_lengths(workload: Workload, cls: str) -> np.ndarray:
+    """The lengths (ns) of the class's ``TIMED`` phases, a row per task of the class and a
+    column per phase."""
+    c = workload.classes.index(cls)
+    positions = [i for i, kind in enumerate(workload.templates[c].kinds) if kind in TIMED]
+    tasks = np.flatnonzero(workload.task_class == c)
+    return workload.args[workload.offset[tasks][:, None] + np.array(positions, dtype=np.int64)]
+
+
+def _late(lengths: np.ndarray, lateness: Lateness, stat: str) -> float:
+    """The mean over waits of these lengths of their law's ``stat`` (the law of the
+    longest length key not above each, the shortest's below it)."""
+    starts = np.array(list(lateness))
+    law = np.maximum(np.searchsorted(starts, lengths, side="right") - 1, 0)
+    return float(np.array([x[stat] for x in lateness.values()])[law].mean())
+
+
+def floor(cls: str, metric: str, workload: Workload, lateness: Lateness) -> float:
     """The machine's part of a figure's tolerance: its timer lateness (the law's mean, p50
     or p99, as the figure is) once per timer wait the figure spans (a wake-up: one; a
     task's latency: its arrival and its ``TIMED`` phases); for a throughput, one task per
-    window."""
+    window. With a law per wait length, a ``TIMED`` phase takes its length's law; the
+    arrival and a wake-up's one wait take the average over the class's ``TIMED`` phases
+    (the timers whose expiries its wake-ups are), else over the workload's (a spawned
+    class: its spawner's timers), else the shortest length's law."""
     if metric.startswith("throughput"):
         return 1e9 / (workload.horizon - workload.warmup)
     stat = next((s for s in STATS if f"_{s}_" in metric), "p99")
-    waits = 1
+    own = _timed_lengths(workload, cls) if cls in workload.classes else np.zeros((0, 0))
+    everyone = np.concatenate([_timed_lengths(workload, c).ravel() for c in workload.classes])
+    timers = own.ravel() if own.size else everyone
+    one = _late(timers, lateness, stat) if timers.size else lateness[min(lateness)][stat]
     if metric.startswith("latency"):
-        kinds = workload.templates[workload.classes.index(cls)].kinds
-        waits += sum(kinds.count(kind) for kind in TIMED)
-    return waits * lateness[stat] / 1e6
+        one += sum(_late(own[:, j], lateness, stat) for j in range(own.shape[1]))
+    return one / 1e6
 
 
 def spread(values: list[float]) -> float:
@@ -138,12 +166,13 @@ def judge(real: list[float], simulated: list[float], least: float) -> dict[str, 
             "tolerance": tolerance, "ratio": ratio, "agree": agree}
 
 
-def describe(runtime: str, scenario: Scenario, profile: str,
-             lateness: dict[str, float]) -> str:
+def describe(runtime: str, scenario: Scenario, profile: str, lateness: Lateness) -> str:
     """The ``note`` of a scenario's rows: runtime and settings, the options set for its
-    version, the machine profile and its timer lateness."""
+    version, the machine profile and its timer lateness (by wait length)."""
     parts = [runtime, *([scenario.versions] if scenario.versions else [])]
-    late = "/".join(f"{lateness[s] / 1e6:.3f}" for s in STATS)
+    late = ", ".join((f"from {format_duration(length)} " if len(lateness) > 1 else "")
+                     + "/".join(f"{law[s] / 1e6:.3f}" for s in STATS)
+                     for length, law in lateness.items())
     return "; ".join([*parts, f"machine {Path(profile).name}: timer lateness "
                                 f"mean/p50/p99 {late} ms"])
 
@@ -178,7 +207,7 @@ def run_real(scenario: Scenario, cfg: Config, workload: Workload, repeat: int,
 def verdicts(scenario: Scenario, workload: Workload,
              real: dict[tuple[str, str], list[float]],
              simulated: dict[tuple[str, str], list[float]],
-             lateness: dict[str, float]) -> dict[tuple[str, str], dict[str, Any]]:
+             lateness: Lateness) -> dict[tuple[str, str], dict[str, Any]]:
     """``judge`` on each of the scenario's figures, with its timer-lateness floor."""
     return {(cls, metric): judge(real[cls, metric], simulated[cls, metric],
                                  floor(cls, metric, workload, lateness))
