@@ -958,7 +958,8 @@ LATENESS_BY_LENGTH = st.one_of(
 @settings(max_examples=max(100, settings().max_examples))  # (the thorough profile: 500)
 @given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
        profile=st.sampled_from(["ideal", "linux"]),
-       lateness=st.none() | LATENESS_BY_LENGTH, async_preemption=st.booleans(),
+       lateness=st.sampled_from([None, "50us", "pareto(100us, 3.5)"]) | LATENESS_BY_LENGTH,
+       async_preemption=st.booleans(),
        seed=st.integers(0, 1000))
 def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, procs, profile,
                                                                lateness, async_preemption,
@@ -967,7 +968,8 @@ def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, proc
     loop (``plain``, an event per round), each with and without direct bursts (one event
     per burst when no M can wait for a core; half the examples have no cgo call, so that
     it applies when gomaxprocs <= cores): the same tables and traces, on both machines,
-    with their one timer lateness law or a law per wait length. Written with the three
+    with their own timer lateness, one law (a constant, a random law) or a law per wait
+    length. Written with the three
     exact tests above, which pin the planner's faults that it and 600 random workloads
     turned up; 100 examples find two of them (40 found none)."""
     work = data.draw(sysmon_workloads(native=data.draw(st.booleans())))
