@@ -93,7 +93,8 @@ def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
 
 
 def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
-    """Run the probes at the real runs' niceness (about 10 s); nothing is left on disk."""
+    """Run the probes at the real runs' niceness (the delays about 30 s, 23 of them the
+    sleeps; then asyncio's costs); nothing is left on disk."""
     with tempfile.TemporaryDirectory(prefix="sim-calibrate-") as scratch:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
