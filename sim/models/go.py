@@ -295,7 +295,7 @@ class DrawnSysmonClock(SysmonClock):
         glen = len(steps)
         chunk, last = self.CHUNK, self.last
         while last < off:
-            k0 = len(offs)
+            k0 = len(offs)  # the rounds k0 .. k1 - 1: all on the grid or all past its end
             k1 = k0 + chunk if k0 >= glen else min(k0 + chunk, glen)
             while len(late[0]) < i + k1:
                 self._more()
