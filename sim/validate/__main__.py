@@ -34,7 +34,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--calibrate", action="store_true",
                         help="only measure this machine (timer lateness by wait length, "
                              "wake latency, a wake-up through a socket, Go's usleep "
-                             "overshoot, asyncio's loop costs; about 40 s) and print its "
+                             "overshoot, asyncio's loop costs; about 35 s) and print its "
                              "profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")
