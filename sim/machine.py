@@ -295,7 +295,7 @@ class TimerLateness:
 
     def __init__(self, law: Distribution | dict[int, Distribution], rng: np.random.Generator):
         by_length = law if isinstance(law, dict) else {0: law}
-        self.starts = list(by_length)
+        self.starts = [0, *list(by_length)[1:]]  # (the first law takes every shorter wait)
         self.laws = list(by_length.values())
         self.rngs = [rng, *rng.spawn(len(self.laws) - 1)]
         self.single = len(self.laws) == 1
@@ -306,7 +306,7 @@ class TimerLateness:
 
     def law_of(self, length: int) -> int:
         """The index of the law for a wait of ``length`` ns."""
-        return 0 if self.single else max(bisect_right(self.starts, length) - 1, 0)
+        return bisect_right(self.starts, length) - 1 if length > 0 else 0
 
     def __call__(self, length: int) -> int:
         """How late the next timed wait, of ``length`` ns, ends."""
@@ -317,7 +317,9 @@ class TimerLateness:
             self._refill()
             i = 0
         self.cursor = i + 1
-        return self.rows[self.law_of(length)][i]
+        if self.single:
+            return self.rows[0][i]
+        return self.rows[bisect_right(self.starts, length) - 1 if length > 0 else 0][i]
 
     def take_each(self, k: int) -> list[list[int]]:
         """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next wait's, were
