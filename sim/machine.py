@@ -317,9 +317,7 @@ class TimerLateness:
             self._refill()
             i = 0
         self.cursor = i + 1
-        if self.single:
-            return self.rows[0][i]
-        return self.rows[bisect_right(self.starts, length) - 1 if length > 0 else 0][i]
+        return self.rows[0 if self.single else self.law_of(length)][i]
 
     def take_each(self, k: int) -> list[list[int]]:
         """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next wait's, were
@@ -335,12 +333,6 @@ class TimerLateness:
                 out += row[self.cursor:self.cursor + n]
             self.cursor += n
         return taken
-
-    def take(self, k: int) -> list[int]:
-        """With one law: the next ``k`` draws (``Delays.take``)."""
-        if not self.single:
-            raise ValueError("timer lateness by wait length: take_each, by law")
-        return self.take_each(k)[0]
 
     def _refill(self) -> None:
         drawn = [law.sample(rng, self.BLOCK) for law, rng in zip(self.laws, self.rngs,

@@ -44,7 +44,7 @@ from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
-from .offload import offload_flags, offloads_cpu, offloads_next
+from .offload import offload_flags, offloads_kinds, offloads_next
 
 EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
 # docs/runtime-notes/process_pool_cost.py on the development machine (2 vCPU VM, CPython
@@ -795,7 +795,7 @@ class AsyncioModel(Model):
         self.hands_off = bool(self.offload) or self.flagged is not None
         # Python code on the executor's threads (not processes): they share the loop's GIL
         self.python_offloaded = options.executor == "thread" and (
-            CPU in self.offload or offloads_cpu(engine.workload.templates))
+            CPU in self.offload or offloads_kinds(engine.workload.templates, (CPU,)))
         size = options.threads(cores)
         # each loop has a core to itself and nothing else computes
         own_core = options.loops <= cores and not self.hands_off

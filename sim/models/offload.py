@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..phases import CPU, NATIVE
-
 if TYPE_CHECKING:
     from ..workload import Template
     from .base import Engine
@@ -23,15 +21,10 @@ def offload_flags(engine: Engine) -> list[tuple[bool, ...]] | None:
     return [flags[c] for c in engine.workload.task_class.tolist()]
 
 
-def offloads_bursts(templates: list[Template]) -> bool:
-    """Some cpu or native phase says ``offload: true`` (a pool thread will compute)."""
-    return any(flag and kind in (CPU, NATIVE)
-               for t in templates for kind, flag in zip(t.kinds, t.offloaded, strict=False))
-
-
-def offloads_cpu(templates: list[Template]) -> bool:
-    """Some cpu phase says ``offload: true`` (Python code on an executor thread)."""
-    return any(flag and kind == CPU
+def offloads_kinds(templates: list[Template], kinds: tuple[int, ...]) -> bool:
+    """Some phase of one of ``kinds`` says ``offload: true``: (CPU, NATIVE), a pool thread
+    will compute; (CPU,), Python code runs on an executor thread."""
+    return any(flag and kind in kinds
                for t in templates for kind, flag in zip(t.kinds, t.offloaded, strict=False))
 
 

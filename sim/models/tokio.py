@@ -75,7 +75,7 @@ from ..machine import Delays, tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
-from .offload import offload_flags, offloads_bursts, offloads_next
+from .offload import offload_flags, offloads_kinds, offloads_next
 
 LOCAL_QUEUE_CAPACITY = 256  # MT/queue.rs LOCAL_QUEUE_CAPACITY
 MAX_LIFO_POLLS_PER_TICK = 3  # MT/worker.rs
@@ -438,7 +438,7 @@ class TokioModel(Model):
         # burst is one timer (what Cores would do, minus its per-slice bookkeeping)
         self.direct = (self.bursts_as_timers and self.n <= cfg.machine.cores
                        and NATIVE not in self.offload
-                       and not offloads_bursts(engine.workload.templates))
+                       and not offloads_kinds(engine.workload.templates, (CPU, NATIVE)))
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
         # late(); a thread unparked by another runs after wake(), one handed readiness on
         # a socket after net_wake()

@@ -195,17 +195,17 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"#   machine: {{profile: {profile_name}}}",
         f"# Measured with {found.source}; laws fitted through log quantiles p10-p99.",
         f"# timer_lateness, by wait length: {len(found.late[min(found.late)])} sleeps of each "
-        f"of {', '.join(_length(x) for x in found.late)} in turn;",
+        f"of {', '.join(format_duration(x) for x in found.late)} in turn;",
         "# a wait of length L takes the law of the longest key not above L (the shortest "
         "key's below it). Late by",
         *(line for group, spec in lateness.values() for line in (
-            f"#   {' and '.join(_length(x) for x in group)}: "
+            f"#   {' and '.join(format_duration(x) for x in group)}: "
             f"{_us(np.concatenate([found.late[x] for x in group]))}",
-            *(f"#     {_length(x)} alone: {_us(found.late[x])}" for x in group
+            *(f"#     {format_duration(x)} alone: {_us(found.late[x])}" for x in group
               if len(group) > 1),
             f"#     the law: {law(spec)}")),
         f"# Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from the "
-        f"{_length(max(x for x in lateness if x <= SHORT_SLEEP))} law above):",
+        f"{format_duration(max(x for x in lateness if x <= SHORT_SLEEP))} law above):",
         f"#   {_us(short)}",
         f"# wake_latency: {len(found.wake)} condvar wake-ups,",
         f"#   {_us(found.wake)}",
@@ -221,7 +221,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
         "timer_lateness:",
-        *(f"  {_length(start)}: {spec}" for start, (_, spec) in lateness.items()),
+        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in lateness.items()),
         f"wake_latency: {wake}",
         f"net_wake_latency: {net}",
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
@@ -260,14 +260,9 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _length(ns: int) -> str:
-    """A sleep length as the profile writes it (20us, 1ms)."""
-    return format_duration(ns)
-
-
 def summary(found: Measured) -> str:
     """One line per measured thing, for the terminal."""
-    late = {_length(x): _us(v) for x, v in found.late.items()}
+    late = {format_duration(x): _us(v) for x, v in found.late.items()}
     return json.dumps({"timer_lateness_us": late, "wake_latency_us": _us(found.wake),
                        "net_wake_latency_us": _us(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),

@@ -129,8 +129,8 @@ def floor(cls: str, metric: str, workload: Workload, lateness: Lateness) -> floa
         return 1e9 / (workload.horizon - workload.warmup)
     stat = next((s for s in STATS if f"_{s}_" in metric), "p99")
     own = _timed_lengths(workload, cls) if cls in workload.classes else np.zeros((0, 0))
-    everyone = np.concatenate([_timed_lengths(workload, c).ravel() for c in workload.classes])
-    timers = own.ravel() if own.size else everyone
+    timers = own.ravel() if own.size else np.concatenate(
+        [_timed_lengths(workload, c).ravel() for c in workload.classes])
     one = _late(timers, lateness, stat) if timers.size else lateness[min(lateness)][stat]
     if metric.startswith("latency"):
         one += sum(_late(own[:, j], lateness, stat) for j in range(own.shape[1]))
