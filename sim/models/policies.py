@@ -11,6 +11,7 @@ discipline is a policy class here and a few lines of model (``sim/models/referen
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections import deque
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ class RunQueue(deque):
     take = deque.popleft
 
 
-class RankedQueue(list):
+class RankedQueue(list, metaclass=ABCMeta):
     """A preemptive policy's queue: a heap of (rank, order, thread), the best (lowest) rank
     first, ties in the order they came; ``rank(thread)`` is the subclass's. A thread whose
     rank is worse than the best waiting one's gives up its core as it starts a burst."""
@@ -43,8 +44,9 @@ class RankedQueue(list):
         super().__init__()
         self.count = 0
 
+    @abstractmethod
     def rank(self, thread: Thread) -> int:
-        raise NotImplementedError
+        """The thread's rank in the queue: lower runs first."""
 
     def push(self, thread: Thread) -> None:
         self.count += 1
