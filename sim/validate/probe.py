@@ -3,16 +3,17 @@
 Run as a script, like ``realpy.py`` (only the standard library in the measured process):
 
     python probe.py delays   # CSV kind,ns: late_<length> (600 sleeps of each of 7 lengths),
-                             # wake (2,000 wake-ups),
-                             # net (2,000 socket wake-ups across CPUs), net_same (1,000)
+                             # wake (2,000 wake-ups), net_<length> (600 socket wake-ups
+                             # across CPUs after each parked length), net_same (1,000)
     python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
 
 ``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
 C compiler is found), same method and output: ``time.sleep`` of 20 us, 200 us, 1 ms, 2 ms,
 5 ms, 10 ms and 20 ms in turn (600 of each), a ``threading.Condition`` signalled every 1 ms
 to a waiting thread, and a stamp written on loopback TCP to a thread blocked in ``epoll``
-(the sender a forked process, so that it does not hold the receiver's GIL). Python adds its
-own few microseconds (and the GIL's hand-back) to each. ``asyncio`` is
+once it has been parked each of the same lengths in turn (600 of each; the sender a forked
+process, so that it does not hold the receiver's GIL). Python adds its own few
+microseconds (and the GIL's hand-back) to each. ``asyncio`` is
 ``docs/runtime-notes/asyncio_costs.py`` B-D in short: the model's ``iteration_cost``,
 ``step_overhead``, ``handle_cost`` and ``wake_cost``.
 """
@@ -32,7 +33,7 @@ import threading
 import time
 
 now = time.perf_counter_ns
-SLEEPS, WAKES, NET, NET_SAME = 600, 2000, 2000, 1000  # SLEEPS: of each length
+SLEEPS, WAKES, NET_SAME = 600, 2000, 1000  # SLEEPS: of each length, also wake-ups
 LENGTHS = (20_000, 200_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000)  # ns
 
 
@@ -69,17 +70,19 @@ def delays() -> None:
     rows += [f"wake,{ns}" for ns in woken]
     allowed = sorted(os.sched_getaffinity(0))
     receiver, sender = allowed[0], allowed[1 % len(allowed)]
-    rows += [f"net,{ns}" for ns in net_wakes(receiver, sender, NET)]
-    rows += [f"net_same,{ns}" for ns in net_wakes(receiver, receiver, NET_SAME)]
+    parked = [LENGTHS[i % len(LENGTHS)] for i in range(SLEEPS * len(LENGTHS))]
+    net = net_wakes(receiver, sender, parked)
+    rows += [f"net_{length},{ns}" for length, ns in zip(parked, net, strict=True)]
+    paced = [500_000 + i * 337 % 1000 * 1000 for i in range(NET_SAME)]  # 0.5-1.5 ms, stepped
+    rows += [f"net_same,{ns}" for ns in net_wakes(receiver, receiver, paced)]
     print("\n".join(rows))
 
 
-def net_wakes(receiver_cpu: int, sender_cpu: int, count: int) -> list[int]:
-    """machine_delays.c's wake-ups through a socket: a forked sender on ``sender_cpu``
-    writes its stamp every 0.5-1.5 ms to this thread, pinned to ``receiver_cpu`` and
-    blocked in ``epoll``; the time from the stamp to epoll's return. The receiver's
-    one-byte answer tells the sender it has taken the stamp (it then pauses, so that the
-    receiver is blocked again when the next one comes)."""
+def net_wakes(receiver_cpu: int, sender_cpu: int, parked: list[int]) -> list[int]:
+    """machine_delays.c's wake-ups through a socket: this thread, pinned to
+    ``receiver_cpu``, answers each stamp with its clock just before it blocks in ``epoll``
+    again; a forked sender on ``sender_cpu`` writes the i-th stamp ``parked[i]`` ns after
+    that; the time from the stamp to epoll's return."""
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
     server, _ = listener.accept()
@@ -87,15 +90,10 @@ def net_wakes(receiver_cpu: int, sender_cpu: int, count: int) -> list[int]:
     for sock in (client, server):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     pid = os.fork()
-    if pid == 0:  # the sender
+    if pid == 0:
         try:
-            os.sched_setaffinity(0, {sender_cpu})
             server.close()
-            for i in range(count):
-                if i:
-                    client.recv(1)
-                time.sleep((500 + i * 337 % 1000) / 1e6)
-                client.sendall(struct.pack("q", now()))
+            send_after_parked(client, sender_cpu, parked, spin=sender_cpu != receiver_cpu)
         finally:
             os._exit(0)
     client.close()
@@ -104,18 +102,53 @@ def net_wakes(receiver_cpu: int, sender_cpu: int, count: int) -> list[int]:
     poller = select.epoll()
     poller.register(server.fileno(), select.EPOLLIN)
     woken: list[int] = []
-    for _ in range(count):
+    for _ in parked:
+        server.sendall(struct.pack("q", now()))  # parked from here
         while not poller.poll():
             pass
         at = now()
         (stamp,) = struct.unpack("q", server.recv(8, socket.MSG_WAITALL))
         woken.append(at - stamp)
-        server.sendall(b"k")
     os.waitpid(pid, 0)
     poller.close()
     server.close()
     os.sched_setaffinity(0, before)
     return woken
+
+
+def send_after_parked(client: socket.socket, cpu: int, parked: list[int],
+                      spin: bool) -> None:
+    """The sender: reads when the receiver parked and writes its stamp ``parked[i]`` ns
+    after. With a CPU of its own it spins, on the socket and on the clock (a sleep's own
+    lateness, ~0.1 ms, would lengthen the parked time); on the receiver's CPU it sleeps
+    (a spin would keep that CPU busy)."""
+    os.sched_setaffinity(0, {cpu})
+    for length in parked:
+        parked_at = read_stamp(client, socket.MSG_DONTWAIT if spin else 0)
+        if parked_at is None:  # the receiver has gone
+            return
+        due = parked_at + length
+        if spin:
+            while now() < due:
+                pass
+        else:
+            time.sleep(max(0, due - now()) / 1e9)
+        client.sendall(struct.pack("q", now()))
+
+
+def read_stamp(sock: socket.socket, flags: int) -> int | None:
+    """The next 8-byte stamp on ``sock`` (polled when ``flags`` has MSG_DONTWAIT), or None
+    at its end."""
+    data = b""
+    while len(data) < 8:
+        try:
+            chunk = sock.recv(8 - len(data), flags)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return None
+        data += chunk
+    return struct.unpack("q", data)[0]
 
 
 def hot(k: int, m: int = 2000) -> float:
