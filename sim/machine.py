@@ -119,7 +119,9 @@ PROFILES: dict[str, dict[str, Any]] = {
               **dict.fromkeys(ASYNCIO_COSTS, "0")},
 }
 MAX_PROFILE_BYTES = 1 << 16
-MAX_LATENESS_LAWS = 16  # timer_lateness by wait length: at most this many lengths
+MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
+BY_LENGTH = {"timer_lateness": ("wait length", "wait lengths"),
+             "net_wake_latency": ("time parked", "times parked")}
 
 
 class Machine(StrictModel):
@@ -131,7 +133,7 @@ class Machine(StrictModel):
     tick_origin: Literal["random"] | int = "random"
     timer_lateness: Distribution | dict[int, Distribution] = Const(0)  # (by wait length)
     wake_latency: Dist = Const(0)
-    net_wake_latency: Dist = Const(0)
+    net_wake_latency: Distribution | dict[int, Distribution] = Const(0)  # (by time parked)
     # asyncio's own work, where a loop has a core to itself (AsyncioOptions: an option of
     # the same name without the prefix overrides it for one scheduler)
     asyncio_iteration_cost: Duration = 0
@@ -166,16 +168,18 @@ class Machine(StrictModel):
     def _origin(cls, value: Any) -> Any:
         return value if value == "random" else _reader(MAX_DURATION)(value)
 
-    @field_validator("timer_lateness", mode="before")
+    @field_validator("timer_lateness", "net_wake_latency", mode="before")
     @classmethod
-    def _lateness(cls, value: Any, info: ValidationInfo) -> Any:
-        """One law, or ``{length: law, ...}``: a wait of length L ends late by the law of
-        the longest length not above L (the shortest's law below it)."""
+    def _by_length(cls, value: Any, info: ValidationInfo) -> Any:
+        """One law, or ``{length: law, ...}``: a wait of length L (``timer_lateness``), or
+        a wake-up after the thread was parked L (``net_wake_latency``), takes the law of
+        the longest length not above L (the shortest length's law below it)."""
         if not isinstance(value, dict):
             return _distribution(value, info)
-        where = "machine.timer_lateness"
-        if not value or len(value) > MAX_LATENESS_LAWS:
-            raise At(where, f"give 1 to {MAX_LATENESS_LAWS} wait lengths, each with its law, "
+        where = f"machine.{info.field_name}"
+        what, whats = BY_LENGTH[info.field_name]
+        if not value or len(value) > MAX_LAWS_BY_LENGTH:
+            raise At(where, f"give 1 to {MAX_LAWS_BY_LENGTH} {whats}, each with its law, "
                             "e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}, "
                             f"got {len(value)}")
         laws: dict[int, Distribution] = {}
@@ -184,9 +188,9 @@ class Machine(StrictModel):
             try:
                 length = _reader(MAX_DURATION)(key)
             except ValueError as exc:
-                raise At(f"{where}.{key}", f"a wait length: {exc}") from None
+                raise At(f"{where}.{key}", f"a {what}: {exc}") from None
             if length in laws:
-                raise At(f"{where}.{key}", f"the same wait length as {keys[length]} "
+                raise At(f"{where}.{key}", f"the same {what} as {keys[length]} "
                                            f"({format_duration(length)})")
             try:
                 laws[length], keys[length] = _distribution(law, info), key
@@ -194,8 +198,8 @@ class Machine(StrictModel):
                 raise At(f"{where}.{key}", f"{exc}") from None
         return dict(sorted(laws.items()))
 
-    @field_serializer("timer_lateness")
-    def _show_lateness(self, value: Distribution | dict[int, Distribution]) -> Any:
+    @field_serializer("timer_lateness", "net_wake_latency")
+    def _show_by_length(self, value: Distribution | dict[int, Distribution]) -> Any:
         if isinstance(value, dict):
             return {format_duration(length): str(law) for length, law in value.items()}
         return str(value)
@@ -280,12 +284,16 @@ class Delays:
         self.block = drawn[::-1].tolist()  # (popped from the end: in the order drawn)
 
 
-class TimerLateness:
-    """How late a timed wait ends, by its length: ``machine.timer_lateness`` is one law or
-    a law per wait length (a CPU idle longer wakes later: C ``nanosleep`` on the
-    development machine is late by p50 66 us at 20 us and 154-173 us at 5-20 ms).
+class DelaysByLength:
+    """Draws of a machine delay that depends on a length: ``timer_lateness`` (how late a
+    timed wait ends, by the wait's length) and ``net_wake_latency`` (how long a thread
+    woken through its socket takes to run, by how long it had been parked): one law, or
+    a law per length. Both grow with the length because a CPU idle longer wakes more
+    slowly (on the development machine C ``nanosleep`` is late by p50 66 us at 20 us and
+    154-173 us at 5-20 ms; a socket wake-up takes p50 42 us after 0.1 ms parked, 112 us
+    after 10 ms).
 
-    Draw ``i`` belongs to the ``i``-th wait whatever its length: every law is drawn in
+    Draw ``i`` belongs to the ``i``-th delay whatever its length: every law is drawn in
     lockstep, in blocks (one on the stream itself, the others on child streams), so that a
     model that works waits out ahead (Go's sysmon, ``take_each``) and one that draws as it
     goes get the same draws. With one law the draws are ``Delays``' on the same stream."""
@@ -305,11 +313,11 @@ class TimerLateness:
         self.largest = 0  # the largest delay drawn so far (a bound for checks of a run)
 
     def law_of(self, length: int) -> int:
-        """The index of the law for a wait of ``length`` ns."""
+        """The index of the law for a length of ``length`` ns."""
         return bisect_right(self.starts, length) - 1 if length > 0 else 0
 
     def __call__(self, length: int) -> int:
-        """How late the next timed wait, of ``length`` ns, ends."""
+        """The next delay, for a length (a wait's, or the time parked) of ``length`` ns."""
         if self.zero:
             return 0
         i = self.cursor
@@ -320,8 +328,8 @@ class TimerLateness:
         return self.rows[0 if self.single else self.law_of(length)][i]
 
     def take_each(self, k: int) -> list[list[int]]:
-        """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next wait's, were
-        it of that law's length), consumed as ``k`` calls would consume them."""
+        """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next delay's, were
+        its length that law's), consumed as ``k`` calls would consume them."""
         if self.zero:
             return [[0] * k for _ in self.laws]
         taken: list[list[int]] = [[] for _ in self.laws]
@@ -353,16 +361,17 @@ class OS:
         # alone; the socket wake-ups' is a child of the wake-ups' (spawning it leaves the
         # other streams, and the next child stream own_timer takes, as they were)
         late_rng, wake_rng = rng.spawn(2)
-        self.timer_late = TimerLateness(machine.timer_lateness, late_rng)
+        self.timer_late = DelaysByLength(machine.timer_lateness, late_rng)
         self.wake = Delays(machine.wake_latency, wake_rng)
-        self.net_wake = Delays(machine.net_wake_latency, wake_rng.spawn(1)[0])
+        # (by how long the woken thread had been parked: net_wake(parked))
+        self.net_wake = DelaysByLength(machine.net_wake_latency, wake_rng.spawn(1)[0])
         self._law, self._rng = machine.timer_lateness, rng
 
-    def own_timer(self) -> TimerLateness:
+    def own_timer(self) -> DelaysByLength:
         """The timer lateness of one thread's waits on a stream of its own (the next child
         stream): a model may work that thread's waits out ahead (Go's sysmon) without
         shifting the draws of any other wait."""
-        return TimerLateness(self._law, self._rng.spawn(1)[0])
+        return DelaysByLength(self._law, self._rng.spawn(1)[0])
 
 
 def tick_origin(machine: Machine, tick: int, rng: np.random.Generator) -> int:

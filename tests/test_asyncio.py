@@ -483,6 +483,19 @@ def test_an_event_wakes_the_parked_loop_net_wake_latency_later():
     assert finish_times(cfg, "a") == {0: 3040 * US, 1: 6020 * US}
 
 
+def test_a_socket_wakes_the_loop_by_the_law_for_the_time_it_has_been_parked():
+    """net_wake_latency {0: 20 us, 2 ms: 70 us}: A arrives at 0 (parked 0: 20 us); its 2 ms
+    read, ready at 2.02 ms, wakes a loop parked since 20 us (2 ms: 70 us), A computes to
+    3.09; B at 5 ms finds it parked 1.91 ms (20 us); C at 9 ms, parked 2.98 ms (70 us)."""
+    cfg = late_cfg({"A": one([{"io": "2ms"}, {"cpu": "1ms"}]),
+                    "B": one([{"cpu": "1ms"}], at="5ms"),
+                    "C": one([{"cpu": "1ms"}], at="9ms")},
+                   {"net_wake_latency": {"0": "20us", "2ms": "70us"}})
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 0, 20 * US), (0, 2020 * US, 2090 * US),
+                                 (1, 5 * MS, 5020 * US), (2, 9 * MS, 9070 * US)]
+
+
 def test_an_event_during_a_timed_select_ends_it_if_sooner():
     """The arrivals wake the loop at 20 us. T sleeps 3 ms (select 3 ms, back at 3.12 ms
     with lateness); A's I/O is ready at 1.02 ms: the loop runs at 1.04 ms and A's step

@@ -197,6 +197,14 @@ BAD = [
     ("machine: {net_wake_latency: -1us}", "machine.net_wake_latency: duration '-1us' is "
      "negative"),
     ("machine: {net_wake_latency: soon}", "machine.net_wake_latency: cannot read duration"),
+    ("machine: {net_wake_latency: {}}", "machine.net_wake_latency: give 1 to 16 times "
+     "parked, each with its law, e.g. {0: pareto(70us, 5), 5ms: pareto(150us, 5)}, got 0"),
+    ("machine: {net_wake_latency: {0: 10us, later: 1us}}", "machine.net_wake_latency.later: a "
+     "time parked: cannot read duration 'later'"),
+    ("machine: {net_wake_latency: {1ms: 10us, 1000us: 20us}}", "machine.net_wake_latency.1ms: "
+     "the same time parked as 1000us (1ms)"),
+    ("machine: {net_wake_latency: {0: 10us, 2ms: -1us}}", "machine.net_wake_latency.2ms: "
+     "duration '-1us' is negative"),
     ("machine: {tick_origin: -1ms}", "machine.tick_origin: duration '-1ms' is negative"),
     ("machine: {tick_origin: soon}", "machine.tick_origin: cannot read duration 'soon'"),
     ("horizon: 10", "horizon: duration 10 needs a unit"),
@@ -332,6 +340,19 @@ def test_timer_lateness_by_wait_length_validates_sorted_and_check_prints_it(base
     cfg = load_config(base, ["machine.profile=m.yaml"]).machine
     assert cfg.timer_lateness == {20_000: Const(70_000), 2 * MS: Const(150_000)}
     assert str(cfg.wake_latency) == "pareto(15us, 2.5)"  # (linux fills the rest)
+
+
+def test_net_wake_latency_by_time_parked_validates_sorted_and_check_prints_it(base, capsys):
+    """net_wake_latency takes {time parked: law} as timer_lateness takes wait lengths."""
+    base.write_text(base.read_text().replace(
+        "machine: {cores: 2}", "machine: {cores: 2, net_wake_latency: {3ms: 80us, "
+                               "0: 'pareto(40us, 5)'}}"))
+    cfg = load_config(base)
+    assert cfg.machine.net_wake_latency == {0: parse_distribution("pareto(40us, 5)"),
+                                            3 * MS: Const(80_000)}
+    assert main([str(base), "--check"]) == 0
+    shown = yaml.safe_load(capsys.readouterr().out)["machine"]["net_wake_latency"]
+    assert list(shown.items()) == [("0", "pareto(40us, 5)"), ("3ms", "80us")]
 
 
 @pytest.mark.parametrize("text,message", [

@@ -209,6 +209,24 @@ def test_a_socket_wakes_a_thread_net_wake_latency_late_another_thread_wake_laten
     assert list(zip(c["ready_ns"], c["run_ns"], strict=True)) == [(2_200 * US, 2_220 * US)]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_socket_wakes_a_thread_by_the_law_for_the_time_it_has_been_parked(threads):
+    """net_wake_latency {0: 20 us, 2 ms: 70 us}: A arrives at 0 (its thread parked 0: 20
+    us); its 2 ms read wakes it parked 2 ms (70 us), and it finishes at 3.09 ms; B at 5 ms
+    wakes the thread parked since then, 1.91 ms (20 us); C at 9 ms, 2.98 ms (70 us). With
+    two threads the one that blocked last takes the request (the other, parked since 0,
+    would pay 70 us for B)."""
+    work = {"A": one([{"io": "2ms"}, {"cpu": "1ms"}]), "B": one([{"cpu": "1ms"}], at="5ms"),
+            "C": one([{"cpu": "1ms"}], at="9ms")}
+    machine = {"profile": "ideal", "net_wake_latency": {"0": "20us", "2ms": "70us"}}
+    cfg = config(work, {"t": {"model": "gil_threads", "threads": threads}}, machine=machine)
+    tasks, wakeups, *_ = run_scheduler(cfg, "t")
+    assert sorted(zip(wakeups["task_id"], wakeups["ready_ns"], wakeups["run_ns"],
+                      strict=True)) == [
+        (0, 0, 20 * US), (0, 2_020 * US, 2_090 * US), (1, 5 * MS, 5_020 * US),
+        (2, 9 * MS, 9_070 * US)]
+
+
 @pytest.mark.parametrize("interval", [1, 5])
 def test_the_convoy_on_a_real_machine_waits_an_interval_two_latenesses_and_a_wake_up(
         interval):

@@ -446,6 +446,19 @@ def test_readiness_wakes_the_m_in_epoll_wait_a_net_wake_latency_late_not_a_busy_
     assert by_id(busy[0], "finish_ns") == {0: 4090 * US, 1: 3090 * US}
 
 
+def test_readiness_wakes_the_m_in_netpoll_by_the_law_for_the_time_it_has_been_parked():
+    """net_wake_latency {0: 20 us, 2 ms: 70 us}, one P: A's connection at 0 wakes the M in
+    netpoll parked 0 (20 us); A's 2 ms read parks the P from 20 us, and its readiness at
+    2.02 ms wakes the M parked 2 ms (70 us); A ends at 3.09 ms. B's connection at 5 ms
+    finds it parked 1.91 ms (20 us); C's at 9 ms, 2.98 ms (70 us)."""
+    cfg = go_cfg({"A": one([{"io": "2ms"}, {"cpu": "1ms"}]),
+                  "B": one([{"cpu": "1ms"}], at="5ms"), "C": one([{"cpu": "1ms"}], at="9ms")},
+                 machine={"net_wake_latency": {"0": "20us", "2ms": "70us"}})
+    assert sorted(wake_log(run_scheduler(cfg, "go")[1])) == [
+        (0, 0, 20 * US), (0, 2020 * US, 2090 * US), (1, 5 * MS, 5020 * US),
+        (2, 9 * MS, 9070 * US)]
+
+
 # exact machine delays (a wake-up through a socket as long as one by another thread)
 OS = {"timer_lateness": "60us", "wake_latency": "20us", "net_wake_latency": "20us"}
 
@@ -959,23 +972,26 @@ LATENESS_BY_LENGTH = st.one_of(
 @given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
        profile=st.sampled_from(["ideal", "linux"]),
        lateness=st.sampled_from([None, "50us", "pareto(100us, 3.5)"]) | LATENESS_BY_LENGTH,
+       net_wake=st.none() | LATENESS_BY_LENGTH,
        async_preemption=st.booleans(),
        seed=st.integers(0, 1000))
 def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, procs, profile,
-                                                               lateness, async_preemption,
-                                                               seed):
+                                                               lateness, net_wake,
+                                                               async_preemption, seed):
     """The planner (``sysmon: planned``, only acting rounds are events) against proc.go's
     loop (``plain``, an event per round), each with and without direct bursts (one event
     per burst when no M can wait for a core; half the examples have no cgo call, so that
     it applies when gomaxprocs <= cores): the same tables and traces, on both machines,
     with their own timer lateness, one law (a constant, a random law) or a law per wait
-    length. Written with the three
+    length, and a socket wake-up's law by the time parked. Written with the three
     exact tests above, which pin the planner's faults that it and 600 random workloads
     turned up; 100 examples find two of them (40 found none)."""
     work = data.draw(sysmon_workloads(native=data.draw(st.booleans())))
     machine = {"profile": profile, "cores": cores, "os_time_slice": "1ms"}
     if lateness is not None:
         machine["timer_lateness"] = lateness
+    if net_wake is not None:
+        machine["net_wake_latency"] = net_wake
     results = {}
     for sysmon in ("planned", "plain"):
         for direct in (True, False):

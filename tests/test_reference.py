@@ -127,6 +127,19 @@ def test_a_task_back_from_io_runs_a_net_wake_latency_later_from_block_a_wake_lat
         assert wakeups["delay_ns"].tolist() == [0, 20_000, 100_000, 50_000]  # (arrival first)
 
 
+def test_a_task_back_from_io_pays_the_net_wake_law_for_the_time_its_thread_was_parked():
+    """net_wake_latency {0: 20 us, 2 ms: 70 us}: the task's thread is parked for its io, 1
+    ms (20 us: back at 2.02 ms) then 2 ms (70 us: back at 5.09 ms), 1 ms of cpu around."""
+    work = {"a": one([{"cpu": "1ms"}, {"io": "1ms"}, {"cpu": "1ms"}, {"io": "2ms"},
+                      {"cpu": "1ms"}])}
+    for model in ("fcfs", "round_robin", "processor_sharing"):
+        cfg = config(work, {"s": {"model": model}}, machine={
+            "net_wake_latency": {"0": "20us", "2ms": "70us"}})
+        tasks, wakeups = run_scheduler(cfg, "s")[:2]
+        assert wakeups["delay_ns"].tolist() == [0, 20_000, 70_000], model
+        assert tasks["finish_ns"].tolist() == [6 * MS + 90_000], model
+
+
 def test_while_a_woken_thread_waits_for_the_os_a_queued_one_takes_the_core():
     """One core, FCFS: A computes 1 ms, I/O 1 ms, computes 1 ms; B arrives at 1.99 ms with
     1 ms. A's I/O ends at 2 ms, but its thread runs only at 2.02: B, on the core since 1.99,

@@ -501,6 +501,21 @@ def test_readiness_wakes_the_parked_driver_a_net_wake_latency_late_not_a_busy_on
     assert finish_times(cfg, "tokio") == {0: 5780 * US, 1: 3590 * US}
 
 
+def test_readiness_wakes_the_parked_worker_by_the_law_for_the_time_it_has_been_parked():
+    """net_wake_latency {0: 20 us, 2 ms: 70 us}, one worker: A's connection at 0 is there
+    as the worker starts (no wake-up); A's 2 ms read parks it from 0, and the readiness at
+    2 ms finds it parked 2 ms (70 us); A ends at 3.07 ms. B's connection at 5 ms finds it
+    parked 1.93 ms (20 us); C's at 9 ms, 2.98 ms (70 us)."""
+    work = {"A": at("0s", {"io": "2ms"}, {"cpu": "1ms"}), "B": at("5ms", {"cpu": "1ms"}),
+            "C": at("9ms", {"cpu": "1ms"})}
+    machine = {"profile": "ideal", "net_wake_latency": {"0": "20us", "2ms": "70us"}}
+    cfg = config(work, {"tokio": {"model": "tokio", "workers": 1, "accept": "worker"}},
+                 machine={"cores": 1, **machine})
+    tasks, wakeups, *_ = run_scheduler(cfg, "tokio")
+    assert sorted(wakeups[["task_id", "ready_ns", "run_ns"]].values.tolist()) == [
+        [0, 0, 0], [0, 2 * MS, 2070 * US], [1, 5 * MS, 5020 * US], [2, 9 * MS, 9070 * US]]
+
+
 def test_an_earlier_readiness_cuts_a_late_timeout_short():
     """A park whose timeout (1 ms) ends late (at 1.1 ms) returns at 1.07 ms when data
     arrive at 1.05 ms (+20 us): both the timer and the I/O are dispatched then."""

@@ -39,7 +39,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import ASYNCIO_COSTS, Delays
+from ..machine import ASYNCIO_COSTS
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -291,7 +291,7 @@ class Loop:
                  "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
-                 "then_handles", "carried")
+                 "then_handles", "carried", "parked_at")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -311,6 +311,7 @@ class Loop:
         self.state = Loop.SELECTING
         self.wake_gen = 0
         self.wake_at = FOREVER  # when a sleeping select returns, as far as is known
+        self.parked_at = 0  # when the sleeping select began (the thread parked in epoll)
         self.os = model.engine.os
         self.clock = 0  # the loop's time: the engine's, or ahead of it on its own core
         self.step_task = -1
@@ -343,21 +344,24 @@ class Loop:
         now = self.engine.now
         self.rec.ready(task, now, True)
         self.io_ready.append((now, task))
-        self._wake(self.os.net_wake)
+        self._wake(through_socket=True)
 
     def call_soon_threadsafe(self, task: int) -> None:
         """An executor job finished: its callback is appended to ready at once."""
         self.rec.ready(task, self.engine.now, True)
         self.ready.append(~task)
-        self._wake(self.os.wake)
+        self._wake(through_socket=False)
 
-    def _wake(self, latency: Delays) -> None:
+    def _wake(self, through_socket: bool) -> None:
         """An event ends a sleeping select: the loop thread, parked in ``epoll_wait``, runs
-        ``latency`` later (unless its wait already ends sooner); a loop that is running
-        handles pays nothing."""
+        a wake-up latency later (unless its wait already ends sooner): through a socket,
+        ``net_wake_latency`` for the time it has been parked; through the self-pipe,
+        ``wake_latency``. A loop that is running handles pays nothing."""
         if self.state == Loop.SELECTING:
-            delay = latency()
-            if self.engine.now + delay < self.wake_at or not delay:
+            now = self.engine.now
+            delay = self.os.net_wake(now - self.parked_at) if through_socket else \
+                self.os.wake()
+            if now + delay < self.wake_at or not delay:
                 self.wake_gen += 1
                 self.wake_at = self.engine.now + delay
                 self.engine.after(delay, self._wakeup, self.wake_gen)
@@ -514,12 +518,13 @@ class Loop:
         ``timer_lateness`` late; one that ends because an arrival (``arrival`` ns from now,
         a readable fd) wakes the thread, ``net_wake_latency`` after it."""
         self.state = Loop.SELECTING
+        self.parked_at = self.engine.now
         self.wake_gen += 1
         os = self.os
         if timeout is not None and not os.timer_late.zero:
             timeout += os.timer_late(timeout)
         if arrival is not None:
-            arrival += os.net_wake()
+            arrival += os.net_wake(arrival)  # (parked until the arrival)
             if timeout is None or arrival < timeout:
                 timeout = arrival
         if timeout is None:

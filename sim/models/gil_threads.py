@@ -33,9 +33,10 @@ Where the machine (``sim/machine.py``, ``engine.os``) adds time, each marked ``O
   calls ``take_gil`` first takes it, and the signalled waiter then finds it held and
   starts a new full-interval wait (its saved ``switch_number`` the new one), as in
   ``ceval_gil.h``.
-- net wake latency: a thread woken by readiness on its socket runs ``net_wake()`` after
-  it: one blocked in ``io`` (``_call``), and the idle thread a request arrives for
-  (``GilThreads.arrive``: a thread per connection, blocked in ``recv``).
+- net wake latency: a thread woken by readiness on its socket runs ``net_wake(parked)``
+  after it, by how long it has been parked: one blocked in ``io`` (``_call``: the io's
+  length), and the idle thread a request arrives for (``GilThreads.arrive``: a thread per
+  connection, blocked in ``recv`` since its last request; the one that blocked last).
 
 With a zero law (profile ``ideal``) the woken thread runs at once, before the thread that
 woke it goes on: the exact timelines of docs/runtime-notes/gil.md section 3.
@@ -79,7 +80,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import Delays
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -114,9 +114,10 @@ class PyThread(Thread):
     the GIL (``since``: when its current ``take_gil`` began; ``wait``: its timed wait on
     ``gil->cond``, None when it is not in one; ``left``: bytecode work left in its current
     burst; ``then``: what it does next, holding the GIL; ``kind``, ``arg``, ``due``: the
-    blocking call it makes, and when a sleep is due)."""
+    blocking call it makes, and when a sleep is due; ``idle_since``: when it last blocked
+    waiting for work, for how long it has been parked when a request wakes it)."""
 
-    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due")
+    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due", "idle_since")
 
     def __init__(self, lane: str | None = None):
         super().__init__(lane)
@@ -127,6 +128,7 @@ class PyThread(Thread):
         self.kind = 0
         self.arg = 0
         self.due = 0
+        self.idle_since = 0
 
 
 class TimedWait:
@@ -417,8 +419,8 @@ class Gil:
             else:  # (the deadline passed in drop_gil's switch_cond wait: it returns at once)
                 back = th.due = now
         else:  # OS: the completion wakes the blocked thread, which runs wake latency
-            th.due = now + arg  # later (net wake latency: readiness on its socket)
-            back = th.due + (self.net_wake if kind == IO else self.wake)()
+            th.due = now + arg  # later (net wake latency, for the time parked: its socket)
+            back = th.due + (self.net_wake(arg) if kind == IO else self.wake())
         if th.lane and self.rec.tracing:
             self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, back)
         self.engine.after(back - now, self._back, th)
@@ -540,24 +542,28 @@ class GilThreads(Model):
     def arrive(self, task: int) -> None:
         """A request (an open arrival, a closed client's): it comes over a socket, and an
         idle thread blocked reading it (a thread per connection) is woken by the readiness:
-        it runs ``net_wake_latency`` later."""
-        self._submit(task, self.net_wake)
+        it runs ``net_wake_latency`` later (for the time it has been parked)."""
+        self._submit(task, through_socket=True)
 
     def spawn(self, parent: int, child: int) -> None:
         """``submit`` from a running thread: the worker blocked in ``work_queue.get`` is
         woken by its condition (``wake_latency``)."""
-        self._submit(child, self.wake)
+        self._submit(child, through_socket=False)
 
-    def _submit(self, task: int, wake: Delays) -> None:
-        """The work item goes to the queue, and an idle worker is woken (``wake``): it
-        takes the first item and then the GIL."""
+    def _submit(self, task: int, through_socket: bool) -> None:
+        """The work item goes to the queue, and the idle worker that blocked last is woken
+        (through its socket, or by the queue's condition): it takes the first item and
+        then the GIL."""
+        wake = self.net_wake if through_socket else self.wake
         if not self.idle:
             self.queue.append(task)
         elif wake.zero:
             self.gil.run(self.idle.pop(), task, 0, self._walk)
         else:  # OS: the woken worker runs its wake latency later
+            th = self.idle.pop()
             self.queue.append(task)
-            self.engine.after(wake(), self._get, self.idle.pop())
+            delay = wake(self.engine.now - th.idle_since) if through_socket else wake()
+            self.engine.after(delay, self._get, th)
 
     def _get(self, th: PyThread) -> None:
         """The woken worker's ``work_queue.get`` returns the first item, unless a worker
@@ -565,6 +571,7 @@ class GilThreads(Model):
         if self.queue:
             self.gil.run(th, self.queue.popleft(), 0, self._walk)
         else:
+            th.idle_since = self.engine.now
             self.idle.append(th)
 
     def _walk(self, th: PyThread) -> None:
@@ -587,6 +594,7 @@ class GilThreads(Model):
             elif kind == DONE:  # (the thread holds the GIL and a core: the task is running)
                 engine.finish(task)
                 if not self.queue:  # the worker blocks in work_queue.get: GIL released
+                    th.idle_since = engine.now
                     self.idle.append(th)
                     if gil.shared:
                         self.cores.release(th)

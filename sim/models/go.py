@@ -81,7 +81,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import TimerLateness
+from ..machine import DelaysByLength
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -386,10 +386,11 @@ class P:
     __slots__ = ("status", "m", "curg", "runq", "runnext", "timers", "schedtick",
                  "syscalltick", "pd_tick", "pd_when", "watch", "pd_sys", "pd_syswhen",
                  "sys_from", "check_from", "spinning", "done", "ev", "eid", "seg",
-                 "left", "lane")
+                 "left", "lane", "idle_at")
 
     def __init__(self, lane: str):
         self.status = IDLE
+        self.idle_at = 0  # when it last went idle (pidleput)
         self.m = M()
         self.curg = -1
         self.runq: deque[int] = deque()
@@ -475,7 +476,9 @@ class GoModel(Model):
         self.resolution = options.netpoll_resolution
         self.poll_until = FOREVER  # the timer the M in netpoll waits for (sched.pollUntil)
         self.poll_timer = FOREVER  # when its epoll_wait for that timer returns
-        self.arrival_wake = (-1, 0)  # (the next connection, its M's wake-up latency)
+        # (the next connection, its M's wake-up latency by each law of net_wake_latency:
+        # which applies depends on how long the M has been parked when it comes)
+        self.arrival_wake: tuple[int, list[int]] = (-1, [0])
         self._arm_poller()
 
     def __new__(cls, engine: Engine, options: GoOptions):
@@ -484,7 +487,7 @@ class GoModel(Model):
             cls = PlainSysmonGo
         return super().__new__(cls)
 
-    def _start_sysmon(self, options: GoOptions, late: TimerLateness) -> None:
+    def _start_sysmon(self, options: GoOptions, late: DelaysByLength) -> None:
         """The planner's clock; each sleep of sysmon's is late by the next draw of ``late``
         (the machine's timer lateness, on a stream of sysmon's own), of its length's law."""
         clock = (options.sysmon_min_delay, options.sysmon_max_delay,
@@ -565,7 +568,9 @@ class GoModel(Model):
                 self.dirty = True  # sysmon's poll may act before its planned round
             self.netq.append((now, g))
             return
-        wake = self.os.net_wake()  # the readiness wakes the M blocked in epoll_wait
+        # the readiness wakes the M blocked in epoll_wait since the longest-idle P's M
+        # stopped (the first M to find nothing to do polls the network)
+        wake = self.os.net_wake(now - self.pidle[0].idle_at)
         if wake:
             self.engine.after(wake, self._netpoll_return, g)
             return
@@ -621,10 +626,12 @@ class GoModel(Model):
         if when is None:
             when = FOREVER
         else:  # the wake-up latency of the M that this connection wakes: drawn once for it
-            wake = self.arrival_wake
+            wake, late = self.arrival_wake, self.os.net_wake
             if wake[0] != engine.open_next:  # (the poller may be re-armed many times first)
-                wake = self.arrival_wake = (engine.open_next, self.os.net_wake())
-            when += wake[1]
+                wake = self.arrival_wake = (engine.open_next,
+                                            [row[0] for row in late.take_each(1)])
+            # (parked since the longest-idle P's M stopped, as in _netready)
+            when += wake[1][late.law_of(when - self.pidle[0].idle_at)]
         if self.ntimers:
             due = min(q.timers[0][0] for q in self.allp if q.timers)
             if due < self.poll_until or self.poll_at == FOREVER:  # (re-)enters netpoll now
@@ -972,6 +979,7 @@ class GoModel(Model):
         p.status = IDLE
         p.curg = -1
         p.watch = -1
+        p.idle_at = now
         self._release(p.m)
         self.pidle.append(p)
         if len(self.pidle) == self.nprocs:
@@ -1369,7 +1377,7 @@ class Sysmon:
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
                  "note")
 
-    def __init__(self, go: GoModel, options: GoOptions, late: TimerLateness):
+    def __init__(self, go: GoModel, options: GoOptions, late: DelaysByLength):
         self.go, self.engine, self.late = go, go.engine, late
         self.min, self.max = options.sysmon_min_delay, options.sysmon_max_delay
         self.rounds, self.slice = options.sysmon_idle_rounds, options.time_slice
@@ -1470,7 +1478,7 @@ class PlainSysmonGo(GoModel):
 
     __slots__ = ("sysmon",)
 
-    def _start_sysmon(self, options: GoOptions, late: TimerLateness) -> None:
+    def _start_sysmon(self, options: GoOptions, late: DelaysByLength) -> None:
         self.clock = None
         self.sysmon = Sysmon(self, options, late)
 

@@ -71,7 +71,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import Delays, tick_origin
+from ..machine import tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -171,7 +171,7 @@ class Worker:
     __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
                  "defer", "state", "in_park", "blocked", "wake_at", "gen", "budget",
                  "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
-                 "drove")
+                 "drove", "parked_at")
 
     def __init__(self, index: int, gqi: int):
         self.index = index
@@ -186,6 +186,7 @@ class Worker:
         self.in_park = False  # core.park taken out: local schedules notify nobody
         self.blocked = False  # asleep on the driver or on its condvar
         self.wake_at = -1  # when the blocked thread's earliest wake-up runs, -1: none
+        self.parked_at = 0  # when it last blocked
         self.gen = 0
         self.budget = 0
         self.lifo_polls = 0
@@ -441,7 +442,7 @@ class TokioModel(Model):
                        and not offloads_kinds(engine.workload.templates, (CPU, NATIVE)))
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
         # late(); a thread unparked by another runs after wake(), one handed readiness on
-        # a socket after net_wake()
+        # a socket after net_wake(time parked)
         self.late = engine.os.timer_late
         self.wake, self.net_wake = engine.os.wake, engine.os.net_wake
         for w in self.workers:
@@ -456,7 +457,7 @@ class TokioModel(Model):
         driver = self.driver
         driver.events.append((self.engine.now, ~task))
         if driver.holder is not None:
-            self._request_wake(driver.holder, self.net_wake)
+            self._request_wake(driver.holder, through_socket=True)
 
     def spawn(self, parent: int, child: int) -> None:
         """``tokio::spawn`` from a running task: ``schedule_local`` on its worker."""
@@ -468,7 +469,7 @@ class TokioModel(Model):
         driver = self.driver
         driver.events.append((now, task))
         if driver.holder is not None:
-            self._request_wake(driver.holder, self.net_wake)
+            self._request_wake(driver.holder, through_socket=True)
 
     # --- Context::run -----------------------------------------------------------------------
 
@@ -704,7 +705,7 @@ class TokioModel(Model):
                 self.owes[task] = 1
                 holder = self.driver.holder
                 if registered == WAITS_FIRST and holder is not None:
-                    self._request_wake(holder, self.wake)
+                    self._request_wake(holder)
                 return RETURNED
             elif kind == YIELD:  # yield_now: context::defer, woken at the next park
                 rec.ready(task, now, False)
@@ -769,7 +770,7 @@ class TokioModel(Model):
         w = self.workers[index]
         w.state = NOTIFIED  # Unparker::unpark (MT/park.rs): a sleeping worker wakes
         if w.blocked:
-            self._request_wake(w, self.wake)
+            self._request_wake(w)
 
     def _to_parked(self, w: Worker) -> bool:
         """``transition_to_parked`` (False: local work, the worker stays up); the last
@@ -851,6 +852,7 @@ class TokioModel(Model):
         ends by its timeout is late by the OS's timer lateness; a connection is readiness
         on a socket handed to the parked thread: it runs after the OS's net wake latency."""
         w.blocked = True
+        w.parked_at = self.engine.now
         w.gen += 1
         if not self.direct:
             self.cores.release(w.thread)
@@ -860,7 +862,7 @@ class TokioModel(Model):
         delay = self.time.park_timeout(now)
         due = self.engine.next_arrival()
         if due is not None and (delay == NO_TIMER or due - now < delay):
-            delay = due - now + self.net_wake()
+            delay = due - now + self.net_wake(due - now)  # (parked until it comes)
         elif delay != NO_TIMER:
             delay += self.late(delay)
         else:
@@ -868,14 +870,15 @@ class TokioModel(Model):
         w.wake_at = now + delay
         self.engine.after(delay, self._wake, (w, w.gen))
 
-    def _request_wake(self, w: Worker, latency: Delays) -> None:
+    def _request_wake(self, w: Worker, through_socket: bool = False) -> None:
         """``Unparker::unpark`` (a condvar signal or the driver's I/O waker: ``wake``), or
-        readiness on a socket for the worker parked in epoll (``net_wake``): the thread
-        runs ``latency`` later, unless an earlier wake-up is already on its way. A worker
-        that is not blocked pays nothing (it sees the readiness at its next poll)."""
+        readiness on a socket for the worker parked in epoll (``net_wake``, for the time it
+        has been parked): the thread runs that latency later, unless an earlier wake-up is
+        already on its way. A worker that is not blocked pays nothing (it sees the
+        readiness at its next poll)."""
         if w.blocked:
             now = self.engine.now
-            delay = latency()
+            delay = self.net_wake(now - w.parked_at) if through_socket else self.wake()
             if w.wake_at < 0 or now + delay < w.wake_at:
                 w.wake_at = now + delay
                 self.engine.after(delay, self._wake, (w, w.gen))
