@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from sim.config import validate
+from sim.machine import Machine
 from sim.runner import simulate_tables
 from sim.validate import (
     COLUMNS,
@@ -438,6 +439,9 @@ def test_fit_pareto_recovers_a_pareto_law_and_bounds_a_heavy_tail():
 FAKE_LATENESS = {20_000: "pareto(70us, 8)", 200_000: "pareto(71us, 8)",
                  1_000_000: "pareto(100us, 5)", 5_000_000: "pareto(150us, 5)",
                  20_000_000: "pareto(152us, 5)"}
+# socket wake-ups by time parked: 20 us and 1 ms alike, 10 ms later
+FAKE_NET = {20_000: "pareto(38us, 5.5)", 1_000_000: "pareto(38.5us, 5.5)",
+            10_000_000: "pareto(110us, 4)"}
 
 
 def fake_measured() -> calibrate.Measured:
@@ -446,7 +450,8 @@ def fake_measured() -> calibrate.Measured:
         late={length: calibrate._law(law).sample(rng, 300).astype(float)
               for length, law in FAKE_LATENESS.items()},
         wake=calibrate._law("pareto(13us, 2.8)").sample(rng, 200).astype(float),
-        net=calibrate._law("pareto(38us, 5.5)").sample(rng, 200).astype(float),
+        net={length: calibrate._law(law).sample(rng, 300).astype(float)
+             for length, law in FAKE_NET.items()},
         net_same=calibrate._law("pareto(21us, 4)").sample(rng, 100).astype(float),
         asyncio={"iteration_cost": 1500, "step_overhead": 1200, "handle_cost": 900,
                  "wake_cost": 16000, "lost_core_per_s": 0.0, "lost_core_max": 0},
@@ -493,12 +498,48 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     assert "Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from " \
            "the 20us law above):\n#   " + calibrate._us(found.late[20_000]) in text
     assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(found.wake)
-    assert str(cfg.machine.net_wake_latency) == calibrate.fit_pareto(found.net)
-    assert cfg.machine.net_wake_latency != cfg.machine.wake_latency
+    assert {length: str(law) for length, law in cfg.machine.net_wake_latency.items()} == {
+        20_000: calibrate.fit_pareto(np.concatenate([found.net[20_000], found.net[1_000_000]])),
+        10_000_000: calibrate.fit_pareto(found.net[10_000_000])}
     assert cfg.machine.tick_origin == "random"  # linux fills the rest
     assert (cfg.machine.asyncio_iteration_cost, cfg.machine.asyncio_handle_cost,
             cfg.machine.asyncio_step_overhead, cfg.machine.asyncio_wake_cost) == (
         1500, 900, 1200, 16000)
+
+
+def test_the_socket_wake_up_is_written_as_a_law_per_time_parked():
+    """net_wake_latency is fitted as timer_lateness is (neighbouring parked lengths whose
+    p50 and p90 are close share a law, keyed by the shortest), written as a mapping the
+    machine takes, with each group's measured quantiles, each length's and the law's as
+    comments."""
+    found = fake_measured()
+    fitted = calibrate.fit_lateness(found.net)
+    assert {start: group for start, (group, _) in fitted.items()} == {
+        20_000: [20_000, 1_000_000], 10_000_000: [10_000_000]}
+    text = calibrate.profile_text(found)
+    written = text.split("\nnet_wake_latency:\n")[1].splitlines()[:3]
+    assert written == [f"  20us: {fitted[20_000][1]}", f"  10ms: {fitted[10_000_000][1]}",
+                       "asyncio_iteration_cost: 1.5us"]
+    machine = Machine.model_validate({"profile": "ideal", "net_wake_latency": {
+        "20us": fitted[20_000][1], "10ms": fitted[10_000_000][1]}})
+    assert {length: str(law) for length, law in machine.net_wake_latency.items()} == {
+        start: spec for start, (_, spec) in fitted.items()}
+    comments = text[text.index("# net_wake_latency, by time parked: 300 wake-ups"):]
+    pooled = np.concatenate([found.net[20_000], found.net[1_000_000]])
+    assert comments.index(f"#   20us and 1ms: {calibrate._us(pooled)}\n") < \
+        comments.index(f"#     1ms alone: {calibrate._us(found.net[1_000_000])}\n") < \
+        comments.index(f"#   10ms: {calibrate._us(found.net[10_000_000])}\n") < \
+        comments.index("# the same on one CPU (100, parked 0.5-1.5 ms, not used): ")
+
+
+def test_calibration_reads_the_series_by_length_from_the_programs_rows():
+    """late_<ns> and net_<ns> rows become series by length, shortest first; net_same is
+    not a length."""
+    samples = {"net_1000000": [5, 6], "net_same": [7], "net_20000": [3], "late_20000": [9]}
+    net = calibrate._by_length(samples, "net_")
+    assert list(net) == [20_000, 1_000_000]
+    assert net[1_000_000].tolist() == [5.0, 6.0] and net[20_000].dtype == float
+    assert list(calibrate._by_length(samples, "late_")) == [20_000]
 
 
 def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeypatch,
@@ -518,7 +559,7 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 10
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 12
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
 

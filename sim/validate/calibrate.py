@@ -3,22 +3,24 @@
 What the OS adds (``timer_lateness``, ``wake_latency``, ``net_wake_latency``) is measured
 the way the built-in ``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (600
 ``nanosleep``\\ s of each of 20 us, 200 us, 1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about
-23 s; 2,000 condvar wake-ups; 2,000 wake-ups
-through a loopback TCP socket of a thread blocked in ``epoll_wait`` on one CPU by a sender
-on another, and 1,000 with both on one CPU, reported only), built with ``cc`` when there is
-one, else its Python stand-in (``probe.py delays``). Each set of samples is fitted with a
-Pareto law in the workload's syntax, as ``linux``'s are: the least-squares line through the
-log quantiles p10, p25, p50, p75, p90 and p99 against -log(1 - q), on which a Pareto law
-with scale L and shape a lies exactly (log x_q = log L + (1/a) (-log(1 - q))); quantiles,
-not the mean, so that a few multi-ms outliers of a busy machine do not move the body of the
-law. The Pareto's mean is L a / (a - 1); a shape of 2 or less (infinite variance) is
-bounded by the largest sample (``max=``).
+23 s; 2,000 condvar wake-ups; 600 wake-ups through a loopback TCP socket of a thread blocked
+in ``epoll_wait`` on one CPU, by a sender on another, after the thread was parked each of
+the same lengths, in turn, about 24 s; and 1,000 with both on one CPU, reported only), built
+with ``cc`` when there is one, else its Python stand-in (``probe.py delays``). Each set of
+samples is fitted with a Pareto law in the workload's syntax, as ``linux``'s are: the
+least-squares line through the log quantiles p10, p25, p50, p75, p90 and p99 against
+-log(1 - q), on which a Pareto law with scale L and shape a lies exactly (log x_q = log L +
+(1/a) (-log(1 - q))); quantiles, not the mean, so that a few multi-ms outliers of a busy
+machine do not move the body of the law. The Pareto's mean is L a / (a - 1); a shape of 2
+or less (infinite variance) is bounded by the largest sample (``max=``).
 
-A timed wait ends later the longer it lasts (a CPU idle longer wakes more slowly), so
-``timer_lateness`` is a law per wait length (``{length: law}``): each length's sleeps are
-fitted on their own, and neighbouring lengths whose sleeps' p50 and p90 are within 10 % of
-each other (``CLOSE``) share one law fitted to their sleeps together, keyed by the shorter
-length (a wait between two keys takes the shorter key's law, the shortest's below it).
+A timed wait ends later the longer it lasts, and a thread woken through its socket runs
+later the longer it had been parked (a CPU idle longer wakes more slowly), so
+``timer_lateness`` is a law per wait length and ``net_wake_latency`` a law per time parked
+(``{length: law}``), fitted alike (``fit_lateness``): each length's samples are fitted on
+their own, and neighbouring lengths whose samples' p50 and p90 are within 10 % of each
+other (``CLOSE``) share one law fitted to their samples together, keyed by the shorter
+length (a length between two keys takes the shorter key's law, the shortest's below it).
 
 The socket wake-ups' outliers are mostly the scheduler's tick (``CONFIG_HZ=250``: up to
 4 ms), when the receiver's CPU runs another process that the woken thread must wait out;
@@ -71,7 +73,7 @@ class Measured:
 
     late: dict[int, np.ndarray]  # by sleep length (ns): how late each sleep ended
     wake: np.ndarray
-    net: np.ndarray  # wake-ups through a socket, across CPUs
+    net: dict[int, np.ndarray]  # by time parked (ns): wake-ups through a socket, across CPUs
     net_same: np.ndarray  # the same on one CPU (reported only)
     asyncio: dict[str, float]
     source: str  # which program measured the delays
@@ -93,22 +95,28 @@ def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
 
 
 def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
-    """Run the probes at the real runs' niceness (the delays about 30 s, 23 of them the
-    sleeps; then asyncio's costs); nothing is left on disk."""
+    """Run the probes at the real runs' niceness (the delays about 50 s, 23 of them the
+    sleeps and 24 the socket wake-ups; then asyncio's costs); nothing is left on disk."""
     with tempfile.TemporaryDirectory(prefix="sim-calibrate-") as scratch:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
         text = runners.run_text(argv, {}, "", tools.nice)
-    samples: dict[str, list[int]] = {"wake": [], "net": [], "net_same": []}
+    samples: dict[str, list[int]] = {"wake": [], "net_same": []}
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
-        samples.setdefault(kind, []).append(int(ns))  # late_<length ns>: a sleep's
+        samples.setdefault(kind, []).append(int(ns))  # late_<length ns>, net_<length ns>
     log("calibrating: asyncio's loop costs")
     (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
-    wake, net, same = (np.array(samples[k], dtype=float) for k in ("wake", "net", "net_same"))
-    late = {int(kind.removeprefix("late_")): np.array(values, dtype=float)
-            for kind, values in sorted(samples.items()) if kind.startswith("late_")}
-    return Measured(dict(sorted(late.items())), wake, net, same, costs, source)
+    wake, same = (np.array(samples[k], dtype=float) for k in ("wake", "net_same"))
+    return Measured(_by_length(samples, "late_"), wake, _by_length(samples, "net_"), same,
+                    costs, source)
+
+
+def _by_length(samples: dict[str, list[int]], prefix: str) -> dict[int, np.ndarray]:
+    """The series ``<prefix><length ns>`` by length, shortest first."""
+    lengths = {int(kind.removeprefix(prefix)): values for kind, values in samples.items()
+               if kind.startswith(prefix) and kind.removeprefix(prefix).isdigit()}
+    return {length: np.array(lengths[length], dtype=float) for length in sorted(lengths)}
 
 
 def _to_100ns(ns: float) -> int:
@@ -132,8 +140,9 @@ def fit_pareto(samples: np.ndarray) -> str:
 
 
 def lateness_groups(late: dict[int, np.ndarray]) -> list[list[int]]:
-    """The sleep lengths in runs of neighbours that share a law: a length joins the run
-    before it when its p50 and p90 are within ``CLOSE`` of the run's sleeps together."""
+    """The lengths (of a sleep, or of the time parked before a wake-up) in runs of
+    neighbours that share a law: a length joins the run before it when its samples' p50
+    and p90 are within ``CLOSE`` of the run's samples together."""
     groups: list[list[int]] = []
     for length in sorted(late):
         if groups:
@@ -147,8 +156,8 @@ def lateness_groups(late: dict[int, np.ndarray]) -> list[list[int]]:
 
 
 def fit_lateness(late: dict[int, np.ndarray]) -> dict[int, tuple[list[int], str]]:
-    """``timer_lateness`` by wait length: {first length: (the lengths, the law fitted to
-    their sleeps together)}."""
+    """A law per length (``timer_lateness`` by wait length, ``net_wake_latency`` by time
+    parked): {first length: (the lengths, the law fitted to their samples together)}."""
     return {group[0]: (group, fit_pareto(np.concatenate([late[x] for x in group])))
             for group in lateness_groups(late)}
 
@@ -174,18 +183,35 @@ def law_quantiles(law: Distribution) -> dict[str, float]:
             "p99": float(np.quantile(draws, 0.99))}
 
 
+def _law_us(spec: str) -> str:
+    """A law's quantiles and mean, as ``_us`` gives a sample's (200,000 draws, seed 0)."""
+    return _us(_law(spec).sample(np.random.default_rng(0), 200_000).astype(float))
+
+
+def _group_comments(samples: dict[int, np.ndarray],
+                    fitted: dict[int, tuple[list[int], str]]) -> list[str]:
+    """The comments under a law per length: each group's measured quantiles, each length's
+    alone when it shares the law, and the law's."""
+    lines = []
+    for group, spec in fitted.values():
+        lines.append(f"#   {' and '.join(format_duration(x) for x in group)}: "
+                     f"{_us(np.concatenate([samples[x] for x in group]))}")
+        if len(group) > 1:
+            lines += [f"#     {format_duration(x)} alone: {_us(samples[x])}" for x in group]
+        lines.append(f"#     the law: {_law_us(spec)}")
+    return lines
+
+
 def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
-    """The profile file: the timer lateness by wait length, the two wake-up laws and
-    asyncio's costs, and as comments what the laws were fitted to and Go's usleep
-    overshoot."""
-    lateness = fit_lateness(found.late)
-    wake, net = fit_pareto(found.wake), fit_pareto(found.net)
+    """The profile file: the timer lateness by wait length, the wake-up law, the socket
+    wake-up's by time parked and asyncio's costs, and as comments what the laws were
+    fitted to and Go's usleep overshoot."""
+    lateness, net = fit_lateness(found.late), fit_lateness(found.net)
+    wake = fit_pareto(found.wake)
     short = found.late[SHORT_SLEEP]
+    every_net = np.concatenate(list(found.net.values()))
     a = found.asyncio
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-    def law(spec: str) -> str:
-        return _us(_law(spec).sample(np.random.default_rng(0), 200_000).astype(float))
 
     lines = [
         f"# Machine profile of {platform.node() or 'this machine'} ({os.cpu_count()} CPUs, "
@@ -198,32 +224,32 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"of {', '.join(format_duration(x) for x in found.late)} in turn;",
         "# a wait of length L takes the law of the longest key not above L (the shortest "
         "key's below it). Late by",
-        *(line for group, spec in lateness.values() for line in (
-            f"#   {' and '.join(format_duration(x) for x in group)}: "
-            f"{_us(np.concatenate([found.late[x] for x in group]))}",
-            *(f"#     {format_duration(x)} alone: {_us(found.late[x])}" for x in group
-              if len(group) > 1),
-            f"#     the law: {law(spec)}")),
+        *_group_comments(found.late, lateness),
         f"# Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from the "
         f"{format_duration(max(x for x in lateness if x <= SHORT_SLEEP))} law above):",
         f"#   {_us(short)}",
         f"# wake_latency: {len(found.wake)} condvar wake-ups,",
         f"#   {_us(found.wake)}",
-        f"#   the law: {law(wake)}",
-        f"# net_wake_latency: {len(found.net)} wake-ups through loopback TCP, sender and "
-        f"receiver (in epoll_wait) on two CPUs,",
-        f"#   {_us(found.net)}",
-        f"#   the law: {law(net)}",
-        f"#   {_share(found.net, 1e6)} took over 1 ms (longest {found.net.max() / 1e6:.1f} "
+        f"#   the law: {_law_us(wake)}",
+        f"# net_wake_latency, by time parked: {len(found.net[min(found.net)])} wake-ups "
+        f"through loopback TCP after the receiver (in epoll_wait) was parked each of",
+        f"# {', '.join(format_duration(x) for x in found.net)} in turn, the sender on "
+        "another CPU; a wake-up after parked T takes",
+        "# the law of the longest key not above T (the shortest key's below it). Woken "
+        "after parked",
+        *_group_comments(found.net, net),
+        f"#   {_share(every_net, 1e6)} took over 1 ms (longest {every_net.max() / 1e6:.1f} "
         f"ms; a scheduler tick at 250 Hz is 4 ms)",
-        f"# the same on one CPU ({len(found.net_same)}, not used): {_us(found.net_same)}",
+        f"# the same on one CPU ({len(found.net_same)}, parked 0.5-1.5 ms, not used): "
+        f"{_us(found.net_same)}",
         f"# asyncio's own costs below: CPython {sys.version.split()[0]}, probe.py asyncio.",
         f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
         "timer_lateness:",
         *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in lateness.items()),
         f"wake_latency: {wake}",
-        f"net_wake_latency: {net}",
+        "net_wake_latency:",
+        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in net.items()),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
     ]
@@ -264,7 +290,8 @@ def summary(found: Measured) -> str:
     """One line per measured thing, for the terminal."""
     late = {format_duration(x): _us(v) for x, v in found.late.items()}
     return json.dumps({"timer_lateness_us": late, "wake_latency_us": _us(found.wake),
-                       "net_wake_latency_us": _us(found.net),
+                       "net_wake_latency_us": {format_duration(x): _us(v)
+                                               for x, v in found.net.items()},
                        "net_wake_same_cpu_us": _us(found.net_same),
                        "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
                        "asyncio_ns": found.asyncio, "source": found.source}, indent=1)
