@@ -80,9 +80,9 @@ def delays() -> None:
 
 def net_wakes(receiver_cpu: int, sender_cpu: int, parked: list[int]) -> list[int]:
     """machine_delays.c's wake-ups through a socket: this thread, pinned to
-    ``receiver_cpu``, answers each stamp with its clock just before it blocks in ``epoll``
+    ``receiver_cpu``, answers each stamp with a byte just before it blocks in ``epoll``
     again; a forked sender on ``sender_cpu`` writes the i-th stamp ``parked[i]`` ns after
-    that; the time from the stamp to epoll's return."""
+    that byte came; the time from the stamp to epoll's return."""
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
     server, _ = listener.accept()
@@ -103,7 +103,7 @@ def net_wakes(receiver_cpu: int, sender_cpu: int, parked: list[int]) -> list[int
     poller.register(server.fileno(), select.EPOLLIN)
     woken: list[int] = []
     for _ in parked:
-        server.sendall(struct.pack("q", now()))  # parked from here
+        server.sendall(b"k")  # parked from here
         while not poller.poll():
             pass
         at = now()
@@ -118,16 +118,15 @@ def net_wakes(receiver_cpu: int, sender_cpu: int, parked: list[int]) -> list[int
 
 def send_after_parked(client: socket.socket, cpu: int, parked: list[int],
                       spin: bool) -> None:
-    """The sender: reads when the receiver parked and writes its stamp ``parked[i]`` ns
-    after. With a CPU of its own it spins, on the socket and on the clock (a sleep's own
-    lateness, ~0.1 ms, would lengthen the parked time); on the receiver's CPU it sleeps
-    (a spin would keep that CPU busy)."""
+    """The sender: writes its stamp ``parked[i]`` ns after the receiver's answer came (the
+    receiver's clock would be earlier by its whole send). With a CPU of its own it spins,
+    on the socket and on the clock (a sleep's own lateness, ~0.1 ms, would lengthen the
+    parked time); on the receiver's CPU it sleeps (a spin would keep that CPU busy)."""
     os.sched_setaffinity(0, {cpu})
     for length in parked:
-        parked_at = read_stamp(client, socket.MSG_DONTWAIT if spin else 0)
-        if parked_at is None:  # the receiver has gone
-            return
-        due = parked_at + length
+        if not answered(client, socket.MSG_DONTWAIT if spin else 0):
+            return  # the receiver has gone
+        due = now() + length
         if spin:
             while now() < due:
                 pass
@@ -136,19 +135,14 @@ def send_after_parked(client: socket.socket, cpu: int, parked: list[int],
         client.sendall(struct.pack("q", now()))
 
 
-def read_stamp(sock: socket.socket, flags: int) -> int | None:
-    """The next 8-byte stamp on ``sock`` (polled when ``flags`` has MSG_DONTWAIT), or None
-    at its end."""
-    data = b""
-    while len(data) < 8:
+def answered(sock: socket.socket, flags: int) -> bool:
+    """Whether the receiver's next answer came (polled when ``flags`` has MSG_DONTWAIT),
+    not the socket's end."""
+    while True:
         try:
-            chunk = sock.recv(8 - len(data), flags)
+            return sock.recv(1, flags) != b""
         except BlockingIOError:
-            continue
-        if not chunk:
-            return None
-        data += chunk
-    return struct.unpack("q", data)[0]
+            pass
 
 
 def hot(k: int, m: int = 2000) -> float:
