@@ -299,8 +299,12 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0"}
     linux = load_config(base).machine
-    assert (str(linux.wake_latency), str(linux.net_wake_latency)) == \
-        ("pareto(15us, 2.5)", "pareto(37.6us, 5.62)")
+    assert str(linux.wake_latency) == "pareto(15us, 2.5)"
+    assert {length: str(law) for length, law in linux.net_wake_latency.items()} == {
+        20 * US: "pareto(29.3us, 4.17)", 200 * US: "pareto(39.7us, 3.8)",
+        MS: "pareto(49.2us, 3.33)", 2 * MS: "pareto(56.8us, 3.11)",
+        5 * MS: "pareto(77us, 3.34)", 10 * MS: "pareto(101.4us, 3.32)",
+        20 * MS: "pareto(116us, 4.55)"}
     assert {length: str(law) for length, law in linux.timer_lateness.items()} == {
         20 * US: "pareto(90.2us, 5.12)", MS: "pareto(110.6us, 2.68)",
         2 * MS: "pareto(113.4us, 3.13)", 5 * MS: "pareto(151.6us, 1.99, max=3.7993ms)",
