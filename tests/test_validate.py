@@ -271,6 +271,26 @@ def test_a_served_encoding_has_every_arrival_and_io_but_no_spawn():
         runners.encode(spawning, served=True)
 
 
+def test_a_native_phase_takes_its_iterations_from_the_last_calls_speed(monkeypatch):
+    """The real programs' ``native`` phase: PBKDF2 iterations for its length at the speed
+    measured so far; a call that ran 17 ms of CPU for what should have been 10 ms (the
+    other vCPU busy) sets the speed for the next; it returns at its start plus its CPU
+    time. A call under 1 ms of CPU keeps the speed it had."""
+    from sim.validate import realpy
+
+    calls, cpu = [], iter([0, 17_000_000, 17_000_000, 17_500_000])
+    monkeypatch.setattr(realpy.hashlib, "pbkdf2_hmac", lambda *a: calls.append(a[3]))
+    monkeypatch.setattr(realpy.time, "thread_time_ns", lambda: next(cpu))
+    monkeypatch.setattr(realpy, "now", lambda: 1_000)
+    native = realpy.Native.__new__(realpy.Native)
+    native.per_ns = 0.5  # iterations a ns
+    assert native(10_000_000) == 1_000 + 17_000_000
+    assert calls == [5_000_000] and native.per_ns == 5_000_000 / 17_000_000
+    native(10_000_000)  # ran 0.5 ms of CPU: too short to measure the speed by
+    assert calls[1] == round(10_000_000 * 5_000_000 / 17_000_000)
+    assert native.per_ns == 5_000_000 / 17_000_000
+
+
 def test_every_scenario_is_a_valid_config_the_real_programs_can_run():
     required = {"asyncio_hog", "asyncio_yield_hog", "gil_convoy_1ms", "gil_convoy_5ms",
                 "gil_convoy_20ms", "go_p1_hog", "go_p1_hog_nopreempt", "go_p2_hog",
