@@ -3,14 +3,21 @@
  * net_wake_latency (sim/machine.py).
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
- *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 2,000 + 4,200 + 1,000
- *                                        # wake-ups; about 50 s
+ *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar and
+ *                                        # 4,200 + 1,000 socket wake-ups; about 70 s
  *
  * "late_L": nanosleep of L ns, how much longer it took: 600 sleeps of each length (20 us,
  * 200 us, 1 ms, 2 ms, 5 ms, 10 ms, 20 ms) in turn, so that a drift of the machine's load
  * falls on every length alike (about 23 s). A CPU idle longer wakes later.
- * "wake": every 1 ms the main thread signals a condition variable another thread waits on
- * (on an idle core); the time from the signal to the waiter running.
+ * "wake_L": a condition variable's signal, as a runtime's to a parked thread while the
+ * signaller runs on (a GIL's holder, Go's startm, Tokio's unpark), after the waiter was
+ * parked L ns: a thread on the first allowed CPU publishes its CLOCK_MONOTONIC time under
+ * the mutex just before pthread_cond_wait; the main thread, on the second CPU, waits for
+ * that, spins on the clock until L after it, then locks the mutex, sets the flag, takes
+ * its stamp, signals and unlocks, and spins on (it does not sleep) until the next round;
+ * the time from the stamp to the waiter running. 600 wake-ups of each of the sleeps'
+ * lengths, in turn as they are (about 23 s). A CPU idle longer wakes later; a waiter free
+ * to run on the signaller's CPU (neither pinned) wakes sooner, that CPU being awake.
  * "net_L": a wake-up through a socket, as a server's, after the receiver was parked L ns:
  * a thread on the first allowed CPU blocks in epoll_wait on a loopback TCP connection
  * (TCP_NODELAY), publishing its CLOCK_MONOTONIC time just before; the main thread, on the
@@ -20,8 +27,9 @@
  * the sleeps' lengths, in turn as they are (about 24 s). A CPU idle longer wakes later.
  * "net_same": the same with both threads on the first CPU, the sender sleeping until
  * 0.5-1.5 ms (stepped, so as not to lock to the kernel's tick) after the receiver parked
- * (1,000 wake-ups). With one CPU allowed, both are on it and the sender sleeps until L
- * after (the parked time then L plus that sleep's lateness).
+ * (1,000 wake-ups). With one CPU allowed, both threads of "wake_L" and "net_L" are on it
+ * and the signaller or sender sleeps until L after (the parked time then L plus that
+ * sleep's lateness).
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -43,27 +51,91 @@ static long now(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
-static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static long signalled_at;
-static int flag;
-enum { WAKES = 2000, SLEEPS = 600, NET_SAME = 1000 };  /* SLEEPS: of a length, also wake-ups */
+enum { SLEEPS = 600, NET_SAME = 1000 };  /* SLEEPS: of a length, also wake-ups */
 static const long lengths[] = {20000, 200000, 1000000, 2000000, 5000000, 10000000, 20000000};
 enum { LENGTHS = sizeof lengths / sizeof lengths[0] };
-static long wake[WAKES];
-static long net[SLEEPS * LENGTHS], net_same[NET_SAME];
+static long wake[SLEEPS * LENGTHS], net[SLEEPS * LENGTHS], net_same[NET_SAME];
 
-static void *waiter(void *unused) {
-    (void)unused;
-    for (int i = 0; i < WAKES; i++) {
-        pthread_mutex_lock(&mutex);
-        while (!flag)
-            pthread_cond_wait(&cond, &mutex);
-        flag = 0;
-        wake[i] = now() - signalled_at;
-        pthread_mutex_unlock(&mutex);
+static void pin(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+/* Until ``due`` (CLOCK_MONOTONIC ns): spinning when the woken thread has a CPU of its
+ * own, else sleeping (a spin would keep the woken thread's CPU busy) */
+static void wait_until(long due, int spin) {
+    if (spin) {
+        while (now() < due)
+            ;
+        return;
     }
+    struct timespec until = {due / 1000000000L, due % 1000000000L};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL))
+        ;
+}
+
+/* Until the woken thread has published ``parked`` >= ``i`` (it has taken the last wake-up
+ * and waits again): spinning, or in 20 us sleeps on its CPU */
+static void until_parked(atomic_int *parked, int i, int spin) {
+    struct timespec tick = {0, 20000};
+    while (atomic_load(parked) < i)
+        if (!spin)
+            nanosleep(&tick, NULL);
+}
+
+/* --- the wake-up through a condition variable ---------------------------------------- */
+
+struct waiter {
+    int cpu, count;
+    long *woken;            /* from each stamp to the waiter running */
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int flag;               /* a signal not yet taken (under the mutex) */
+    long signalled_at;      /* its stamp (under the mutex) */
+    atomic_long parked_at;  /* when it last called pthread_cond_wait */
+    atomic_int parked;      /* signals taken before that: the signaller's go */
+};
+
+static void *wait_signals(void *arg) {
+    struct waiter *w = arg;
+    pin(w->cpu);
+    pthread_mutex_lock(&w->mutex);
+    for (int i = 0; i < w->count; i++) {
+        atomic_store(&w->parked_at, now());
+        atomic_store(&w->parked, i);  /* after parked_at: the signaller reads them so */
+        while (!w->flag)
+            pthread_cond_wait(&w->cond, &w->mutex);
+        w->woken[i] = now() - w->signalled_at;
+        w->flag = 0;
+    }
+    pthread_mutex_unlock(&w->mutex);
     return NULL;
+}
+
+/* ``count`` signals from ``signaller_cpu`` to a thread waiting on a condition variable on
+ * ``waiter_cpu``, the i-th once the waiter has taken the last and has been parked
+ * ``parked_for[i]`` ns; ``woken[i]`` from that signal's stamp to the waiter running */
+static void cond_wakes(int waiter_cpu, int signaller_cpu, int count, const long *parked_for,
+                       long *woken) {
+    struct waiter w = {.cpu = waiter_cpu, .count = count, .woken = woken,
+                       .mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+                       .parked = -1};
+    int spin = signaller_cpu != waiter_cpu;
+    pthread_t thread;
+    pthread_create(&thread, NULL, wait_signals, &w);
+    pin(signaller_cpu);
+    for (int i = 0; i < count; i++) {
+        until_parked(&w.parked, i, spin);
+        wait_until(atomic_load(&w.parked_at) + parked_for[i], spin);
+        pthread_mutex_lock(&w.mutex);
+        w.flag = 1;
+        w.signalled_at = now();
+        pthread_cond_signal(&w.cond);
+        pthread_mutex_unlock(&w.mutex);
+    }
+    pthread_join(thread, NULL);
 }
 
 /* --- the wake-up through a socket ---------------------------------------------------- */
@@ -74,13 +146,6 @@ struct receiver {
     atomic_long parked_at;  /* when it last called epoll_wait */
     atomic_int parked;      /* stamps taken before that: the sender's go */
 };
-
-static void pin(int cpu) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-}
 
 static void *receive(void *arg) {
     struct receiver *r = arg;
@@ -119,19 +184,6 @@ static void loopback_pair(int *client, int *server) {
     close(listener);
 }
 
-/* Until ``due`` (CLOCK_MONOTONIC ns): spinning when the receiver has a CPU of its own,
- * else sleeping (a spin would keep the receiver's CPU busy) */
-static void wait_until(long due, int spin) {
-    if (spin) {
-        while (now() < due)
-            ;
-        return;
-    }
-    struct timespec until = {due / 1000000000L, due % 1000000000L};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL))
-        ;
-}
-
 /* ``count`` stamps sent from ``sender_cpu`` to a thread blocked in epoll_wait on
  * ``receiver_cpu``, the i-th once the receiver has taken the last and has been parked
  * ``parked_for[i]`` ns; ``woken[i]`` from that stamp to epoll_wait's return */
@@ -139,15 +191,12 @@ static void net_wakes(int receiver_cpu, int sender_cpu, int count, const long *p
                       long *woken) {
     struct receiver r = {.cpu = receiver_cpu, .count = count, .woken = woken, .parked = -1};
     int client, spin = sender_cpu != receiver_cpu;
-    struct timespec tick = {0, 20000};
     loopback_pair(&client, &r.fd);
     pthread_t thread;
     pthread_create(&thread, NULL, receive, &r);
     pin(sender_cpu);
     for (int i = 0; i < count; i++) {
-        while (atomic_load(&r.parked) < i)  /* until it has taken the last and waits again */
-            if (!spin)
-                nanosleep(&tick, NULL);
+        until_parked(&r.parked, i, spin);
         wait_until(atomic_load(&r.parked_at) + parked_for[i], spin);
         long stamp = now();
         if (send(client, &stamp, sizeof stamp, 0) != sizeof stamp)
@@ -169,25 +218,7 @@ int main(void) {
     }
     for (int i = 0; i < SLEEPS * LENGTHS; i++)  /* (printed after: no write between sleeps) */
         printf("late_%ld,%ld\n", lengths[i % LENGTHS], late[i]);
-    pthread_t thread;
-    pthread_create(&thread, NULL, waiter, NULL);
-    for (int i = 0; i < WAKES; i++) {
-        struct timespec pause = {0, 1000000};
-        do {  /* until the waiter has taken the last signal and waits again */
-            nanosleep(&pause, NULL);
-            pthread_mutex_lock(&mutex);
-            if (flag)
-                pthread_mutex_unlock(&mutex);
-        } while (flag);
-        flag = 1;
-        signalled_at = now();
-        pthread_cond_signal(&cond);
-        pthread_mutex_unlock(&mutex);
-    }
-    pthread_join(thread, NULL);
-    for (int i = 0; i < WAKES; i++)
-        printf("wake,%ld\n", wake[i]);
-    cpu_set_t allowed;  /* the receiver on the first allowed CPU, the sender on the next */
+    cpu_set_t allowed;  /* the woken thread on the first allowed CPU, the waker on the next */
     sched_getaffinity(0, sizeof allowed, &allowed);
     int cpus[2] = {-1, -1}, found = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE && found < 2; cpu++)
@@ -197,8 +228,12 @@ int main(void) {
         parked_for[i] = lengths[i % LENGTHS];
     for (int i = 0; i < NET_SAME; i++)  /* 0.5-1.5 ms, stepped */
         paced[i] = 500000 + (i * 337L) % 1000 * 1000;
-    net_wakes(cpus[0], found > 1 ? cpus[1] : cpus[0], SLEEPS * LENGTHS, parked_for, net);
+    int waker = found > 1 ? cpus[1] : cpus[0];
+    cond_wakes(cpus[0], waker, SLEEPS * LENGTHS, parked_for, wake);
+    net_wakes(cpus[0], waker, SLEEPS * LENGTHS, parked_for, net);
     net_wakes(cpus[0], cpus[0], NET_SAME, paced, net_same);
+    for (int i = 0; i < SLEEPS * LENGTHS; i++)
+        printf("wake_%ld,%ld\n", lengths[i % LENGTHS], wake[i]);
     for (int i = 0; i < SLEEPS * LENGTHS; i++)
         printf("net_%ld,%ld\n", lengths[i % LENGTHS], net[i]);
     for (int i = 0; i < NET_SAME; i++)
