@@ -3,17 +3,19 @@
 Run as a script, like ``realpy.py`` (only the standard library in the measured process):
 
     python probe.py delays   # CSV kind,ns: late_<length> (600 sleeps of each of 7 lengths),
-                             # wake (2,000 wake-ups), net_<length> (600 socket wake-ups
-                             # across CPUs after each parked length), net_same (1,000)
+                             # wake_<length> and net_<length> (600 condvar and 600 socket
+                             # wake-ups across CPUs after each parked length), net_same
+                             # (1,000)
     python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
 
 ``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
 C compiler is found), same method and output: ``time.sleep`` of 20 us, 200 us, 1 ms, 2 ms,
-5 ms, 10 ms and 20 ms in turn (600 of each), a ``threading.Condition`` signalled every 1 ms
-to a waiting thread, and a stamp written on loopback TCP to a thread blocked in ``epoll``
-once it has been parked each of the same lengths in turn (600 of each; the sender a forked
-process, so that it does not hold the receiver's GIL). Python adds its own few
-microseconds (and the GIL's hand-back) to each. ``asyncio`` is
+5 ms, 10 ms and 20 ms in turn (600 of each), a ``threading.Condition`` signalled to a
+thread waiting on another CPU, and a stamp written on loopback TCP to a thread blocked in
+``epoll``, each once the woken thread has been parked each of the same lengths in turn (600
+of each; the socket's sender a forked process, so that it does not hold the receiver's
+GIL). Python adds its own few microseconds (and the GIL's hand-back) to each; most to the
+condvar's (see ``cond_wakes``). ``asyncio`` is
 ``docs/runtime-notes/asyncio_costs.py`` B-D in short: the model's ``iteration_cost``,
 ``step_overhead``, ``handle_cost`` and ``wake_cost``.
 """
@@ -21,6 +23,7 @@ microseconds (and the GIL's hand-back) to each. ``asyncio`` is
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import os
@@ -33,7 +36,7 @@ import threading
 import time
 
 now = time.perf_counter_ns
-SLEEPS, WAKES, NET_SAME = 600, 2000, 1000  # SLEEPS: of each length, also wake-ups
+SLEEPS, NET_SAME = 600, 1000  # SLEEPS: of each length, also wake-ups
 LENGTHS = (20_000, 200_000, 1_000_000, 2_000_000, 5_000_000, 10_000_000, 20_000_000)  # ns
 
 
@@ -45,37 +48,68 @@ def delays() -> None:
         t = now()
         time.sleep(length / 1e9)
         rows.append(f"late_{length},{now() - t - length}")
-    cond, state = threading.Condition(), {"flag": False, "at": 0}
-    woken: list[int] = []
-
-    def waiter() -> None:
-        for _ in range(WAKES):
-            with cond:
-                while not state["flag"]:
-                    cond.wait()
-                state["flag"] = False
-                woken.append(now() - state["at"])
-
-    thread = threading.Thread(target=waiter)
-    thread.start()
-    for _ in range(WAKES):
-        while True:  # until the waiter has taken the last signal and waits again
-            time.sleep(0.001)
-            with cond:
-                if not state["flag"]:
-                    state["flag"], state["at"] = True, now()
-                    cond.notify()
-                    break
-    thread.join()
-    rows += [f"wake,{ns}" for ns in woken]
     allowed = sorted(os.sched_getaffinity(0))
     receiver, sender = allowed[0], allowed[1 % len(allowed)]
     parked = [LENGTHS[i % len(LENGTHS)] for i in range(SLEEPS * len(LENGTHS))]
+    wake = cond_wakes(receiver, sender, parked)
+    rows += [f"wake_{length},{ns}" for length, ns in zip(parked, wake, strict=True)]
     net = net_wakes(receiver, sender, parked)
     rows += [f"net_{length},{ns}" for length, ns in zip(parked, net, strict=True)]
     paced = [500_000 + i * 337 % 1000 * 1000 for i in range(NET_SAME)]  # 0.5-1.5 ms, stepped
     rows += [f"net_same,{ns}" for ns in net_wakes(receiver, receiver, paced)]
     print("\n".join(rows))
+
+
+def cond_wakes(waiter_cpu: int, signaller_cpu: int, parked: list[int]) -> list[int]:
+    """machine_delays.c's wake-ups through a condition variable: a thread pinned to
+    ``waiter_cpu`` publishes its clock under the lock just before each ``wait``; this
+    thread, pinned to ``signaller_cpu``, signals the i-th ``parked[i]`` ns after that and
+    spins on until the next round (on the waiter's CPU it sleeps instead); the time from
+    the signal's stamp to the waiter running. Approximate: both are threads of one process
+    (a forked process cannot share a ``Condition``), so the waiter must also take the GIL
+    from the spinning signaller; the spin leaves it free most of the time (``pause``): when
+    it does not, the waiter takes it when the spin's next chunk begins, a few us later."""
+    cond, state = threading.Condition(), {"flag": False, "at": 0, "parked_at": 0, "parked": -1}
+    woken: list[int] = []
+
+    def waiter() -> None:
+        os.sched_setaffinity(0, {waiter_cpu})  # (this thread's own affinity)
+        with cond:
+            for i in range(len(parked)):
+                state["parked_at"], state["parked"] = now(), i
+                while not state["flag"]:
+                    cond.wait()
+                woken.append(now() - state["at"])
+                state["flag"] = False
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {signaller_cpu})
+    spin = signaller_cpu != waiter_cpu
+    for i, length in enumerate(parked):
+        while state["parked"] < i:  # until it has taken the last signal and waits again
+            pause(spin, 20_000)
+        due = state["parked_at"] + length
+        while (left := due - now()) > 0:
+            pause(spin, left)
+        with cond:
+            state["flag"], state["at"] = True, now()
+            cond.notify()
+    thread.join()
+    os.sched_setaffinity(0, before)
+    return woken
+
+
+def pause(spin: bool, ns: int) -> None:
+    """With a CPU of its own, work for about ``ns`` (at most 50 us) with the GIL released
+    (PBKDF2 in OpenSSL, ~0.4 us an iteration, ~3 us of setup holding the GIL): a spin that
+    leaves the GIL to a woken thread most of the time, as a C spin leaves the waiter
+    alone; else a sleep of ``ns`` (a spin would keep the waiter's CPU busy)."""
+    if spin:
+        hashlib.pbkdf2_hmac("sha256", b"", b"", max(1, min(ns, 50_000) // 500))
+    else:
+        time.sleep(ns / 1e9)
 
 
 def net_wakes(receiver_cpu: int, sender_cpu: int, parked: list[int]) -> list[int]:
