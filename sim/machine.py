@@ -119,7 +119,7 @@ from pydantic import (
 )
 
 from .distributions import Const, Distribution
-from .schema import MAX_CORES, At, Count, Dist, Duration, StrictModel, _distribution, _reader
+from .schema import MAX_CORES, At, Count, Duration, StrictModel, _distribution, _reader
 from .units import MAX_DURATION, format_duration, quote
 
 # a runtime's own costs on this machine (CPU time of its bookkeeping), by runtime
@@ -150,6 +150,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 MAX_PROFILE_BYTES = 1 << 16
 MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
 BY_LENGTH = {"timer_lateness": ("wait length", "wait lengths"),
+             "wake_latency": ("time parked", "times parked"),
              "net_wake_latency": ("time parked", "times parked")}
 
 
@@ -161,7 +162,7 @@ class Machine(StrictModel):
     os_time_slice: Duration = 3_000_000
     tick_origin: Literal["random"] | int = "random"
     timer_lateness: Distribution | dict[int, Distribution] = Const(0)  # (by wait length)
-    wake_latency: Dist = Const(0)
+    wake_latency: Distribution | dict[int, Distribution] = Const(0)  # (by time parked)
     net_wake_latency: Distribution | dict[int, Distribution] = Const(0)  # (by time parked)
     # asyncio's own work, where a loop has a core to itself (AsyncioOptions: an option of
     # the same name without the prefix overrides it for one scheduler)
@@ -197,12 +198,13 @@ class Machine(StrictModel):
     def _origin(cls, value: Any) -> Any:
         return value if value == "random" else _reader(MAX_DURATION)(value)
 
-    @field_validator("timer_lateness", "net_wake_latency", mode="before")
+    @field_validator("timer_lateness", "wake_latency", "net_wake_latency", mode="before")
     @classmethod
     def _by_length(cls, value: Any, info: ValidationInfo) -> Any:
         """One law, or ``{length: law, ...}``: a wait of length L (``timer_lateness``), or
-        a wake-up after the thread was parked L (``net_wake_latency``), takes the law of
-        the longest length not above L (the shortest length's law below it)."""
+        a wake-up after the thread was parked L (``wake_latency``, ``net_wake_latency``),
+        takes the law of the longest length not above L (the shortest length's law below
+        it)."""
         if not isinstance(value, dict):
             return _distribution(value, info)
         where = f"machine.{info.field_name}"
@@ -227,7 +229,7 @@ class Machine(StrictModel):
                 raise At(f"{where}.{key}", f"{exc}") from None
         return dict(sorted(laws.items()))
 
-    @field_serializer("timer_lateness", "net_wake_latency")
+    @field_serializer("timer_lateness", "wake_latency", "net_wake_latency")
     def _show_by_length(self, value: Distribution | dict[int, Distribution]) -> Any:
         if isinstance(value, dict):
             return {format_duration(length): str(law) for length, law in value.items()}
@@ -276,59 +278,22 @@ def _profile_file(name: str, info: ValidationInfo) -> dict[str, Any]:
 
 
 class Delays:
-    """Draws of one machine delay in integer ns, taken in blocks from the run's OS stream
-    (a numpy call per block, not per event). ``zero``: the law is 0, nothing is drawn."""
-
-    __slots__ = ("law", "rng", "block", "zero", "largest")
-    BLOCK = 1024
-
-    def __init__(self, law: Distribution, rng: np.random.Generator):
-        self.law, self.rng, self.block = law, rng, []
-        self.zero = isinstance(law, Const) and law.value == 0
-        self.largest = 0  # the largest delay drawn so far (a bound for checks of a run)
-
-    def __call__(self) -> int:
-        if self.zero:
-            return 0
-        if not self.block:
-            self._refill()
-        return self.block.pop()
-
-    def take(self, k: int) -> list[int]:
-        """The next ``k`` draws at once, in the order ``k`` calls would give them."""
-        if self.zero:
-            return [0] * k
-        taken: list[int] = []
-        while len(taken) < k:
-            if not self.block:
-                self._refill()
-            n = min(k - len(taken), len(self.block))
-            taken += self.block[:-n - 1:-1]
-            del self.block[-n:]
-        return taken
-
-    def _refill(self) -> None:
-        drawn = self.law.sample(self.rng, self.BLOCK)
-        self.largest = max(self.largest, int(drawn.max()))
-        self.block = drawn[::-1].tolist()  # (popped from the end: in the order drawn)
-
-
-class DelaysByLength:
-    """Draws of a machine delay that depends on a length: ``timer_lateness`` (how late a
-    timed wait ends, by the wait's length) and ``net_wake_latency`` (how long a thread
-    woken through its socket takes to run, by how long it had been parked): one law, or
-    a law per length. Both grow with the length because a CPU idle longer wakes more
-    slowly (on the development machine C ``nanosleep`` is late by p50 66 us at 20 us and
-    154-173 us at 5-20 ms; a socket wake-up takes p50 42 us after 0.1 ms parked, 112 us
-    after 10 ms).
+    """Draws of a machine delay in integer ns, which may depend on a length:
+    ``timer_lateness`` (how late a timed wait ends, by the wait's length),
+    ``wake_latency`` and ``net_wake_latency`` (how long a woken thread takes to run, by
+    how long it had been parked): one law, or a law per length. They grow with the length
+    because a CPU idle longer wakes more slowly (on the development machine C
+    ``nanosleep`` is late by p50 85 us at 20 us and 136-148 us at 10-20 ms; a socket
+    wake-up takes p50 29 us after 20 us parked, 99 us after 10 ms).
 
     Draw ``i`` belongs to the ``i``-th delay whatever its length: every law is drawn in
     lockstep, in blocks (one on the stream itself, the others on child streams), so that a
     model that works waits out ahead (Go's sysmon, ``take_each``) and one that draws as it
-    goes get the same draws. With one law the draws are ``Delays``' on the same stream."""
+    goes get the same draws. A law of 0 draws nothing (so that ``ideal`` runs keep the
+    model's stream as it was)."""
 
     __slots__ = ("starts", "laws", "rngs", "rows", "cursor", "zero", "largest", "single")
-    BLOCK = Delays.BLOCK
+    BLOCK = 1024
 
     def __init__(self, law: Distribution | dict[int, Distribution], rng: np.random.Generator):
         by_length = law if isinstance(law, dict) else {0: law}
@@ -390,17 +355,18 @@ class OS:
         # alone; the socket wake-ups' is a child of the wake-ups' (spawning it leaves the
         # other streams, and the next child stream own_timer takes, as they were)
         late_rng, wake_rng = rng.spawn(2)
-        self.timer_late = DelaysByLength(machine.timer_lateness, late_rng)
+        net_rng = wake_rng.spawn(1)[0]
+        self.timer_late = Delays(machine.timer_lateness, late_rng)
+        # (by how long the woken thread had been parked: wake(parked), net_wake(parked))
         self.wake = Delays(machine.wake_latency, wake_rng)
-        # (by how long the woken thread had been parked: net_wake(parked))
-        self.net_wake = DelaysByLength(machine.net_wake_latency, wake_rng.spawn(1)[0])
+        self.net_wake = Delays(machine.net_wake_latency, net_rng)
         self._law, self._rng = machine.timer_lateness, rng
 
-    def own_timer(self) -> DelaysByLength:
+    def own_timer(self) -> Delays:
         """The timer lateness of one thread's waits on a stream of its own (the next child
         stream): a model may work that thread's waits out ahead (Go's sysmon) without
         shifting the draws of any other wait."""
-        return DelaysByLength(self._law, self._rng.spawn(1)[0])
+        return Delays(self._law, self._rng.spawn(1)[0])
 
 
 def tick_origin(machine: Machine, tick: int, rng: np.random.Generator) -> int:

@@ -519,6 +519,16 @@ def test_an_executor_thread_and_the_loop_are_each_woken_wake_latency_late():
     assert wake_log(wakeups)[-1] == (0, 20050 * US, 20070 * US)
 
 
+def test_the_executor_worker_and_the_loop_wake_by_the_law_for_their_time_parked():
+    """wake_latency {0: 10 us, 2 ms: 60 us}: B arrives at 3 ms and offloads a 1 ms
+    blocking call; the worker, parked since 0, starts it 60 us after the submit (3.06
+    ms); its result wakes the loop, parked in select since B's submit (1.06 ms), 10 us
+    later (4.07 ms); B computes to 5.07 ms."""
+    cfg = late_cfg({"B": one([{"block": "1ms"}, {"cpu": "1ms"}], at="3ms")},
+                   {"wake_latency": {"0": "10us", "2ms": "60us"}}, offload=["block"])
+    assert finish_times(cfg, "a") == {0: 5070 * US}
+
+
 def test_readiness_for_a_running_loop_pays_no_net_wake_latency():
     """A and B arrive at 0 (the parked loop runs at 90 us). A's step starts a 1 ms read
     (ready at 1.09 ms) and B's computes 0.09-5.09 ms: the loop is running when A's

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from helpers import MS, config, one
+import pytest
+from helpers import MS, US, config, one, run_scheduler
 
 from sim.distributions import Const, Exp
 from sim.machine import Delays
@@ -151,27 +152,54 @@ def test_the_engine_owns_time():
 
 def test_machine_delays_come_in_blocks_and_ideal_draws_nothing():
     """A law of 0 draws nothing (so ideal runs keep the model's stream as it was); any other
-    law's draws are the distribution's, taken a block at a time, in order."""
+    law's draws are the distribution's, taken a block at a time, in order, whatever the
+    length asked for."""
     zero = Delays(Const(0), np.random.default_rng(5))
-    assert [zero() for _ in range(3)] == [0, 0, 0] and zero.largest == 0
+    assert [zero(7) for _ in range(3)] == [0, 0, 0] and zero.largest == 0
     rng = np.random.default_rng(5)
     law = Exp(10_000)
     delays = Delays(law, rng)
-    drawn = [delays() for _ in range(Delays.BLOCK + 3)]
+    drawn = [delays(i) for i in range(Delays.BLOCK + 3)]
     expected = law.sample(np.random.default_rng(5), Delays.BLOCK).tolist()
     assert drawn[:Delays.BLOCK] == expected
     assert delays.largest >= max(drawn) and len(set(drawn)) > Delays.BLOCK // 2
 
 
-def test_delays_taken_in_blocks_are_the_draws_calls_would_give():
-    """``take(k)`` and single calls share one order, across block boundaries."""
-    one_by_one = Delays(Exp(10_000), np.random.default_rng(9))
-    mixed = Delays(Exp(10_000), np.random.default_rng(9))
+def test_a_law_per_length_picks_the_longest_length_not_above_and_keeps_one_order():
+    """{0: 1 us, 1 ms: 2 us, 5 ms: 3 us}: a length below 1 ms takes the first law, 1 ms up
+    to 5 ms the second, from 5 ms the third. With random laws, draw i is the i-th of the
+    law its length picks, and ``take_each(k)`` consumes what k calls would, across
+    block boundaries."""
+    steps = Delays({0: Const(1000), MS: Const(2000), 5 * MS: Const(3000)},
+                   np.random.default_rng(1))
+    assert [steps(x) for x in (0, 999_999, MS, 4 * MS, 5 * MS, 60 * MS)] == \
+        [1000, 1000, 2000, 2000, 3000, 3000]
+    laws = {0: Exp(10_000), 2 * MS: Exp(90_000)}
+    one_by_one, mixed = (Delays(laws, np.random.default_rng(9)) for _ in range(2))
     n = 2 * Delays.BLOCK + 10
-    expected = [one_by_one() for _ in range(n)]
-    got = [mixed()] + mixed.take(Delays.BLOCK + 5) + [mixed()] + mixed.take(n - Delays.BLOCK - 7)
-    assert got == expected and mixed.take(0) == []
-    assert Delays(Const(0), np.random.default_rng(9)).take(3) == [0, 0, 0]
+    lengths = [(i * 7919) % (4 * MS) for i in range(n)]
+    expected = [one_by_one(x) for x in lengths]
+    first = [mixed(lengths[0])]
+    rows = mixed.take_each(Delays.BLOCK + 5)
+    taken = [rows[mixed.law_of(x)][j] for j, x in enumerate(lengths[1:Delays.BLOCK + 6])]
+    rest = [mixed(x) for x in lengths[Delays.BLOCK + 6:]]
+    assert first + taken + rest == expected and mixed.take_each(0) == [[], []]
+    assert Delays(Const(0), np.random.default_rng(9)).take_each(3) == [[0, 0, 0]]
+
+
+@pytest.mark.parametrize("model", ["asyncio", "gil_threads", "go", "tokio", "fcfs",
+                                   "processor_sharing"])
+def test_every_model_wakes_a_blocked_thread_by_the_law_for_its_time_parked(model):
+    """wake_latency {0: 10 us, 2 ms: 60 us}: a blocking call of 1 ms returns and its thread
+    runs 10 us later, one of 3 ms 60 us later (parked as long as the call); 1 ms of cpu
+    after it."""
+    machine = {"profile": "ideal", "wake_latency": {"0": "10us", "2ms": "60us"}}
+    finished = []
+    for block in ("1ms", "3ms"):
+        cfg = config({"a": one([{"block": block}, {"cpu": "1ms"}])}, {"s": {"model": model}},
+                     machine=machine)
+        finished += run_scheduler(cfg, "s")[0]["finish_ns"].tolist()
+    assert finished == [2 * MS + 10 * US, 4 * MS + 60 * US]
 
 
 class Last(Model):

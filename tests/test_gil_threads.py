@@ -227,6 +227,18 @@ def test_a_socket_wakes_a_thread_by_the_law_for_the_time_it_has_been_parked(thre
         (2, 9 * MS, 9_070 * US)]
 
 
+@pytest.mark.parametrize("holds,runs_at", [("1ms", 1010 * US), ("3ms", 3060 * US)])
+def test_the_signalled_gil_waiter_runs_by_the_law_for_its_time_parked(holds, runs_at):
+    """wake_latency {0: 10 us, 2 ms: 60 us}, two threads: B waits for the GIL from 0 (its
+    5 ms timed wait does not end); A computes ``holds`` and drops the GIL, signalling B,
+    parked that long: B runs 10 us (1 ms) or 60 us (3 ms) later, and computes 1 ms."""
+    work = {"A": one([{"cpu": holds}]), "B": one([{"cpu": "1ms"}])}
+    machine = {"profile": "ideal", "wake_latency": {"0": "10us", "2ms": "60us"}}
+    cfg = config(work, {"t": {"model": "gil_threads", "threads": 2}}, machine=machine)
+    tasks = run_scheduler(cfg, "t")[0]
+    assert tasks["finish_ns"].tolist() == [int(holds.removesuffix("ms")) * MS, runs_at + MS]
+
+
 @pytest.mark.parametrize("interval", [1, 5])
 def test_the_convoy_on_a_real_machine_waits_an_interval_two_latenesses_and_a_wake_up(
         interval):

@@ -972,18 +972,18 @@ LATENESS_BY_LENGTH = st.one_of(
 @given(data=st.data(), cores=st.integers(1, 4), procs=st.integers(1, 4),
        profile=st.sampled_from(["ideal", "linux"]),
        lateness=st.sampled_from([None, "50us", "pareto(100us, 3.5)"]) | LATENESS_BY_LENGTH,
-       net_wake=st.none() | LATENESS_BY_LENGTH,
+       net_wake=st.none() | LATENESS_BY_LENGTH, wake=st.none() | LATENESS_BY_LENGTH,
        async_preemption=st.booleans(),
        seed=st.integers(0, 1000))
 def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, procs, profile,
-                                                               lateness, net_wake,
+                                                               lateness, net_wake, wake,
                                                                async_preemption, seed):
     """The planner (``sysmon: planned``, only acting rounds are events) against proc.go's
     loop (``plain``, an event per round), each with and without direct bursts (one event
     per burst when no M can wait for a core; half the examples have no cgo call, so that
     it applies when gomaxprocs <= cores): the same tables and traces, on both machines,
     with their own timer lateness, one law (a constant, a random law) or a law per wait
-    length, and a socket wake-up's law by the time parked. Written with the three
+    length, and the wake-ups' laws by the time parked. Written with the three
     exact tests above, which pin the planner's faults that it and 600 random workloads
     turned up; 100 examples find two of them (40 found none)."""
     work = data.draw(sysmon_workloads(native=data.draw(st.booleans())))
@@ -992,6 +992,8 @@ def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, proc
         machine["timer_lateness"] = lateness
     if net_wake is not None:
         machine["net_wake_latency"] = net_wake
+    if wake is not None:
+        machine["wake_latency"] = wake
     results = {}
     for sysmon in ("planned", "plain"):
         for direct in (True, False):

@@ -176,13 +176,14 @@ class Executor:
 
     def _start(self, running: Thread | None = None) -> None:
         """Idle threads take queued jobs. A thread parked in ``work_queue.get`` is woken by
-        the queue's condition (``queue.SimpleQueue``): it starts ``wake_latency`` later;
-        ``running``, the thread that has just finished a job, takes the next one at once."""
-        wake = self.model.engine.os.wake
+        the queue's condition (``queue.SimpleQueue``): it starts ``wake_latency`` (for the
+        time it has been parked) later; ``running``, the thread that has just finished a
+        job, takes the next one at once."""
+        engine = self.model.engine
         while self.idle and self.queue:
             thread = self.idle.pop()
             item = self.queue.popleft()
-            delay = 0 if thread is running else wake()
+            delay = 0 if thread is running else engine.os.wake(engine.now - thread.parked_at)
             if delay:
                 self.model.engine.after(delay, self._begin, (thread, item))
             else:
@@ -231,6 +232,7 @@ class Executor:
 
     def _done(self, thread: Thread, loop: Loop) -> None:
         self.model.cores.release(thread)
+        thread.parked_at = self.model.engine.now  # (back in work_queue.get)
         self.idle.append(thread)
         loop.call_soon_threadsafe(thread.task)
         self._start(thread)
@@ -256,6 +258,7 @@ class Executor:
             self.model.engine.rec.running(item[0], self.model.engine.now)
             self._job(thread, item)
         else:
+            thread.parked_at = self.model.engine.now  # (back in work_queue.get)
             self.idle.append(thread)
             self.model.cores.release(thread)
             self.gil.release(thread)
@@ -291,7 +294,7 @@ class Loop:
                  "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
-                 "then_handles", "carried", "parked_at")
+                 "then_handles", "carried")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -311,7 +314,6 @@ class Loop:
         self.state = Loop.SELECTING
         self.wake_gen = 0
         self.wake_at = FOREVER  # when a sleeping select returns, as far as is known
-        self.parked_at = 0  # when the sleeping select began (the thread parked in epoll)
         self.os = model.engine.os
         self.clock = 0  # the loop's time: the engine's, or ahead of it on its own core
         self.step_task = -1
@@ -359,8 +361,8 @@ class Loop:
         ``wake_latency``. A loop that is running handles pays nothing."""
         if self.state == Loop.SELECTING:
             now = self.engine.now
-            delay = self.os.net_wake(now - self.parked_at) if through_socket else \
-                self.os.wake()
+            parked = now - self.thread.parked_at
+            delay = (self.os.net_wake if through_socket else self.os.wake)(parked)
             if now + delay < self.wake_at or not delay:
                 self.wake_gen += 1
                 self.wake_at = self.engine.now + delay
@@ -518,7 +520,7 @@ class Loop:
         ``timer_lateness`` late; one that ends because an arrival (``arrival`` ns from now,
         a readable fd) wakes the thread, ``net_wake_latency`` after it."""
         self.state = Loop.SELECTING
-        self.parked_at = self.engine.now
+        self.thread.parked_at = self.engine.now
         self.wake_gen += 1
         os = self.os
         if timeout is not None and not os.timer_late.zero:
@@ -698,7 +700,7 @@ class Loop:
                 if arg:  # a blocking call: the loop's thread sleeps in the kernel, holding
                     rec.running(task, self.clock)  # the loop; as it returns the kernel wakes
                     returned = self.clock + arg  # the thread, which runs wake latency later:
-                    woken = returned + self.os.wake()  # the task ready from the return
+                    woken = returned + self.os.wake(arg)  # the task ready from the return
                     rec.span(self.thread.lane, task, "blocked", self.clock, woken)
                     if not own_core:  # off the shared cores (and the GIL)
                         self.cores.release(self.thread)

@@ -300,14 +300,17 @@ class Model(ABC):
 
 
 class Thread:
-    """An OS thread as the cores see it: it computes for a task, or it is off-core."""
+    """An OS thread as the cores see it: it computes for a task, or it is off-core.
+    ``parked_at``: when it last blocked in the kernel (a wake-up's latency depends on how
+    long it has been parked: ``machine.wake_latency``, ``net_wake_latency``)."""
 
     __slots__ = ("on_core", "queued", "pending", "task", "remaining", "done", "slice_start",
-                 "seg_start", "gen", "lane", "queued_at")
+                 "seg_start", "gen", "lane", "queued_at", "parked_at")
 
     def __init__(self, lane: str | None = None):
         self.lane = lane  # its name on the timeline (--trace); None: not traced
         self.queued_at = 0
+        self.parked_at = 0
         self.on_core = False
         self.queued = False
         self.pending = False  # a segment-end event is scheduled

@@ -25,7 +25,8 @@ Where the machine (``sim/machine.py``, ``engine.os``) adds time, each marked ``O
   after its deadline (``_cond_timed_wait``; ``condvar.h``: ``pthread_cond_timedwait`` to
   now + interval); ``time.sleep`` (``sleep`` phases: 3.11's ``pysleep`` sleeps in
   ``clock_nanosleep`` to a deadline fixed before it drops the GIL) returns that late too.
-- wake latency: a thread woken by another runs ``wake()`` after the wake-up: the waiter that
+- wake latency: a thread woken by another runs ``wake(parked)`` after the wake-up, by how
+  long it has been parked (since its current wait began, the call's length): the waiter that
   ``drop_gil`` signals (``_signal``), the dropper waiting on ``switch_cond`` that the new
   holder's ``take_gil`` signals (``_ready``), a thread blocked in ``block`` that the
   return wakes (``_call``) and a pool worker that a spawn's ``submit`` wakes in
@@ -80,6 +81,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..machine import Delays
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
 from .base import Cores, Engine, Model, SchedulerOptions, Thread
@@ -114,10 +116,9 @@ class PyThread(Thread):
     the GIL (``since``: when its current ``take_gil`` began; ``wait``: its timed wait on
     ``gil->cond``, None when it is not in one; ``left``: bytecode work left in its current
     burst; ``then``: what it does next, holding the GIL; ``kind``, ``arg``, ``due``: the
-    blocking call it makes, and when a sleep is due; ``idle_since``: when it last blocked
-    waiting for work, for how long it has been parked when a request wakes it)."""
+    blocking call it makes, and when a sleep is due)."""
 
-    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due", "idle_since")
+    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due")
 
     def __init__(self, lane: str | None = None):
         super().__init__(lane)
@@ -128,7 +129,6 @@ class PyThread(Thread):
         self.kind = 0
         self.arg = 0
         self.due = 0
-        self.idle_since = 0
 
 
 class TimedWait:
@@ -267,6 +267,7 @@ class Gil:
         """One pass of take_gil's loop: ``saved_switchnum = switch_number`` and
         ``COND_TIMED_WAIT(gil->cond, gil->mutex, interval)``."""
         now = self.engine.now
+        th.parked_at = now
         th.wait = wait = TimedWait(th, now + self.interval, self.switch_number)
         # OS: a wait that ends by its timeout returns timer lateness after its deadline
         # (drawn now: the law is the same whenever it is drawn)
@@ -326,7 +327,8 @@ class Gil:
             elif self.wake.zero:
                 self._switched(switcher)
             else:  # OS: the thread woken on switch_cond runs wake latency later
-                self.engine.after(self.wake(), self._switched, switcher)
+                self.engine.after(self.wake(now - switcher[0].parked_at), self._switched,
+                                  switcher)
         self.drop_request = False
 
     def drop_gil(self, th: PyThread, then) -> bool:
@@ -342,7 +344,8 @@ class Gil:
             if self.shared:
                 self.cores.release(th)
             self.switcher = (th, then)  # COND_WAIT(gil->switch_cond)
-            th.since = self.engine.now  # (waiting for the GIL to change hands: gil_wait)
+            th.since = th.parked_at = self.engine.now  # (waiting for the GIL to change
+            # hands: gil_wait)
             return False
         return True
 
@@ -366,7 +369,7 @@ class Gil:
         if self.wake.zero:
             self._signalled(th)
         else:  # OS: the signalled waiter runs wake latency later; the GIL is free meanwhile
-            self.engine.after(self.wake(), self._signalled, th)
+            self.engine.after(self.wake(self.engine.now - th.parked_at), self._signalled, th)
 
     def _switched(self, switcher: tuple[PyThread, object]) -> None:
         """The thread waiting on ``switch_cond`` runs: ``drop_gil`` returns. The trace
@@ -420,7 +423,7 @@ class Gil:
                 back = th.due = now
         else:  # OS: the completion wakes the blocked thread, which runs wake latency
             th.due = now + arg  # later (net wake latency, for the time parked: its socket)
-            back = th.due + (self.net_wake(arg) if kind == IO else self.wake())
+            back = th.due + (self.net_wake if kind == IO else self.wake)(arg)
         if th.lane and self.rec.tracing:
             self.rec.span(th.lane, task, "blocked" if kind == BLOCK else "io", now, back)
         self.engine.after(back - now, self._back, th)
@@ -543,18 +546,17 @@ class GilThreads(Model):
         """A request (an open arrival, a closed client's): it comes over a socket, and an
         idle thread blocked reading it (a thread per connection) is woken by the readiness:
         it runs ``net_wake_latency`` later (for the time it has been parked)."""
-        self._submit(task, through_socket=True)
+        self._submit(task, self.net_wake)
 
     def spawn(self, parent: int, child: int) -> None:
         """``submit`` from a running thread: the worker blocked in ``work_queue.get`` is
         woken by its condition (``wake_latency``)."""
-        self._submit(child, through_socket=False)
+        self._submit(child, self.wake)
 
-    def _submit(self, task: int, through_socket: bool) -> None:
+    def _submit(self, task: int, wake: Delays) -> None:
         """The work item goes to the queue, and the idle worker that blocked last is woken
-        (through its socket, or by the queue's condition): it takes the first item and
-        then the GIL."""
-        wake = self.net_wake if through_socket else self.wake
+        (through its socket, or by the queue's condition): it runs ``wake`` for the time
+        it has been parked later, takes the first item and then the GIL."""
         if not self.idle:
             self.queue.append(task)
         elif wake.zero:
@@ -562,8 +564,7 @@ class GilThreads(Model):
         else:  # OS: the woken worker runs its wake latency later
             th = self.idle.pop()
             self.queue.append(task)
-            delay = wake(self.engine.now - th.idle_since) if through_socket else wake()
-            self.engine.after(delay, self._get, th)
+            self.engine.after(wake(self.engine.now - th.parked_at), self._get, th)
 
     def _get(self, th: PyThread) -> None:
         """The woken worker's ``work_queue.get`` returns the first item, unless a worker
@@ -571,7 +572,7 @@ class GilThreads(Model):
         if self.queue:
             self.gil.run(th, self.queue.popleft(), 0, self._walk)
         else:
-            th.idle_since = self.engine.now
+            th.parked_at = self.engine.now
             self.idle.append(th)
 
     def _walk(self, th: PyThread) -> None:
@@ -594,7 +595,7 @@ class GilThreads(Model):
             elif kind == DONE:  # (the thread holds the GIL and a core: the task is running)
                 engine.finish(task)
                 if not self.queue:  # the worker blocks in work_queue.get: GIL released
-                    th.idle_since = engine.now
+                    th.parked_at = engine.now
                     self.idle.append(th)
                     if gil.shared:
                         self.cores.release(th)

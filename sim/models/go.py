@@ -81,7 +81,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..machine import DelaysByLength
+from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
 from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
@@ -419,8 +419,9 @@ class GoModel(Model):
                  "lastpoll", "nmspinning", "ms", "resume", "flag", "netwake", "sysp", "systh",
                  "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
                  "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
-                 "sleep_until", "sm_at", "sm_gen", "dirty", "limit", "nsys", "poll_at",
-                 "poll_gen", "resolution", "poll_until", "poll_timer", "arrival_wake")
+                 "sleep_until", "sleep_from", "m_stopped_at", "sm_at", "sm_gen", "dirty",
+                 "limit", "nsys", "poll_at", "poll_gen", "resolution", "poll_until",
+                 "poll_timer", "arrival_wake")
     Options = GoOptions
     pulls_arrivals = True  # connections wait in the netpoller until someone polls
 
@@ -467,6 +468,8 @@ class GoModel(Model):
         self._start_sysmon(options, engine.os.own_timer())
         self.idle_since = 0  # every P idle since
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
+        self.sleep_from = 0  # when it began (its thread parked on sched.sysmonnote)
+        self.m_stopped_at = 0  # when an M last stopped (stopm: parked on its note)
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
         self.sm_at, self.sm_gen = FOREVER, 0
         self.dirty = False  # something may have moved sysmon's next act earlier
@@ -487,7 +490,7 @@ class GoModel(Model):
             cls = PlainSysmonGo
         return super().__new__(cls)
 
-    def _start_sysmon(self, options: GoOptions, late: DelaysByLength) -> None:
+    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
         """The planner's clock; each sleep of sysmon's is late by the next draw of ``late``
         (the machine's timer lateness, on a stream of sysmon's own), of its length's law."""
         clock = (options.sysmon_min_delay, options.sysmon_max_delay,
@@ -844,7 +847,7 @@ class GoModel(Model):
                     self._entersyscall(p, g)
                     self._release(thread)
                     # OS: the call returns at now + arg; its thread runs wake latency later
-                    engine.after(arg + self.os.wake(), self._syscall_done, (g, now + arg))
+                    engine.after(arg + self.os.wake(arg), self._syscall_done, (g, now + arg))
                     return True
             elif kind == NATIVE:
                 if arg:  # cgocall: entersyscall, then the C code computes on the M
@@ -979,7 +982,7 @@ class GoModel(Model):
         p.status = IDLE
         p.curg = -1
         p.watch = -1
-        p.idle_at = now
+        p.idle_at = self.m_stopped_at = now
         self._release(p.m)
         self.pidle.append(p)
         if len(self.pidle) == self.nprocs:
@@ -988,14 +991,16 @@ class GoModel(Model):
 
     def _startm(self, p: P, spinning: bool) -> None:
         """proc.go:startm: ``notewakeup(&nmp.park)``; the M runs ``schedule`` on ``p``
-        after the machine's wake-up latency."""
+        after the machine's wake-up latency, for the time the M has been parked: ``mget``
+        takes the M that stopped last (the head of ``sched.midle``)."""
         p.status = RUN
         p.curg = -1
         p.check_from = self.engine.now
         if spinning:
             p.spinning = True
             self.nmspinning += 1
-        self.engine.after(self.os.wake(), self._mstart, p)
+        now = self.engine.now
+        self.engine.after(self.os.wake(now - self.m_stopped_at), self._mstart, p)
 
     def _wakep(self) -> None:
         """proc.go:wakep: one spinning M at a time, only if a P is idle."""
@@ -1100,7 +1105,8 @@ class GoModel(Model):
         now = self.engine.now
         if self.sleep_until > now:  # (no round since it fell asleep: nothing to commit)
             self.sleep_until = -1
-            self.nocheck = now + self.os.wake()  # sysmon's thread runs after a wake-up
+            # sysmon's thread runs after a wake-up, for the time it has slept
+            self.nocheck = now + self.os.wake(now - self.sleep_from)
             self.clock.woken(self.nocheck)
             self.dirty = True
 
@@ -1128,7 +1134,7 @@ class GoModel(Model):
             w = clock.deep_sleep(t, min(nxt, t + DEEP_SLEEP_MAX))
             self.nocheck = w
             if w > now:
-                self.sleep_until = w
+                self.sleep_until, self.sleep_from = w, t
                 return
             x = w + 1
 
@@ -1377,7 +1383,7 @@ class Sysmon:
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
                  "note")
 
-    def __init__(self, go: GoModel, options: GoOptions, late: DelaysByLength):
+    def __init__(self, go: GoModel, options: GoOptions, late: Delays):
         self.go, self.engine, self.late = go, go.engine, late
         self.min, self.max = options.sysmon_min_delay, options.sysmon_max_delay
         self.rounds, self.slice = options.sysmon_idle_rounds, options.time_slice
@@ -1405,6 +1411,7 @@ class Sysmon:
             if nxt > now:
                 sleep = min(nxt - now, DEEP_SLEEP_MAX)
                 go.sleep_until = now + sleep + self.late(sleep)
+                go.sleep_from = now
                 self.note = self.engine.last_at(go.sleep_until, self._round)
                 return
         self._round(None)
@@ -1478,7 +1485,7 @@ class PlainSysmonGo(GoModel):
 
     __slots__ = ("sysmon",)
 
-    def _start_sysmon(self, options: GoOptions, late: DelaysByLength) -> None:
+    def _start_sysmon(self, options: GoOptions, late: Delays) -> None:
         self.clock = None
         self.sysmon = Sysmon(self, options, late)
 
@@ -1504,7 +1511,7 @@ class PlainSysmonGo(GoModel):
         now = self.engine.now
         if self.sleep_until > now:
             self.sleep_until = -1
-            self.sysmon.notewakeup(now + self.os.wake())
+            self.sysmon.notewakeup(now + self.os.wake(now - self.sleep_from))
 
 
 __all__ = ["DrawnSysmonClock", "GoModel", "GoOptions", "PlainSysmonGo", "Sysmon",

@@ -37,12 +37,12 @@ from .policies import ClassPriorityQueue, RunQueue, ShortestRemainingQueue
 
 def os_delay(engine: Engine, kind: int, length: int) -> int:
     """How long after its wait of ``length`` ns ends a task's thread runs: a sleep ends by
-    a timer (timer lateness), io by readiness on its socket (net wake latency, for a
-    thread parked that long), block by the call's return (wake latency)."""
+    a timer (timer lateness), io by readiness on its socket (net wake latency), block by
+    the call's return (wake latency), the two for a thread parked that long."""
     os = engine.os
     if kind == SLEEP:
         return os.timer_late(length)
-    return os.net_wake(length) if kind == IO else os.wake()
+    return (os.net_wake if kind == IO else os.wake)(length)
 
 
 class FcfsOptions(SchedulerOptions):

@@ -171,7 +171,7 @@ class Worker:
     __slots__ = ("index", "thread", "tick", "lifo", "runq", "lifo_enabled", "searching",
                  "defer", "state", "in_park", "blocked", "wake_at", "gen", "budget",
                  "lifo_polls", "current", "gqi", "tuned", "ewma", "started", "polled", "resume",
-                 "drove", "parked_at")
+                 "drove")
 
     def __init__(self, index: int, gqi: int):
         self.index = index
@@ -186,7 +186,6 @@ class Worker:
         self.in_park = False  # core.park taken out: local schedules notify nobody
         self.blocked = False  # asleep on the driver or on its condvar
         self.wake_at = -1  # when the blocked thread's earliest wake-up runs, -1: none
-        self.parked_at = 0  # when it last blocked
         self.gen = 0
         self.budget = 0
         self.lifo_polls = 0
@@ -342,7 +341,7 @@ class BlockingPool:
         self.queue.append((task, kind, work))
         if self.idle:
             thread = self.idle.pop()
-            delay = model.wake()
+            delay = model.wake(model.engine.now - thread.parked_at)
             if delay:
                 model.engine.after(delay, self._run, thread)
                 return
@@ -356,6 +355,7 @@ class BlockingPool:
         """A pool thread's loop (``Inner::run``): the queue's next call, or idle."""
         model = self.model
         if not self.queue:
+            thread.parked_at = model.engine.now  # (waits on the pool's condvar)
             self.idle.append(thread)
             return
         task, kind, work = self.queue.popleft()
@@ -719,7 +719,7 @@ class TokioModel(Model):
             elif kind == BLOCK and arg:  # the thread sleeps in a syscall, holding the worker
                 # OS: the call returns at now + arg; the thread runs wake latency later
                 # (asleep in the kernel until then: blocked, holding the worker)
-                woken = arg + self.wake()
+                woken = arg + self.wake(arg)
                 rec.span(w.thread.lane, task, "blocked", now, now + woken)
                 if not self.direct:
                     self.cores.release(w.thread)
@@ -852,7 +852,7 @@ class TokioModel(Model):
         ends by its timeout is late by the OS's timer lateness; a connection is readiness
         on a socket handed to the parked thread: it runs after the OS's net wake latency."""
         w.blocked = True
-        w.parked_at = self.engine.now
+        w.thread.parked_at = self.engine.now
         w.gen += 1
         if not self.direct:
             self.cores.release(w.thread)
@@ -878,7 +878,7 @@ class TokioModel(Model):
         readiness at its next poll)."""
         if w.blocked:
             now = self.engine.now
-            delay = self.net_wake(now - w.parked_at) if through_socket else self.wake()
+            delay = (self.net_wake if through_socket else self.wake)(now - w.thread.parked_at)
             if w.wake_at < 0 or now + delay < w.wake_at:
                 w.wake_at = now + delay
                 self.engine.after(delay, self._wake, (w, w.gen))
