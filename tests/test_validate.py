@@ -19,6 +19,7 @@ import pytest
 from sim.config import validate
 from sim.machine import Machine
 from sim.runner import simulate_tables
+from sim.units import format_duration
 from sim.validate import (
     COLUMNS,
     SCENARIOS,
@@ -459,6 +460,9 @@ def test_fit_pareto_recovers_a_pareto_law_and_bounds_a_heavy_tail():
 FAKE_LATENESS = {20_000: "pareto(70us, 8)", 200_000: "pareto(71us, 8)",
                  1_000_000: "pareto(100us, 5)", 5_000_000: "pareto(150us, 5)",
                  20_000_000: "pareto(152us, 5)"}
+# condvar wake-ups by time parked: 20 us and 200 us alike, 2 ms and 20 ms later each
+FAKE_WAKE = {20_000: "pareto(22us, 5)", 200_000: "pareto(22.5us, 5)",
+             2_000_000: "pareto(45us, 4.5)", 20_000_000: "pareto(85us, 4)"}
 # socket wake-ups by time parked: 20 us and 1 ms alike, 10 ms later
 FAKE_NET = {20_000: "pareto(38us, 5.5)", 1_000_000: "pareto(38.5us, 5.5)",
             10_000_000: "pareto(110us, 4)"}
@@ -469,7 +473,8 @@ def fake_measured() -> calibrate.Measured:
     return calibrate.Measured(
         late={length: calibrate._law(law).sample(rng, 300).astype(float)
               for length, law in FAKE_LATENESS.items()},
-        wake=calibrate._law("pareto(13us, 2.8)").sample(rng, 200).astype(float),
+        wake={length: calibrate._law(law).sample(rng, 300).astype(float)
+              for length, law in FAKE_WAKE.items()},
         net={length: calibrate._law(law).sample(rng, 300).astype(float)
              for length, law in FAKE_NET.items()},
         net_same=calibrate._law("pareto(21us, 4)").sample(rng, 100).astype(float),
@@ -517,7 +522,10 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     assert "#   1ms: p10 " in text and "#   5ms and 20ms: p10 " in text
     assert "Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from " \
            "the 20us law above):\n#   " + calibrate._us(found.late[20_000]) in text
-    assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(found.wake)
+    assert {length: str(law) for length, law in cfg.machine.wake_latency.items()} == {
+        20_000: calibrate.fit_pareto(np.concatenate([found.wake[20_000], found.wake[200_000]])),
+        2_000_000: calibrate.fit_pareto(found.wake[2_000_000]),
+        20_000_000: calibrate.fit_pareto(found.wake[20_000_000])}
     assert {length: str(law) for length, law in cfg.machine.net_wake_latency.items()} == {
         20_000: calibrate.fit_pareto(np.concatenate([found.net[20_000], found.net[1_000_000]])),
         10_000_000: calibrate.fit_pareto(found.net[10_000_000])}
@@ -527,39 +535,52 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
         1500, 900, 1200, 16000)
 
 
-def test_the_socket_wake_up_is_written_as_a_law_per_time_parked():
-    """net_wake_latency is fitted as timer_lateness is (neighbouring parked lengths whose
-    p50 and p90 are close share a law, keyed by the shortest), written as a mapping the
-    machine takes, with each group's measured quantiles, each length's and the law's as
-    comments."""
+@pytest.mark.parametrize("key, series, starts, after", [
+    ("wake_latency", "wake", [20_000, 2_000_000, 20_000_000], "net_wake_latency:"),
+    ("net_wake_latency", "net", [20_000, 10_000_000], "asyncio_iteration_cost: 1.5us")])
+def test_a_wake_up_is_written_as_a_law_per_time_parked(key: str, series: str,
+                                                        starts: list[int], after: str):
+    """wake_latency (condvar) and net_wake_latency (socket) are fitted as timer_lateness is
+    (neighbouring parked lengths whose p50 and p90 are close share a law, keyed by the
+    shortest), written as a mapping the machine takes, with each group's measured
+    quantiles, each length's and the law's as comments."""
     found = fake_measured()
-    fitted = calibrate.fit_lateness(found.net)
-    assert {start: group for start, (group, _) in fitted.items()} == {
-        20_000: [20_000, 1_000_000], 10_000_000: [10_000_000]}
+    samples = getattr(found, series)
+    fitted = calibrate.fit_lateness(samples)
+    assert list(fitted) == starts and fitted[20_000][0] == sorted(samples)[:2]
     text = calibrate.profile_text(found)
-    written = text.split("\nnet_wake_latency:\n")[1].splitlines()[:3]
-    assert written == [f"  20us: {fitted[20_000][1]}", f"  10ms: {fitted[10_000_000][1]}",
-                       "asyncio_iteration_cost: 1.5us"]
-    machine = Machine.model_validate({"profile": "ideal", "net_wake_latency": {
-        "20us": fitted[20_000][1], "10ms": fitted[10_000_000][1]}})
-    assert {length: str(law) for length, law in machine.net_wake_latency.items()} == {
+    written = text.split(f"\n{key}:\n")[1].splitlines()[:len(starts) + 1]
+    assert written == [f"  {format_duration(x)}: {fitted[x][1]}" for x in starts] + [after]
+    machine = Machine.model_validate({"profile": "ideal", key: {
+        format_duration(x): fitted[x][1] for x in starts}})
+    assert {length: str(law) for length, law in getattr(machine, key).items()} == {
         start: spec for start, (_, spec) in fitted.items()}
-    comments = text[text.index("# net_wake_latency, by time parked: 300 wake-ups"):]
-    pooled = np.concatenate([found.net[20_000], found.net[1_000_000]])
-    assert comments.index(f"#   20us and 1ms: {calibrate._us(pooled)}\n") < \
-        comments.index(f"#     1ms alone: {calibrate._us(found.net[1_000_000])}\n") < \
-        comments.index(f"#   10ms: {calibrate._us(found.net[10_000_000])}\n") < \
-        comments.index("# the same on one CPU (100, parked 0.5-1.5 ms, not used): ")
+    comments = text[text.index(f"# {key}, by time parked: 300 "):]
+    first, second = sorted(samples)[:2]
+    pooled = np.concatenate([samples[first], samples[second]])
+    every = np.concatenate(list(samples.values()))
+    group = f"{format_duration(first)} and {format_duration(second)}"
+    assert comments.index(f"#   {group}: {calibrate._us(pooled)}\n") < \
+        comments.index(f"#     {format_duration(second)} alone: "
+                       f"{calibrate._us(samples[second])}\n") < \
+        comments.index(f"#   {format_duration(starts[1])}: "
+                       f"{calibrate._us(samples[starts[1]])}\n") < \
+        comments.index(f"#   {calibrate._share(every, 1e6)} took over 1 ms (longest ") < \
+        comments.index("# net_wake_latency, by time parked: " if key == "wake_latency"
+                       else "# the same on one CPU (100, parked 0.5-1.5 ms, not used): ")
 
 
 def test_calibration_reads_the_series_by_length_from_the_programs_rows():
-    """late_<ns> and net_<ns> rows become series by length, shortest first; net_same is
-    not a length."""
-    samples = {"net_1000000": [5, 6], "net_same": [7], "net_20000": [3], "late_20000": [9]}
+    """late_<ns>, wake_<ns> and net_<ns> rows become series by length, shortest first;
+    net_same is not a length."""
+    samples = {"net_1000000": [5, 6], "net_same": [7], "net_20000": [3], "late_20000": [9],
+               "wake_2000000": [4], "wake_200000": [8, 1]}
     net = calibrate._by_length(samples, "net_")
     assert list(net) == [20_000, 1_000_000]
     assert net[1_000_000].tolist() == [5.0, 6.0] and net[20_000].dtype == float
     assert list(calibrate._by_length(samples, "late_")) == [20_000]
+    wake = calibrate._by_length(samples, "wake_")
+    assert {x: v.tolist() for x, v in wake.items()} == {200_000: [8.0, 1.0], 2_000_000: [4.0]}
 
 
 def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeypatch,
@@ -573,13 +594,14 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
     assert capsys.readouterr().out == f"wrote {path}\n"
     assert "machine: {profile: here.yaml}" in path.read_text()
     cfg = validate({**TINY, "machine": {"profile": "here.yaml"}}, base_dir=tmp_path)
-    assert str(cfg.machine.wake_latency) == calibrate.fit_pareto(fake_measured().wake)
+    assert {length: str(law) for length, law in cfg.machine.wake_latency.items()} == {
+        start: spec for start, (_, spec) in calibrate.fit_lateness(fake_measured().wake).items()}
     assert main(["--calibrate", "--out", str(tmp_path / "o")]) == 0
     def laws(text: str) -> list[str]:  # (the comments carry the time and load average)
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 12
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 15
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
 

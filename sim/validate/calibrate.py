@@ -3,27 +3,30 @@
 What the OS adds (``timer_lateness``, ``wake_latency``, ``net_wake_latency``) is measured
 the way the built-in ``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (600
 ``nanosleep``\\ s of each of 20 us, 200 us, 1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about
-23 s; 2,000 condvar wake-ups; 600 wake-ups through a loopback TCP socket of a thread blocked
-in ``epoll_wait`` on one CPU, by a sender on another, after the thread was parked each of
-the same lengths, in turn, about 24 s; and 1,000 with both on one CPU, reported only), built
-with ``cc`` when there is one, else its Python stand-in (``probe.py delays``). Each set of
-samples is fitted with a Pareto law in the workload's syntax, as ``linux``'s are: the
-least-squares line through the log quantiles p10, p25, p50, p75, p90 and p99 against
--log(1 - q), on which a Pareto law with scale L and shape a lies exactly (log x_q = log L +
-(1/a) (-log(1 - q))); quantiles, not the mean, so that a few multi-ms outliers of a busy
-machine do not move the body of the law. The Pareto's mean is L a / (a - 1); a shape of 2
-or less (infinite variance) is bounded by the largest sample (``max=``).
+23 s; 600 condvar signals to a thread waiting on one CPU, by a signaller spinning on
+another, after the thread was parked each of the same lengths, in turn, about 23 s; 600
+wake-ups through a loopback TCP socket of a thread blocked in ``epoll_wait`` on one CPU, by
+a sender on another, after it was parked each of those lengths, about 24 s; and 1,000 with
+both on one CPU, reported only), built with ``cc`` when there is one, else its Python
+stand-in (``probe.py delays``). Each set of samples is fitted with a Pareto law in the
+workload's syntax, as ``linux``'s are: the least-squares line through the log quantiles p10,
+p25, p50, p75, p90 and p99 against -log(1 - q), on which a Pareto law with scale L and shape
+a lies exactly (log x_q = log L + (1/a) (-log(1 - q))); quantiles, not the mean, so that a
+few multi-ms outliers of a busy machine do not move the body of the law. The Pareto's mean
+is L a / (a - 1); a shape of 2 or less (infinite variance) is bounded by the largest sample
+(``max=``).
 
-A timed wait ends later the longer it lasts, and a thread woken through its socket runs
-later the longer it had been parked (a CPU idle longer wakes more slowly), so
-``timer_lateness`` is a law per wait length and ``net_wake_latency`` a law per time parked
-(``{length: law}``), fitted alike (``fit_lateness``): each length's samples are fitted on
-their own, and neighbouring lengths whose samples' p50 and p90 are within 10 % of each
-other (``CLOSE``) share one law fitted to their samples together, keyed by the shorter
-length (a length between two keys takes the shorter key's law, the shortest's below it).
+A timed wait ends later the longer it lasts, and a thread woken by a condvar or through its
+socket runs later the longer it had been parked (a CPU idle longer wakes more slowly), so
+``timer_lateness`` is a law per wait length and ``wake_latency`` and ``net_wake_latency``
+laws per time parked (``{length: law}``), fitted alike (``fit_lateness``): each length's
+samples are fitted on their own, and neighbouring lengths whose samples' p50 and p90 are
+within 10 % of each other (``CLOSE``) share one law fitted to their samples together, keyed
+by the shorter length (a length between two keys takes the shorter key's law, the
+shortest's below it).
 
-The socket wake-ups' outliers are mostly the scheduler's tick (``CONFIG_HZ=250``: up to
-4 ms), when the receiver's CPU runs another process that the woken thread must wait out;
+The wake-ups' outliers are mostly the scheduler's tick (``CONFIG_HZ=250``: up to 4 ms),
+when the woken thread's CPU runs another process that the thread must wait out;
 that is the machine's other load, which the model's OS does not have. They are fitted
 with the same Pareto law, not a body plus a tick: on a quiet machine they lie beyond p99
 (0.2 % of the wake-ups on the development machine) and leave the quantile fit alone; on a
@@ -72,7 +75,7 @@ class Measured:
     """Samples and costs of one calibration (ns)."""
 
     late: dict[int, np.ndarray]  # by sleep length (ns): how late each sleep ended
-    wake: np.ndarray
+    wake: dict[int, np.ndarray]  # by time parked (ns): condvar wake-ups, across CPUs
     net: dict[int, np.ndarray]  # by time parked (ns): wake-ups through a socket, across CPUs
     net_same: np.ndarray  # the same on one CPU (reported only)
     asyncio: dict[str, float]
@@ -95,20 +98,21 @@ def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
 
 
 def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
-    """Run the probes at the real runs' niceness (the delays about 50 s, 23 of them the
-    sleeps and 24 the socket wake-ups; then asyncio's costs); nothing is left on disk."""
+    """Run the probes at the real runs' niceness (the delays about 70 s, 23 of them the
+    sleeps, 23 the condvar and 24 the socket wake-ups; then asyncio's costs); nothing is
+    left on disk."""
     with tempfile.TemporaryDirectory(prefix="sim-calibrate-") as scratch:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
         text = runners.run_text(argv, {}, "", tools.nice)
-    samples: dict[str, list[int]] = {"wake": [], "net_same": []}
+    samples: dict[str, list[int]] = {"net_same": []}
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
-        samples.setdefault(kind, []).append(int(ns))  # late_<length ns>, net_<length ns>
+        samples.setdefault(kind, []).append(int(ns))  # late_, wake_, net_<length ns>
     log("calibrating: asyncio's loop costs")
     (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
-    wake, same = (np.array(samples[k], dtype=float) for k in ("wake", "net_same"))
-    return Measured(_by_length(samples, "late_"), wake, _by_length(samples, "net_"), same,
+    return Measured(_by_length(samples, "late_"), _by_length(samples, "wake_"),
+                    _by_length(samples, "net_"), np.array(samples["net_same"], dtype=float),
                     costs, source)
 
 
@@ -156,8 +160,9 @@ def lateness_groups(late: dict[int, np.ndarray]) -> list[list[int]]:
 
 
 def fit_lateness(late: dict[int, np.ndarray]) -> dict[int, tuple[list[int], str]]:
-    """A law per length (``timer_lateness`` by wait length, ``net_wake_latency`` by time
-    parked): {first length: (the lengths, the law fitted to their samples together)}."""
+    """A law per length (``timer_lateness`` by wait length, ``wake_latency`` and
+    ``net_wake_latency`` by time parked): {first length: (the lengths, the law fitted to
+    their samples together)}."""
     return {group[0]: (group, fit_pareto(np.concatenate([late[x] for x in group])))
             for group in lateness_groups(late)}
 
@@ -202,14 +207,24 @@ def _group_comments(samples: dict[int, np.ndarray],
     return lines
 
 
+def _by_parked_comments(samples: dict[int, np.ndarray],
+                        fitted: dict[int, tuple[list[int], str]]) -> list[str]:
+    """The comments under a wake-up's laws by time parked: how a law is picked, each
+    group's quantiles (``_group_comments``) and the share of wake-ups over 1 ms."""
+    every = np.concatenate(list(samples.values()))
+    return ["# the law of the longest key not above T (the shortest key's below it). Woken "
+            "after parked",
+            *_group_comments(samples, fitted),
+            f"#   {_share(every, 1e6)} took over 1 ms (longest {every.max() / 1e6:.1f} ms; a "
+            "scheduler tick at 250 Hz is 4 ms)"]
+
+
 def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
-    """The profile file: the timer lateness by wait length, the wake-up law, the socket
-    wake-up's by time parked and asyncio's costs, and as comments what the laws were
-    fitted to and Go's usleep overshoot."""
-    lateness, net = fit_lateness(found.late), fit_lateness(found.net)
-    wake = fit_pareto(found.wake)
+    """The profile file: the timer lateness by wait length, the condvar's and the socket's
+    wake-up by time parked and asyncio's costs, and as comments what the laws were fitted
+    to and Go's usleep overshoot."""
+    lateness, wake, net = (fit_lateness(x) for x in (found.late, found.wake, found.net))
     short = found.late[SHORT_SLEEP]
-    every_net = np.concatenate(list(found.net.values()))
     a = found.asyncio
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -228,18 +243,16 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# Go's sysmon usleep(20) overshoot (the 20 us sleeps; the model draws it from the "
         f"{format_duration(max(x for x in lateness if x <= SHORT_SLEEP))} law above):",
         f"#   {_us(short)}",
-        f"# wake_latency: {len(found.wake)} condvar wake-ups,",
-        f"#   {_us(found.wake)}",
-        f"#   the law: {_law_us(wake)}",
+        f"# wake_latency, by time parked: {len(found.wake[min(found.wake)])} condvar "
+        "signals to a thread waiting on one CPU after it was parked each of",
+        f"# {', '.join(format_duration(x) for x in found.wake)} in turn, the signaller "
+        "spinning on another CPU; a wake-up after parked T takes",
+        *_by_parked_comments(found.wake, wake),
         f"# net_wake_latency, by time parked: {len(found.net[min(found.net)])} wake-ups "
         f"through loopback TCP after the receiver (in epoll_wait) was parked each of",
         f"# {', '.join(format_duration(x) for x in found.net)} in turn, the sender on "
         "another CPU; a wake-up after parked T takes",
-        "# the law of the longest key not above T (the shortest key's below it). Woken "
-        "after parked",
-        *_group_comments(found.net, net),
-        f"#   {_share(every_net, 1e6)} took over 1 ms (longest {every_net.max() / 1e6:.1f} "
-        f"ms; a scheduler tick at 250 Hz is 4 ms)",
+        *_by_parked_comments(found.net, net),
         f"# the same on one CPU ({len(found.net_same)}, parked 0.5-1.5 ms, not used): "
         f"{_us(found.net_same)}",
         f"# asyncio's own costs below: CPython {sys.version.split()[0]}, probe.py asyncio.",
@@ -247,7 +260,8 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
         "timer_lateness:",
         *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in lateness.items()),
-        f"wake_latency: {wake}",
+        "wake_latency:",
+        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in wake.items()),
         "net_wake_latency:",
         *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in net.items()),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
@@ -289,7 +303,9 @@ def write_atomic(path: Path, text: str) -> None:
 def summary(found: Measured) -> str:
     """One line per measured thing, for the terminal."""
     late = {format_duration(x): _us(v) for x, v in found.late.items()}
-    return json.dumps({"timer_lateness_us": late, "wake_latency_us": _us(found.wake),
+    return json.dumps({"timer_lateness_us": late,
+                       "wake_latency_us": {format_duration(x): _us(v)
+                                           for x, v in found.wake.items()},
                        "net_wake_latency_us": {format_duration(x): _us(v)
                                                for x, v in found.net.items()},
                        "net_wake_same_cpu_us": _us(found.net_same),
