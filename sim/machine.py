@@ -43,9 +43,35 @@ What the OS layer models today:
 - ``wake_latency``: a thread woken by another thread of its process (a condvar signal, a
   futex, ``startm``, a Tokio worker's ``unpark``, asyncio's self-pipe) or by a blocking
   call's return runs after a draw from this distribution; whatever it was woken for is
-  free meanwhile. ``linux``: ``pareto(15us, 2.5)``, fitted to a C pthread condvar signal to
-  a waiting thread on an idle core (2,000 wake-ups: p10 8.6 us, p50 13 us, p90 21 us, p99
-  47 us, mean 15.4 us; the law: 9.4, 12, 23, 57 us, mean 15).
+  free meanwhile. Given as ``{length: law}``, by how long the woken thread had been
+  parked, as ``net_wake_latency`` below. ``linux``: ``LINUX_WAKE_LATENCY``, a Pareto law
+  per time parked fitted to a C pthread condvar signal to a thread waiting on the first
+  CPU, from a thread on the second that spins until the waiter has been parked that long
+  and spins on after it (as a GIL holder or a Go or Tokio worker that wakes another goes
+  on computing; a signaller that slept instead would let the kernel run the waiter on its
+  own, awake CPU: p50 13 us). ``docs/runtime-notes/machine_delays.c``: 600 wake-ups after
+  each of 20 us to 20 ms parked, in turn; 3 quiet runs, pooled (0.2-0.6 % over 1 ms).
+  Took (us), measured and each law:
+
+  ==============  ==========  ==========  ==========  ============  ==========
+  parked          p10         p50         p90         p99           mean
+  ==============  ==========  ==========  ==========  ============  ==========
+  20us            12          20          28          49            24
+  law from 20us   15          18          27          53            20
+  200us           21          32          53          108           40
+  law from 200us  24          30          52          115           36
+  1ms             24          38          63          127           52
+  law from 1ms    28          35          61          138           42
+  2ms             27          45          75          396           60
+  law from 2ms    28          39          97          356           59
+  5ms             34          60          99          234           80
+  law from 5ms    41          52          98          251           65
+  10ms            40          73          113         465           91
+  law from 10ms   46          62          138         439           87
+  20ms            47          82          119         400           97
+  law from 20ms   54          70          140         387           91
+  ==============  ==========  ==========  ==========  ============  ==========
+
 - ``net_wake_latency``: a thread parked waiting on a socket (in ``epoll_wait`` or
   ``recv``: asyncio's loop, a thread per connection, Go's M in netpoll, the Tokio worker
   parked on the driver) runs after a draw from this distribution once readiness comes
@@ -131,14 +157,19 @@ LINUX_TIMER_LATENESS = {"20us": "pareto(90.2us, 5.12)", "1ms": "pareto(110.6us, 
                         "2ms": "pareto(113.4us, 3.13)",
                         "5ms": "pareto(151.6us, 1.99, max=3.7993ms)",
                         "10ms": "pareto(180.1us, 1.91, max=6.9848ms)"}
-# a C socket wake-up on the development machine by time parked (the module's docstring)
+# a C condvar wake-up and a socket one on the development machine, by time parked (the
+# module's docstring)
+LINUX_WAKE_LATENCY = {"20us": "pareto(20.1us, 3.59)", "200us": "pareto(35.8us, 2.9)",
+                      "1ms": "pareto(42.1us, 2.86)", "2ms": "pareto(59.5us, 1.77, max=2.5006ms)",
+                      "5ms": "pareto(65.5us, 2.49)", "10ms": "pareto(86.8us, 2, max=4.5181ms)",
+                      "20ms": "pareto(91.5us, 2.29)"}
 LINUX_NET_WAKE_LATENCY = {"20us": "pareto(29.3us, 4.17)", "200us": "pareto(39.7us, 3.8)",
                           "1ms": "pareto(49.2us, 3.33)", "2ms": "pareto(56.8us, 3.11)",
                           "5ms": "pareto(77us, 3.34)", "10ms": "pareto(101.4us, 3.32)",
                           "20ms": "pareto(116us, 4.55)"}
 PROFILES: dict[str, dict[str, Any]] = {
     "linux": {"tick_origin": "random", "timer_lateness": LINUX_TIMER_LATENESS,
-              "wake_latency": "pareto(15us, 2.5)", "net_wake_latency": LINUX_NET_WAKE_LATENCY,
+              "wake_latency": LINUX_WAKE_LATENCY, "net_wake_latency": LINUX_NET_WAKE_LATENCY,
               # CPython 3.11.7 on the development machine (2 vCPU VM):
               # docs/runtime-notes/asyncio_costs.py, docs/runtime-notes/asyncio.md "Costs"
               "asyncio_iteration_cost": "1.35us", "asyncio_handle_cost": "800ns",

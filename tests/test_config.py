@@ -299,7 +299,11 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0"}
     linux = load_config(base).machine
-    assert str(linux.wake_latency) == "pareto(15us, 2.5)"
+    assert {length: str(law) for length, law in linux.wake_latency.items()} == {
+        20 * US: "pareto(20.1us, 3.59)", 200 * US: "pareto(35.8us, 2.9)",
+        MS: "pareto(42.1us, 2.86)", 2 * MS: "pareto(59.5us, 1.77, max=2.5006ms)",
+        5 * MS: "pareto(65.5us, 2.49)", 10 * MS: "pareto(86.8us, 2, max=4.5181ms)",
+        20 * MS: "pareto(91.5us, 2.29)"}
     assert {length: str(law) for length, law in linux.net_wake_latency.items()} == {
         20 * US: "pareto(29.3us, 4.17)", 200 * US: "pareto(39.7us, 3.8)",
         MS: "pareto(49.2us, 3.33)", 2 * MS: "pareto(56.8us, 3.11)",
@@ -317,9 +321,9 @@ def test_a_profile_file_fills_keys_before_linux(base):
     (base.parent / "m.yaml").write_text("timer_lateness: exp(50us)\ntick_origin: 0\n"
                                         "net_wake_latency: 90us\n")
     cfg = load_config(base, ["machine.profile=m.yaml", "machine.tick_origin=1us"]).machine
-    assert (str(cfg.timer_lateness), str(cfg.wake_latency), cfg.tick_origin) == \
-        ("exp(50us)", "pareto(15us, 2.5)", 1000)
+    assert (str(cfg.timer_lateness), cfg.tick_origin) == ("exp(50us)", 1000)
     assert cfg.net_wake_latency == Const(90_000)
+    assert str(cfg.wake_latency[20 * US]) == "pareto(20.1us, 3.59)"  # (linux's)
 
 
 def test_timer_lateness_by_wait_length_validates_sorted_and_check_prints_it(base, capsys):
@@ -343,7 +347,7 @@ def test_timer_lateness_by_wait_length_validates_sorted_and_check_prints_it(base
     (base.parent / "m.yaml").write_text("timer_lateness:\n  20us: 70us\n  2ms: 150us\n")
     cfg = load_config(base, ["machine.profile=m.yaml"]).machine
     assert cfg.timer_lateness == {20_000: Const(70_000), 2 * MS: Const(150_000)}
-    assert str(cfg.wake_latency) == "pareto(15us, 2.5)"  # (linux fills the rest)
+    assert str(cfg.wake_latency[MS]) == "pareto(42.1us, 2.86)"  # (linux fills the rest)
 
 
 def test_net_wake_latency_by_time_parked_validates_sorted_and_check_prints_it(base, capsys):
