@@ -9,7 +9,9 @@ Workloads: ``mm1`` (rho 0.8, one exponential burst per task: the models' fast pa
 phases around an I/O wait beside a class of 30 ms computations, so loops are contended,
 preemption happens and, where a model has them, there are more threads than cores). Before
 its speed is reported, every run's results are checked: the M/M/1 mean latency against 1/(mu
-- lambda) for the models that serve it first-come first-served, and on both workloads
+- lambda) for the models that serve it first-come first-served (within 10 % on ``ideal``;
+on ``linux``, where every hand-off of gil_threads' GIL waits out the woken thread's wake-up
+latency, not under it by more than 10 %: the OS only adds delay), and on both workloads
 throughput and utilisation against the offered rates (a model that got faster by getting
 wrong stops the benchmark).
 
@@ -97,7 +99,7 @@ def model_config(model: str, n: int, workload: str = "mm1", profile: str = "linu
     })
 
 
-def check(model: str, workload: str, cfg, rec, wl) -> None:
+def check(model: str, workload: str, cfg, rec, wl, profile: str = "linux") -> None:
     """Stop (SystemExit) if the run's results disagree with theory or with the offered
     load: a speed figure for wrong results means nothing."""
     tasks = task_table(rec, wl)
@@ -110,7 +112,7 @@ def check(model: str, workload: str, cfg, rec, wl) -> None:
         if model in FCFS_ON_MM1:  # E[T] = 1 / (mu - lambda); one long run: 10 %
             theory = 1 / (1000 / MEAN_MS - rate) * 1000
             got = rows["all"]["latency_mean_ms"]
-            if abs(got / theory - 1) > 0.10:
+            if got / theory - 1 < -0.10 or (profile == "ideal" and got / theory - 1 > 0.10):
                 problems.append(f"M/M/1 mean latency {got:.3f} ms, theory {theory:.3f} ms")
     else:
         rate, cores = sum(GENERAL_RATES.values()), GENERAL_CORES
@@ -151,7 +153,7 @@ def model_rate(model: str, n: int, workload: str = "mm1", profile: str = "linux"
     rec = simulate(cfg, wl, model, cfg.seed)
     task_table(rec, wl), wakeup_table(rec, wl)
     rate = wl.n / (time.process_time() - start)
-    check(model, workload, cfg, rec, wl)
+    check(model, workload, cfg, rec, wl, profile)
     return rate
 
 

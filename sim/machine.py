@@ -350,7 +350,9 @@ class Delays:
             self._refill()
             i = 0
         self.cursor = i + 1
-        return self.rows[0 if self.single else self.law_of(length)][i]
+        if self.single:
+            return self.rows[0][i]
+        return self.rows[bisect_right(self.starts, length) - 1 if length > 0 else 0][i]
 
     def take_each(self, k: int) -> list[list[int]]:
         """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next delay's, were
