@@ -459,6 +459,18 @@ def test_readiness_wakes_the_m_in_netpoll_by_the_law_for_the_time_it_has_been_pa
         (2, 9 * MS, 9070 * US)]
 
 
+@pytest.mark.parametrize("runs_for,starts_at", [("1ms", 1010 * US), ("3ms", 3060 * US)])
+def test_startm_wakes_the_m_by_the_law_for_the_time_it_has_been_parked(runs_for, starts_at):
+    """wake_latency {0: 10 us, 2 ms: 60 us}, two Ps on two cores: G1 computes, spawns G2
+    and computes on; wakep's startm wakes the M parked since the start (P1 idle from 0),
+    which takes G2: after 1 ms parked 10 us later, after 3 ms 60 us later."""
+    work = {"g1": one([{"cpu": runs_for}, {"spawn": "g2"}, {"cpu": "5ms"}]),
+            "g2": {"arrival": "spawned", "phases": [{"cpu": "1ms"}]}}
+    cfg = go_cfg(work, cores=2, gomaxprocs=2,
+                 machine={"profile": "ideal", "wake_latency": {"0": "10us", "2ms": "60us"}})
+    assert by_id(run_scheduler(cfg, "go")[0], "start_ns") == {0: 0, 1: starts_at}
+
+
 # exact machine delays (a wake-up through a socket as long as one by another thread)
 OS = {"timer_lateness": "60us", "wake_latency": "20us", "net_wake_latency": "20us"}
 
