@@ -352,7 +352,7 @@ class Delays:
         self.cursor = i + 1
         if self.single:
             return self.rows[0][i]
-        return self.rows[bisect_right(self.starts, length) - 1 if length > 0 else 0][i]
+        return self.rows[bisect_right(self.starts, length) - 1 if length > 0 else 0][i]  # law_of
 
     def take_each(self, k: int) -> list[list[int]]:
         """The next ``k`` draws of every law (``[law][j]``: the ``j``-th next delay's, were

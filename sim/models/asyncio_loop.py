@@ -590,9 +590,7 @@ class Loop:
         wake-up (``Recorder.hand_off``): the executor's thread starting the phase does."""
         self.step_task = self.last = task
         self.step_start = self.clock
-        model = self.model
-        self.carried = self.rec.hand_off(task) if model.hands_off and offloads_next(
-            self.engine, task, model.offload, model.flagged) else -1
+        self.carried = self._hand_off(task)
         overhead = self.step_overhead
         if overhead:
             self.rec.charge(task, overhead)
@@ -611,11 +609,19 @@ class Loop:
         """A blocking call returned at ``returned`` and the kernel has woken the loop's
         thread: a wake-up of the step's task, whose step goes on (up to the executor
         starting its next phase, if that is all the step does next)."""
-        task, model = self.step_task, self.model
+        task = self.step_task
         self.rec.ready(task, returned, True)
-        if model.hands_off and offloads_next(self.engine, task, model.offload, model.flagged):
-            self.carried = self.rec.hand_off(task)
+        self.carried = self._hand_off(task)
         self._resume()
+
+    def _hand_off(self, task: int) -> int:
+        """The task's wake-up, carried on when the step's next phase only goes to the
+        executor (``Recorder.hand_off``: the executor's thread starting it ends the
+        wake-up); -1 otherwise."""
+        model = self.model
+        if model.hands_off and offloads_next(self.engine, task, model.offload, model.flagged):
+            return self.rec.hand_off(task)
+        return -1
 
     def _walk(self, task: int, begins: bool = True) -> bool:
         """Run the step's phases from the task's next one: True when the step has ended (at

@@ -343,9 +343,8 @@ class Gil:
             self.drop_request = False  # RESET_GIL_DROP_REQUEST
             if self.shared:
                 self.cores.release(th)
-            self.switcher = (th, then)  # COND_WAIT(gil->switch_cond)
-            th.since = th.parked_at = self.engine.now  # (waiting for the GIL to change
-            # hands: gil_wait)
+            self.switcher = (th, then)  # COND_WAIT(gil->switch_cond): it waits for the GIL
+            th.since = th.parked_at = self.engine.now  # to change hands (gil_wait)
             return False
         return True
 

@@ -219,6 +219,12 @@ def _by_parked_comments(samples: dict[int, np.ndarray],
             "scheduler tick at 250 Hz is 4 ms)"]
 
 
+def _by_length_key(key: str, fitted: dict[int, tuple[list[int], str]]) -> list[str]:
+    """A law-per-length machine key as YAML lines: ``key:``, then ``  length: law``."""
+    return [f"{key}:", *(f"  {format_duration(start)}: {spec}"
+                         for start, (_, spec) in fitted.items())]
+
+
 def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
     """The profile file: the timer lateness by wait length, the condvar's and the socket's
     wake-up by time parked and asyncio's costs, and as comments what the laws were fitted
@@ -258,12 +264,9 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# asyncio's own costs below: CPython {sys.version.split()[0]}, probe.py asyncio.",
         f"# A CPU-bound thread lost its core for over 0.5 ms {a['lost_core_per_s']:.1f} times "
         f"a second (longest {a['lost_core_max'] / 1e6:.1f} ms): other load.",
-        "timer_lateness:",
-        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in lateness.items()),
-        "wake_latency:",
-        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in wake.items()),
-        "net_wake_latency:",
-        *(f"  {format_duration(start)}: {spec}" for start, (_, spec) in net.items()),
+        *_by_length_key("timer_lateness", lateness),
+        *_by_length_key("wake_latency", wake),
+        *_by_length_key("net_wake_latency", net),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
     ]
@@ -302,12 +305,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 def summary(found: Measured) -> str:
     """One line per measured thing, for the terminal."""
-    late = {format_duration(x): _us(v) for x, v in found.late.items()}
-    return json.dumps({"timer_lateness_us": late,
-                       "wake_latency_us": {format_duration(x): _us(v)
-                                           for x, v in found.wake.items()},
-                       "net_wake_latency_us": {format_duration(x): _us(v)
-                                               for x, v in found.net.items()},
+    def by_length(samples: dict[int, np.ndarray]) -> dict[str, str]:
+        return {format_duration(x): _us(v) for x, v in samples.items()}
+
+    return json.dumps({"timer_lateness_us": by_length(found.late),
+                       "wake_latency_us": by_length(found.wake),
+                       "net_wake_latency_us": by_length(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),
                        "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
                        "asyncio_ns": found.asyncio, "source": found.source}, indent=1)
