@@ -360,6 +360,23 @@ def test_with_offload_cpu_a_jobs_gil_wait_on_its_executor_thread_counts():
     assert finish_times(cfg, "a") == {0: 11 * MS, 1: 11 * MS}
 
 
+def test_a_steps_overhead_after_an_offloaded_native_call_is_python_on_the_loop():
+    """``offload: [cpu]``, 20 us step overheads, one task at 1 ms: native 50 us (offload:
+    true), then 1 ms of cpu. Its first step (1-1.02 ms) hands the native call to the
+    executor (1.02-1.07, the GIL released); the pool thread takes the GIL back (a wake-up
+    at 1.07); the next step's overhead (1.07-1.09) is the loop's Python, with the GIL held,
+    and hands the cpu to the executor, which ends the wake-up at 1.09; the result's step at
+    2.09 ends the task at 2.11 ms. (The loop once took that overhead for native code, since
+    the task's last phase was native: it dropped the GIL around it and counted a wake-up
+    more on taking it back, found by the invariant tests.)"""
+    cfg = asyncio_cfg({"t": one([{"native": "50us", "offload": True}, {"cpu": "1ms"}],
+                                "1ms")}, offload=["cpu"], step_overhead="20us")
+    tasks, wakeups, *_ = run_scheduler(cfg, "a")
+    assert wake_log(wakeups) == [(0, 1000 * US, 1020 * US), (0, 1070 * US, 1070 * US),
+                                 (0, 1070 * US, 1090 * US), (0, 2090 * US, 2090 * US)]
+    assert tasks["finish_ns"].tolist() == [2110 * US]
+
+
 @pytest.mark.parametrize("offload", [[], ["native"]])
 def test_a_blocking_call_returns_to_a_loop_thread_that_wakes_late(offload):
     """The arrival wakes the parked loop through its socket 30 us later

@@ -668,7 +668,10 @@ class Loop:
             if kind in BURSTS:  # Python code, or native code holding the loop's thread
                 if arg:
                     if not own_core:  # through the shared cores (or the GIL)
-                        self.cores.compute(self.thread, task, arg, self._resume)
+                        if kind == NATIVE and self.takes_gil:  # the GIL released around it
+                            self.cores.native(self.thread, task, arg, self._resume)
+                        else:
+                            self.cores.compute(self.thread, task, arg, self._resume)
                         return False
                     # on the loop's own core: busy (from the step's overhead if not yet
                     # recorded) to its end, on the loop's clock; the drain limit cuts it
@@ -820,7 +823,7 @@ class AsyncioModel(Model):
                       for _ in range(options.loops)]
         for loop in self.loops:  # Python code on executor threads: the loop shares the GIL
             if loop.executor.gil is not None:
-                loop.cores = GilLoopThread(loop.executor.gil, NATIVE not in self.offload)
+                loop.cores = GilLoopThread(loop.executor.gil)
                 loop.takes_gil = True
         for i, loop in enumerate(self.loops):  # names on the timeline (--trace)
             loop.thread.lane = f"loop {i}"

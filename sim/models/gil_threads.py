@@ -614,23 +614,23 @@ class GilLoopThread:
     from one step to the next until it sleeps in ``select`` or blocks (``release``); back
     from ``select`` it takes the GIL for itself before anything else (``take``)."""
 
-    __slots__ = ("gil", "cores", "engine", "thread", "native")
+    __slots__ = ("gil", "cores", "engine", "thread")
 
-    def __init__(self, gil: Gil, native_on_loop: bool):
+    def __init__(self, gil: Gil):
         self.gil = gil
         self.cores = gil.cores
         self.engine = gil.engine
         self.thread = PyThread()
-        self.native = native_on_loop
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
+        """Python work on the loop (a step's overhead, a ``cpu`` phase): with the GIL."""
         self.thread.lane = thread.lane  # the loop's name on the timeline (--trace)
-        engine = self.engine
-        pc = engine.pc[task]  # a native phase the loop runs itself has just been read
-        if self.native and pc and engine.kinds[task][pc - 1] == NATIVE:
-            self.gil.call(self.thread, task, NATIVE, work, done)
-        else:
-            self.gil.run(self.thread, task, work, done)
+        self.gil.run(self.thread, task, work, done)
+
+    def native(self, thread: Thread, task: int, work: int, done) -> None:
+        """A ``native`` phase on the loop: the GIL released around it, taken back after."""
+        self.thread.lane = thread.lane
+        self.gil.call(self.thread, task, NATIVE, work, done)
 
     def release(self, _thread: Thread) -> None:
         self.cores.release(self.thread)
