@@ -121,6 +121,20 @@ What the OS layer models today:
   of ``_run_once``, a callback handle, a task step's handle, the first work after a parked
   ``select``): ``linux``: 1.35 us, 0.8 us, 1.15 us and 15 us, measured with CPython 3.11.7
   on the development machine (``docs/runtime-notes/asyncio_costs.py``); ``ideal``: 0.
+- ``asyncio_message_cost``, ``gil_threads_message_cost``, ``go_message_cost``,
+  ``tokio_message_cost``: what each runtime spends on a socket message (an arriving request,
+  an ``io``'s reply: the read, parsing it, waking the task, and the write that goes with
+  it), on the thread that reads it (``sim/messages.py``). Measured by ``python -m
+  sim.validate --calibrate`` as each runtime's real server on loopback under a light load
+  (300 requests a second of 20 us CPU, a 1 ms ``io``, 20 us CPU) against the simulator
+  without the cost, on the profile just measured: the difference in a request's time beyond
+  its phases (median), over its two messages. ``linux``: ``LINUX_MESSAGE_COSTS``, the
+  median of three quiet calibrations on the development machine (CPython 3.11.7, go1.19.8,
+  tokio 1.24.2; us, three runs): asyncio 59.5, 63.0, 75.5; threads 26.6, 18.6, 19.6; Go
+  28.7, 25.3, 29.7; Tokio 32.2, 27.3, 36.7. It is less under a heavier load (the
+  runtime's code runs from warmer caches), and the machine drifts as much: one series a
+  few minutes later gave at 100, 300 and 1,000 requests a second asyncio 109, 101, 62 us;
+  threads 41, 40, 23; Go 47, 45, 25; Tokio 47, 34, 22.
 
 A profile is ``linux``, ``ideal`` or a YAML file of these keys (``profile: machine.yaml``,
 relative to the config; ``python -m sim.validate --calibrate`` measures one): the file
@@ -151,6 +165,9 @@ from .units import MAX_DURATION, format_duration, quote
 # a runtime's own costs on this machine (CPU time of its bookkeeping), by runtime
 ASYNCIO_COSTS = ("asyncio_iteration_cost", "asyncio_handle_cost", "asyncio_step_overhead",
                  "asyncio_wake_cost")
+# a socket message's cost to each runtime (sim.messages), by model
+MESSAGE_COSTS = ("asyncio_message_cost", "gil_threads_message_cost", "go_message_cost",
+                 "tokio_message_cost")
 # C nanosleep on the development machine by wait length (the module's docstring): 20 us
 # and 200 us share a law, as 10 ms and 20 ms do (p50 and p90 within 10 %)
 LINUX_TIMER_LATENESS = {"20us": "pareto(90.2us, 5.12)", "1ms": "pareto(110.6us, 2.68)",
@@ -167,16 +184,21 @@ LINUX_NET_WAKE_LATENCY = {"20us": "pareto(29.3us, 4.17)", "200us": "pareto(39.7u
                           "1ms": "pareto(49.2us, 3.33)", "2ms": "pareto(56.8us, 3.11)",
                           "5ms": "pareto(77us, 3.34)", "10ms": "pareto(101.4us, 3.32)",
                           "20ms": "pareto(116us, 4.55)"}
+# a served request's runtime path on the development machine, per message (the module's
+# docstring): python -m sim.validate --calibrate's served runs, less the simulated ones
+LINUX_MESSAGE_COSTS = {"asyncio_message_cost": "63us", "gil_threads_message_cost": "19.6us",
+                       "go_message_cost": "28.7us", "tokio_message_cost": "32.2us"}
 PROFILES: dict[str, dict[str, Any]] = {
     "linux": {"tick_origin": "random", "timer_lateness": LINUX_TIMER_LATENESS,
               "wake_latency": LINUX_WAKE_LATENCY, "net_wake_latency": LINUX_NET_WAKE_LATENCY,
               # CPython 3.11.7 on the development machine (2 vCPU VM):
               # docs/runtime-notes/asyncio_costs.py, docs/runtime-notes/asyncio.md "Costs"
               "asyncio_iteration_cost": "1.35us", "asyncio_handle_cost": "800ns",
-              "asyncio_step_overhead": "1.15us", "asyncio_wake_cost": "15us"},
+              "asyncio_step_overhead": "1.15us", "asyncio_wake_cost": "15us",
+              **LINUX_MESSAGE_COSTS},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "wake_latency": "0",
               "net_wake_latency": "0",
-              **dict.fromkeys(ASYNCIO_COSTS, "0")},
+              **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0")},
 }
 MAX_PROFILE_BYTES = 1 << 16
 MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
@@ -201,6 +223,12 @@ class Machine(StrictModel):
     asyncio_handle_cost: Duration = 0
     asyncio_step_overhead: Duration = 0
     asyncio_wake_cost: Duration = 0
+    # a socket message's cost to each runtime (MessageCost: a model's message_cost
+    # overrides it for one scheduler)
+    asyncio_message_cost: Duration = 0
+    gil_threads_message_cost: Duration = 0
+    go_message_cost: Duration = 0
+    tokio_message_cost: Duration = 0
 
     @model_validator(mode="before")
     @classmethod

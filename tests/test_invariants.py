@@ -119,6 +119,8 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
 def scenarios(draw, model: str):
     cores = draw(st.integers(1, 3))
     options = {"model": model, **draw(scheduler_options(model, cores))}
+    if model in ("asyncio", "gil_threads", "go", "tokio"):  # (None: the machine's)
+        options["message_cost"] = draw(st.sampled_from([None, "0", "30us"]))
     machine = {"cores": cores, "os_time_slice": draw(st.sampled_from(["500us", "3ms"])),
                "profile": draw(st.sampled_from(["ideal", "linux"]))}
     return config(draw(workloads(cores)), {"s": options}, machine=machine,

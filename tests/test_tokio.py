@@ -430,12 +430,14 @@ def test_a_linux_machine_draws_the_tick_origin_per_run():
     an idle runtime is due on tick 3 (at p + 3 ms) when p < 0.5 ms, else on tick 2; the
     driver, parked in tick -1, sleeps 4 or 3 whole ticks from 0. So it wakes at 3 ms with
     the grid at 0 (the ideal machine, every seed) and at 3 or 4 ms, half the seeds each
-    way, under linux (its timer lateness set to 0 here: the origin alone)."""
+    way, under linux (its timer lateness and message cost set to 0 here: the origin
+    alone)."""
     work = {"a": at("0s", {"sleep": "2500us"})}
     runs = {}
     for profile in ("ideal", "linux"):
         cfg = config(work, {"tokio": {"model": "tokio"}},
-                     machine={"profile": profile, "timer_lateness": "0"})
+                     machine={"profile": profile, "timer_lateness": "0",
+                              "tokio_message_cost": "0"})
         runs[profile] = [int(run_scheduler(cfg, "tokio", seed)[1]["run_ns"].iloc[-1])
                          for seed in range(1, 21)]
     assert set(runs["ideal"]) == {3 * MS}

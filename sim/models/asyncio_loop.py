@@ -42,7 +42,7 @@ from pydantic import Field
 from ..machine import ASYNCIO_COSTS
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
-from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread
 from .gil_threads import Gil, GilLoopThread, PyThread
 from .offload import offload_flags, offloads_kinds, offloads_next
 
@@ -52,7 +52,7 @@ EPOLL_RESOLUTION = 1_000_000  # epoll_wait's timeout is in whole milliseconds
 PROCESS_CALL_COST = 83_000
 
 
-class AsyncioOptions(SchedulerOptions):
+class AsyncioOptions(MessageCost):
     model: Literal["asyncio"]
     loops: Count(MAX_CORES) = Field(
         default=1, description="event loops, each in a process of its own (its own GIL, at "
@@ -123,6 +123,15 @@ class AsyncioOptions(SchedulerOptions):
         if self.executor == "process":
             return self.process_workers or cores
         return self.executor_threads or min(32, cores + 4)
+
+    def message_burst(self, machine) -> int:
+        return 0  # the loop charges a message as its own work (loop_message_cost)
+
+    def loop_message_cost(self, machine) -> int:
+        """A socket message's cost to the loop, run in its readiness callback's handle
+        (``data_received``, the transport's read): the option, or the machine's
+        ``asyncio_message_cost``."""
+        return MessageCost.message_burst(self, machine)
 
     def costs(self, machine) -> tuple[int, int, int, int]:
         """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the machine's
@@ -294,7 +303,7 @@ class Loop:
                  "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
-                 "then_handles", "carried")
+                 "then_handles", "carried", "message_cost", "inbox")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -322,8 +331,10 @@ class Loop:
         self.carried = -1  # the step's task's wake-up, while the step only hands a phase over
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
+        self.message_cost = model.options.loop_message_cost(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
-            self.iteration_cost = self.handle_cost = self.wake_cost = 0
+            self.iteration_cost = self.handle_cost = self.wake_cost = self.message_cost = 0
+        self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message
         self.paid = False  # this iteration's own cost is paid (before its select)
         self.takes_gil = False  # its thread shares a GIL (its cores are a GilLoopThread)
         self.selected_at = 0  # when its select last returned (and it began to take the GIL)
@@ -453,9 +464,13 @@ class Loop:
                         for task in arrived:
                             loop_of[task] = self
                             ready.append(~task)
+                        if self.message_cost:
+                            self.inbox.update(arrived)
                 if io_ready:
                     for _, task in io_ready:
                         ready.append(~task)
+                    if self.message_cost:
+                        self.inbox.update(task for _, task in io_ready)
                     self.io_ready = []
                 # 5. end_time = self.time() + self._clock_resolution (:1890): the timers
                 # due before it join ready
@@ -483,12 +498,17 @@ class Loop:
                         if not run_step(handle):
                             return  # _resume resumes at HANDLES
                     else:  # a callback: the future is resolved, call_soon(task.__step)
-                        ready.append(~handle)
-                        if handle_cost:  # (_trace_loop_work and the clock, inlined)
-                            self.last = ~handle
+                        task = ~handle
+                        ready.append(task)
+                        cost = handle_cost
+                        if self.inbox and task in self.inbox:  # data_received reads it
+                            self.inbox.discard(task)
+                            cost += self.message_cost
+                        if cost:  # (_trace_loop_work and the clock, inlined)
+                            self.last = task
                             if rec.tracing:
-                                self._trace_loop_work(handle_cost)
-                            self.clock += handle_cost
+                                self._trace_loop_work(cost)
+                            self.clock += cost
                             if self.clock >= keep_up_from \
                                     and not self._keep_up(self.then_handles):
                                 return

@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import simpy
+from pydantic import Field
 from simpy.events import NORMAL
 
 from ..machine import OS
+from ..messages import charge_messages
 from ..phases import DONE, SPAWN
-from ..schema import StrictModel
+from ..schema import Duration, StrictModel
 from .policies import RunQueue
 
 if TYPE_CHECKING:
@@ -49,6 +51,27 @@ class SchedulerOptions(StrictModel):
     def check(self, cfg: Config, path: str) -> None:
         """Cross-checks against the whole config; raise ``ValueError('path: why')``."""
 
+    def message_burst(self, machine: Any) -> int:
+        """ns of the task's own CPU that each socket message costs it (``sim.messages``):
+        0 for a textbook discipline, or where the model charges messages itself."""
+        return 0
+
+
+class MessageCost(SchedulerOptions):
+    """A runtime's ``message_cost``: None is the machine's ``<model>_message_cost``."""
+
+    message_cost: Duration | None = Field(
+        default=None, description="CPU time the runtime spends on each socket message "
+        "(an arriving request, an io's reply): reading and parsing it, waking the task, "
+        "and the write that goes with it; run on the task's thread before it goes on. None "
+        "is the machine's <model>_message_cost (linux: measured on the development machine "
+        "by python -m sim.validate --calibrate; ideal: 0)")
+
+    def message_burst(self, machine: Any) -> int:
+        if self.message_cost is not None:
+            return self.message_cost
+        return getattr(machine, f"{self.model}_message_cost")
+
 
 class Engine:
     """One run of one scheduler over one workload."""
@@ -65,6 +88,12 @@ class Engine:
         # under every machine profile.
         self.os = OS(cfg.machine, rng.spawn(1)[0])
         self.horizon = workload.horizon
+        cost = options.message_burst(cfg.machine)
+        if cost:  # the model runs each socket message as a burst of the task's
+            arrives = [cfg.workload[c].arrival != "spawned" for c in workload.classes]
+            workload, overhead = charge_messages(workload, arrives, cost)
+            recorder.overhead = overhead.tolist()
+            self.workload = workload
         kinds = [t.kinds for t in workload.templates]
         self.kinds = [kinds[c] for c in workload.task_class.tolist()]
         self.offset = workload.offset.tolist()

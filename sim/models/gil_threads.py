@@ -84,14 +84,14 @@ from pydantic import Field
 from ..machine import Delays
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_THREADS, Count, Duration
-from .base import Cores, Engine, Model, SchedulerOptions, Thread
+from .base import Cores, Engine, MessageCost, Model, Thread
 
 DEFAULT_INTERVAL = 5_000_000  # pycore_gil.h: #define DEFAULT_INTERVAL 5000 (microseconds)
 US = 1_000  # sys.setswitchinterval keeps whole microseconds; take_gil waits at least 1 us
 NO_TASK = -1  # the task of a thread that takes the GIL on its own behalf (Gil.take)
 
 
-class GilThreadsOptions(SchedulerOptions):
+class GilThreadsOptions(MessageCost):
     model: Literal["gil_threads"]
     threads: Count(MAX_THREADS) = Field(  # the pool's workers (ThreadPoolExecutor's default: 32)
         default=32, description="threads in the pool that runs the tasks; more tasks wait "

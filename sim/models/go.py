@@ -84,7 +84,7 @@ from pydantic import Field
 from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
-from .base import FOREVER, Cores, Engine, Model, SchedulerOptions, Thread
+from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread
 
 SYSCALL_GRACE = 10_000_000  # proc.go:retake, pd.syscallwhen+10*1000*1000 > now
 NETPOLL_STALE = 10_000_000  # proc.go:sysmon, lastpoll+10*1000*1000 < now
@@ -93,7 +93,7 @@ DEEP_SLEEP_MAX = 60_000_000_000  # proc.go:sysmon, forcegcperiod/2 (forcegcperio
 RUN, SYSCALL, IDLE = 0, 1, 2  # a P's state; SYSCALL: its G is in a syscall, its M keeps it
 
 
-class GoOptions(SchedulerOptions):
+class GoOptions(MessageCost):
     model: Literal["go"]
     gomaxprocs: Count(MAX_CORES) | None = Field(  # _MaxGomaxprocs = 1 << 10
         default=None, description="None: machine.cores (the runtime's default, ncpu)")

@@ -74,7 +74,7 @@ from pydantic import Field
 from ..machine import tick_origin
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
-from .base import Cores, Engine, Model, SchedulerOptions, Thread
+from .base import Cores, Engine, MessageCost, Model, Thread
 from .offload import offload_flags, offloads_kinds, offloads_next
 
 LOCAL_QUEUE_CAPACITY = 256  # MT/queue.rs LOCAL_QUEUE_CAPACITY
@@ -106,7 +106,7 @@ def _time(event: tuple[int, int]) -> int:
     return event[0]
 
 
-class TokioOptions(SchedulerOptions):
+class TokioOptions(MessageCost):
     model: Literal["tokio"]
     workers: Count(MAX_CORES) | None = Field(  # builder.rs: worker_threads defaults to num CPUs
         default=None, description="worker threads; None: machine.cores")
