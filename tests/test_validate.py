@@ -25,6 +25,7 @@ from sim.validate import (
     SCENARIOS,
     Toolchains,
     calibrate,
+    harness,
     judge,
     real_rows,
     run_validation,
@@ -589,6 +590,9 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
     FILE, then a config with machine: {profile: FILE}; without --write, the profile on
     standard output."""
     monkeypatch.setattr(calibrate, "measure", lambda tools, log: fake_measured())
+    monkeypatch.setattr(harness, "measure_message_costs", lambda profile, tools, log: {
+        "asyncio": {"real": 210_000.0, "simulated": 90_000.0, "cost": 60_040.0},
+        "go": {"real": 130_000.0, "simulated": 70_000.0, "cost": 30_000.0}})
     path = tmp_path / "here.yaml"
     assert main(["--calibrate", "--write", str(path), "--out", str(tmp_path / "o")]) == 0
     assert capsys.readouterr().out == f"wrote {path}\n"
@@ -596,14 +600,52 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
     cfg = validate({**TINY, "machine": {"profile": "here.yaml"}}, base_dir=tmp_path)
     assert {length: str(law) for length, law in cfg.machine.wake_latency.items()} == {
         start: spec for start, (_, spec) in calibrate.fit_lateness(fake_measured().wake).items()}
+    # the runtimes measured set their message costs; the others keep linux's
+    assert (cfg.machine.asyncio_message_cost, cfg.machine.go_message_cost) == (60_000, 30_000)
+    linux = Machine()
+    assert (cfg.machine.gil_threads_message_cost, cfg.machine.tokio_message_cost) == (
+        linux.gil_threads_message_cost, linux.tokio_message_cost)
+    assert "#   asyncio: 210.0 / 90.0 us" in path.read_text()
     assert main(["--calibrate", "--out", str(tmp_path / "o")]) == 0
     def laws(text: str) -> list[str]:  # (the comments carry the time and load average)
         return [line for line in text.splitlines() if not line.startswith("#")]
 
     printed = capsys.readouterr().out
-    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 15
+    assert laws(printed) == laws(path.read_text()) and len(laws(printed)) == 17
     assert "machine: {profile: machine.yaml}" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here.yaml"]
+
+
+def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_message(
+        tmp_path: Path, monkeypatch):
+    """The probe's real runs replaced: every request ends 100 us after its phases would
+    (arrival plus demand), and on a profile that adds nothing the simulator gives each
+    0 beyond them (the light load rarely queues: the median is 0), so the cost is 50 us
+    over the request's two messages. A runtime that cannot be run is left out."""
+    profile = tmp_path / "quiet.yaml"
+    profile.write_text("".join(f"{key}: 0\n" for key in (
+        "timer_lateness", "wake_latency", "net_wake_latency", "asyncio_iteration_cost",
+        "asyncio_handle_cost", "asyncio_step_overhead", "asyncio_wake_cost")))
+    cfg = harness.message_probe(SCENARIOS["asyncio_sockets"], profile)
+    assert cfg.workload["req"].phases[1].io.mean == 1_000_000
+    assert cfg.schedulers["asyncio"].message_cost == 0  # (the simulator without the cost)
+    workload = generate(cfg, cfg.seed)
+    records = [{"kind": "task", "id": i, "arrival": int(workload.arrival[i]),
+                "start": int(workload.arrival[i]),
+                "finish": int(workload.arrival[i] + workload.demand[i]) + 100_000}
+               for i in range(workload.n)]
+
+    def command(runtime, options, tools, served):
+        if runtime in ("go", "tokio"):
+            raise runners.Skip(f"{runtime} is not installed")
+        return [runtime], {}, runtime
+
+    monkeypatch.setattr(runners, "command", command)
+    monkeypatch.setattr(runners, "run", lambda argv, env, text, nice: records)
+    costs = harness.measure_message_costs(profile, Toolchains(build_dir=tmp_path),
+                                          lambda message: None)
+    assert costs == {model: {"real": 100_000.0, "simulated": 0.0, "cost": 50_000.0}
+                     for model in ("asyncio", "gil_threads")}
 
 
 def test_calibrate_refuses_a_path_it_cannot_write_before_measuring(tmp_path: Path, capsys):

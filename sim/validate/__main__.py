@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from ..config import ConfigError, validate
 from . import calibrate
-from .harness import default_nice, run_validation
+from .harness import calibrate_machine, default_nice, run_validation
 from .runners import Toolchains
 from .scenarios import SCENARIOS
 
@@ -33,9 +34,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--calibrate", action="store_true",
                         help="only measure this machine (timer lateness by wait length, "
-                             "wake latency, a wake-up through a socket, Go's usleep "
-                             "overshoot, asyncio's loop costs; about 35 s) and print its "
-                             "profile")
+                             "wake-ups by time parked through a condvar and a socket, Go's "
+                             "usleep overshoot, asyncio's loop costs, each installed "
+                             "runtime's cost per socket message; about 2 min) and print "
+                             "its profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")
     parser.add_argument("--go", default="go", help="the go command (default: from PATH)")
@@ -90,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     tools = Toolchains(build_dir=args.out / "build", go=args.go, cargo=args.cargo,
                        crates=args.crates, nice=args.nice)
     if args.calibrate:
-        found = calibrate.measure(tools, log)
+        with tempfile.TemporaryDirectory(prefix="sim-calibrate-build-") as build:
+            tools.build_dir = Path(build)  # (the runtimes' servers; nothing is kept)
+            found = calibrate_machine(tools, log)
         log(calibrate.summary(found))
         name = args.write.name if args.write else "machine.yaml"
         text = calibrate.profile_text(found, name)

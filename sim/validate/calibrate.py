@@ -52,7 +52,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,9 @@ class Measured:
     net_same: np.ndarray  # the same on one CPU (reported only)
     asyncio: dict[str, float]
     source: str  # which program measured the delays
+    # by model: a request's time beyond its phases, real and simulated, and the cost per
+    # socket message that makes up the difference (harness.measure_message_costs)
+    messages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
@@ -269,8 +272,23 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *_by_length_key("net_wake_latency", net),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
+        *_message_lines(found.messages),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
+    """The message cost keys, after a comment on what they were measured from."""
+    if not messages:
+        return []
+    lines = ["# <model>_message_cost: each runtime's server on loopback, 300 requests/s of "
+             "20 us CPU, a 1 ms io, 20 us CPU;",
+             "# a request's time beyond its phases (median), real / simulated without the "
+             "cost, over its two messages:"]
+    lines += [f"#   {model}: {m['real'] / 1e3:.1f} / {m['simulated'] / 1e3:.1f} us"
+              for model, m in messages.items()]
+    return lines + [f"{model}_message_cost: {format_duration(round(m['cost'] / 100) * 100)}"
+                    for model, m in messages.items()]
 
 
 def writable(path: Path) -> str | None:
@@ -313,4 +331,5 @@ def summary(found: Measured) -> str:
                        "net_wake_latency_us": by_length(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),
                        "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
-                       "asyncio_ns": found.asyncio, "source": found.source}, indent=1)
+                       "asyncio_ns": found.asyncio, "message_ns": found.messages,
+                       "source": found.source}, indent=1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,8 @@ def real_options(cfg: Config) -> dict[str, Any]:
     return options
 
 
-def real_rows(records: list[dict[str, Any]], workload: Workload, cfg: Config) -> list[dict]:
-    """Summary rows (``sim.metrics.summary_rows``) of one real run's JSON lines."""
+def real_recorder(records: list[dict[str, Any]], workload: Workload, cfg: Config) -> Recorder:
+    """One real run's JSON lines as a simulated run's ``Recorder``."""
     rec = Recorder(workload.task_class.tolist(), len(workload.classes), cfg.warmup,
                    cfg.horizon)
     for r in records:
@@ -74,6 +75,12 @@ def real_rows(records: list[dict[str, Any]], workload: Workload, cfg: Config) ->
             rec.wake_task.append(r["id"])
             rec.wake_ready.append(r["ready"])
             rec.wake_run.append(r["run"])
+    return rec
+
+
+def real_rows(records: list[dict[str, Any]], workload: Workload, cfg: Config) -> list[dict]:
+    """Summary rows (``sim.metrics.summary_rows``) of one real run's JSON lines."""
+    rec = real_recorder(records, workload, cfg)
     tasks, wakeups = task_table(rec, workload), wakeup_table(rec, workload)
     return summary_rows(tasks, wakeups, rec, workload, cfg.machine.cores)
 
@@ -350,10 +357,78 @@ def default_nice() -> int:
     return -15 if hasattr(os, "geteuid") and os.geteuid() == 0 else 0
 
 
+# --- a socket message's cost to each runtime (calibration) ----------------------------------
+
+MESSAGE_RUNS, MESSAGE_SEEDS = 2, 5  # real runs and simulated seeds per runtime
+MESSAGE_RATE = "300/s"  # the probe's load: a server parked most of the time, 3 ms apart
+MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_sockets")
+
+
+def message_probe(scenario: Scenario, profile: Path, rate: str = MESSAGE_RATE) -> Config:
+    """``scenario``'s server on a light load: ``rate`` requests, each 20 us of CPU, a 1 ms
+    ``io``, 20 us of CPU; the simulator with no message cost, on ``profile``."""
+    raw = copy.deepcopy(scenario.config)
+    raw["workload"] = {"req": {"arrival": {"poisson": rate},
+                               "phases": [{"cpu": "20us"}, {"io": "1ms"}, {"cpu": "20us"}]}}
+    raw["machine"]["profile"] = str(profile)
+    next(iter(raw["schedulers"].values()))["message_cost"] = 0
+    return validate(raw)
+
+
+def _excess(tasks: pd.DataFrame) -> float:
+    """The median of latency less demand over the counted tasks (ns)."""
+    done = tasks[tasks["counted"]]
+    return float(np.median(done["latency_ns"] - done["demand_ns"]))
+
+
+def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str], None],
+                          rate: str = MESSAGE_RATE) -> dict[str, dict[str, float]]:
+    """Each runtime's cost per socket message (``sim.messages``), by model: its server on
+    a light load (``message_probe``), what a request takes beyond its phases in reality
+    (the median of ``MESSAGE_RUNS`` runs' medians) less what the simulator gives it on
+    the machine ``profile`` without the cost (over ``MESSAGE_SEEDS`` seeds), over the two
+    messages a request reads (itself and its ``io``'s reply). A runtime that is not
+    installed is left out (the profile then takes ``linux``'s)."""
+    costs = {}
+    for name in MESSAGE_PROBES:
+        scenario = SCENARIOS[name]
+        cfg = message_probe(scenario, profile, rate)
+        workload = generate(cfg, cfg.seed)
+        model = scenario.scheduler["model"]
+        log(f"calibrating: a socket message's cost to {scenario.runtime}")
+        try:
+            argv, env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
+                                           cfg.machine.cores)
+            text = runners.encode(workload, served=True)
+            real = [_excess(task_table(real_recorder(
+                runners.run(argv, env, text, tools.nice), workload, cfg), workload))
+                for _ in range(MESSAGE_RUNS)]
+        except Skip as skip:
+            log(f"  {scenario.runtime}: skipped: {skip}")
+            continue
+        sim = [_excess(simulate_tables(cfg, workload, model, seed)[1])
+               for seed in range(cfg.seed, cfg.seed + MESSAGE_SEEDS)]
+        real_ns, sim_ns = float(np.median(real)), float(np.median(sim))
+        costs[model] = {"real": real_ns, "simulated": sim_ns,
+                        "cost": max(0.0, (real_ns - sim_ns) / 2)}
+    return costs
+
+
+def calibrate_machine(tools: Toolchains, log: Callable[[str], None]) -> calibrate.Measured:
+    """Measure this machine: the OS's delays and asyncio's costs (``calibrate.measure``),
+    then each runtime's cost per socket message on a profile of those."""
+    found = calibrate.measure(tools, log)
+    with tempfile.TemporaryDirectory(prefix="sim-calibrate-") as scratch:
+        partial = Path(scratch) / "machine.yaml"
+        partial.write_text(calibrate.profile_text(found, partial.name))
+        found.messages = measure_message_costs(partial, tools, log)
+    return found
+
+
 def measure_profile(out: Path, tools: Toolchains, log: Callable[[str], None]) -> Path:
     """Calibrate now; the profile is written to ``out/machine.yaml``."""
     path = out / "machine.yaml"
-    found = calibrate.measure(tools, log)
+    found = calibrate_machine(tools, log)
     calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
     return path.resolve()
 
