@@ -36,8 +36,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="only measure this machine (timer lateness by wait length, "
                              "wake-ups by time parked through a condvar and a socket, Go's "
                              "usleep overshoot, asyncio's loop costs, each installed "
-                             "runtime's cost per socket message; about 2 min) and print "
-                             "its profile")
+                             "runtime's cost per socket message; about 3-4 min with "
+                             "building the Go and Tokio servers) and print its profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")
     parser.add_argument("--go", default="go", help="the go command (default: from PATH)")
