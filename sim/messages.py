@@ -13,9 +13,9 @@ the other models run it as a burst of the task's own: ``charge_messages`` puts t
 ``cpu`` before the task's first phase (a task that arrives: open, closed or batch; not a
 spawned one) and after each ``io``, added to the ``cpu`` phase there when there is one on
 the task's thread (one burst on the CPU, as in reality; one fewer to simulate), else as a
-phase of its own. It is overhead, not demand: the recorder
-charges it to the task, so ``wait == latency - demand - overhead`` still holds and every
-model's demand stays the workload's.
+phase of its own. It is overhead, not demand: the recorder charges it to the task, so
+``wait == latency - demand - overhead`` still holds and every model's demand stays the
+workload's.
 """
 
 from __future__ import annotations
