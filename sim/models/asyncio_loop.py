@@ -125,13 +125,9 @@ class AsyncioOptions(MessageCost):
         return self.executor_threads or min(32, cores + 4)
 
     def message_burst(self, machine) -> int:
-        return 0  # the loop charges a message as its own work (loop_message_cost)
-
-    def loop_message_cost(self, machine) -> int:
-        """A socket message's cost to the loop, run in its readiness callback's handle
-        (``data_received``, the transport's read): the option, or the machine's
-        ``asyncio_message_cost``."""
-        return MessageCost.message_burst(self, machine)
+        """0: the loop reads a message as its own work, in the readiness callback's handle
+        (``data_received``, the transport's read: ``Loop.message_cost``)."""
+        return 0
 
     def costs(self, machine) -> tuple[int, int, int, int]:
         """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the machine's
@@ -331,7 +327,7 @@ class Loop:
         self.carried = -1  # the step's task's wake-up, while the step only hands a phase over
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
-        self.message_cost = model.options.loop_message_cost(model.engine.cfg.machine)
+        self.message_cost = model.options.message_cost_on(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
             self.iteration_cost = self.handle_cost = self.wake_cost = self.message_cost = 0
         self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message

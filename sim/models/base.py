@@ -67,10 +67,14 @@ class MessageCost(SchedulerOptions):
         "is the machine's <model>_message_cost (linux: measured on the development machine "
         "by python -m sim.validate --calibrate; ideal: 0)")
 
-    def message_burst(self, machine: Any) -> int:
+    def message_cost_on(self, machine: Any) -> int:
+        """The option, or the machine's ``<model>_message_cost``."""
         if self.message_cost is not None:
             return self.message_cost
         return getattr(machine, f"{self.model}_message_cost")
+
+    def message_burst(self, machine: Any) -> int:
+        return self.message_cost_on(machine)
 
 
 class Engine:
