@@ -6,11 +6,13 @@ import threading
 
 from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, main
 
-# After Ctrl-C or SIGTERM everything is written or removed: the process must end. CPython's
-# ProcessPoolExecutor can hang the interpreter's exit when its workers were killed
-# mid-transfer (its manager thread joins a queue feeder that never ends:
-# python/cpython#94777, #132969); seen once in a loaded test run. A daemon timer ends the
-# process after EXIT_GRACE seconds if the exit has not by then.
+# After Ctrl-C or SIGTERM everything is written or removed: the process must end. A sweep's
+# ProcessPoolExecutor can hold the interpreter's exit: a worker killed while it wrote its
+# result leaves half a message in the result pipe, whose write end this process also holds,
+# so the pool's manager thread waits in recv() forever and the exit joins that thread
+# (seen once in a loaded test run; py-spy showed _python_exit joining the manager thread
+# blocked in Connection._recv). A daemon timer ends the process after EXIT_GRACE seconds
+# if the exit has not by then.
 EXIT_GRACE = 10
 
 
