@@ -377,6 +377,20 @@ def test_a_steps_overhead_after_an_offloaded_native_call_is_python_on_the_loop()
     assert tasks["finish_ns"].tolist() == [2110 * US]
 
 
+def test_a_loops_occupancy_is_its_time_out_of_select_with_its_own_work():
+    """A 10 ms window, one task at 1 ms: 1 ms of cpu, a 2 ms blocking call, 1 ms of cpu;
+    each socket message costs the loop 50 us (its arrival; no io). The loop is out of
+    select for the message (1.00-1.05 ms), the cpu, the call and the cpu (to 5.05 ms):
+    4.05 ms, 0.405 of the window, where the task's busy time and its call alone were 4 ms
+    (the loop's own work counts: it is the loop's, not the task's)."""
+    cfg = asyncio_cfg({"t": one([{"cpu": "1ms"}, {"block": "2ms"}, {"cpu": "1ms"}], "1ms")},
+                      message_cost="50us")
+    cfg = cfg.model_copy(update={"horizon": 10 * MS})
+    tasks, _, rec, _ = run_scheduler(cfg, "a")
+    assert tasks["finish_ns"].tolist() == [5050 * US]
+    assert rec.occupied == {"loop 0": 4050 * US}
+
+
 @pytest.mark.parametrize("offload", [[], ["native"]])
 def test_a_blocking_call_returns_to_a_loop_thread_that_wakes_late(offload):
     """The arrival wakes the parked loop through its socket 30 us later
@@ -751,6 +765,7 @@ def test_the_run_ahead_loop_gives_the_results_of_the_plain_loop(
     pd.testing.assert_frame_equal(fast[0], plain[0])
     for a, b in zip(fast[1:3], plain[1:3], strict=True):  # logs: rows in the order of calls
         pd.testing.assert_frame_equal(in_order(a), in_order(b))
+    assert fast[3].engine.rec.occupied == plain[3].engine.rec.occupied
 
 
 def in_order(log: pd.DataFrame) -> pd.DataFrame:

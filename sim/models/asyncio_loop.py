@@ -299,7 +299,7 @@ class Loop:
                  "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
-                 "then_handles", "carried", "message_cost", "inbox")
+                 "then_handles", "carried", "message_cost", "inbox", "parked")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -331,6 +331,7 @@ class Loop:
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
             self.iteration_cost = self.handle_cost = self.wake_cost = self.message_cost = 0
         self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message
+        self.parked = 0  # ns of the window its thread has spent in select (``occupied``)
         self.paid = False  # this iteration's own cost is paid (before its select)
         self.takes_gil = False  # its thread shares a GIL (its cores are a GilLoopThread)
         self.selected_at = 0  # when its select last returned (and it began to take the GIL)
@@ -557,7 +558,8 @@ class Loop:
         on with the events select found."""
         if gen == self.wake_gen:
             self.state = Loop.RUNNING
-            self.clock = self.engine.now
+            self.clock = now = self.engine.now
+            self.parked += self._in_window(self.thread.parked_at, now)
             if self.wake_cost:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)
@@ -589,6 +591,25 @@ class Loop:
     def _handles(self, _=None) -> None:
         """The engine has reached the loop's clock among its handles: the next ones run."""
         self.run_once(HANDLES)
+
+    def _in_window(self, t0: int, t1: int) -> int:
+        """How much of ``t0``-``t1`` lies in the measured window."""
+        rec = self.rec
+        return max(0, min(t1, rec.hi) - max(t0, rec.lo))
+
+    def occupied(self, over: int) -> int:
+        """The loop's occupied time in the window, the run's work over at ``over``: all of
+        it but its time in ``select`` (a loop with a core to itself: its steps, its
+        blocking calls and its own work, the machine's ``asyncio_*`` costs, which no task's
+        busy time holds). From ``over`` on it is taken to be in select to the window's end
+        (what an iteration still does after the last task's end is left out: the fast
+        path may have run it ahead, the plain loop not yet)."""
+        parked = self.parked
+        if self.state == Loop.SELECTING:
+            parked += self._in_window(min(self.thread.parked_at, over), self.rec.hi)
+        else:
+            parked += self._in_window(over, self.rec.hi)
+        return self.rec.hi - self.rec.lo - parked
 
     def _trace_loop_work(self, cost: int) -> None:
         """The loop's own work (an iteration, a callback handle, a cold wake-up) is ``cost``
@@ -852,6 +873,17 @@ class AsyncioModel(Model):
         self.next_loop = 0
         if self.pulls_arrivals:  # the idle loop's first select ends at the first arrival
             self.loops[0]._select(*self.loops[0]._select_timeout())
+
+    def end(self, now: int) -> None:
+        """A loop with a core to itself is occupied whenever it is not in select: its own
+        work counts (``Loop.occupied``), not only the tasks' bursts and blocking calls. The
+        run's work is over at the last task's end (every task done) or at ``now`` (the
+        drain limit)."""
+        rec = self.engine.rec
+        over = max(rec.finish, default=now) if self.engine.stopped else now
+        for loop in self.loops:
+            if loop.own_core:
+                rec.occupied[loop.thread.lane] = loop.occupied(over)
 
     def arrive(self, task: int) -> None:
         """A closed client's request or an open arrival: dealt round-robin to the loops."""

@@ -293,6 +293,7 @@ class Engine:
                     callback(entry)
                 if not entry._ok and not hasattr(entry, "_defused"):
                     raise entry._value
+        self.model.end(self.now)
 
 
 def _cancelled(_value: Any) -> None:
@@ -321,6 +322,10 @@ class Model(ABC):
     def spawn(self, parent: int, child: int) -> None:
         """``parent`` has just spawned ``child``; by default it arrives like any task."""
         self.arrive(child)
+
+    def end(self, now: int) -> None:  # noqa: B027 (a hook: most models have nothing to close)
+        """The run is over at ``now`` (every task done, or the drain limit): a model that
+        accounts for something over the whole run closes it here."""
 
     def cut(self, now: int) -> None:
         """The drain limit stops the run at ``now``: record the bursts still running as busy
