@@ -559,7 +559,7 @@ class Loop:
         if gen == self.wake_gen:
             self.state = Loop.RUNNING
             self.clock = now = self.engine.now
-            self.parked += self._in_window(self.thread.parked_at, now)
+            self.parked += self.rec.in_window(self.thread.parked_at, now)
             if self.wake_cost:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)
@@ -592,11 +592,6 @@ class Loop:
         """The engine has reached the loop's clock among its handles: the next ones run."""
         self.run_once(HANDLES)
 
-    def _in_window(self, t0: int, t1: int) -> int:
-        """How much of ``t0``-``t1`` lies in the measured window."""
-        rec = self.rec
-        return max(0, min(t1, rec.hi) - max(t0, rec.lo))
-
     def occupied(self, over: int) -> int:
         """The loop's occupied time in the window, the run's work over at ``over``: all of
         it but its time in ``select`` (a loop with a core to itself: its steps, its
@@ -604,12 +599,9 @@ class Loop:
         busy time holds). From ``over`` on it is taken to be in select to the window's end
         (what an iteration still does after the last task's end is left out: the fast
         path may have run it ahead, the plain loop not yet)."""
-        parked = self.parked
-        if self.state == Loop.SELECTING:
-            parked += self._in_window(min(self.thread.parked_at, over), self.rec.hi)
-        else:
-            parked += self._in_window(over, self.rec.hi)
-        return self.rec.hi - self.rec.lo - parked
+        rec = self.rec
+        idle_from = min(self.thread.parked_at, over) if self.state == Loop.SELECTING else over
+        return rec.hi - rec.lo - self.parked - rec.in_window(idle_from, rec.hi)
 
     def _trace_loop_work(self, cost: int) -> None:
         """The loop's own work (an iteration, a callback handle, a cold wake-up) is ``cost``

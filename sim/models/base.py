@@ -84,6 +84,11 @@ class Engine:
                  model_cls: type[Model], options: Any, rng: np.random.Generator):
         self.env = simpy.Environment()
         self.now = 0  # the simulated time in ns: run() and run_ahead() move it
+        cost = options.message_burst(cfg.machine)
+        if cost:  # the model runs each socket message as a burst of the task's
+            arrives = [cfg.workload[c].arrival != "spawned" for c in workload.classes]
+            workload, overhead = charge_messages(workload, arrives, cost)
+            recorder.overhead = overhead.tolist()
         self.workload = workload
         self.rec = recorder
         self.cfg = cfg
@@ -92,12 +97,6 @@ class Engine:
         # under every machine profile.
         self.os = OS(cfg.machine, rng.spawn(1)[0])
         self.horizon = workload.horizon
-        cost = options.message_burst(cfg.machine)
-        if cost:  # the model runs each socket message as a burst of the task's
-            arrives = [cfg.workload[c].arrival != "spawned" for c in workload.classes]
-            workload, overhead = charge_messages(workload, arrives, cost)
-            recorder.overhead = overhead.tolist()
-            self.workload = workload
         kinds = [t.kinds for t in workload.templates]
         self.kinds = [kinds[c] for c in workload.task_class.tolist()]
         self.offset = workload.offset.tolist()
