@@ -756,6 +756,25 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
             assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] - 300_000
 
 
+def test_real_threads_let_every_root_go_at_t0_in_id_order(tmp_path: Path):
+    """Roots at 0 are already on their threads at t0: the second of two CPU-bound roots
+    starts one switch interval after the first (20 ms, as the model has it), not two (it
+    did when the main thread submitted it while the first held the GIL); a third root,
+    beyond the pool's two threads, runs when one of them is free."""
+    raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 3}}, "phases": [
+        {"cpu": "60ms"}]}}}
+    cfg = validate(raw)
+    workload = generate(cfg, cfg.seed)
+    argv, env, _ = runners.command("threads", {"threads": 2, "switch_interval": 20 * MS},
+                                   Toolchains(build_dir=tmp_path))
+    records = runners.run(argv, env, runners.encode(workload), timeout=60)
+    start = {r["id"]: r["start"] for r in records if r["kind"] == "task"}
+    finish = {r["id"]: r["finish"] for r in records if r["kind"] == "task"}
+    assert start[0] < 5 * MS
+    assert 19 * MS < start[1] < 32 * MS
+    assert start[2] >= min(finish[0], finish[1])
+
+
 @pytest.mark.skipif(shutil.which("go") is None, reason="no go toolchain")
 def test_a_real_go_burst_is_running_time_not_the_clock(tmp_path: Path):
     """Two 30 ms bursts on one P take turns (async preemption every 10-20 ms): each must

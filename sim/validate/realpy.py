@@ -303,8 +303,11 @@ def phases_on_thread(i: int, tasks, log: Log, native: Native | None, submit,
 
 
 def run_threads(tasks, roots, threads: int) -> Log:
-    """A ``ThreadPoolExecutor`` whose threads are started before t0 (starting a thread
-    costs GIL hand-offs that the model does not have); spawns are ``submit``."""
+    """A ``ThreadPoolExecutor`` whose threads are started before t0, and the roots handed
+    to them before t0 too, all let go at once at t0 (starting a thread, or submitting
+    while a root already holds the GIL, costs the main thread GIL hand-offs that the
+    model does not have: a root submitted after a CPU-bound one started a switch
+    interval late); spawns are ``submit``."""
     log = Log(len(tasks))
     native = needs_native(tasks)
     pool = ThreadPoolExecutor(max_workers=threads)
@@ -323,10 +326,24 @@ def run_threads(tasks, roots, threads: int) -> Log:
             if not left:
                 finished.set()
 
-    log.t0 = now()
+    # each root on its own thread waits for its signal (roots beyond the pool's threads
+    # queue behind them, as submitted); signalled in id order, the model's order
+    held = threading.Barrier(min(len(roots), threads) + 1)
+    go = {i: threading.Event() for i in roots}
+
+    def root(i: int) -> None:
+        if not go[i].is_set():  # not queued behind the others: held until t0
+            held.wait()
+            go[i].wait()
+        task(i)
+
     for i in roots:
         log.arrival[i] = 0
-        pool.submit(task, i)
+        pool.submit(root, i)
+    held.wait()
+    log.t0 = now()
+    for i in roots:
+        go[i].set()
     finished.wait()
     pool.shutdown()
     return log
