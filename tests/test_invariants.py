@@ -109,7 +109,8 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
                 "executor": pick("thread", "thread", "process"),
                 "process_workers": pick(None, 1), "process_call_cost": pick("83us", "0"),
                 "step_overhead": pick("0", "0", "20us"),
-                "select_resolution": pick("1ms", "0", "100us")}
+                "select_resolution": pick("1ms", "0", "100us"),
+                "busy_message_cost": pick(None, "0", "25us")}
     if model == "class_priority":
         return {"order": pick(["main", "kid"], ["kid"], ["kid", "main"], [])}
     return {}

@@ -103,6 +103,31 @@ def test_asyncio_reads_a_message_on_the_loop_while_nothing_else_runs_there():
     assert finish == {"a": 40 * US + 2 * MS, "b": 80 * US + 3 * MS}
 
 
+def test_asyncio_pays_message_cost_after_a_park_and_busy_message_cost_else():
+    """message_cost 65 us (the first message after a select that slept), busy 40 us. A
+    arrives at 0 at a parked loop: its read costs 65 us, its step runs 2 ms; B arrives at
+    1 ms, while A's step holds the loop: read busy (40 us) after it (2.065-2.105 ms), its
+    step 1 ms. C and D arrive together at 10 ms: one select, C's read 65 us, D's 40 us,
+    then their steps. E's io reply at 21.065 ms finds the loop parked again: 65 us."""
+    work = {"a": one([{"cpu": "2ms"}]), "b": one([{"cpu": "1ms"}], "1ms"),
+            "cd": {"arrival": {"batch": {"count": 2, "at": "10ms"}},
+                   "phases": [{"cpu": "1ms"}]},
+            "e": one([{"io": "1ms"}, {"cpu": "1ms"}], "20ms")}
+    expected = [65 * US + 2 * MS, 105 * US + 3 * MS, 10 * MS + 105 * US + 1 * MS,
+                10 * MS + 105 * US + 2 * MS, 20 * MS + 65 * US + 1 * MS + 65 * US + 1 * MS]
+    by_option = config(work, {"asyncio": {"model": "asyncio", "message_cost": "65us",
+                                          "busy_message_cost": "40us"}})
+    by_machine = config(work, {"asyncio": {"model": "asyncio"}}, machine={
+        "asyncio_message_cost": "65us", "asyncio_busy_message_cost": "40us"})
+    for cfg in (by_option, by_machine):
+        assert run_scheduler(cfg, "asyncio")[0]["finish_ns"].tolist() == expected
+    # message_cost alone is every message's (the machine's busy cost does not apply)
+    one_cost = config(work, {"asyncio": {"model": "asyncio", "message_cost": "65us"}},
+                      machine={"asyncio_busy_message_cost": "40us"})
+    assert run_scheduler(one_cost, "asyncio")[0]["finish_ns"].tolist()[:2] == [
+        65 * US + 2 * MS, 130 * US + 3 * MS]
+
+
 def test_textbook_disciplines_pay_nothing_and_ideal_costs_nothing():
     assert all(PROFILES["ideal"][key] == "0" for key in MESSAGE_COSTS)
     work = {"req": one([{"io": "1ms"}, {"cpu": "1ms"}])}

@@ -45,6 +45,7 @@ from sim.validate.harness import (
 from sim.workload import generate
 
 MS = 1_000_000
+US = 1_000
 # a timer lateness (ns), fixed so that no test sleeps to find it out
 LATENESS = {0: {"mean": 80_000, "p50": 70_000, "p99": 150_000}}  # one law
 BY_LENGTH = {**LATENESS, 1_000_000: {"mean": 110_000, "p50": 100_000, "p99": 200_000},
@@ -618,22 +619,35 @@ def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeyp
 
 def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_message(
         tmp_path: Path, monkeypatch):
-    """The probe's real runs replaced: every request ends 100 us after its phases would
-    (arrival plus demand), and on a profile that adds nothing the simulator gives each
-    0 beyond them (the light load rarely queues: the median is 0), so the cost is 50 us
-    over the request's two messages. A runtime that cannot be run is left out."""
+    """The probes' real runs replaced. Light load: every request ends 100 us after its
+    phases would (arrival plus demand), and on a profile that adds nothing the simulator
+    gives each 0 beyond them (the light load rarely queues: the median is 0), so the cost
+    is 50 us over the request's two messages. asyncio's burst: the real drain ends 3.6 ms
+    after the simulated one, 30 us over each of its 120 messages, so a loop that did not
+    park pays 30 us a message. A runtime that cannot be run is left out."""
     profile = tmp_path / "quiet.yaml"
     profile.write_text("".join(f"{key}: 0\n" for key in (
         "timer_lateness", "wake_latency", "net_wake_latency", "asyncio_iteration_cost",
         "asyncio_handle_cost", "asyncio_step_overhead", "asyncio_wake_cost")))
-    cfg = harness.message_probe(SCENARIOS["asyncio_sockets"], profile)
+    scenario = SCENARIOS["asyncio_sockets"]
+    cfg = harness.message_probe(scenario, profile)
     assert cfg.workload["req"].phases[1].io.mean == 1_000_000
-    assert cfg.schedulers["asyncio"].message_cost == 0  # (the simulator without the cost)
-    workload = generate(cfg, cfg.seed)
-    records = [{"kind": "task", "id": i, "arrival": int(workload.arrival[i]),
-                "start": int(workload.arrival[i]),
-                "finish": int(workload.arrival[i] + workload.demand[i]) + 100_000}
-               for i in range(workload.n)]
+    options = cfg.schedulers["asyncio"]  # (the simulator without the costs)
+    assert options.message_cost == options.busy_message_cost_on(cfg.machine) == 0
+    burst = harness.burst_probe(scenario, profile)
+    burst_workload = generate(burst, burst.seed)
+    assert burst_workload.n == harness.BURST and set(burst_workload.arrival) == {100 * MS}
+    drain = simulate_tables(burst, burst_workload, "asyncio", burst.seed)[1]
+    drain_end = int(drain["finish_ns"].max()) + 2 * harness.BURST * 30 * US
+
+    def records(workload):
+        if workload.n == harness.BURST:  # the burst: every request ends with the drain
+            return [{"kind": "task", "id": i, "arrival": 100 * MS, "start": 100 * MS,
+                     "finish": drain_end} for i in range(workload.n)]
+        return [{"kind": "task", "id": i, "arrival": int(workload.arrival[i]),
+                 "start": int(workload.arrival[i]),
+                 "finish": int(workload.arrival[i] + workload.demand[i]) + 100_000}
+                for i in range(workload.n)]
 
     def command(runtime, options, tools, served):
         if runtime in ("go", "tokio"):
@@ -641,11 +655,19 @@ def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_mes
         return [runtime], {}, runtime
 
     monkeypatch.setattr(runners, "command", command)
-    monkeypatch.setattr(runners, "run", lambda argv, env, text, nice: records)
+    monkeypatch.setattr(runners, "encode", lambda workload, served: workload)
+    monkeypatch.setattr(runners, "run", lambda argv, env, workload, nice: records(workload))
     costs = harness.measure_message_costs(profile, Toolchains(build_dir=tmp_path),
                                           lambda message: None)
-    assert costs == {model: {"real": 100_000.0, "simulated": 0.0, "cost": 50_000.0}
-                     for model in ("asyncio", "gil_threads")}
+    assert costs["gil_threads"] == {"real": 100_000.0, "simulated": 0.0, "cost": 50_000.0}
+    assert sorted(costs) == ["asyncio", "gil_threads"]
+    assert costs["asyncio"] == pytest.approx({
+        "real": 100_000.0, "simulated": 0.0, "cost": 50_000.0, "burst": harness.BURST,
+        "burst_real": drain_end - 100 * MS,
+        "burst_simulated": drain_end - 100 * MS - 3_600_000, "busy": 30_000.0})
+    keys = [line for line in calibrate._message_lines(costs) if not line.startswith("#")]
+    assert keys == ["asyncio_message_cost: 50us", "gil_threads_message_cost: 50us",
+                    "asyncio_busy_message_cost: 30us"]
 
 
 def test_calibrate_refuses_a_path_it_cannot_write_before_measuring(tmp_path: Path, capsys):

@@ -103,6 +103,12 @@ class AsyncioOptions(MessageCost):
         "asyncio_wake_cost (linux: 15 us, an idle loop's sleep(1 ms) wake-up: loop work to "
         "select 6-7 us, epoll's return to the coroutine 12.5-14 us, medians of 600, less the "
         "same handles on a hot loop, 4.6-4.9 us; 20-24 us after 2 ms sleeps)")
+    busy_message_cost: Duration | None = Field(
+        default=None, description="what a socket message costs a loop that did not park "
+        "before reading it (a message after another, or read by an iteration whose select "
+        "did not sleep: a loop draining a queue), where message_cost is the first after a "
+        "select that slept: None is message_cost if given here, else the machine's "
+        "asyncio_busy_message_cost")
     slow_callback: Duration = Field(
         default=100_000_000, description="a step at least this long counts in slow_callbacks: "
         "what CPython logs only in debug mode (BaseEventLoop.slow_callback_duration, 0.1 s); "
@@ -135,6 +141,14 @@ class AsyncioOptions(MessageCost):
         given = (self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost)
         return tuple(value if value is not None else getattr(machine, key)
                      for value, key in zip(given, ASYNCIO_COSTS, strict=True))
+
+    def busy_message_cost_on(self, machine) -> int:
+        """The option; else ``message_cost`` if given (one cost for every message); else
+        the machine's ``asyncio_busy_message_cost``."""
+        for given in (self.busy_message_cost, self.message_cost):
+            if given is not None:
+                return given
+        return machine.asyncio_busy_message_cost
 
 
 def epoll_wait_ns(timeout: int) -> int:
@@ -299,7 +313,8 @@ class Loop:
                  "iteration_cost", "handle_cost", "step_overhead", "wake_cost", "paid",
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
-                 "then_handles", "carried", "message_cost", "inbox", "parked")
+                 "then_handles", "carried", "message_cost", "busy_message_cost", "reads",
+                 "woken", "inbox", "parked")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -328,8 +343,12 @@ class Loop:
         self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost = \
             model.options.costs(model.engine.cfg.machine)
         self.message_cost = model.options.message_cost_on(model.engine.cfg.machine)
+        self.busy_message_cost = model.options.busy_message_cost_on(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
             self.iteration_cost = self.handle_cost = self.wake_cost = self.message_cost = 0
+            self.busy_message_cost = 0
+        self.reads = bool(self.message_cost or self.busy_message_cost)  # messages cost it
+        self.woken = False  # its select slept, and it has read no message since
         self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message
         self.parked = 0  # ns of the window its thread has spent in select (``occupied``)
         self.paid = False  # this iteration's own cost is paid (before its select)
@@ -461,12 +480,12 @@ class Loop:
                         for task in arrived:
                             loop_of[task] = self
                             ready.append(~task)
-                        if self.message_cost:
+                        if self.reads:
                             self.inbox.update(arrived)
                 if io_ready:
                     for _, task in io_ready:
                         ready.append(~task)
-                    if self.message_cost:
+                    if self.reads:
                         self.inbox.update(task for _, task in io_ready)
                     self.io_ready = []
                 # 5. end_time = self.time() + self._clock_resolution (:1890): the timers
@@ -500,7 +519,11 @@ class Loop:
                         cost = handle_cost
                         if self.inbox and task in self.inbox:  # data_received reads it
                             self.inbox.discard(task)
-                            cost += self.message_cost
+                            if self.woken:  # the first since its select slept
+                                self.woken = False
+                                cost += self.message_cost
+                            else:
+                                cost += self.busy_message_cost
                         if cost:  # (_trace_loop_work and the clock, inlined)
                             self.last = task
                             if rec.tracing:
@@ -509,6 +532,7 @@ class Loop:
                             if self.clock >= keep_up_from \
                                     and not self._keep_up(self.then_handles):
                                 return
+            self.woken = False  # (only the iteration after the park)
             resume = BEGIN
 
     def _select_timeout(self) -> tuple[int | None, int | None]:
@@ -560,6 +584,7 @@ class Loop:
             self.state = Loop.RUNNING
             self.clock = now = self.engine.now
             self.parked += self.rec.in_window(self.thread.parked_at, now)
+            self.woken = True
             if self.wake_cost:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)

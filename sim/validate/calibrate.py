@@ -81,7 +81,8 @@ class Measured:
     asyncio: dict[str, float]
     source: str  # which program measured the delays
     # by model: a request's time beyond its phases, real and simulated, and the cost per
-    # socket message that makes up the difference (harness.measure_message_costs)
+    # socket message that makes up the difference; asyncio's also the burst probe's drain
+    # and the cost per message to a loop that did not park (harness.measure_message_costs)
     messages: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -287,8 +288,17 @@ def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
              "cost, over its two messages:"]
     lines += [f"#   {model}: {m['real'] / 1e3:.1f} / {m['simulated'] / 1e3:.1f} us"
               for model, m in messages.items()]
-    return lines + [f"{model}_message_cost: {format_duration(round(m['cost'] / 100) * 100)}"
-                    for model, m in messages.items()]
+    keys = {f"{model}_message_cost": m["cost"] for model, m in messages.items()}
+    if "busy" in messages.get("asyncio", {}):
+        m = messages["asyncio"]
+        burst = int(m["burst"])
+        lines += [f"# asyncio_busy_message_cost: {burst} of those requests with 200 us CPU at "
+                  "once, the drain real / simulated without the cost,",
+                  f"#   {m['burst_real'] / 1e6:.2f} / {m['burst_simulated'] / 1e6:.2f} ms, "
+                  f"over its {2 * burst} messages (read by a loop that did not park)"]
+        keys["asyncio_busy_message_cost"] = m["busy"]
+    return lines + [f"{key}: {format_duration(round(ns / 100) * 100)}"
+                    for key, ns in keys.items()]
 
 
 def writable(path: Path) -> str | None:

@@ -359,7 +359,10 @@ def default_nice() -> int:
 
 # --- a socket message's cost to each runtime (calibration) ----------------------------------
 
-MESSAGE_RUNS, MESSAGE_SEEDS = 2, 5  # real runs and simulated seeds per runtime
+MESSAGE_RUNS, MESSAGE_SEEDS = 3, 5  # real runs and simulated seeds per runtime
+# the burst probe's requests (all at once), its real runs (a run's drain is ~30 ms: one
+# run's cost per message is within ~12 us of the median of six)
+BURST, BURST_RUNS = 60, 5
 MESSAGE_RATE = "300/s"  # the probe's load: a server parked most of the time, 3 ms apart
 MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_sockets")
 
@@ -367,12 +370,30 @@ MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_soc
 def message_probe(scenario: Scenario, profile: Path, rate: str = MESSAGE_RATE) -> Config:
     """``scenario``'s server on a light load: ``rate`` requests, each 20 us of CPU, a 1 ms
     ``io``, 20 us of CPU; the simulator with no message cost, on ``profile``."""
-    raw = copy.deepcopy(scenario.config)
-    raw["workload"] = {"req": {"arrival": {"poisson": rate},
-                               "phases": [{"cpu": "20us"}, {"io": "1ms"}, {"cpu": "20us"}]}}
+    return _probe(scenario, profile, {"poisson": rate}, "20us")
+
+
+def burst_probe(scenario: Scenario, profile: Path) -> Config:
+    """``scenario``'s server sent ``BURST`` requests at once (at 100 ms), each 200 us of
+    CPU, a 1 ms ``io``, 200 us of CPU (the served scenarios' requests): it reads message
+    after message, as when it drains the queue behind a long request; the simulator with
+    no message cost, on ``profile``."""
+    return _probe(scenario, profile, {"batch": {"count": BURST, "at": "100ms"}}, "200us",
+                  horizon="1s", warmup="0")
+
+
+def _probe(scenario: Scenario, profile: Path, arrival: dict, cpu: str, **top) -> Config:
+    raw = {**copy.deepcopy(scenario.config), **top}
+    raw["workload"] = {"req": {"arrival": arrival,
+                               "phases": [{"cpu": cpu}, {"io": "1ms"}, {"cpu": cpu}]}}
     raw["machine"]["profile"] = str(profile)
-    next(iter(raw["schedulers"].values()))["message_cost"] = 0
+    next(iter(raw["schedulers"].values()))["message_cost"] = 0  # (asyncio's busy one too)
     return validate(raw)
+
+
+def _span(tasks: pd.DataFrame) -> float:
+    """From the first arrival to the last end (ns)."""
+    return float(tasks["finish_ns"].max() - tasks["arrival_ns"].min())
 
 
 def _excess(tasks: pd.DataFrame) -> float:
@@ -381,36 +402,50 @@ def _excess(tasks: pd.DataFrame) -> float:
     return float(np.median(done["latency_ns"] - done["demand_ns"]))
 
 
+def _real_and_simulated(scenario: Scenario, cfg: Config, tools: Toolchains, runs: int,
+                        of: Callable[[pd.DataFrame], float]) -> tuple[float, float]:
+    """``of`` the task table: the median over ``runs`` real runs of the scenario's server
+    and over ``MESSAGE_SEEDS`` simulated ones (Skip when the runtime is not installed)."""
+    workload = generate(cfg, cfg.seed)
+    argv, env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
+                                   cfg.machine.cores)
+    text = runners.encode(workload, served=True)
+    real = [of(task_table(real_recorder(runners.run(argv, env, text, tools.nice),
+                                        workload, cfg), workload)) for _ in range(runs)]
+    model = scenario.scheduler["model"]
+    sim = [of(simulate_tables(cfg, workload, model, seed)[1])
+           for seed in range(cfg.seed, cfg.seed + MESSAGE_SEEDS)]
+    return float(np.median(real)), float(np.median(sim))
+
+
 def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str], None],
                           rate: str = MESSAGE_RATE) -> dict[str, dict[str, float]]:
     """Each runtime's cost per socket message (``sim.messages``), by model: its server on
     a light load (``message_probe``), what a request takes beyond its phases in reality
     (the median of ``MESSAGE_RUNS`` runs' medians) less what the simulator gives it on
     the machine ``profile`` without the cost (over ``MESSAGE_SEEDS`` seeds), over the two
-    messages a request reads (itself and its ``io``'s reply). A runtime that is not
-    installed is left out (the profile then takes ``linux``'s)."""
+    messages a request reads (itself and its ``io``'s reply): each read after the server
+    parked. asyncio's loop also has a cost for a message it reads without having parked
+    (``busy``, ``asyncio_busy_message_cost``): the burst probe's drain, real less
+    simulated, over its ``2 * BURST`` messages. A runtime that is not installed is left
+    out (the profile then takes ``linux``'s)."""
     costs = {}
     for name in MESSAGE_PROBES:
         scenario = SCENARIOS[name]
-        cfg = message_probe(scenario, profile, rate)
-        workload = generate(cfg, cfg.seed)
         model = scenario.scheduler["model"]
         log(f"calibrating: a socket message's cost to {scenario.runtime}")
         try:
-            argv, env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
-                                           cfg.machine.cores)
-            text = runners.encode(workload, served=True)
-            real = [_excess(task_table(real_recorder(
-                runners.run(argv, env, text, tools.nice), workload, cfg), workload))
-                for _ in range(MESSAGE_RUNS)]
+            real, sim = _real_and_simulated(scenario, message_probe(scenario, profile, rate),
+                                            tools, MESSAGE_RUNS, _excess)
+            costs[model] = {"real": real, "simulated": sim,
+                            "cost": max(0.0, (real - sim) / 2)}
+            if model == "asyncio":
+                real, sim = _real_and_simulated(scenario, burst_probe(scenario, profile),
+                                                tools, BURST_RUNS, _span)
+                costs[model] |= {"burst": BURST, "burst_real": real, "burst_simulated": sim,
+                                 "busy": max(0.0, (real - sim) / (2 * BURST))}
         except Skip as skip:
             log(f"  {scenario.runtime}: skipped: {skip}")
-            continue
-        sim = [_excess(simulate_tables(cfg, workload, model, seed)[1])
-               for seed in range(cfg.seed, cfg.seed + MESSAGE_SEEDS)]
-        real_ns, sim_ns = float(np.median(real)), float(np.median(sim))
-        costs[model] = {"real": real_ns, "simulated": sim_ns,
-                        "cost": max(0.0, (real_ns - sim_ns) / 2)}
     return costs
 
 
