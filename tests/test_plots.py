@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from helpers import MS, config
 from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
 
 from sim import plots, run
 
@@ -183,6 +184,22 @@ def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
     assert ax.get_ylabel() == "latency_p99_ms, jain (log scale)"
     with pytest.raises(ValueError, match="no swept key 'quantum'.*switch_interval_ms"):
         plots.sweep_curves(summary, x="quantum")
+
+
+def test_a_rows_p50_and_p99_panels_share_one_range_that_holds_every_curve():
+    """p50 at 10-20 ms, p99 at 300-900 ms: each panel fits its own curves, and the row's
+    range holds both (a shared axis that the p99 panel set cut the p50 curve off)."""
+    rows = pd.DataFrame({"scheduler": "a", "class": "all", "replication": 0,
+                         "load": [0.5, 0.9], "latency_p50_ms": [10.0, 20.0],
+                         "latency_p99_ms": [300.0, 900.0]})
+    fig = Figure()
+    row = fig.subplots(1, 2)
+    plots.latency_row(rows, "load", "all", row)
+    assert row[0].get_ylim() == row[1].get_ylim()
+    low, high = row[0].get_ylim()
+    for ax in row:
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()])
+        assert low < values.min() and values.max() < high
 
 
 def test_sweep_curves_of_words_sit_at_even_steps_in_grid_order():
