@@ -360,9 +360,9 @@ def default_nice() -> int:
 # --- a socket message's cost to each runtime (calibration) ----------------------------------
 
 MESSAGE_RUNS, MESSAGE_SEEDS = 3, 5  # real runs and simulated seeds per runtime
-# the burst probe's requests (all at once), its real runs (a run's drain is ~30 ms: one
-# run's cost per message is within ~12 us of the median of six)
-BURST, BURST_RUNS = 60, 5
+# the burst probe's requests (all at once), its real runs (a run's drain is ~30 ms; the
+# median of three runs came out between 36 and 60 us in six calibrations minutes apart)
+BURST, BURST_RUNS = 60, 9
 MESSAGE_RATE = "300/s"  # the probe's load: a server parked most of the time, 3 ms apart
 MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_sockets")
 
