@@ -135,6 +135,13 @@ What the OS layer models today:
   runtime's code runs from warmer caches), and the machine drifts as much: one series a
   few minutes later gave at 100, 300 and 1,000 requests a second asyncio 109, 101, 62 us;
   threads 41, 40, 23; Go 47, 45, 25; Tokio 47, 34, 22.
+- ``go_sysmon_round_cost``: what a Go sysmon round takes from the goroutine whose core it
+  runs on (``GoOptions.sysmon_round_cost``). On this kernel sysmon's thread runs on the
+  core of the M it shares with (woken by its ``usleep`` timer it preempts that M within
+  7.5 us; woken by that M's futex wake, it waits for the M to stop). ``linux``: 26 us,
+  measured with ``perf`` on ``go_syscall``'s real 200 us bursts (202.5 us with no sysmon
+  run in them, about 279 us with three, outside ``perf``): the timer interrupt, two
+  context switches and the round. ``--calibrate`` does not measure it yet.
 - ``asyncio_busy_message_cost``: asyncio's cost for a message its loop reads without
   having parked before it (a queue's drain; ``asyncio_message_cost`` is the first after a
   select that slept). Measured by ``--calibrate`` from 60 requests sent at once (the
@@ -201,10 +208,12 @@ PROFILES: dict[str, dict[str, Any]] = {
               # docs/runtime-notes/asyncio_costs.py, docs/runtime-notes/asyncio.md "Costs"
               "asyncio_iteration_cost": "1.35us", "asyncio_handle_cost": "800ns",
               "asyncio_step_overhead": "1.15us", "asyncio_wake_cost": "15us",
-              **LINUX_MESSAGE_COSTS},
+              **LINUX_MESSAGE_COSTS,
+              # perf on go_syscall's real bursts (the module's docstring)
+              "go_sysmon_round_cost": "26us"},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "wake_latency": "0",
               "net_wake_latency": "0",
-              **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0")},
+              **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0"), "go_sysmon_round_cost": "0"},
 }
 MAX_PROFILE_BYTES = 1 << 16
 MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
@@ -236,6 +245,8 @@ class Machine(StrictModel):
     go_message_cost: Duration = 0
     tokio_message_cost: Duration = 0
     asyncio_busy_message_cost: Duration = 0  # (to a loop that did not park before it)
+    # what a Go sysmon round takes from the G running on the core it shares (GoOptions)
+    go_sysmon_round_cost: Duration = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -6,6 +6,7 @@ import sys
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from itertools import count, islice, repeat
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 
 from sim.config import ConfigError, load_config
 from sim.models.base import Engine
-from sim.models.go import DrawnSysmonClock, GoModel, Sysmon, SysmonClock
+from sim.models.go import DrawnSysmonClock, GoModel, PlainSysmonGo, Sysmon, SysmonClock
 from sim.recorder import Recorder
 from sim.runner import run
 
@@ -1018,3 +1019,60 @@ def test_the_planned_sysmon_and_direct_bursts_change_no_result(data, cores, proc
     for key, (t, w, s, ws) in results.items():
         assert t.equals(tasks) and w.equals(wakeups), key
         assert s == spans and ws == waits, key
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_each_sysmon_round_takes_its_cost_from_the_running_burst():
+    """sysmon_round_cost 5 us, one P, a 1 ms burst from 0 on the ideal machine: the rounds
+    fall at 20, 40 ... 1020 us (51), then 1060 and 1140 (the sleep doubles after 50 idle
+    rounds); each of the 53 before the burst's end pushes it 5 us later: done at 1265 us,
+    the 265 us charged as overhead (latency = demand + wait + overhead, wait 0). The option
+    runs the plain sysmon whatever ``sysmon`` says; without it the burst ends at 1 ms."""
+    cfg = go_cfg({"g": one([{"cpu": "1ms"}])}, cores=2, sysmon_round_cost="5us")
+    tasks, *_ = run_scheduler(cfg, "go")
+    assert by_id(tasks, "finish_ns") == {0: 1265 * US}
+    assert by_id(tasks, "overhead_ns") == {0: 265 * US}
+    assert by_id(tasks, "wait_ns") == {0: 0}
+    assert finish_times(go_cfg({"g": one([{"cpu": "1ms"}])}, cores=2), "go") == {0: MS}
+
+
+def test_the_round_cost_is_the_machines_unless_given():
+    """linux's go_sysmon_round_cost (26 us) runs the plain sysmon and costs a lone burst
+    its rounds (besides its arrival's 28.7 us message); the option 0 (or ideal) leaves
+    sysmon free and planned."""
+    work = {"g": one([{"cpu": "1ms"}])}
+    linux = config(work, {"go": {"model": "go"}}, machine={"profile": "linux", "cores": 2})
+    assert linux.machine.go_sysmon_round_cost == 26 * US
+    rounds = run_scheduler(linux, "go")[0]["overhead_ns"].iloc[0] - 28_700  # (the message)
+    assert rounds > 0 and rounds % (26 * US) == 0
+    free = config(work, {"go": {"model": "go", "sysmon_round_cost": "0"}},
+                  machine={"profile": "linux", "cores": 2})
+    assert run_scheduler(free, "go")[0]["overhead_ns"].tolist() == [28_700]
+    for cfg, kind in ((linux, PlainSysmonGo), (free, GoModel)):  # (the class it runs)
+        assert type(GoModel.__new__(GoModel, SimpleNamespace(cfg=cfg),
+                                    cfg.schedulers["go"])) is kind
+    assert config(work, {"go": {"model": "go"}}).machine.go_sysmon_round_cost == 0  # ideal
+
+
+def test_sysmon_round_cost_must_not_be_negative():
+    with pytest.raises(ConfigError, match="sysmon_round_cost"):
+        go_cfg({"g": one([{"cpu": "1ms"}])}, sysmon_round_cost="-5us")
+
+
+@pytest.mark.usefixtures("both_sysmons")
+def test_a_sysmon_woken_by_a_running_m_waits_for_its_core():
+    """sysmon_round_cost 5 us, one P on one core, the ideal machine (OS time slice 3 ms): a
+    connection readied at 1 ms finds sysmon in its deep sleep (every P idle since its first
+    round at 20 us). The G's read (entersyscall_sysmon's notewakeup) wakes it, but the M
+    goes on running: sysmon runs when the M stops or the OS's slice ends (measured: a
+    sysmon woken by the M's futex wake runs when that M blocks). A 1 ms burst ends at
+    2 ms untouched (the M parks, then sysmon's round, then back to its deep sleep); beside
+    a 10 ms burst sysmon gets the core when the slice ends at 4 ms, and from then its
+    rounds (woken by their timer) preempt the burst: at 4000, 4020 ... 5000 us (51), 5040,
+    5120, 5280, 5600, 6240, 7520,
+    10080 (doubling) = 58 rounds before its end, 5 us each: done at 11.29 ms."""
+    for cpu, finish in (("1ms", 2 * MS), ("10ms", 11_290 * US)):
+        work = {"c": {"arrival": {"batch": {"count": 1, "at": "1ms"}}, "phases": [{"cpu": cpu}]}}
+        tasks, *_ = run_scheduler(go_cfg(work, cores=1, sysmon_round_cost="5us"), "go")
+        assert by_id(tasks, "finish_ns") == {0: finish}, cpu
+        assert by_id(tasks, "overhead_ns") == {0: finish - MS - int(cpu[:-2]) * MS}, cpu

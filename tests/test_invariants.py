@@ -93,7 +93,8 @@ def scheduler_options(draw, model: str, cores: int) -> dict:
                 "async_preemption": pick(True, True, False), "local_queue": pick(1, 2, 256),
                 "global_queue_interval": pick(61, 2, 7), "steal_tries": pick(1, 4),
                 "sysmon_max_delay": pick("10ms", "1ms"),
-                "netpoll_resolution": pick("1ms", "0", "100us")}
+                "netpoll_resolution": pick("1ms", "0", "100us"),
+                "sysmon_round_cost": pick("0", "0", "25us")}
     if model == "tokio":
         return {"workers": draw(st.none() | more), "lifo_slot": pick(True, False),
                 "global_queue_interval": pick("auto", 61, 2), "event_interval": pick(61, 3),

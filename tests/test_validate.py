@@ -774,8 +774,11 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
         assert sorted(tasks) == [0, 1]
         assert len(wakes) == 2 * (1 + returns)
         assert all(w["run"] >= w["ready"] - 1_000 for w in wakes)
-        for t in tasks.values():  # (native work is calibrated: within a tenth of its length)
-            assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] - 300_000
+        # native work is calibrated from the speed measured at start-up, which the other
+        # vCPU's load moves by up to 1.7x on the development VM (realpy.Native): the
+        # phases take at least half their length even when start-up ran beside other load
+        for t in tasks.values():
+            assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] / 2
 
 
 def test_real_threads_let_every_root_go_at_t0_in_id_order(tmp_path: Path):

@@ -47,7 +47,10 @@ falls after it ends, is not queued until a later burst reaches it; and a P whose
 ends before SimPy's next event handles that end at once, running ahead (its event id
 reserved, so ties resolve as if it had been queued).
 
-Simplifications (docs/runtime-notes/go.md S1-S14): scheduler code takes no time; no GC, STW,
+Simplifications (docs/runtime-notes/go.md S1-S14): scheduler code takes no time (but
+``sysmon_round_cost``, when set, has each sysmon round take that much from the first busy
+P's burst: the OS ran sysmon on that M's core; and a deep-sleeping sysmon woken by an M that
+goes on running waits until that M stops or the OS's time slice ends); no GC, STW,
 trace, locked threads or ``-race`` shuffling. Whenever a P is idle an M is taken to be
 blocked in ``netpoll`` (S4): readiness wakes it (the P stays idle until it runs), and it
 sleeps until the earliest timer on any P, in epoll_wait's whole units of
@@ -117,6 +120,20 @@ class GoOptions(MessageCost):
         default=10_000_000, description="the longest sleep sysmon's doubling reaches")
     sysmon_idle_rounds: Count(10_000, low=0) = Field(  # sysmon: idle > 50
         default=50, description="rounds without a retake after which sysmon's sleep doubles")
+    # sysmon's thread is the OS's to place: on a machine where its usleep's timer fires on
+    # the core of the M running a G (measured on go_syscall, GOMAXPROCS=1 on 2 vCPUs: the
+    # timer interrupt, two context switches and the round cost that burst about 26 us a
+    # round), every round takes that much from the burst; and a deep-sleeping sysmon woken
+    # by an M that goes on running (a read on return from the netpoller) waits for that M's
+    # core (measured on go_sockets: it ran when the M blocked, p50 234 us later, or at the
+    # OS's time slice's end behind a CPU-bound G). 0: a core of its own (free)
+    sysmon_round_cost: Duration | None = Field(
+        default=None, description="CPU time each sysmon round takes from the G running on "
+        "the first busy P (the core sysmon shares; woken from its deep sleep by a running "
+        "M, it waits for that M to stop or the OS's time slice to end); 0: sysmon has a "
+        "core of its own and costs nothing. None is the machine's go_sysmon_round_cost "
+        "(linux: 26 us, ideal: 0). Not 0 runs the plain sysmon (the planner does not take "
+        "it)")
     # netpoll_epoll.go:netpoll: epoll_wait waits whole ms, delay truncated, at least 1 ms
     # (Go 1.19 to current); 0: an idle P's M wakes exactly at its timer
     netpoll_resolution: Duration = Field(
@@ -146,6 +163,12 @@ class GoOptions(MessageCost):
 
     def procs(self, cores: int) -> int:
         return self.gomaxprocs or cores
+
+    def round_cost(self, machine) -> int:
+        """``sysmon_round_cost``, or the machine's ``go_sysmon_round_cost``."""
+        if self.sysmon_round_cost is not None:
+            return self.sysmon_round_cost
+        return machine.go_sysmon_round_cost
 
 
 class SysmonClock:
@@ -485,8 +508,10 @@ class GoModel(Model):
         self._arm_poller()
 
     def __new__(cls, engine: Engine, options: GoOptions):
-        """``sysmon: plain`` runs the reference sysmon instead (``PlainSysmonGo``)."""
-        if cls is GoModel and options.sysmon == "plain":
+        """``sysmon: plain``, or a sysmon round that costs the cores CPU time, runs the
+        reference sysmon instead (``PlainSysmonGo``)."""
+        if cls is GoModel and (options.sysmon == "plain"
+                               or options.round_cost(engine.cfg.machine)):
             cls = PlainSysmonGo
         return super().__new__(cls)
 
@@ -791,7 +816,7 @@ class GoModel(Model):
         if self.netwake[g]:  # read(2) or accept4(2) on return from the netpoller
             self.netwake[g] = 0
             if self.sleep_until > now:
-                self._wake_sysmon()
+                self._wake_sysmon(p)
             p.syscalltick += 1
         left = self.resume[g]
         if left:
@@ -832,7 +857,7 @@ class GoModel(Model):
                     engine.after(arg, self._io_ready, g)
                     return False
                 if self.sleep_until > now:  # data already there: the read is a syscall
-                    self._wake_sysmon()
+                    self._wake_sysmon(p)
                 p.syscalltick += 1
             elif kind == SLEEP:
                 if arg:  # time.Sleep: resetForSleep puts the timer on the current P
@@ -893,6 +918,12 @@ class GoModel(Model):
             if p.ev is not None and p.seg < now:
                 self.rec.busy(p.curg, p.seg, now, p.lane)
                 p.ev = None
+
+    def _bursting(self, p: P, now: int) -> bool:
+        """The P's M is running a burst on a core now."""
+        if self.direct:
+            return p.ev is not None and p.seg <= now
+        return p.m.on_core and p.m.pending
 
     def _interrupt(self, p: P) -> int:
         """Stop the P's M mid-burst (it keeps its core); the work left."""
@@ -1054,7 +1085,7 @@ class GoModel(Model):
             p.m = thread
         elif self.pidle:
             p = self._pidleget()
-            self._wake_sysmon()
+            self._wake_sysmon(p)
             self.ms.append(p.m)
             p.m = thread
         else:  # exitsyscallNoP: runnable on the global queue, and the M stops
@@ -1100,8 +1131,10 @@ class GoModel(Model):
 
     # --- sysmon, planned: the fast path of ``Sysmon`` (same results) --------------------------
 
-    def _wake_sysmon(self) -> None:
-        """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0."""
+    def _wake_sysmon(self, _p: P | None = None) -> None:
+        """entersyscall_sysmon / exitsyscall's notewakeup(&sched.sysmonnote): idle = 0.
+        ``_p``: the P whose M goes on running after the wake (None: the M blocks);
+        only the plain sysmon with ``sysmon_round_cost`` uses it."""
         now = self.engine.now
         if self.sleep_until > now:  # (no round since it fell asleep: nothing to commit)
             self.sleep_until = -1
@@ -1381,14 +1414,17 @@ class Sysmon:
     """
 
     __slots__ = ("go", "engine", "late", "min", "max", "rounds", "slice", "idle", "delay",
-                 "note")
+                 "note", "cost", "core", "turn")
 
     def __init__(self, go: GoModel, options: GoOptions, late: Delays):
         self.go, self.engine, self.late = go, go.engine, late
+        self.cost = options.round_cost(go.engine.cfg.machine)
         self.min, self.max = options.sysmon_min_delay, options.sysmon_max_delay
         self.rounds, self.slice = options.sysmon_idle_rounds, options.time_slice
         self.idle = self.delay = 0  # how many rounds in a row retook no P; the usleep
         self.note: list | None = None  # the deep sleep's timeout
+        self.core: P | None = None  # woken, it waits for the core of this P's M
+        self.turn: list | None = None  # the OS's time slice end for it then
         self._loop()
 
     def _loop(self) -> None:
@@ -1423,10 +1459,34 @@ class Sysmon:
         self.idle, self.delay = 0, self.min
         self.engine.last_at(at, self._round)
 
-    def _round(self, _value: None) -> None:
+    def wait_core(self, p: P, now: int) -> None:
+        """``notewakeup(&sched.sysmonnote)`` by an M that goes on running (a read on
+        return from the netpoller, exitsyscall onto an idle P) when sysmon shares its core
+        (``sysmon_round_cost``): the OS puts the woken thread on the waker's core and does
+        not preempt the waker for it, so sysmon runs when that M stops (its P idles or it
+        blocks in a syscall: ``got_core``) or at the OS's time slice's end, whichever is
+        first (measured on go_sockets and go_syscall, perf: a sysmon woken by the M's futex
+        wake ran when that M blocked, p50 234 us later; behind a CPU-bound G 2.1-5.2 ms
+        later; woken by its usleep's timer it preempts the M within 7.5 us)."""
+        self.engine.cancel(self.note)
+        self.idle, self.delay = 0, self.min
+        self.core = p
+        self.turn = self.engine.last_at(now + self.go.cores.slice, self.got_core, False)
+
+    def got_core(self, freed: bool) -> None:
+        """sysmon's thread runs: the round, now; on the core its waker ``freed`` it costs
+        no G, preempting the waker at the time slice's end it costs the running one."""
+        self.core = None
+        self.engine.cancel(self.turn)
+        self.engine.last_at(self.engine.now, self._round, freed)
+
+    def _round(self, on_freed_core: bool | None) -> None:
         """netpoll if the network was not polled for 10 ms (``lastpoll != 0``: no M is
-        blocked in netpoll, so no P is idle), then ``retake``."""
+        blocked in netpoll, so no P is idle), then ``retake``. Its cost goes to a running
+        G unless it runs on the core its waker freed."""
         go, now = self.go, self.engine.now
+        if self.cost and not on_freed_core:
+            self._take_core(now)
         if not go.pidle and go.lastpoll + NETPOLL_STALE < now:
             go.lastpoll = now  # (the CAS)
             if go._ready_by(now):
@@ -1439,6 +1499,19 @@ class Sysmon:
         for p in signals:
             go._preempt(p, now)
         self._loop()
+
+    def _take_core(self, now: int) -> None:
+        """The round's CPU (``sysmon_round_cost``): the OS ran sysmon's thread on the core of
+        the first P's M that is in a burst, which ends that much later (charged to its G as
+        overhead)."""
+        go = self.go
+        for p in go.allp:
+            if p.status == RUN and p.curg >= 0 and go._bursting(p, now):
+                g = p.curg
+                left = go._interrupt(p)
+                go.rec.charge(g, self.cost)
+                go._compute(p, g, left + self.cost)
+                return
 
     def retake(self, now: int, signals: list[P]) -> int:
         """proc.go:retake: preempt a G that ran 10 ms on its P (``pd.schedwhen``, the round
@@ -1507,11 +1580,24 @@ class PlainSysmonGo(GoModel):
     def _flagged(self, p: P, g: int) -> bool:
         return bool(self.flag[g])
 
-    def _wake_sysmon(self) -> None:
+    def _wake_sysmon(self, p: P | None = None) -> None:
         now = self.engine.now
         if self.sleep_until > now:
             self.sleep_until = -1
-            self.sysmon.notewakeup(now + self.os.wake(now - self.sleep_from))
+            if p is not None and self.sysmon.cost:
+                self.sysmon.wait_core(p, now)
+            else:
+                self.sysmon.notewakeup(now + self.os.wake(now - self.sleep_from))
+
+    def _idle(self, p: P) -> None:
+        super()._idle(p)
+        if self.sysmon.core is p:  # its M parks: the woken sysmon takes the core
+            self.sysmon.got_core(True)
+
+    def _entersyscall(self, p: P, g: int) -> None:
+        super()._entersyscall(p, g)
+        if self.sysmon.core is p:  # its M blocks in the syscall
+            self.sysmon.got_core(True)
 
 
 __all__ = ["DrawnSysmonClock", "GoModel", "GoOptions", "PlainSysmonGo", "Sysmon",
