@@ -141,7 +141,9 @@ What the OS layer models today:
   7.5 us; woken by that M's futex wake, it waits for the M to stop). ``linux``: 26 us,
   measured with ``perf`` on ``go_syscall``'s real 200 us bursts (202.5 us with no sysmon
   run in them, about 279 us with three, outside ``perf``): the timer interrupt, two
-  context switches and the round. ``--calibrate`` does not measure it yet.
+  context switches and the round. ``--calibrate`` measures the OS's part: a thread
+  sleeping 20 us at a time beside one spinning on its CPU, the spinner's loss per sleep
+  (``machine_delays.c``: 20.5-22.5 us here; sysmon's own work in a round is not in it).
 - ``asyncio_busy_message_cost``: asyncio's cost for a message its loop reads without
   having parked before it (a queue's drain; ``asyncio_message_cost`` is the first after a
   select that slept). Measured by ``--calibrate`` from 60 requests sent at once (the

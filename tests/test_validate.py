@@ -532,6 +532,12 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
         20_000: calibrate.fit_pareto(np.concatenate([found.net[20_000], found.net[1_000_000]])),
         10_000_000: calibrate.fit_pareto(found.net[10_000_000])}
     assert cfg.machine.tick_origin == "random"  # linux fills the rest
+    assert cfg.machine.go_sysmon_round_cost == Machine().go_sysmon_round_cost  # not measured
+    found.round_cost = np.array([20_900.0, 20_400.0, 22_600.0])  # the C program's rows
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
+    cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
+    assert cfg.machine.go_sysmon_round_cost == 20_900  # their median
+    assert "loss per sleep (3 repeats of 500)" in path.read_text()
     assert (cfg.machine.asyncio_iteration_cost, cfg.machine.asyncio_handle_cost,
             cfg.machine.asyncio_step_overhead, cfg.machine.asyncio_wake_cost) == (
         1500, 900, 1200, 16000)
@@ -574,9 +580,9 @@ def test_a_wake_up_is_written_as_a_law_per_time_parked(key: str, series: str,
 
 def test_calibration_reads_the_series_by_length_from_the_programs_rows():
     """late_<ns>, wake_<ns> and net_<ns> rows become series by length, shortest first;
-    net_same is not a length."""
+    net_same and round_cost are not lengths."""
     samples = {"net_1000000": [5, 6], "net_same": [7], "net_20000": [3], "late_20000": [9],
-               "wake_2000000": [4], "wake_200000": [8, 1]}
+               "wake_2000000": [4], "wake_200000": [8, 1], "round_cost": [21_000]}
     net = calibrate._by_length(samples, "net_")
     assert list(net) == [20_000, 1_000_000]
     assert net[1_000_000].tolist() == [5.0, 6.0] and net[20_000].dtype == float

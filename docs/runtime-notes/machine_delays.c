@@ -4,7 +4,8 @@
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
  *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar and
- *                                        # 4,200 + 1,000 socket wake-ups; about 70 s
+ *                                        # 4,200 + 1,000 socket wake-ups, 9 round costs;
+ *                                        # about 70 s
  *
  * "late_L": nanosleep of L ns, how much longer it took: 600 sleeps of each length (20 us,
  * 200 us, 1 ms, 2 ms, 5 ms, 10 ms, 20 ms) in turn, so that a drift of the machine's load
@@ -30,6 +31,13 @@
  * (1,000 wake-ups). With one CPU allowed, both threads of "wake_L" and "net_L" are on it
  * and the signaller or sender sleeps until L after (the parked time then L plus that
  * sleep's lateness).
+ * "round_cost": what a thread that sleeps 20 us at a time (Go's sysmon in its busy rounds)
+ * takes from a thread spinning on the same CPU, per sleep: both on the first allowed CPU,
+ * the spinner counts the time it did not run (gaps over 1 us between two clock reads)
+ * while the other makes 500 nanosleeps of 20 us, less what it loses in as long a spell
+ * while the other sleeps once (the machine's own interruptions); 9 repeats (about 1 s).
+ * The timer interrupt, two context switches and the sleep's own system call: a sysmon
+ * round adds its own work (retake's loop) to it.
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -207,6 +215,49 @@ static void net_wakes(int receiver_cpu, int sender_cpu, int count, const long *p
     close(r.fd);
 }
 
+/* --- a short-sleeping thread on a busy CPU ------------------------------------------- */
+
+enum { ROUNDS = 500, ROUND_REPEATS = 9, GAP_NS = 1000 };
+static atomic_int spinning;
+static _Atomic long lost;  /* ns the spinner did not run */
+static int spin_cpu;
+
+static void *spin_counting(void *arg) {
+    (void)arg;
+    pin(spin_cpu);
+    long last = now();
+    while (atomic_load_explicit(&spinning, memory_order_relaxed)) {
+        long t = now();
+        if (t - last > GAP_NS)
+            atomic_fetch_add_explicit(&lost, t - last, memory_order_relaxed);
+        last = t;
+    }
+    return NULL;
+}
+
+/* The spinner's lost time per 20 us sleep of the calling thread, both on ``cpu`` */
+static long round_cost(int cpu) {
+    pthread_t thread;
+    spin_cpu = cpu;
+    atomic_store(&lost, 0);
+    atomic_store(&spinning, 1);
+    pthread_create(&thread, NULL, spin_counting, NULL);
+    struct timespec settle = {0, 5000000}, pause = {0, 20000};
+    nanosleep(&settle, NULL);
+    long before = atomic_load(&lost), start = now();
+    for (int i = 0; i < ROUNDS; i++)
+        nanosleep(&pause, NULL);
+    long with = atomic_load(&lost) - before, span = now() - start;
+    struct timespec whole = {span / 1000000000L, span % 1000000000L};
+    before = atomic_load(&lost);
+    start = now();
+    nanosleep(&whole, NULL);
+    long alone = atomic_load(&lost) - before, span_alone = now() - start;
+    atomic_store(&spinning, 0);
+    pthread_join(thread, NULL);
+    return (with - alone * span / span_alone) / ROUNDS;
+}
+
 int main(void) {
     static long late[SLEEPS * LENGTHS], parked_for[SLEEPS * LENGTHS], paced[NET_SAME];
     printf("kind,ns\n");
@@ -238,5 +289,8 @@ int main(void) {
         printf("net_%ld,%ld\n", lengths[i % LENGTHS], net[i]);
     for (int i = 0; i < NET_SAME; i++)
         printf("net_same,%ld\n", net_same[i]);
+    pin(cpus[0]);  /* (last: the main thread stays on that CPU) */
+    for (int i = 0; i < ROUND_REPEATS; i++)
+        printf("round_cost,%ld\n", round_cost(cpus[0]));
     return 0;
 }

@@ -80,6 +80,9 @@ class Measured:
     net_same: np.ndarray  # the same on one CPU (reported only)
     asyncio: dict[str, float]
     source: str  # which program measured the delays
+    # what a thread sleeping 20 us at a time takes from one spinning on its CPU, per sleep
+    # (machine_delays.c "round_cost"; empty: not measured, as by the Python stand-in)
+    round_cost: np.ndarray = field(default_factory=lambda: np.array([]))
     # by model: a request's time beyond its phases, real and simulated, and the cost per
     # socket message that makes up the difference; asyncio's also the burst probe's drain
     # and the cost per message to a loop that did not park (harness.measure_message_costs)
@@ -109,7 +112,7 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
         text = runners.run_text(argv, {}, "", tools.nice)
-    samples: dict[str, list[int]] = {"net_same": []}
+    samples: dict[str, list[int]] = {"net_same": [], "round_cost": []}
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
         samples.setdefault(kind, []).append(int(ns))  # late_, wake_, net_<length ns>
@@ -117,7 +120,7 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
     (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
     return Measured(_by_length(samples, "late_"), _by_length(samples, "wake_"),
                     _by_length(samples, "net_"), np.array(samples["net_same"], dtype=float),
-                    costs, source)
+                    costs, source, np.array(samples["round_cost"], dtype=float))
 
 
 def _by_length(samples: dict[str, list[int]], prefix: str) -> dict[int, np.ndarray]:
@@ -273,9 +276,22 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *_by_length_key("net_wake_latency", net),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
+        *_round_cost_lines(found.round_cost),
         *_message_lines(found.messages),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _round_cost_lines(samples: np.ndarray) -> list[str]:
+    """``go_sysmon_round_cost`` (the median), after a comment on what it was measured
+    from; nothing when it was not measured (the profile then takes ``linux``'s)."""
+    if not len(samples):
+        return []
+    cost = round(float(np.median(samples)) / 100) * 100
+    return [f"# go_sysmon_round_cost: a thread sleeping 20 us at a time beside one spinning on "
+            f"its CPU, the spinner's loss per sleep ({len(samples)} repeats of 500):",
+            f"#   {_us(samples)} (sysmon's own work in a round is not in it)",
+            f"go_sysmon_round_cost: {format_duration(cost)}"]
 
 
 def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
