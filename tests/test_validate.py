@@ -787,11 +787,12 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
             assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] / 2
 
 
-def test_real_threads_let_every_root_go_at_t0_in_id_order(tmp_path: Path):
+def test_real_threads_let_every_root_go_at_t0(tmp_path: Path):
     """Roots at 0 are already on their threads at t0: the second of two CPU-bound roots
     starts one switch interval after the first (20 ms, as the model has it), not two (it
     did when the main thread submitted it while the first held the GIL); a third root,
-    beyond the pool's two threads, runs when one of them is free."""
+    beyond the pool's two threads, runs when one of them is free. (They are let go in id
+    order, but which takes the GIL first is the kernel's race: the test does not ask.)"""
     raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 3}}, "phases": [
         {"cpu": "60ms"}]}}}
     cfg = validate(raw)
@@ -801,8 +802,9 @@ def test_real_threads_let_every_root_go_at_t0_in_id_order(tmp_path: Path):
     records = runners.run(argv, env, runners.encode(workload), timeout=60)
     start = {r["id"]: r["start"] for r in records if r["kind"] == "task"}
     finish = {r["id"]: r["finish"] for r in records if r["kind"] == "task"}
-    assert start[0] < 5 * MS
-    assert 19 * MS < start[1] < 32 * MS
+    first, second = sorted((start[0], start[1]))
+    assert first < 5 * MS
+    assert 19 * MS < second < 32 * MS
     assert start[2] >= min(finish[0], finish[1])
 
 
