@@ -42,7 +42,7 @@ from pydantic import Field
 from ..machine import ASYNCIO_COSTS
 from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_THREADS, Count, Duration
-from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread
+from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread, given_or
 from .gil_threads import Gil, GilLoopThread, PyThread
 from .offload import offload_flags, offloads_kinds, offloads_next
 
@@ -139,16 +139,14 @@ class AsyncioOptions(MessageCost):
         """(iteration_cost, handle_cost, step_overhead, wake_cost) in ns: the machine's
         (``machine.asyncio_*``), where not given here."""
         given = (self.iteration_cost, self.handle_cost, self.step_overhead, self.wake_cost)
-        return tuple(value if value is not None else getattr(machine, key)
+        return tuple(given_or(machine, key, value)
                      for value, key in zip(given, ASYNCIO_COSTS, strict=True))
 
     def busy_message_cost_on(self, machine) -> int:
         """The option; else ``message_cost`` if given (one cost for every message); else
         the machine's ``asyncio_busy_message_cost``."""
-        for given in (self.busy_message_cost, self.message_cost):
-            if given is not None:
-                return given
-        return machine.asyncio_busy_message_cost
+        return given_or(machine, "asyncio_busy_message_cost", self.busy_message_cost,
+                        self.message_cost)
 
 
 def epoll_wait_ns(timeout: int) -> int:

@@ -43,6 +43,15 @@ FOREVER = 1 << 62
 LAST = NORMAL + 1  # queue priority of ``last_at`` entries: after SimPy's normal ones
 
 
+def given_or(machine: Any, key: str, *given: int | None) -> int:
+    """The first of ``given`` that the config set (not None), else the machine's ``key``:
+    a model option that overrides a machine cost."""
+    for value in given:
+        if value is not None:
+            return value
+    return getattr(machine, key)
+
+
 class SchedulerOptions(StrictModel):
     """A model's options; subclasses add fields with the real runtime's defaults."""
 
@@ -69,9 +78,7 @@ class MessageCost(SchedulerOptions):
 
     def message_cost_on(self, machine: Any) -> int:
         """The option, or the machine's ``<model>_message_cost``."""
-        if self.message_cost is not None:
-            return self.message_cost
-        return getattr(machine, f"{self.model}_message_cost")
+        return given_or(machine, f"{self.model}_message_cost", self.message_cost)
 
     def message_burst(self, machine: Any) -> int:
         return self.message_cost_on(machine)

@@ -87,7 +87,7 @@ from pydantic import Field
 from ..machine import Delays
 from ..phases import BLOCK, CPU, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_TICKS, Count, Duration
-from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread
+from .base import FOREVER, Cores, Engine, MessageCost, Model, Thread, given_or
 
 SYSCALL_GRACE = 10_000_000  # proc.go:retake, pd.syscallwhen+10*1000*1000 > now
 NETPOLL_STALE = 10_000_000  # proc.go:sysmon, lastpoll+10*1000*1000 < now
@@ -166,9 +166,7 @@ class GoOptions(MessageCost):
 
     def round_cost(self, machine) -> int:
         """``sysmon_round_cost``, or the machine's ``go_sysmon_round_cost``."""
-        if self.sysmon_round_cost is not None:
-            return self.sysmon_round_cost
-        return machine.go_sysmon_round_cost
+        return given_or(machine, "go_sysmon_round_cost", self.sysmon_round_cost)
 
 
 class SysmonClock:
@@ -1455,9 +1453,14 @@ class Sysmon:
     def notewakeup(self, at: int) -> None:
         """``notewakeup(&sched.sysmonnote)`` during the deep sleep (a syscall): its thread
         runs at ``at``; ``syscallWake``: ``idle = 0, delay = 20``, then the round."""
+        self._syscall_wake()
+        self.engine.last_at(at, self._round)
+
+    def _syscall_wake(self) -> None:
+        """The deep sleep ends by ``notewakeup`` (``syscallWake``): ``idle = 0, delay =
+        20``."""
         self.engine.cancel(self.note)
         self.idle, self.delay = 0, self.min
-        self.engine.last_at(at, self._round)
 
     def wait_core(self, p: P, now: int) -> None:
         """``notewakeup(&sched.sysmonnote)`` by an M that goes on running (a read on
@@ -1468,8 +1471,7 @@ class Sysmon:
         first (measured on go_sockets and go_syscall, perf: a sysmon woken by the M's futex
         wake ran when that M blocked, p50 234 us later; behind a CPU-bound G 2.1-5.2 ms
         later; woken by its usleep's timer it preempts the M within 7.5 us)."""
-        self.engine.cancel(self.note)
-        self.idle, self.delay = 0, self.min
+        self._syscall_wake()
         self.core = p
         self.turn = self.engine.last_at(now + self.go.cores.slice, self.got_core, False)
 
