@@ -604,6 +604,28 @@ def test_netpoller_readiness_goes_one_per_idle_p_through_the_global_queue():
     assert by_id(run_scheduler(cfg, "go")[0], "start_ns") == {0: 0, 1: 0, 2: 1 * MS}
 
 
+@pytest.mark.usefixtures("both_sysmons")
+def test_netpoll_runs_the_last_ready_g_first():
+    """netpoll_epoll.go pushes each ready G onto the head of a gList: connections ready at
+    1, 2 and 3 ms behind a 5 ms burst come back last-first. findRunnable runs the head (the
+    3 ms one) and injectglist queues the rest in the list's order: 3, 2, then 1 ms."""
+    work = {"hog": one([{"cpu": "5ms"}]),
+            **{f"c{k}": one([{"cpu": "100us"}], at=f"{k}ms") for k in (1, 2, 3)}}
+    start = by_id(run_scheduler(go_cfg(work), "go")[0], "start_ns")
+    assert start == {0: 0, 3: 5 * MS, 2: 5100 * US, 1: 5200 * US}
+
+
+def test_netpoll_keeps_the_order_of_fds_ready_at_one_instant():
+    """Ready at the same instant (no order in reality), connections keep the workload's:
+    two at 1 ms and one at 2 ms behind a 5 ms burst run 2 ms first, then the 1 ms pair in
+    task order."""
+    work = {"hog": one([{"cpu": "5ms"}]),
+            "pair": {"arrival": {"batch": {"count": 2, "at": "1ms"}}, "phases": [{"cpu": "100us"}]},
+            "late": one([{"cpu": "100us"}], at="2ms")}
+    start = by_id(run_scheduler(go_cfg(work), "go")[0], "start_ns")
+    assert start == {0: 0, 3: 5 * MS, 1: 5100 * US, 2: 5200 * US}
+
+
 def test_gomaxprocs_defaults_to_the_cores_and_can_be_set():
     work = {"c": {"arrival": {"batch": {"count": 2, "at": "0s"}}, "phases": [{"cpu": "10ms"}]}}
     assert set(by_id(run_scheduler(go_cfg(work, cores=2), "go")[0], "finish_ns").values()) \

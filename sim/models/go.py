@@ -59,7 +59,9 @@ sleeps until the earliest timer on any P, in epoll_wait's whole units of
 after 1 ms, finds nothing, and the next wait is another 1 ms, so it fires at 2 ms. The M
 re-enters netpoll from the moment it is woken or broken (``netpollBreak`` when a timer
 earlier than the one it waits for is added). With every P busy, readiness waits for a
-``findRunnable`` poll or sysmon's (S12). A G readied by the netpoller reads its socket on
+``findRunnable`` poll or sysmon's (S12). A poll returns the last ready G first (netpoll's
+``gList`` is a stack; fds ready at one instant keep the workload's order). A G readied by the
+netpoller reads its socket on
 return: a zero-length syscall whose ``entersyscall`` wakes a deep-sleeping sysmon (as real
 servers' read/accept calls do). An M broken out of netpoll re-enters it at once (no wake
 latency for ``netpollBreak``); there is no ``needspinning`` hand-shake, no 3 us back-off
@@ -94,6 +96,21 @@ NETPOLL_STALE = 10_000_000  # proc.go:sysmon, lastpoll+10*1000*1000 < now
 DEEP_SLEEP_MAX = 60_000_000_000  # proc.go:sysmon, forcegcperiod/2 (forcegcperiod = 2 min)
 
 RUN, SYSCALL, IDLE = 0, 1, 2  # a P's state; SYSCALL: its G is in a syscall, its M keeps it
+
+
+def last_first(ready: list[tuple[int, int]]) -> list[int]:
+    """The Gs of ``(ready time, g)`` pairs (in readiness order) as netpoll returns them: the
+    last ready first. Fds ready at the same instant have no order in reality; the model keeps
+    theirs (the workload's), so that tasks arriving together start in the order written."""
+    out: list[int] = []
+    end = len(ready)
+    while end:
+        start, t = end - 1, ready[end - 1][0]
+        while start and ready[start - 1][0] == t:
+            start -= 1
+        out.extend(g for _, g in ready[start:end])
+        end = start
+    return out
 
 
 class GoOptions(MessageCost):
@@ -622,8 +639,10 @@ class GoModel(Model):
             i < len(engine.open_times) and engine.open_times[i] <= t)
 
     def _netpoll(self, now: int) -> list[int]:
-        """netpoll(0): every G whose fd is ready by ``now`` (new connections included), in
-        readiness order."""
+        """netpoll(0): every G whose fd is ready by ``now`` (new connections included), the
+        last ready first: epoll_wait reports fds in readiness order and netpoll_epoll.go
+        ``netpoll`` pushes each G onto the head of its ``gList`` (``toRun.push``, a stack),
+        so its callers run (``list.pop()``) and queue (``injectglist``) them last-first."""
         engine = self.engine
         netq = self.netq
         i = engine.open_next
@@ -632,14 +651,13 @@ class GoModel(Model):
             netwake = self.netwake
             for g in arrived:
                 netwake[g] = 1
-            if not netq:
-                return arrived
             arrival = self.rec.arrival  # (an arrival is ready when it arrives)
-            netq = sorted(netq + [(arrival[g], g) for g in arrived])
+            netq = sorted(netq + [(arrival[g], g) for g in arrived]) if netq else \
+                [(arrival[g], g) for g in arrived]
         elif not netq:
             return []
         self.netq = []
-        return [g for _, g in netq]
+        return last_first(netq)
 
     def _arm_poller(self) -> None:
         """The M in netpoll wakes at the next connection (after a wake-up latency) or the
