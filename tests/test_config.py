@@ -293,8 +293,8 @@ def test_the_machine_profile_fills_what_is_not_given(base):
     assert cfg.machine.tick_origin == 300_000
     assert cfg.to_dict()["machine"] == {"profile": "ideal", "cores": cfg.machine.cores,
                                         "os_time_slice": "3ms", "tick_origin": "300us",
-                                        "timer_lateness": "0", "wake_latency": "0",
-                                        "net_wake_latency": "0",
+                                        "timer_lateness": "0", "busy_timer_lateness": "0",
+                                        "wake_latency": "0", "net_wake_latency": "0",
                                         "asyncio_iteration_cost": "0",
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0",

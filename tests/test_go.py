@@ -1058,6 +1058,31 @@ def test_each_sysmon_round_takes_its_cost_from_the_running_burst():
     assert finish_times(go_cfg({"g": one([{"cpu": "1ms"}])}, cores=2), "go") == {0: MS}
 
 
+def test_a_usleep_with_no_idle_core_ends_by_the_busy_lateness():
+    """sysmon_round_cost 5 us (sysmon shares a core), usleep late by 60 us on an idle CPU and
+    by 30 us on a busy one, a 1 ms burst from 0. On two cores one is idle: every round
+    comes 80 us after the last, at 80, 160 ... 1040 us (13 before the burst's end), done at
+    1065 us. On one core the burst leaves none idle: the first usleep (begun before the
+    burst) ends at 80 us, the next ones every 50 us, at 130, 180 ... 1080 (21 rounds),
+    done at 1105 us."""
+    work = {"g": one([{"cpu": "1ms"}])}
+    machine = {"timer_lateness": "60us", "busy_timer_lateness": "30us"}
+    for cores, finish in ((2, 1065 * US), (1, 1105 * US)):
+        cfg = go_cfg(work, cores=cores, machine=machine, sysmon_round_cost="5us")
+        assert finish_times(cfg, "go") == {0: finish}, cores
+
+
+def test_the_busy_lateness_is_the_machines_and_checked():
+    """linux's busy_timer_lateness is the one machine_delays.c measured; ideal's is 0; a
+    bad law names its key."""
+    assert str(config({"g": one([{"cpu": "1ms"}])}, {"go": {"model": "go"}},
+                      machine={"profile": "linux"}).machine.busy_timer_lateness) == \
+        "pareto(63.4us, 32.07)"
+    assert str(go_cfg({"g": one([{"cpu": "1ms"}])}).machine.busy_timer_lateness) == "0"
+    with pytest.raises(ConfigError, match="machine.busy_timer_lateness"):
+        go_cfg({"g": one([{"cpu": "1ms"}])}, machine={"busy_timer_lateness": "-5us"})
+
+
 def test_the_round_cost_is_the_machines_unless_given():
     """linux's go_sysmon_round_cost (26 us) runs the plain sysmon and costs a lone burst
     its rounds (besides its arrival's 28.7 us message); the option 0 (or ideal) leaves

@@ -538,6 +538,12 @@ def test_a_written_profile_is_what_a_config_loads(tmp_path: Path):
     cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
     assert cfg.machine.go_sysmon_round_cost == 20_900  # their median
     assert "loss per sleep (3 repeats of 500)" in path.read_text()
+    assert str(cfg.machine.busy_timer_lateness) == str(Machine().busy_timer_lateness)  # linux's
+    found.busy_late = np.random.default_rng(3).pareto(30, 4500) * 63_000 + 63_000  # the rows
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
+    cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
+    assert str(cfg.machine.busy_timer_lateness) == calibrate.fit_pareto(found.busy_late)
+    assert "those 4500 sleeps of 20 us beside the spinner" in path.read_text()
     assert (cfg.machine.asyncio_iteration_cost, cfg.machine.asyncio_handle_cost,
             cfg.machine.asyncio_step_overhead, cfg.machine.asyncio_wake_cost) == (
         1500, 900, 1200, 16000)

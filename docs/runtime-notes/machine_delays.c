@@ -4,7 +4,8 @@
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
  *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar and
- *                                        # 4,200 + 1,000 socket wake-ups, 9 round costs;
+ *                                        # 4,200 + 1,000 socket wake-ups, 9 round costs,
+ *                                        # 4,500 sleeps beside a spinner;
  *                                        # about 70 s
  *
  * "late_L": nanosleep of L ns, how much longer it took: 600 sleeps of each length (20 us,
@@ -38,6 +39,9 @@
  * while the other sleeps once (the machine's own interruptions); 9 repeats (about 1 s).
  * The timer interrupt, two context switches and the sleep's own system call: a sysmon
  * round adds its own work (retake's loop) to it.
+ * "busy_late": how late each of those 4,500 sleeps ended: a timed wait on a CPU that is
+ * running another thread (no idle state to leave; the timer slack, 50 us by default, and
+ * the switch remain), as sysmon's usleep beside a running M.
  */
 #define _GNU_SOURCE
 #include <netinet/in.h>
@@ -235,8 +239,11 @@ static void *spin_counting(void *arg) {
     return NULL;
 }
 
-/* The spinner's lost time per 20 us sleep of the calling thread, both on ``cpu`` */
-static long round_cost(int cpu) {
+static long busy_late[ROUNDS * ROUND_REPEATS];  /* each of those sleeps' lateness */
+
+/* The spinner's lost time per 20 us sleep of the calling thread, both on ``cpu``; each
+ * sleep's lateness goes to busy_late[repeat * ROUNDS ...] */
+static long round_cost(int cpu, int repeat) {
     pthread_t thread;
     spin_cpu = cpu;
     atomic_store(&lost, 0);
@@ -245,8 +252,11 @@ static long round_cost(int cpu) {
     struct timespec settle = {0, 5000000}, pause = {0, 20000};
     nanosleep(&settle, NULL);
     long before = atomic_load(&lost), start = now();
-    for (int i = 0; i < ROUNDS; i++)
+    for (int i = 0; i < ROUNDS; i++) {
+        long t = now();
         nanosleep(&pause, NULL);
+        busy_late[repeat * ROUNDS + i] = now() - t - pause.tv_nsec;
+    }
     long with = atomic_load(&lost) - before, span = now() - start;
     struct timespec whole = {span / 1000000000L, span % 1000000000L};
     before = atomic_load(&lost);
@@ -291,6 +301,8 @@ int main(void) {
         printf("net_same,%ld\n", net_same[i]);
     pin(cpus[0]);  /* (last: the main thread stays on that CPU) */
     for (int i = 0; i < ROUND_REPEATS; i++)
-        printf("round_cost,%ld\n", round_cost(cpus[0]));
+        printf("round_cost,%ld\n", round_cost(cpus[0], i));
+    for (int i = 0; i < ROUNDS * ROUND_REPEATS; i++)
+        printf("busy_late,%ld\n", busy_late[i]);
     return 0;
 }

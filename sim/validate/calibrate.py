@@ -35,7 +35,10 @@ profile's comments show them.
 
 Go's sysmon sleeps with ``usleep(20)``; its overshoot is the 20 us sleeps' lateness, which
 the model draws from ``timer_lateness``'s law for 20 us (written in the profile's
-comments). asyncio's own costs (``probe.py asyncio``) are machine keys
+comments), or, when sysmon shares the core of an M running a G (a round cost), from
+``busy_timer_lateness``: fitted to machine_delays.c's 4,500 sleeps of 20 us beside a thread
+spinning on their CPU (the round cost's probe), which end sooner than on an idle CPU (no
+idle state to leave). asyncio's own costs (``probe.py asyncio``) are machine keys
 (``asyncio_iteration_cost`` ...): the profile sets them, so a config on it (and validation)
 runs asyncio at this machine's costs.
 """
@@ -83,6 +86,9 @@ class Measured:
     # what a thread sleeping 20 us at a time takes from one spinning on its CPU, per sleep
     # (machine_delays.c "round_cost"; empty: not measured, as by the Python stand-in)
     round_cost: np.ndarray = field(default_factory=lambda: np.array([]))
+    # how late each of that thread's 20 us sleeps ended, on the spinner's busy CPU
+    # (machine_delays.c "busy_late"; empty: not measured)
+    busy_late: np.ndarray = field(default_factory=lambda: np.array([]))
     # by model: a request's time beyond its phases, real and simulated, and the cost per
     # socket message that makes up the difference; asyncio's also the burst probe's drain
     # and the cost per message to a loop that did not park (harness.measure_message_costs)
@@ -112,7 +118,7 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
         argv, source = _delays_program(tools, Path(scratch))
         log(f"calibrating: timer lateness and wake latencies ({source})")
         text = runners.run_text(argv, {}, "", tools.nice)
-    samples: dict[str, list[int]] = {"net_same": [], "round_cost": []}
+    samples: dict[str, list[int]] = {"net_same": [], "round_cost": [], "busy_late": []}
     for line in text.splitlines()[1:]:
         kind, ns = line.split(",")
         samples.setdefault(kind, []).append(int(ns))  # late_, wake_, net_<length ns>
@@ -120,7 +126,8 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
     (costs,) = runners.run([tools.python, str(PROBE), "asyncio"], {}, "", tools.nice)
     return Measured(_by_length(samples, "late_"), _by_length(samples, "wake_"),
                     _by_length(samples, "net_"), np.array(samples["net_same"], dtype=float),
-                    costs, source, np.array(samples["round_cost"], dtype=float))
+                    costs, source, np.array(samples["round_cost"], dtype=float),
+                    np.array(samples["busy_late"], dtype=float))
 
 
 def _by_length(samples: dict[str, list[int]], prefix: str) -> dict[int, np.ndarray]:
@@ -277,6 +284,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
         *_round_cost_lines(found.round_cost),
+        *_busy_lateness_lines(found.busy_late),
         *_message_lines(found.messages),
     ]
     return "\n".join(lines) + "\n"
@@ -292,6 +300,18 @@ def _round_cost_lines(samples: np.ndarray) -> list[str]:
             f"its CPU, the spinner's loss per sleep ({len(samples)} repeats of 500):",
             f"#   {_us(samples)} (sysmon's own work in a round is not in it)",
             f"go_sysmon_round_cost: {format_duration(cost)}"]
+
+
+def _busy_lateness_lines(samples: np.ndarray) -> list[str]:
+    """``busy_timer_lateness`` (one law), after a comment on what it was fitted to; nothing
+    when it was not measured (the profile then takes ``linux``'s)."""
+    if not len(samples):
+        return []
+    spec = fit_pareto(samples)
+    return [f"# busy_timer_lateness: those {len(samples)} sleeps of 20 us beside the spinner "
+            "(a timed wait ending on a busy CPU) were late by",
+            f"#   {_us(samples)}", f"#     the law: {_law_us(spec)}",
+            f"busy_timer_lateness: {spec}"]
 
 
 def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
@@ -357,5 +377,7 @@ def summary(found: Measured) -> str:
                        "net_wake_latency_us": by_length(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),
                        "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
+                       "busy_usleep_20us_us": _us(found.busy_late) if len(found.busy_late)
+                       else None,
                        "asyncio_ns": found.asyncio, "message_ns": found.messages,
                        "source": found.source}, indent=1)
