@@ -138,7 +138,8 @@ What the OS layer models today:
 - ``busy_timer_lateness``: how late a timed wait ends on a CPU that runs another thread
   meanwhile: the timer slack and a switch, with no idle state to leave, so sooner than
   ``timer_lateness`` says for an idle CPU. Used where a model knows its sleeper shares a
-  busy core: Go's sysmon with a round cost, a ``usleep`` begun while an M runs a G.
+  busy core: Go's sysmon with a round cost, a ``usleep`` begun while every core runs an M
+  (with a core idle, the woken thread's placement goes through it: ``timer_lateness``).
   ``linux``: ``pareto(63.4us, 32.07)``, fitted to ``machine_delays.c``'s "busy_late" (20 us
   sleeps beside a thread spinning on their CPU, 3 runs of 4,500: p10 62.3, p50 63.1, p99
   72.2 us; the same machine's 20 us sleeps on an idle CPU p50 75.6-80.1 us). Real Go

@@ -1466,11 +1466,16 @@ class Sysmon:
         (``go_sockets``) every 87.9 us (p50), as the busy law gives; on two CPUs with one
         idle (``go_syscall``) every 96-104 us, busy or not, as the idle law gives."""
         go = self.go
-        if go.direct:
-            running = sum(p.status == RUN and p.curg >= 0 and go._bursting(p, now)
-                          for p in go.allp)
-            return running >= go.engine.cfg.machine.cores
-        return go.cores.free == 0
+        if not go.direct:
+            return go.cores.free == 0
+        cores = go.engine.cfg.machine.cores
+        if go.nprocs - len(go.pidle) < cores:  # (fewer Ps at work than cores)
+            return False
+        running = 0
+        for p in go.allp:
+            if p.status == RUN and p.curg >= 0 and go._bursting(p, now):
+                running += 1
+        return running >= cores
 
     def _slept(self, _value: None) -> None:
         """``usleep`` returned. With every P idle (``npidle == gomaxprocs``) and a timer
