@@ -1064,12 +1064,14 @@ def test_a_usleep_with_no_idle_core_ends_by_the_busy_lateness():
     comes 80 us after the last, at 80, 160 ... 1040 us (13 before the burst's end), done at
     1065 us. On one core the burst leaves none idle: the first usleep (begun before the
     burst) ends at 80 us, the next ones every 50 us, at 130, 180 ... 1080 (21 rounds),
-    done at 1105 us."""
+    done at 1105 us. The same with more Ps than cores (Ms through the OS's cores)."""
     work = {"g": one([{"cpu": "1ms"}])}
     machine = {"timer_lateness": "60us", "busy_timer_lateness": "30us"}
-    for cores, finish in ((2, 1065 * US), (1, 1105 * US)):
-        cfg = go_cfg(work, cores=cores, machine=machine, sysmon_round_cost="5us")
-        assert finish_times(cfg, "go") == {0: finish}, cores
+    for cores, procs, finish in ((2, 2, 1065 * US), (1, 1, 1105 * US), (2, 3, 1065 * US),
+                                 (1, 2, 1105 * US)):
+        cfg = go_cfg(work, cores=cores, machine=machine, sysmon_round_cost="5us",
+                     gomaxprocs=procs)
+        assert finish_times(cfg, "go") == {0: finish}, (cores, procs)
 
 
 def test_the_busy_lateness_is_the_machines_and_checked():
