@@ -936,7 +936,9 @@ class GoModel(Model):
                 p.ev = None
 
     def _bursting(self, p: P, now: int) -> bool:
-        """The P's M is running a burst on a core now."""
+        """The P runs a G whose burst is on a core now."""
+        if p.status != RUN or p.curg < 0:
+            return False
         if self.direct:
             return p.ev is not None and p.seg <= now
         return p.m.on_core and p.m.pending
@@ -1473,7 +1475,7 @@ class Sysmon:
             return False
         running = 0
         for p in go.allp:
-            if p.status == RUN and p.curg >= 0 and go._bursting(p, now):
+            if go._bursting(p, now):
                 running += 1
         return running >= cores
 
@@ -1550,7 +1552,7 @@ class Sysmon:
         overhead)."""
         go = self.go
         for p in go.allp:
-            if p.status == RUN and p.curg >= 0 and go._bursting(p, now):
+            if go._bursting(p, now):
                 g = p.curg
                 left = go._interrupt(p)
                 go.rec.charge(g, self.cost)
