@@ -295,8 +295,7 @@ class Machine(StrictModel):
     def _origin(cls, value: Any) -> Any:
         return value if value == "random" else _reader(MAX_DURATION)(value)
 
-    @field_validator("timer_lateness", "busy_timer_lateness", "wake_latency", "net_wake_latency",
-                     mode="before")
+    @field_validator(*BY_LENGTH, mode="before")
     @classmethod
     def _by_length(cls, value: Any, info: ValidationInfo) -> Any:
         """One law, or ``{length: law, ...}``: a wait of length L (``timer_lateness``), or
@@ -327,7 +326,7 @@ class Machine(StrictModel):
                 raise At(f"{where}.{key}", f"{exc}") from None
         return dict(sorted(laws.items()))
 
-    @field_serializer("timer_lateness", "busy_timer_lateness", "wake_latency", "net_wake_latency")
+    @field_serializer(*BY_LENGTH)
     def _show_by_length(self, value: Distribution | dict[int, Distribution]) -> Any:
         if isinstance(value, dict):
             return {format_duration(length): str(law) for length, law in value.items()}
