@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
 import platform
@@ -31,6 +32,10 @@ from .config import Config
 from .folders import RUN, atomic_dir, atomic_write, temp_file
 from .metrics import SUMMARY_COLUMNS
 from .runner import Result
+
+# warnings (charts not drawn) go to the sim logger: with logging unconfigured, Python
+# prints them to stderr as written
+log = logging.getLogger(__name__)
 
 PACKAGES = ("sim", "simpy", "numpy", "pandas", "pyarrow", "pydantic", "matplotlib", "tqdm",
             "dask", "distributed")
@@ -102,8 +107,8 @@ def draw_plots(folder: Path, *frames, classes: list[str] | None = None) -> bool:
         return True
     except Exception as exc:  # any plotting failure: matplotlib, a label, the disk
         shutil.rmtree(folder, ignore_errors=True)
-        print(f"warning: charts not drawn ({type(exc).__name__}: {exc}); the results are "
-              "written", file=sys.stderr)
+        log.warning("warning: charts not drawn (%s: %s); the results are written",
+                    type(exc).__name__, exc)
         return False
 
 

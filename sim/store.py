@@ -27,7 +27,7 @@ import functools
 import hashlib
 import io
 import json
-import sys
+import logging
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,10 @@ from pydantic import BaseModel
 from . import __version__
 from .distributions import Empirical
 from .folders import atomic_write
+
+# warnings (a damaged run file) go to the sim logger: with logging unconfigured, Python
+# prints them to stderr as written
+log = logging.getLogger(__name__)
 
 STORE_VERSION = 2
 MEMBERS = ("run.json", "tasks.parquet", "wakeups.parquet")
@@ -136,7 +140,7 @@ class RunStore:
         else:
             why = "a member is missing or fails its CRC check"
         if not whole:
-            print(f"warning: {path} is damaged ({why}); the run is redone", file=sys.stderr)
+            log.warning("warning: %s is damaged (%s); the run is redone", path, why)
             path.unlink(missing_ok=True)
         return whole
 
