@@ -6,13 +6,10 @@ import threading
 
 from .cli import EXIT_INTERRUPTED, EXIT_TERMINATED, main
 
-# After Ctrl-C or SIGTERM everything is written or removed: the process must end. A sweep's
-# ProcessPoolExecutor can hold the interpreter's exit: a worker killed while it wrote its
-# result leaves half a message in the result pipe, whose write end this process also holds,
-# so the pool's manager thread waits in recv() forever and the exit joins that thread
-# (seen once in a loaded test run; py-spy showed _python_exit joining the manager thread
-# blocked in Connection._recv). A daemon timer ends the process after EXIT_GRACE seconds
-# if the exit has not by then.
+# After Ctrl-C or SIGTERM everything is written or removed: the process must end. A thread
+# that never ends would hold the interpreter's exit (a sweep's process pool did, when a
+# worker was killed halfway through sending its result: sweep._kill_workers now waits for
+# the send). A daemon timer ends the process after EXIT_GRACE seconds if the exit has not.
 EXIT_GRACE = 10
 
 

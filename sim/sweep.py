@@ -216,13 +216,31 @@ def _executor(kind: str, jobs: int, address: str | None):
         try:
             yield pool, 2 * jobs
         except BaseException:  # Ctrl-C or an error: stop the runs in flight, now
-            for process in list((pool._processes or {}).values()):  # (no public API in 3.11)
-                process.kill()  # (they ignore SIGTERM: see _worker_init)
+            _kill_workers(pool)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
     else:
         yield None, 1
+
+
+# How long Ctrl-C waits for a worker that is sending its result to finish sending (a run
+# file of tens of MB takes well under a second).
+SEND_WAIT = 30.0
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the runs in flight, but no worker halfway through sending its result: half a
+    message left in the result pipe (whose write end this process also holds) blocks the
+    pool's manager thread in recv() forever, and the interpreter's exit joins that thread
+    (seen in 1 of 30 Ctrl-Cs of a two-worker sweep). Workers send under the result queue's
+    write lock (multiprocessing SimpleQueue.put), so hold it while killing them; a worker
+    waiting for it dies with nothing written. (No public API for either in 3.11.)"""
+    sending = pool._result_queue._wlock  # None on Windows, where put() takes no lock
+    if sending is not None:
+        sending.acquire(timeout=SEND_WAIT)  # held until this process ends
+    for process in list((pool._processes or {}).values()):
+        process.kill()  # (they ignore SIGTERM: see _worker_init)
 
 
 @contextmanager
