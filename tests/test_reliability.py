@@ -396,7 +396,7 @@ try:
     with sweep._executor("local", 2, None) as (pool, _):
         results = pool._result_queue._reader
         for attempt in range(20):
-            future = pool.submit(bytes, 256 * 2**20)  # a result of 256 MB takes a while to send
+            future = pool.submit(bytes, 64 * 2**20)  # a result of 64 MB takes a while to send
             while not future.done():
                 if results.poll(0):  # the worker has begun sending: stop now
                     with_data_in_the_pipe = True
@@ -410,7 +410,7 @@ def test_ctrl_c_while_a_worker_sends_its_result_lets_the_process_end():
     """A worker killed halfway through sending its result left half a message in the pipe:
     the pool's manager thread waited in recv() forever and the exit, which joins it, hung
     (then the 10 s guard of ``python -m sim`` ended it, and multiprocessing printed a
-    warning about leaked semaphores: 1 Ctrl-C in 30). Ctrl-C lands here while a 256 MB
+    warning about leaked semaphores: 1 Ctrl-C in 30). Ctrl-C lands here while a 64 MB
     result is in the pipe; the process ends by itself, with nothing on stderr. (The bound
     on the wait only stops a hang; before the fix this test hit it every time.)"""
     done = subprocess.run([sys.executable, "-c", STOP_MID_SEND], cwd=ROOT, capture_output=True,
