@@ -294,6 +294,21 @@ def test_a_native_phase_takes_its_iterations_from_the_last_calls_speed(monkeypat
     assert native.per_ns == 5_000_000 / 17_000_000
 
 
+def test_a_real_python_burst_counts_interrupts_but_not_lost_turns(monkeypatch):
+    """realpy's burst counts running time: a pause over GAP (20 us) in which the thread was
+    switched out (getrusage counts a switch: the GIL or the CPU lost) is not counted; one
+    with no switch is the OS's interrupt (the tick, a device) and counts, as it does in a
+    spin on the clock and in the model, whose cores have none."""
+    from sim.validate import realpy
+
+    clock = iter([0, 10_000, 60_000, 300_000, 310_000, 320_000, 999_000_000])
+    switches = iter([7, 7, 8])  # at the start; after the 50 us pause; after the 240 us one
+    monkeypatch.setattr(realpy, "now", lambda: next(clock))
+    monkeypatch.setattr(realpy, "_switches", lambda: next(switches))
+    realpy.burst(80_000)  # 10 + 50 (an interrupt) + 10 + 10 us; the 240 us turn lost
+    assert next(clock) == 999_000_000 and next(switches, None) is None
+
+
 def test_every_scenario_is_a_valid_config_the_real_programs_can_run():
     required = {"asyncio_hog", "asyncio_yield_hog", "gil_convoy_1ms", "gil_convoy_5ms",
                 "gil_convoy_20ms", "go_p1_hog", "go_p1_hog_nopreempt", "go_p2_hog",

@@ -35,9 +35,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
-	_ "unsafe" // go:linkname
+	"unsafe" // go:linkname, getrusage's argument
 )
 
 type phase struct {
@@ -69,8 +70,8 @@ var (
 //go:linkname nanotime runtime.nanotime
 func nanotime() int64
 
-// gap: a longer pause between two clock reads of spin means the goroutine was not running
-// (preempted off its P, or its M off its CPU): realpy.py's GAP.
+// gap: a longer pause between two clock reads of spin may mean the goroutine was not
+// running (preempted off its P, or its M off its CPU): realpy.py's GAP.
 const gap = 20_000
 
 // steps between two clock reads of spin (about 4.5 us here, well under gap). A preemption
@@ -82,25 +83,56 @@ const gap = 20_000
 // ends at the first read past its work: 2.2 us late on average, 4.5 us at most.
 const steps = 4096
 
-// spin is busy for ns of running time, as the Python threads' spin is: a burst is that much
-// CPU work, however often it is preempted. (Counting the clock instead, a burst preempted
-// for other goroutines ended early: with several hogs taking turns on one P, each was
-// charged the others' slices and their CPU work came out short.) Between clock reads it
-// runs a loop without calls, and nanotime is nosplit (no stack check, so no cooperative
+// progress counts every goroutine's steps of work (a phase begun or ended, a clock read
+// of spin): a pause in which it moved by more than the pausing goroutine's own step was
+// another goroutine's turn (on this P or, with GOMAXPROCS > 1, another: then a pause is
+// taken for a turn lost, as a pause over gap always was).
+var progress uint64
+
+// spin is busy for ns of running time, as the Python threads' burst is: a burst is that
+// much CPU work, however often it is preempted. (Counting the clock instead, a burst
+// preempted for other goroutines ended early: with several hogs taking turns on one P,
+// each was charged the others' slices and their CPU work came out short.) A pause over gap
+// counts as running time when no other goroutine moved and its thread was not switched
+// out: the OS's interrupt (the tick, a device), which the model's cores do not have and
+// which a spin on the clock (asyncio's, Tokio's) counts too. Between clock reads it runs a
+// loop without calls, and nanotime is nosplit (no stack check, so no cooperative
 // preemption point): only a signal can stop it (asyncpreemptoff=1: nothing).
 func spin(ns int64) {
 	x := sink
+	tid, switches := thread()
+	mine := atomic.AddUint64(&progress, 1)
 	for last := nanotime(); ns > 0; {
 		for i := 0; i < steps; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
 		now := nanotime()
+		step := atomic.AddUint64(&progress, 1)
 		if d := now - last; d < gap {
 			ns -= d
+		} else {
+			t, s := thread()
+			if step == mine+1 && t == tid && s == switches {
+				ns -= d
+			}
+			tid, switches = t, s
 		}
-		last = now
+		mine, last = step, now
 	}
 	sink = x
+}
+
+// thread is the calling M's thread id and its context switches so far
+// (getrusage(RUSAGE_THREAD)). Raw system calls (no entersyscall, so no P handed off) from a
+// nosplit function: no stack check, so no cooperative preemption point in spin
+// (asyncpreemptoff=1 must leave it unstoppable; a plain call here let sysmon stop it).
+//
+//go:nosplit
+func thread() (uintptr, int64) {
+	var usage syscall.Rusage
+	syscall.RawSyscall(syscall.SYS_GETRUSAGE, 1, uintptr(unsafe.Pointer(&usage)), 0)
+	tid, _, _ := syscall.RawSyscall(syscall.SYS_GETTID, 0, 0, 0)
+	return tid, usage.Nvcsw + usage.Nivcsw
 }
 
 // since is the time from t0 (t0 is 0 in a served run: CLOCK_MONOTONIC itself).
@@ -112,6 +144,7 @@ func run(id int, b *backend) {
 	rec.start = since()
 	rec.wakes = append(rec.wakes, [2]int64{rec.arrival, rec.start})
 	for _, p := range tasks[id] {
+		atomic.AddUint64(&progress, 1)
 		switch p.kind {
 		case "cpu":
 			spin(p.arg)
@@ -142,6 +175,7 @@ func run(id int, b *backend) {
 		}
 	}
 	rec.finish = since()
+	atomic.AddUint64(&progress, 1)
 }
 
 func read(served bool) []int {
