@@ -216,8 +216,11 @@ def _executor(kind: str, jobs: int, address: str | None):
         try:
             yield pool, 2 * jobs
         except BaseException:  # Ctrl-C or an error: stop the runs in flight, now
-            _kill_workers(pool)
-            pool.shutdown(wait=False, cancel_futures=True)
+            # and let the pool's thread end before the interpreter's exit does: its exit
+            # hook wakes the thread through a pipe the thread may be closing (3.11's
+            # _python_exit takes no lock: "Exception ignored ... Bad file descriptor").
+            # Unless a worker died sending: then the thread never ends (__main__'s guard)
+            pool.shutdown(wait=_kill_workers(pool), cancel_futures=True)
             raise
         pool.shutdown(wait=True, cancel_futures=True)
     else:
@@ -229,18 +232,19 @@ def _executor(kind: str, jobs: int, address: str | None):
 SEND_WAIT = 30.0
 
 
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
+def _kill_workers(pool: ProcessPoolExecutor) -> bool:
     """Kill the runs in flight, but no worker halfway through sending its result: half a
     message left in the result pipe (whose write end this process also holds) blocks the
     pool's manager thread in recv() forever, and the interpreter's exit joins that thread
     (seen in 1 of 30 Ctrl-Cs of a two-worker sweep). Workers send under the result queue's
     write lock (multiprocessing SimpleQueue.put), so hold it while killing them; a worker
-    waiting for it dies with nothing written. (No public API for either in 3.11.)"""
+    waiting for it dies with nothing written. (No public API for either in 3.11.) False if
+    a worker still sent after SEND_WAIT: the pool's thread may then never end."""
     sending = pool._result_queue._wlock  # None on Windows, where put() takes no lock
-    if sending is not None:
-        sending.acquire(timeout=SEND_WAIT)  # held until this process ends
+    clean = sending is None or sending.acquire(timeout=SEND_WAIT)  # held until the end
     for process in list((pool._processes or {}).values()):
         process.kill()  # (they ignore SIGTERM: see _worker_init)
+    return clean
 
 
 @contextmanager
