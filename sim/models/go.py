@@ -1473,11 +1473,7 @@ class Sysmon:
         cores = go.engine.cfg.machine.cores
         if go.nprocs - len(go.pidle) < cores:  # (fewer Ps at work than cores)
             return False
-        running = 0
-        for p in go.allp:
-            if go._bursting(p, now):
-                running += 1
-        return running >= cores
+        return sum(go._bursting(p, now) for p in go.allp) >= cores
 
     def _slept(self, _value: None) -> None:
         """``usleep`` returned. With every P idle (``npidle == gomaxprocs``) and a timer
