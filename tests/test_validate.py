@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -274,24 +275,41 @@ def test_a_served_encoding_has_every_arrival_and_io_but_no_spawn():
         runners.encode(spawning, served=True)
 
 
-def test_a_native_phase_takes_its_iterations_from_the_last_calls_speed(monkeypatch):
-    """The real programs' ``native`` phase: PBKDF2 iterations for its length at the speed
-    measured so far; a call that ran 17 ms of CPU for what should have been 10 ms (the
-    other vCPU busy) sets the speed for the next; it returns at its start plus its CPU
-    time. A call under 1 ms of CPU keeps the speed it had."""
+def test_a_native_phase_spins_in_c_with_the_gil_released():
+    """The real Python programs' ``native`` phase is native.c's spin, built with the C
+    compiler and called through ctypes: it lasts at least its length, returns when it
+    ended on the clock Python reads (CLOCK_MONOTONIC), and leaves the GIL to other
+    threads meanwhile (a counting thread moves during a 50 ms call)."""
     from sim.validate import realpy
 
-    calls, cpu = [], iter([0, 17_000_000, 17_000_000, 17_500_000])
-    monkeypatch.setattr(realpy.hashlib, "pbkdf2_hmac", lambda *a: calls.append(a[3]))
-    monkeypatch.setattr(realpy.time, "thread_time_ns", lambda: next(cpu))
-    monkeypatch.setattr(realpy, "now", lambda: 1_000)
-    native = realpy.Native.__new__(realpy.Native)
-    native.per_ns = 0.5  # iterations a ns
-    assert native(10_000_000) == 1_000 + 17_000_000
-    assert calls == [5_000_000] and native.per_ns == 5_000_000 / 17_000_000
-    native(10_000_000)  # ran 0.5 ms of CPU: too short to measure the speed by
-    assert calls[1] == round(10_000_000 * 5_000_000 / 17_000_000)
-    assert native.per_ns == 5_000_000 / 17_000_000
+    native = realpy.Native()
+    before = realpy.now()
+    ended = native(2_000_000)
+    assert before + 2_000_000 <= ended <= realpy.now()
+    stamps: list[int] = []
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            stamps.append(realpy.now())
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    while not stamps:  # the counter runs
+        time.sleep(0.001)
+    ended = native(50_000_000)
+    stop.set()
+    counter.join()
+    # the C call ran over [ended - 50 ms, ended] at least: with the GIL held, no stamp
+    assert any(ended - 45_000_000 < t < ended - 5_000_000 for t in stamps)
+
+
+def test_a_native_phase_needs_a_c_compiler(monkeypatch):
+    from sim.validate import realpy
+
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    with pytest.raises(SystemExit, match="native phases need a C compiler"):
+        realpy.Native()
 
 
 def test_a_real_python_burst_counts_interrupts_but_not_lost_turns(monkeypatch):
@@ -330,11 +348,14 @@ def test_every_scenario_is_a_valid_config_the_real_programs_can_run():
     assert tokio.global_queue_interval == 61
 
 
-def test_missing_runtimes_give_skipped_rows(tmp_path: Path):
-    """No go binary, no Tokio crates: rows say skipped and why; nothing fails."""
+def test_missing_runtimes_give_skipped_rows(tmp_path: Path, monkeypatch):
+    """No go binary, no Tokio crates, no C compiler for native phases: rows say skipped
+    and why; nothing fails."""
     tools = Toolchains(build_dir=tmp_path / "build", go=str(tmp_path / "missing" / "go"),
                        crates=str(tmp_path / "no-crates"))
-    table = run_validation(["go_p1_hog", "tokio_lifo"], tmp_path, repeat=1, seeds=3,
+    monkeypatch.setenv("CC", str(tmp_path / "missing" / "cc"))
+    table = run_validation(["go_p1_hog", "tokio_lifo", "threads_native"], tmp_path,
+                           repeat=1, seeds=3,
                            tools=tools, profile="linux", log=lambda _msg: None)
     assert list(table.columns) == COLUMNS
     assert (table["agree"] == "skipped").all()
@@ -344,6 +365,7 @@ def test_missing_runtimes_give_skipped_rows(tmp_path: Path):
     notes = table.groupby("scenario")["note"].first()
     assert "golang-go" in notes["go_p1_hog"]
     assert "librust-tokio-dev" in notes["tokio_lifo"]
+    assert "no C compiler" in notes["threads_native"]
     written = pd.read_csv(tmp_path / "validation.csv")
     assert list(written.columns) == COLUMNS and len(written) == len(table)
     assert (tmp_path / "validation.png").stat().st_size > 0
@@ -801,11 +823,9 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
         assert sorted(tasks) == [0, 1]
         assert len(wakes) == 2 * (1 + returns)
         assert all(w["run"] >= w["ready"] - 1_000 for w in wakes)
-        # native work is calibrated from the speed measured at start-up, which the other
-        # vCPU's load moves by up to 1.7x on the development VM (realpy.Native): the
-        # phases take at least half their length even when start-up ran beside other load
+        # every phase counts its own running time (native too: native.c's spin)
         for t in tasks.values():
-            assert t["finish"] - t["arrival"] >= workload.demand[t["id"]] / 2
+            assert t["finish"] - t["arrival"] >= workload.demand[t["id"]]
 
 
 def test_real_threads_let_every_root_go_at_t0(tmp_path: Path):

@@ -198,6 +198,7 @@ def run_real(scenario: Scenario, cfg: Config, workload: Workload, repeat: int,
              tools: Toolchains, log: Callable[[str], None]
              ) -> tuple[dict[tuple[str, str], list[float]], str]:
     """Each figure over ``repeat`` real runs, and the runtime's description."""
+    runners.check_native(scenario.runtime, workload)
     served = cfg.machine.cores if scenario.served else None
     argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools, served)
     text = runners.encode(workload, served=scenario.served)

@@ -6,8 +6,8 @@ of the ``sim`` package: the measured process should hold nothing but the standar
 and Tokio programs share (see ``runners.encode``): one task per line in, JSON lines out,
 times in ns since the start. (``probe.py`` measures the machine, for ``--calibrate``.)
 
-Phases: ``cpu`` spins in Python; ``native`` is ``hashlib.pbkdf2_hmac`` (OpenSSL, called
-with the GIL released) for a number of iterations calibrated at start-up; ``block`` is a
+Phases: ``cpu`` spins in Python; ``native`` spins in C with the GIL released (``native.c``,
+built at start-up, called through ``ctypes``); ``block`` is a
 ``time.sleep`` (a blocking call: on the event loop it holds the loop); ``io`` is a round
 trip to ``loadgen.py``'s stub backend. ``--offload KINDS`` (asyncio) runs those phases in
 ``run_in_executor`` (the default ``ThreadPoolExecutor``).
@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
+import ctypes
 import json
 import os
 import resource
+import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 GAP = 20_000  # ns: a longer pause inside a busy loop may mean the thread was not running
 now = time.perf_counter_ns  # CLOCK_MONOTONIC: the clock asyncio's loop.time() reads too
-SALT = b"sim-validate"
-MIN_NATIVE_FIT = 1_000_000  # ns: a native call this long on the CPU measures its speed
 
 
 def spin(ns: int) -> None:
@@ -77,36 +78,31 @@ def _switches() -> int:
 
 
 class Native:
-    """GIL-releasing C work: ``hashlib.pbkdf2_hmac`` runs OpenSSL's PBKDF2 between
-    ``Py_BEGIN_ALLOW_THREADS`` and ``Py_END_ALLOW_THREADS`` (``Modules/_hashopenssl.c``),
-    one call per phase, its iterations set from the speed measured at start-up (the
-    fastest of 15 rounds of about 2 ms, the one least disturbed by other load: a round
-    the OS interrupted would make every phase short), then from each call's own: a phase
-    lasts its length on the CPU, as a ``cpu`` phase's spin does, whatever else runs. (On
-    the development VM the same PBKDF2 work takes 1.7 times as long while the other vCPU
-    is busy, as it is beside ``threads_native``'s cruncher: 10 ms measured alone ran 17
-    ms.)"""
+    """GIL-releasing C work: ``native.c``'s ``sim_native``, built with the C compiler
+    (``$CC``, else ``cc``) before the clock runs and called through ``ctypes`` (which
+    releases the GIL around a foreign call). It counts its own running time as ``burst``
+    does, so a phase lasts its length on the CPU whatever else runs, and returns the
+    clock when it ends: the moment the thread asks for the GIL back. (Sized work, PBKDF2
+    iterations from a speed measured at start-up, ran 1.7 times as long beside a busy
+    sibling vCPU on the development VM: ``threads_native``'s first hashing call was 7 ms
+    long.)"""
 
     def __init__(self) -> None:
-        rates = []
-        for _ in range(15):
-            t = now()
-            hashlib.pbkdf2_hmac("sha256", b"k", SALT, 5_000)
-            rates.append(5_000 / (now() - t))
-        self.per_ns = max(rates)
+        compiler = shutil.which(os.environ.get("CC", "cc"))
+        if compiler is None:
+            sys.exit("native phases need a C compiler to build native.c: set CC or "
+                     "apt-get install gcc")
+        with tempfile.TemporaryDirectory() as scratch:
+            library = os.path.join(scratch, "native.so")
+            subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", library,
+                            os.path.join(os.path.dirname(__file__), "native.c")], check=True)
+            self.call = ctypes.CDLL(library).sim_native
+        self.call.argtypes = [ctypes.c_int64, ctypes.c_int64]
+        self.call.restype = ctypes.c_int64
 
     def __call__(self, ns: int) -> int:
-        """Run ``ns`` of native work; when the C call returned (ns, CLOCK_MONOTONIC).
-        Python cannot read the clock between the C code's return and the GIL's: the
-        return is when it began plus the thread's CPU time meanwhile (the call computes,
-        and waiting for the GIL takes no CPU), exact unless the OS took the core away."""
-        start, cpu = now(), time.thread_time_ns()
-        iterations = max(1, round(ns * self.per_ns))
-        hashlib.pbkdf2_hmac("sha256", b"k", SALT, iterations)
-        ran = time.thread_time_ns() - cpu
-        if ran > MIN_NATIVE_FIT:  # this call's speed sets the next call's iterations
-            self.per_ns = iterations / ran
-        return start + ran
+        """Run ``ns`` of native work; when the C call returned (CLOCK_MONOTONIC ns)."""
+        return self.call(ns, GAP)
 
 
 def read(stream, served: bool) -> tuple[list[list[tuple[str, int]]], list[int]]:

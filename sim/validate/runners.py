@@ -149,6 +149,15 @@ def build_tokio(tools: Toolchains) -> tuple[list[str], str]:
             f"tokio {found.group(1) if found else '?'}")
 
 
+def check_native(runtime: str, workload: Workload) -> None:
+    """Skip a Python program with ``native`` phases where realpy.py cannot build
+    ``native.c`` (no C compiler: ``$CC``, else ``cc``)."""
+    native = any(NATIVE in template.kinds for template in workload.templates)
+    if native and runtime in ("asyncio", "threads") and \
+            shutil.which(os.environ.get("CC", "cc")) is None:
+        raise Skip("no C compiler for native phases (native.c): apt-get install gcc")
+
+
 def program(runtime: str, tools: Toolchains) -> tuple[list[str], str]:
     """The command that runs ``runtime`` and its version, built once per ``tools``."""
     if runtime not in tools.built:

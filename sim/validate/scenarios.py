@@ -192,9 +192,9 @@ def _served(name: str, about: str, scheduler: dict, versions: str = "") -> Scena
 
 
 def _native() -> Scenario:
-    """A thread hashes (native code, the GIL released) 10 ms at a time beside a CPU-bound
-    Python thread: each time the hashing returns it must take the GIL back from the
-    cruncher, about a switch interval later (the convoy of ``gil_convoy_*``, entered from
+    """A thread runs native code (the GIL released: realpy's C spin) 10 ms at a time
+    beside a CPU-bound Python thread: each time the native call returns it must take the
+    GIL back from the cruncher, about a switch interval later (the convoy of ``gil_convoy_*``, entered from
     native code instead of a sleep). 40 rounds, so its wake-up p99 (40 samples) is not
     judged: 1,000 rounds would take over 10 s a run."""
     rounds = 40
@@ -206,8 +206,8 @@ def _native() -> Scenario:
     }
     scheduler = {"model": "gil_threads", "threads": 2, "switch_interval": "5ms"}
     return Scenario(
-        "threads_native", "a thread hashing with the GIL released (hashlib.pbkdf2_hmac) "
-        "10 ms at a time, beside a CPU-bound thread, sys.setswitchinterval(0.005)",
+        "threads_native", "a thread in native code with the GIL released (a C spin through "
+        "ctypes) 10 ms at a time, beside a CPU-bound thread, sys.setswitchinterval(0.005)",
         _config("threads_native", workload, scheduler, "1s"),
         (*(("hasher", m) for m in ("wake_delay_mean_ms", "wake_delay_p50_ms",
                                    "latency_p50_ms")),
