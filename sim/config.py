@@ -426,6 +426,7 @@ MAX_YAML_NODES = 100_000  # keys and values, every alias counted as a copy of wh
 MAX_NUMBER_CHARS = 100  # an integer's spelling (base-60 ``1:0:0:...`` costs quadratic time)
 MAX_SWEEP_RUNS = 100_000  # grid points x replications x schedulers
 MAX_NAME = 100  # the name is a folder name (most file systems allow 255 bytes)
+MAX_CALL_PIECES = 8  # a distribution has at most 4 arguments: the pieces a comma cut
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -439,7 +440,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def __init__(self, text: str, source: str):
         super().__init__(text)
-        self.source, self.nesting, self.composed = source, 0, 0
+        self.text, self.source, self.nesting, self.composed = text, source, 0, 0
         self.sizes: dict[int, tuple[int, int]] = {}
 
     def refuse(self, node_or_event: Any, problem: str) -> ConfigError:
@@ -461,6 +462,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             raise self.refuse(event, f"YAML of more than {MAX_YAML_NODES:,} values")
         node = super().compose_node(parent, index)
         self.nesting -= 1
+        if getattr(node, "flow_style", False):
+            self.rejoin_calls(node)
         if isinstance(node, yaml.MappingNode):
             children = [n for pair in node.value for n in pair]
         else:
@@ -474,6 +477,36 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             raise self.refuse(node, f"YAML of more than {MAX_YAML_NODES:,} values once aliases "
                               "are followed")
         self.sizes[id(node)] = (size, depth)
+        return node
+
+    def rejoin_calls(self, node: yaml.MappingNode | yaml.SequenceNode) -> None:
+        """In ``{...}`` or ``[...]`` YAML ends an unquoted value at a comma, so
+        ``{io: lognormal(20ms, 0.5)}`` composes as ``io: 'lognormal(20ms'`` and a key
+        ``0.5)`` with no value. A value left with an open parenthesis takes back the pieces
+        that follow it (keys without a value; list items), up to the one that closes it,
+        as the source text they were cut from. Nothing else could be meant: a cut piece
+        is never a valid value or class name."""
+        mapping = isinstance(node, yaml.MappingNode)
+        entries = node.value
+        pieces = [key if _empty(value) else None for key, value in entries] if mapping \
+            else entries
+        kept, i = [], 0
+        while i < len(entries):
+            value = entries[i][1] if mapping else entries[i]
+            taken = _pieces_to_close(value, pieces[i + 1:i + 1 + MAX_CALL_PIECES]) \
+                if _open_call(value) else 0
+            if taken:
+                value = self.joined(value, pieces[i + taken])
+            kept.append((entries[i][0], value) if mapping else value)
+            i += 1 + taken
+        node.value = kept
+
+    def joined(self, start: yaml.ScalarNode, last: yaml.ScalarNode) -> yaml.ScalarNode:
+        """The string from ``start`` to ``last`` as written (one value)."""
+        node = yaml.ScalarNode("tag:yaml.org,2002:str",
+                               self.text[start.start_mark.index:last.end_mark.index],
+                               start.start_mark, last.end_mark, style="'")
+        self.sizes[id(node)] = (1, 1)
         return node
 
     def construct_object(self, node: Any, deep: bool = False) -> Any:
@@ -504,6 +537,31 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         _check_key(loader, key_node)
     return {k.value: v.value if k.value == "spawn" and _plain_scalar(v) else
             loader.construct_object(v, deep=deep) for k, v in node.value}
+
+
+def _open_call(node: yaml.Node) -> bool:
+    """An unquoted value with more ``(`` than ``)``: a call that a comma cut short."""
+    return _plain_scalar(node) and node.value.count("(") > node.value.count(")")
+
+
+def _empty(node: yaml.Node) -> bool:
+    return _plain_scalar(node) and node.value == ""
+
+
+def _pieces_to_close(start: yaml.ScalarNode, pieces: list) -> int:
+    """How many of ``pieces`` (unquoted scalars written after ``start``; None stops) the
+    call that ``start`` opens spans, its closing parenthesis in the last; 0 if they never
+    close it (one pass: a long flow list costs its length)."""
+    depth = start.value.count("(") - start.value.count(")")
+    end = start.end_mark.index
+    for count, piece in enumerate(pieces, 1):
+        if piece is None or not _plain_scalar(piece) or piece.start_mark.index < end:
+            return 0  # (not a cut piece; or an alias of a value written before)
+        depth += piece.value.count("(") - piece.value.count(")")
+        end = piece.end_mark.index
+        if depth <= 0:
+            return count
+    return 0
 
 
 def _plain_scalar(node: yaml.Node) -> bool:

@@ -309,10 +309,8 @@ def parse_distribution(text: object, base_dir: Path | None = None) -> Distributi
     """Read ``exp(3ms)``, ``lognormal(3ms, 0.5)``, ... or a bare duration (constant)."""
     if not isinstance(text, str):
         return Const(_duration(text))
-    if text.count("(") > text.count(")"):  # YAML's flow style cut it at a comma
-        raise UnitError(f"{quote(text)} is cut short at a comma: in YAML's [...] or {{...}} a "
-                        "comma ends a value, so quote a distribution with two arguments, "
-                        "e.g. 'lognormal(20ms, 0.5)'")
+    if text.count("(") > text.count(")"):
+        raise UnitError(f"{quote(text)}: a '(' is not closed (missing ')'?)")
     match = _CALL.match(text)
     if not match:
         return Const(_duration(text))

@@ -121,13 +121,32 @@ def test_values_python_cannot_hold_name_their_line(tmp_path):
     refused(write(tmp_path, BASE + "seed: 1" + ":0" * 100_000 + "\n"), match="line 10")
 
 
-def test_an_unquoted_distribution_in_flow_style_says_to_quote_it(tmp_path):
-    """YAML's ``[...]`` cuts ``lognormal(20ms, 0.5)`` at its comma: the message says so."""
-    text = BASE.replace("{io: 2ms}", "{io: lognormal(20ms, 0.5)}")
-    message = refused(write(tmp_path, text), match="workload.api.phases.1.io: 'lognormal(20ms'")
-    assert "quote" in message
-    quoted = BASE.replace("{io: 2ms}", "{io: 'lognormal(20ms, 0.5)'}")
-    assert load_config(write(tmp_path, quoted, "ok.yaml")).workload["api"].phases[1].io
+def test_an_unquoted_distribution_in_flow_style_reads_as_written(tmp_path):
+    """YAML's ``{...}`` and ``[...]`` end an unquoted value at a comma, which cut
+    ``lognormal(20ms, 0.5)`` into ``'lognormal(20ms'`` and a key ``0.5)``: the loader puts
+    the pieces back as written (in a mapping, a list, over lines, and twice in one mapping,
+    where the cut keys were duplicates)."""
+    text = BASE.replace("[{cpu: 1ms}, {io: 2ms}]",
+                        "[{cpu: bimodal(1ms, 10ms,\n      0.1)}, {io: lognormal(20ms,0.5)}]")
+    text += ("machine: {cores: 2, timer_lateness: uniform(1us, 2us), "
+             "wake_latency: uniform(1us, 2us)}\n"
+             "sweep: {grid: {workload.api.phases.1.io: [exp(2ms), uniform(1ms, 3ms)]}}\n")
+    cfg = load_config(write(tmp_path, text))
+    cpu, io = cfg.workload["api"].phases[0].cpu, cfg.workload["api"].phases[1].io
+    assert (cpu.mean, io.mean) == (1.9e6, 20e6)
+    lateness, wake = cfg.machine.timer_lateness, cfg.machine.wake_latency
+    assert lateness == wake and lateness.mean == 1.5e3
+    assert cfg.sweep.grid["workload.api.phases.1.io"] == ["exp(2ms)", "uniform(1ms, 3ms)"]
+
+
+def test_a_distribution_left_open_says_so(tmp_path):
+    text = BASE.replace("{io: 2ms}", "{io: lognormal(20ms, 0.5}")
+    refused(write(tmp_path, text), match="workload.api.phases.1.io: 'lognormal(20ms': a '(' "
+            "is not closed")
+    block = BASE.replace("phases: [{cpu: 1ms}, {io: 2ms}]",
+                         "phases:\n      - cpu: 1ms\n      - io: uniform(1ms, 2ms")
+    refused(write(tmp_path, block),
+            match="workload.api.phases.1.io: 'uniform(1ms, 2ms': a '(' is not closed")
 
 
 # --- 4. billion laughs -------------------------------------------------------------------

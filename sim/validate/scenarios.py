@@ -194,9 +194,9 @@ def _served(name: str, about: str, scheduler: dict, versions: str = "") -> Scena
 def _native() -> Scenario:
     """A thread runs native code (the GIL released: realpy's C spin) 10 ms at a time
     beside a CPU-bound Python thread: each time the native call returns it must take the
-    GIL back from the cruncher, about a switch interval later (the convoy of ``gil_convoy_*``, entered from
-    native code instead of a sleep). 40 rounds, so its wake-up p99 (40 samples) is not
-    judged: 1,000 rounds would take over 10 s a run."""
+    GIL back from the cruncher, about a switch interval later (the convoy of
+    ``gil_convoy_*``, entered from native code instead of a sleep). 40 rounds, so its
+    wake-up p99 (40 samples) is not judged: 1,000 rounds would take over 10 s a run."""
     rounds = 40
     workload = {
         "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "800ms"}]},
