@@ -391,6 +391,25 @@ def test_a_loops_occupancy_is_its_time_out_of_select_with_its_own_work():
     assert rec.occupied == {"loop 0": 4050 * US}
 
 
+def test_a_loop_on_shared_cores_reads_a_message_at_the_tasks_step():
+    """A request at 1 ms: 1 ms of cpu, a 2 ms io, 1 ms of cpu; each socket message (its
+    arrival, the io's reply) costs 50 us. A loop with a core to itself reads it in the
+    readiness callback's handle, its own work, inside the wake-up (1.00 -> 1.05 ms, 4.05 ->
+    4.10). A loop on shared cores (``offload: [block]``: an executor's threads share them)
+    reads it at the task's next step, the task's overhead after its wake-up ends (1.00 and
+    4.05), as the other models charge a message; both finish at 5.10 ms. (It used to cost
+    nothing there.)"""
+    work = {"t": one([{"cpu": "1ms"}, {"io": "2ms"}, {"cpu": "1ms"}], "1ms")}
+    for offload, wakes, overhead in (
+            ([], [(0, 1000 * US, 1050 * US), (0, 4050 * US, 4100 * US)], 0),
+            (["block"], [(0, 1000 * US, 1000 * US), (0, 4050 * US, 4050 * US)], 100 * US)):
+        cfg = asyncio_cfg(work, message_cost="50us", offload=offload)
+        tasks, wakeups, rec, _ = run_scheduler(cfg, "a")
+        assert wake_log(wakeups) == wakes
+        assert tasks["finish_ns"].tolist() == [5100 * US]
+        assert rec.overhead == [overhead]
+
+
 @pytest.mark.parametrize("offload", [[], ["native"]])
 def test_a_blocking_call_returns_to_a_loop_thread_that_wakes_late(offload):
     """The arrival wakes the parked loop through its socket 30 us later

@@ -297,7 +297,10 @@ class Loop:
       and bursts, a blocking call), and it waits for the engine to reach that clock before
       its next action (``_keep_up``): every step goes through the engine's queue.
     - Otherwise every burst and step overhead goes through the shared ``Cores`` (or the
-      GIL's ``GilLoopThread``), and the loop's own work is not modelled.
+      GIL's ``GilLoopThread``). A socket message read for a task (``message_cost``,
+      ``busy_message_cost``) is added to that task's next step's overhead, as the other
+      models charge a message (``sim.messages``: after the wake-up, the task's overhead);
+      the loop's other own work (iterations, handles, the wake-up cost) is not modelled.
 
     ``RunAheadLoop`` is the fast path of the first case.
     """
@@ -312,7 +315,7 @@ class Loop:
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
                  "then_handles", "carried", "message_cost", "busy_message_cost", "reads",
-                 "woken", "inbox", "parked")
+                 "woken", "inbox", "parked", "unread")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -343,9 +346,9 @@ class Loop:
         self.message_cost = model.options.message_cost_on(model.engine.cfg.machine)
         self.busy_message_cost = model.options.busy_message_cost_on(model.engine.cfg.machine)
         if not own_core:  # the loop's own work is modelled on a loop with a core to itself
-            self.iteration_cost = self.handle_cost = self.wake_cost = self.message_cost = 0
-            self.busy_message_cost = 0
+            self.iteration_cost = self.handle_cost = self.wake_cost = 0
         self.reads = bool(self.message_cost or self.busy_message_cost)  # messages cost it
+        self.unread: dict[int, int] = {}  # a shared loop: messages read for a task's step
         self.woken = False  # its select slept, and it has read no message since
         self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message
         self.parked = 0  # ns of the window its thread has spent in select (``occupied``)
@@ -522,7 +525,9 @@ class Loop:
                                 cost += self.message_cost
                             else:
                                 cost += self.busy_message_cost
-                        if cost:  # (_trace_loop_work and the clock, inlined)
+                        if cost and not self.own_core:  # read as its step begins
+                            self.unread[task] = self.unread.get(task, 0) + cost
+                        elif cost:  # (_trace_loop_work and the clock, inlined)
                             self.last = task
                             if rec.tracing:
                                 self._trace_loop_work(cost)
@@ -637,13 +642,15 @@ class Loop:
     # --- a task step ------------------------------------------------------------------------
 
     def _start_step(self, task: int) -> bool:
-        """A task's ``__step`` begins on the shared cores: its overhead, then its phases. A
-        step that only hands the task's next phase to the executor does not end the task's
-        wake-up (``Recorder.hand_off``): the executor's thread starting the phase does."""
+        """A task's ``__step`` begins on the shared cores: its overhead (with the socket
+        messages its callbacks read since its last step: on shared cores, as the other
+        models do, after its wake-up), then its phases. A step that only hands the task's
+        next phase to the executor does not end the task's wake-up (``Recorder.hand_off``):
+        the executor's thread starting the phase does."""
         self.step_task = self.last = task
         self.step_start = self.clock
         self.carried = self._hand_off(task)
-        overhead = self.step_overhead
+        overhead = self.step_overhead + (self.unread.pop(task, 0) if self.unread else 0)
         if overhead:
             self.rec.charge(task, overhead)
             self.cores.compute(self.thread, task, overhead, self._resume)
