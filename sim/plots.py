@@ -257,6 +257,7 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
         ((name, rows[rows["scheduler"] == name]) for name in names)
     split: list[tuple[str, str]] = []
     drawn: list[np.ndarray] = []  # the curves' values: they set the y range, not the bands
+    below = False  # a band reaches zero or below
     for key, part in curves:
         name = key[0] if isinstance(key, tuple) else key
         marker = "o"
@@ -272,8 +273,9 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
             drawn.append(mean.to_numpy(float))
             if low is not None:
                 ax.fill_between(mean.index, low, high, color=colours[name], alpha=0.15, lw=0)
+                below |= bool((low <= 0).any())  # a log axis draws it to its bottom edge
     ax.set_yscale("log")
-    cut = _fit_to_curves(ax, drawn)
+    cut = _fit_to_curves(ax, drawn) or below
     plain_log_ticks(ax.yaxis)
     ax.grid(True, which="major", alpha=0.3)
     ax.set_xlabel("offered load (CPU work per second / cores)" if column == "load"

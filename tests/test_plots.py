@@ -121,6 +121,10 @@ def test_a_band_past_the_curves_is_cut_at_the_axis_and_the_title_says_so():
     assert ax.get_ylim()[0] >= 5.0 / 5 and ax.get_ylim()[1] == pytest.approx(20.0 * 5)
     assert "cut at the edges" in ax.get_title()
     assert "cut" not in plots.load_curves(sweep_summary()).get_title()  # narrow bands
+    # a band below zero within the curves' range: drawn to the axis' bottom edge, cut too
+    rows["latency_p99_ms"] = [5.87, 7.13, 4.0, 4.02]  # mean 6.5, t-half 8.0 at load 0.5
+    ax = plots.load_curves(rows, metrics=["latency_p99_ms"])
+    assert ax.get_ylim()[0] > 6.5 / 5 and "cut at the edges" in ax.get_title()
 
 
 def test_load_curves_read_an_aggregate():
