@@ -311,6 +311,9 @@ def test_a_native_phase_needs_a_c_compiler(monkeypatch):
     monkeypatch.setenv("CC", "/nonexistent/cc")
     with pytest.raises(SystemExit, match="native phases need a C compiler"):
         realpy.Native()
+    monkeypatch.setenv("CC", "false")  # a compiler that fails: one line, no traceback
+    with pytest.raises(SystemExit, match="could not build native.c"):
+        realpy.Native()
 
 
 def test_a_real_python_burst_counts_interrupts_but_not_lost_turns(monkeypatch):

@@ -94,8 +94,11 @@ class Native:
                      "apt-get install gcc")
         with tempfile.TemporaryDirectory() as scratch:
             library = os.path.join(scratch, "native.so")
-            subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", library,
-                            os.path.join(os.path.dirname(__file__), "native.c")], check=True)
+            built = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", library,
+                                    os.path.join(os.path.dirname(__file__), "native.c")],
+                                   capture_output=True, text=True)
+            if built.returncode:
+                sys.exit(f"{compiler} could not build native.c: {built.stderr.strip()[-300:]}")
             self.call = ctypes.CDLL(library).sim_native
         self.call.argtypes = [ctypes.c_int64, ctypes.c_int64]
         self.call.restype = ctypes.c_int64
