@@ -154,6 +154,15 @@ What the OS layer models today:
   context switches and the round. ``--calibrate`` measures the OS's part: a thread
   sleeping 20 us at a time beside one spinning on its CPU, the spinner's loss per sleep
   (``machine_delays.c``: 20.5-22.5 us here; sysmon's own work in a round is not in it).
+- ``go_netpoll_entry``: how long after a goroutine sets its timer (``time.Sleep``) its
+  idle M reads the clock to compute netpoll's timeout (``gopark``, ``schedule``,
+  ``findRunnable``'s checks; ``GoOptions.netpoll_entry``). With netpoll's whole-ms
+  truncation it decides whether a sleep of exactly k ms (k >= 2) waits once, k ms, or
+  twice, k - 1 ms then 1 ms, each wait ending a timer lateness late. ``linux``: 750 ns,
+  between the gaps measured on go1.19.8 on the development VM
+  (``docs/runtime-notes/go_sleep_gap.go``, GOMAXPROCS=1, 300 sleeps each: 2 ms + 0.5 us
+  waited twice at p50, 2 ms + 1 us once; a 2 ms sleep ended 189 us late, p50, 2 ms + 2 us
+  88 us).
 - ``asyncio_busy_message_cost``: asyncio's cost for a message its loop reads without
   having parked before it (a queue's drain; ``asyncio_message_cost`` is the first after a
   select that slept). Measured by ``--calibrate`` from 60 requests sent at once (the
@@ -225,12 +234,15 @@ PROFILES: dict[str, dict[str, Any]] = {
               **LINUX_MESSAGE_COSTS,
               # perf on go_syscall's real bursts (the module's docstring)
               "go_sysmon_round_cost": "26us",
+              # docs/runtime-notes/go_sleep_gap.go (the module's docstring)
+              "go_netpoll_entry": "750ns",
               # machine_delays.c busy_late (the module's docstring)
               "busy_timer_lateness": LINUX_BUSY_TIMER_LATENESS},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "busy_timer_lateness": "0",
               "wake_latency": "0",
               "net_wake_latency": "0",
-              **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0"), "go_sysmon_round_cost": "0"},
+              **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0"), "go_sysmon_round_cost": "0",
+              "go_netpoll_entry": "0"},
 }
 MAX_PROFILE_BYTES = 1 << 16
 MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
@@ -267,6 +279,8 @@ class Machine(StrictModel):
     asyncio_busy_message_cost: Duration = 0  # (to a loop that did not park before it)
     # what a Go sysmon round takes from the G running on the core it shares (GoOptions)
     go_sysmon_round_cost: Duration = 0
+    # from a G's timer being set to its idle M reading the clock for netpoll (GoOptions)
+    go_netpoll_entry: Duration = 0
 
     @model_validator(mode="before")
     @classmethod

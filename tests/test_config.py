@@ -302,8 +302,10 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "gil_threads_message_cost": "0",
                                         "go_message_cost": "0", "tokio_message_cost": "0",
                                         "asyncio_busy_message_cost": "0",
-                                        "go_sysmon_round_cost": "0"}
+                                        "go_sysmon_round_cost": "0",
+                                        "go_netpoll_entry": "0"}
     linux = load_config(base).machine
+    assert linux.go_netpoll_entry == 750
     assert {length: str(law) for length, law in linux.wake_latency.items()} == {
         20 * US: "pareto(20.1us, 3.59)", 200 * US: "pareto(35.8us, 2.9)",
         MS: "pareto(42.1us, 2.86)", 2 * MS: "pareto(59.5us, 1.77, max=2.5006ms)",

@@ -549,6 +549,27 @@ def test_an_idle_ps_m_wakes_for_a_timer_in_whole_milliseconds(sleep, woken):
     assert exact == [(0, 0, 0), (0, d, d)]
 
 
+@pytest.mark.parametrize(("sleep", "entry", "woken"), [
+    ("2ms", "0", 2100), ("2ms", "750ns", 2201.5), ("2.001ms", "750ns", 2100.75),
+    ("2.5ms", "750ns", 3201.5), ("1ms", "750ns", 1100.75)])
+def test_an_idle_m_reads_the_clock_for_netpoll_a_moment_after_the_timer_was_set(
+        sleep, entry, woken):
+    """One P, a G sleeping alone, each epoll_wait 100 us late: the M reads the clock for
+    netpoll's delay ``go_netpoll_entry`` after the G set its timer, and enters epoll_wait
+    then. At 0 a 2 ms sleep waits 2 ms once (2.1 ms); 750 ns later the delay is 1.99925 ms,
+    truncated to 1: back at 1.10075 ms with the timer not due, 1 ms more from 1.1015:
+    2.2015 ms (go1.19.8 on the development VM: a 2 ms sleep ends about 190 us late, 2 ms
+    + 2 us about 90). 2.001 ms: 2 ms once, from 750 ns; 2.5 ms: 2 ms, then 1 ms;
+    1 ms: under 1 ms, so 1 ms."""
+    late = {"profile": "ideal", "timer_lateness": "100us", "go_netpoll_entry": entry}
+    cfg = go_cfg({"s": one([{"sleep": sleep}])}, machine=late)
+    d = round(float(sleep[:-2]) * 1_000_000)
+    assert wake_log(run_scheduler(cfg, "go")[1]) == [(0, 0, 0), (0, d, round(woken * US))]
+    option = go_cfg({"s": one([{"sleep": sleep}])}, machine={**late, "go_netpoll_entry": "0"},
+                    netpoll_entry=entry)  # the scheduler's option overrides the machine's
+    assert wake_log(run_scheduler(option, "go")[1]) == [(0, 0, 0), (0, d, round(woken * US))]
+
+
 def test_a_timer_earlier_than_the_polled_one_breaks_netpoll_and_restarts_the_wait():
     """Two Ps. G1 sleeps 5 ms at 0 (its P idles: the M waits 5 ms from 0). G2 computes
     0.3 ms, then sleeps 1.5 ms: its timer (1.8) is earlier than 5, so wakeNetPoller breaks

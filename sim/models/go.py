@@ -156,6 +156,13 @@ class GoOptions(MessageCost):
     netpoll_resolution: Duration = Field(
         default=1_000_000, description="epoll_wait's unit for an idle M waiting for a timer "
         "(whole milliseconds, truncated, at least one)")
+    # proc.go:findRunnable reads the clock (checkTimers) some time after the G set its
+    # timer and parked: with the truncation above a sleep of exactly k ms waits k - 1 ms,
+    # then 1 ms more
+    netpoll_entry: Duration | None = Field(
+        default=None, description="how long after a G sets its timer (time.Sleep) and parks "
+        "its idle M reads the clock for netpoll's timeout and enters epoll_wait: None is "
+        "the machine's go_netpoll_entry (linux: 750 ns, ideal: 0)")
     # How sysmon is simulated (same results): plain (``Sysmon``, proc.go's loop of usleep
     # and rounds, an event per round) or planned (the fast path: only acting rounds are
     # events, the quiet ones worked out when they matter)
@@ -184,6 +191,10 @@ class GoOptions(MessageCost):
     def round_cost(self, machine) -> int:
         """``sysmon_round_cost``, or the machine's ``go_sysmon_round_cost``."""
         return given_or(machine, "go_sysmon_round_cost", self.sysmon_round_cost)
+
+    def entry(self, machine) -> int:
+        """``netpoll_entry``, or the machine's ``go_netpoll_entry``."""
+        return given_or(machine, "go_netpoll_entry", self.netpoll_entry)
 
 
 class SysmonClock:
@@ -458,7 +469,7 @@ class GoModel(Model):
                  "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
                  "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
                  "sleep_until", "sleep_from", "m_stopped_at", "sm_at", "sm_gen", "dirty",
-                 "limit", "nsys", "poll_at", "poll_gen", "resolution", "poll_until",
+                 "limit", "nsys", "poll_at", "poll_gen", "resolution", "entry", "poll_until",
                  "poll_timer", "arrival_wake")
     Options = GoOptions
     pulls_arrivals = True  # connections wait in the netpoller until someone polls
@@ -515,6 +526,7 @@ class GoModel(Model):
         self.nsys = 0  # Ps whose G is in a syscall
         self.poll_at, self.poll_gen = FOREVER, 0
         self.resolution = options.netpoll_resolution
+        self.entry = options.entry(engine.cfg.machine)
         self.poll_until = FOREVER  # the timer the M in netpoll waits for (sched.pollUntil)
         self.poll_timer = FOREVER  # when its epoll_wait for that timer returns
         # (the next connection, its M's wake-up latency by each law of net_wake_latency:
@@ -692,10 +704,10 @@ class GoModel(Model):
 
     def _waitms(self, due: int) -> int:
         """netpoll_epoll.go:netpoll(delay): when epoll_wait returns for a timer at ``due``,
-        entered now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms, truncated), by its
-        timeout: late by a draw of the machine's timer lateness for that timeout (the
-        whole units epoll_wait waits, not the timer's distance)."""
-        now, r = self.engine.now, self.resolution
+        entered ``netpoll_entry`` from now (``delay < 1e6 → 1``, else ``delay / 1e6`` ms,
+        truncated), by its timeout: late by a draw of the machine's timer lateness for that
+        timeout (the whole units epoll_wait waits, not the timer's distance)."""
+        now, r = self.engine.now + self.entry, self.resolution
         delay = due - now
         if delay <= 0:
             return due  # (findRunnable runs a due timer without blocking)
