@@ -622,14 +622,22 @@ def test_a_callback_costs_the_loop_handle_cost_and_a_step_its_overhead():
                                                                      100 * US]]
 
 
-def test_the_loops_own_work_is_modelled_on_a_loop_with_a_core_to_itself():
+def test_a_loop_on_shared_cores_computes_its_own_work_with_the_next_step():
     """With an executor (or more loops than cores) the loop computes through the shared
-    cores: its iterations and callbacks cost nothing there, its steps their overhead. The
-    trace shows the loop's own work as ``loop`` where it is modelled."""
+    cores: its own work with the next step, as that task's overhead. Handle 50 us,
+    iteration 10 us, step 20 us: at 0 the arrival's callback (50) and an iteration (10) go
+    with the step, 0-80 us, whose io ends at 1.08 ms; the iteration before select (10),
+    the readiness callback (50) and an iteration (10) go with the next step, 1.08-1.17,
+    then its cpu to 1.27 (the iteration before the sleep paid after it: on its own core
+    the task ends at 1.26). The trace shows the loop's own work as ``loop`` on its own
+    core."""
     work = {"t": one([{"io": "1ms"}, {"cpu": "100us"}])}
     shared = asyncio_cfg(work, offload=["block"], handle_cost="50us", iteration_cost="10us",
                          step_overhead="20us")
-    assert finish_times(shared, "a") == {0: 1140 * US}
+    tasks = run_scheduler(shared, "a")[0]
+    assert tasks[["finish_ns", "overhead_ns"]].values.tolist() == [[1270 * US, 170 * US]]
+    assert finish_times(asyncio_cfg(work, handle_cost="50us", iteration_cost="10us",
+                                    step_overhead="20us"), "a") == {0: 1260 * US}
     own = asyncio_cfg(work, handle_cost="50us", iteration_cost="10us")
     trace = sim.run(own, progress=False, trace=True).trace
     rows = trace[["lane", "task", "state", "start_ns", "end_ns"]].values.tolist()

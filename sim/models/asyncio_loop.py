@@ -297,10 +297,13 @@ class Loop:
       and bursts, a blocking call), and it waits for the engine to reach that clock before
       its next action (``_keep_up``): every step goes through the engine's queue.
     - Otherwise every burst and step overhead goes through the shared ``Cores`` (or the
-      GIL's ``GilLoopThread``). A socket message read for a task (``message_cost``,
-      ``busy_message_cost``) is added to that task's next step's overhead, as the other
-      models charge a message (``sim.messages``: after the wake-up, the task's overhead);
-      the loop's other own work (iterations, handles, the wake-up cost) is not modelled.
+      GIL's ``GilLoopThread``), and so does the loop's own work: a callback's handle and
+      the socket message it reads (``message_cost``, ``busy_message_cost``) are added to
+      that task's next step's overhead, as the other models charge a message
+      (``sim.messages``: after the wake-up, the task's overhead); an iteration's cost and
+      a cold wake-up's to the next step's, whichever task's it is. (An iteration's cost
+      just before the loop sleeps in select is so paid after the sleep: up to
+      ``iteration_cost`` late once per sleep.)
 
     ``RunAheadLoop`` is the fast path of the first case.
     """
@@ -315,7 +318,7 @@ class Loop:
                  "takes_gil", "selected_at", "last", "slow_callback", "select_resolution",
                  "clock_resolution", "open_count", "run_step", "keep_up_from", "then_walk",
                  "then_handles", "carried", "message_cost", "busy_message_cost", "reads",
-                 "woken", "inbox", "parked", "unread")
+                 "woken", "inbox", "parked", "unpaid", "unread")
 
     def __init__(self, model: AsyncioModel, executor: Executor, own_core: bool, pulls: bool):
         self.model = model
@@ -345,10 +348,11 @@ class Loop:
             model.options.costs(model.engine.cfg.machine)
         self.message_cost = model.options.message_cost_on(model.engine.cfg.machine)
         self.busy_message_cost = model.options.busy_message_cost_on(model.engine.cfg.machine)
-        if not own_core:  # the loop's own work is modelled on a loop with a core to itself
-            self.iteration_cost = self.handle_cost = self.wake_cost = 0
         self.reads = bool(self.message_cost or self.busy_message_cost)  # messages cost it
-        self.unread: dict[int, int] = {}  # a shared loop: messages read for a task's step
+        # a loop on shared cores: its own work and the messages it read, computed with the
+        # next step (``_start_step``): its own work so far, and per task its callbacks'
+        self.unpaid = 0
+        self.unread: dict[int, int] = {}
         self.woken = False  # its select slept, and it has read no message since
         self.inbox: set[int] = set()  # tasks whose pending callback reads a socket message
         self.parked = 0  # ns of the window its thread has spent in select (``occupied``)
@@ -436,9 +440,12 @@ class Loop:
                 # rounding turns it into lateness.
                 if not self.paid and self.iteration_cost:
                     self.paid = True
-                    if rec.tracing:
-                        self._trace_loop_work(self.iteration_cost)
-                    self.clock += self.iteration_cost
+                    if not self.own_core:  # computed with the next step
+                        self.unpaid += self.iteration_cost
+                    else:
+                        if rec.tracing:
+                            self._trace_loop_work(self.iteration_cost)
+                        self.clock += self.iteration_cost
                 # ``self.time()`` is read next: the engine must have reached the loop's
                 # clock (``_caught_up`` comes back here; the fast path may run ahead), and
                 # what is queued for that very instant happens first, so that select finds
@@ -525,7 +532,7 @@ class Loop:
                                 cost += self.message_cost
                             else:
                                 cost += self.busy_message_cost
-                        if cost and not self.own_core:  # read as its step begins
+                        if cost and not self.own_core:  # computed as its step begins
                             self.unread[task] = self.unread.get(task, 0) + cost
                         elif cost:  # (_trace_loop_work and the clock, inlined)
                             self.last = task
@@ -588,7 +595,9 @@ class Loop:
             self.clock = now = self.engine.now
             self.parked += self.rec.in_window(self.thread.parked_at, now)
             self.woken = True
-            if self.wake_cost:
+            if self.wake_cost and not self.own_core:  # computed with the next step
+                self.unpaid += self.wake_cost
+            elif self.wake_cost:
                 if self.rec.tracing:
                     self._trace_loop_work(self.wake_cost)
                 self.clock += self.wake_cost
@@ -642,15 +651,18 @@ class Loop:
     # --- a task step ------------------------------------------------------------------------
 
     def _start_step(self, task: int) -> bool:
-        """A task's ``__step`` begins on the shared cores: its overhead (with the socket
-        messages its callbacks read since its last step: on shared cores, as the other
-        models do, after its wake-up), then its phases. A step that only hands the task's
-        next phase to the executor does not end the task's wake-up (``Recorder.hand_off``):
-        the executor's thread starting the phase does."""
+        """A task's ``__step`` begins on the shared cores: its overhead, with what the loop
+        did of its own since the last step (iterations, a cold wake-up) and the handles of
+        the task's callbacks (with the socket messages they read: as the other models
+        charge a message, after the wake-up), all the task's overhead; then its phases. A
+        step that only hands the task's next phase to the executor does not end the task's
+        wake-up (``Recorder.hand_off``): the executor's thread starting the phase does."""
         self.step_task = self.last = task
         self.step_start = self.clock
         self.carried = self._hand_off(task)
-        overhead = self.step_overhead + (self.unread.pop(task, 0) if self.unread else 0)
+        overhead = self.step_overhead + self.unpaid + \
+            (self.unread.pop(task, 0) if self.unread else 0)
+        self.unpaid = 0
         if overhead:
             self.rec.charge(task, overhead)
             self.cores.compute(self.thread, task, overhead, self._resume)
