@@ -159,10 +159,10 @@ What the OS layer models today:
   ``findRunnable``'s checks; ``GoOptions.netpoll_entry``). With netpoll's whole-ms
   truncation it decides whether a sleep of exactly k ms (k >= 2) waits once, k ms, or
   twice, k - 1 ms then 1 ms, each wait ending a timer lateness late. ``linux``: 750 ns,
-  between the gaps measured on go1.19.8 on the development VM
-  (``docs/runtime-notes/go_sleep_gap.go``, GOMAXPROCS=1, 300 sleeps each: 2 ms + 0.5 us
-  waited twice at p50, 2 ms + 1 us once; a 2 ms sleep ended 189 us late, p50, 2 ms + 2 us
-  88 us).
+  the middle of the gaps measured on go1.19.8 on the development VM
+  (``docs/runtime-notes/go_sleep_gap.go``, GOMAXPROCS=1, 400 sleeps of 2 ms + x each:
+  one wait in half of them at x of 0.5, 0.6 and 1.2 us in three runs; a 2 ms sleep ended
+  170-190 us late, p50, 2 ms + 2 us about 90 us).
 - ``asyncio_busy_message_cost``: asyncio's cost for a message its loop reads without
   having parked before it (a queue's drain; ``asyncio_message_cost`` is the first after a
   select that slept). Measured by ``--calibrate`` from 60 requests sent at once (the
