@@ -275,7 +275,7 @@ def test_a_served_encoding_has_every_arrival_and_io_but_no_spawn():
         runners.encode(spawning, served=True)
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+@pytest.mark.skipif(runners.c_compiler() is None, reason="no C compiler")
 def test_a_native_phase_spins_in_c_with_the_gil_released():
     """The real Python programs' ``native`` phase is native.c's spin, built with the C
     compiler and called through ctypes: it lasts at least its length, returns when it
@@ -806,7 +806,7 @@ def test_a_tiny_served_run_replays_every_request_in_order(runtime: str, built: T
     assert [r["class"] for r in rows] == ["req", "slow", "all"]
 
 
-@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None, reason="no C compiler")
+@pytest.mark.skipif(runners.c_compiler() is None, reason="no C compiler")
 def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
     """threads: native work (GIL released) ends in a wake-up when its call returns, read as
     the call's start plus the thread's CPU time, so never after the thread runs on;

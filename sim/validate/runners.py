@@ -149,12 +149,16 @@ def build_tokio(tools: Toolchains) -> tuple[list[str], str]:
             f"tokio {found.group(1) if found else '?'}")
 
 
+def c_compiler() -> str | None:
+    """The C compiler realpy.py builds ``native.c`` with: ``$CC``, else ``cc``."""
+    return _which(os.environ.get("CC", "cc"))
+
+
 def check_native(runtime: str, workload: Workload) -> None:
     """Skip a Python program with ``native`` phases where realpy.py cannot build
-    ``native.c`` (no C compiler: ``$CC``, else ``cc``)."""
+    ``native.c`` (no C compiler)."""
     native = any(NATIVE in template.kinds for template in workload.templates)
-    if native and runtime in ("asyncio", "threads") and \
-            shutil.which(os.environ.get("CC", "cc")) is None:
+    if native and runtime in ("asyncio", "threads") and c_compiler() is None:
         raise Skip("no C compiler for native phases (native.c): apt-get install gcc")
 
 
