@@ -72,6 +72,45 @@ What the OS layer models today:
   law from 20ms   54          70          140         387           91
   ==============  ==========  ==========  ==========  ============  ==========
 
+- ``signal_cost``: what waking a parked thread costs the thread that wakes it, which goes
+  on running: ``pthread_cond_signal``'s futex wake (on a VM an interrupt to the woken
+  thread's idle vCPU, dearer the longer it has been idle). Given as ``{length: law}``, by
+  how long the woken thread had been parked, as ``wake_latency``. Charged where a model's
+  running thread wakes a parked one and goes on computing: a GIL taker signalling the
+  dropper waiting on ``switch_cond`` (before its own work) and a GIL holder whose drop
+  wakes a waiter on its way into ``native`` code (``gil_threads``, and asyncio's loop with
+  Python code in its executor), a ``gil_threads`` spawn's ``submit`` and asyncio's
+  ``run_in_executor`` waking an idle pool thread, Go's ``newproc`` and a spinning M that
+  found work (``resetspinning``) starting an M (``wakep``: ``startm``'s ``notewakeup``),
+  a Tokio spawn and the last searching worker that found work unparking a worker
+  (``notify_parked``). It is the waker's overhead (the task it runs is charged). A waker
+  that parks or blocks next pays nothing in the model (its own wait covers it); other
+  wake-ups (Go's netpoll ``ready``, an executor job's self-pipe write) are not charged.
+  ``linux``: ``LINUX_SIGNAL_COST``, fitted to ``machine_delays.c``'s "signal_L" (the
+  signals of the ``wake_latency`` rounds: from locking the mutex to having unlocked it).
+  Took (us), measured and each law:
+
+  ==============  ==========  ==========  ==========  ============  ==========
+  parked          p10         p50         p90         p99           mean
+  ==============  ==========  ==========  ==========  ============  ==========
+  20us            1.1         6.2         10.0        14.5          5.4
+  200us           6.1         6.8         10.5        20.9          7.9
+  law from 20us   3.5         4.4         8.4         21.3          5.6
+  1ms             6.4         7.5         11.9        23.1          8.7
+  law from 1ms    6.4         7.6         11.9        23.1          8.7
+  2ms             6.8         8.2         13.7        25.7          9.6
+  law from 2ms    7.0         8.3         13.3        26.4          9.6
+  5ms             7.5         9.4         15.8        28.4          10.9
+  law from 5ms    7.9         9.3         14.9        29.7          10.8
+  10ms            8.3         11.1        18.7        32.3          12.6
+  law from 10ms   9.1         10.8        17.3        34.4          12.5
+  20ms            9.6         13.7        21.6        32.6          17.0
+  law from 20ms   11.1        12.9        19.6        35.8          14.6
+  ==============  ==========  ==========  ==========  ============  ==========
+
+  Three runs at a load average of 0.1-0.7, pooled (runs' p50s within 0.3 us of each
+  other up to 10 ms). After 20 us parked a tenth of the signals find the waiter not yet
+  asleep (about 1 us).
 - ``net_wake_latency``: a thread parked waiting on a socket (in ``epoll_wait`` or
   ``recv``: asyncio's loop, a thread per connection, Go's M in netpoll, the Tokio worker
   parked on the driver) runs after a draw from this distribution once readiness comes
@@ -215,6 +254,11 @@ LINUX_WAKE_LATENCY = {"20us": "pareto(20.1us, 3.59)", "200us": "pareto(35.8us, 2
                       "20ms": "pareto(91.5us, 2.29)"}
 # machine_delays.c "busy_late": 3 runs of 4,500 sleeps of 20 us beside a spinner, pooled
 LINUX_BUSY_TIMER_LATENESS = "pareto(63.4us, 32.07)"
+# machine_delays.c "signal_L" on the development machine, by time parked (the module's
+# docstring)
+LINUX_SIGNAL_COST = {"20us": "pareto(5.6us, 2.5)", "1ms": "pareto(8.7us, 3.52)",
+                     "2ms": "pareto(9.6us, 3.39)", "5ms": "pareto(10.8us, 3.4)",
+                     "10ms": "pareto(12.5us, 3.39)", "20ms": "pareto(14.6us, 3.86)"}
 LINUX_NET_WAKE_LATENCY = {"20us": "pareto(29.3us, 4.17)", "200us": "pareto(39.7us, 3.8)",
                           "1ms": "pareto(49.2us, 3.33)", "2ms": "pareto(56.8us, 3.11)",
                           "5ms": "pareto(77us, 3.34)", "10ms": "pareto(101.4us, 3.32)",
@@ -227,6 +271,7 @@ LINUX_MESSAGE_COSTS = {"asyncio_message_cost": "63us", "gil_threads_message_cost
 PROFILES: dict[str, dict[str, Any]] = {
     "linux": {"tick_origin": "random", "timer_lateness": LINUX_TIMER_LATENESS,
               "wake_latency": LINUX_WAKE_LATENCY, "net_wake_latency": LINUX_NET_WAKE_LATENCY,
+              "signal_cost": LINUX_SIGNAL_COST,
               # CPython 3.11.7 on the development machine (2 vCPU VM):
               # docs/runtime-notes/asyncio_costs.py, docs/runtime-notes/asyncio.md "Costs"
               "asyncio_iteration_cost": "1.35us", "asyncio_handle_cost": "800ns",
@@ -239,8 +284,7 @@ PROFILES: dict[str, dict[str, Any]] = {
               # machine_delays.c busy_late (the module's docstring)
               "busy_timer_lateness": LINUX_BUSY_TIMER_LATENESS},
     "ideal": {"tick_origin": 0, "timer_lateness": "0", "busy_timer_lateness": "0",
-              "wake_latency": "0",
-              "net_wake_latency": "0",
+              "wake_latency": "0", "net_wake_latency": "0", "signal_cost": "0",
               **dict.fromkeys(ASYNCIO_COSTS + MESSAGE_COSTS, "0"), "go_sysmon_round_cost": "0",
               "go_netpoll_entry": "0"},
 }
@@ -249,7 +293,8 @@ MAX_LAWS_BY_LENGTH = 16  # a law per length: at most this many lengths
 BY_LENGTH = {"timer_lateness": ("wait length", "wait lengths"),
              "busy_timer_lateness": ("wait length", "wait lengths"),
              "wake_latency": ("time parked", "times parked"),
-             "net_wake_latency": ("time parked", "times parked")}
+             "net_wake_latency": ("time parked", "times parked"),
+             "signal_cost": ("time parked", "times parked")}
 
 
 class Machine(StrictModel):
@@ -264,6 +309,8 @@ class Machine(StrictModel):
     busy_timer_lateness: Distribution | dict[int, Distribution] = Const(0)
     wake_latency: Distribution | dict[int, Distribution] = Const(0)  # (by time parked)
     net_wake_latency: Distribution | dict[int, Distribution] = Const(0)  # (by time parked)
+    # what waking a parked thread costs the waker (by the woken thread's time parked)
+    signal_cost: Distribution | dict[int, Distribution] = Const(0)
     # asyncio's own work, where a loop has a core to itself (AsyncioOptions: an option of
     # the same name without the prefix overrides it for one scheduler)
     asyncio_iteration_cost: Duration = 0
@@ -459,9 +506,9 @@ class Delays:
 
 class OS:
     """The operating system under one run: what a timed wait and a wake-up (by another
-    thread, or through a socket) cost."""
+    thread, or through a socket) cost, and what waking a thread costs the waker."""
 
-    __slots__ = ("timer_late", "wake", "net_wake", "_law", "_busy_law", "_rng")
+    __slots__ = ("timer_late", "wake", "net_wake", "signal", "_law", "_busy_law", "_rng")
 
     def __init__(self, machine: Machine, rng: np.random.Generator):
         # a stream each: how one is consumed (a model drawing ahead) leaves the others
@@ -473,6 +520,8 @@ class OS:
         # (by how long the woken thread had been parked: wake(parked), net_wake(parked))
         self.wake = Delays(machine.wake_latency, wake_rng)
         self.net_wake = Delays(machine.net_wake_latency, net_rng)
+        # (a child taken last: the streams above are as they were before it existed)
+        self.signal = Delays(machine.signal_cost, net_rng.spawn(1)[0])  # signal(parked)
         self._law, self._rng = machine.timer_lateness, rng
         self._busy_law = machine.busy_timer_lateness
 

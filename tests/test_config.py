@@ -205,6 +205,9 @@ BAD = [
      "the same time parked as 1000us (1ms)"),
     ("machine: {net_wake_latency: {0: 10us, 2ms: -1us}}", "machine.net_wake_latency.2ms: "
      "duration '-1us' is negative"),
+    ("machine: {signal_cost: {0: 5us, 5ms: nan}}", "machine.signal_cost.5ms: "),
+    ("machine: {signal_cost: {0: 5us, 1e400s: 1us}}", "machine.signal_cost.1e400s: a time "
+     "parked: "),
     ("machine: {tick_origin: -1ms}", "machine.tick_origin: duration '-1ms' is negative"),
     ("machine: {tick_origin: soon}", "machine.tick_origin: cannot read duration 'soon'"),
     ("horizon: 10", "horizon: duration 10 needs a unit"),
@@ -295,6 +298,7 @@ def test_the_machine_profile_fills_what_is_not_given(base):
                                         "os_time_slice": "3ms", "tick_origin": "300us",
                                         "timer_lateness": "0", "busy_timer_lateness": "0",
                                         "wake_latency": "0", "net_wake_latency": "0",
+                                        "signal_cost": "0",
                                         "asyncio_iteration_cost": "0",
                                         "asyncio_handle_cost": "0",
                                         "asyncio_step_overhead": "0", "asyncio_wake_cost": "0",

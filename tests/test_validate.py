@@ -625,17 +625,47 @@ def test_a_wake_up_is_written_as_a_law_per_time_parked(key: str, series: str,
                        else "# the same on one CPU (100, parked 0.5-1.5 ms, not used): ")
 
 
+def test_the_signals_cost_is_written_as_a_law_per_time_parked_when_measured(tmp_path: Path):
+    """signal_cost (machine_delays.c's signal_<ns> rows) is fitted as the wake-ups are and
+    written after net_wake_latency, with its groups' quantiles as comments; not measured
+    (the Python stand-in), it is left out and the profile takes linux's."""
+    found = fake_measured()
+    path = tmp_path / "m.yaml"
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
+    assert "signal_cost" not in path.read_text()
+    cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
+    assert str(cfg.machine.signal_cost) == str(Machine().signal_cost)
+    rng = np.random.default_rng(9)
+    found.signal = {length: calibrate._law(law).sample(rng, 300).astype(float) for length, law
+                    in {20_000: "pareto(6us, 3)", 200_000: "pareto(6.1us, 3)",
+                        5_000_000: "pareto(11us, 3.4)"}.items()}
+    fitted = calibrate.fit_lateness(found.signal)
+    assert [group for group, _ in fitted.values()] == [[20_000, 200_000], [5_000_000]]
+    calibrate.write_atomic(path, calibrate.profile_text(found, path.name))
+    text = path.read_text()
+    assert text.split("\nsignal_cost:\n")[1].splitlines()[:2] == [
+        f"  {format_duration(x)}: {spec}" for x, (_, spec) in fitted.items()]
+    assert text.index("# signal_cost, by time parked: ") < text.index("# net_wake_latency, ")
+    assert f"#   5ms: {calibrate._us(found.signal[5_000_000])}\n" in text
+    cfg = validate({**TINY, "machine": {"profile": "m.yaml"}}, base_dir=tmp_path)
+    assert {length: str(law) for length, law in cfg.machine.signal_cost.items()} == {
+        start: spec for start, (_, spec) in fitted.items()}
+
+
 def test_calibration_reads_the_series_by_length_from_the_programs_rows():
-    """late_<ns>, wake_<ns> and net_<ns> rows become series by length, shortest first;
-    net_same and round_cost are not lengths."""
+    """late_<ns>, wake_<ns>, signal_<ns> and net_<ns> rows become series by length,
+    shortest first; net_same and round_cost are not lengths."""
     samples = {"net_1000000": [5, 6], "net_same": [7], "net_20000": [3], "late_20000": [9],
-               "wake_2000000": [4], "wake_200000": [8, 1], "round_cost": [21_000]}
+               "wake_2000000": [4], "wake_200000": [8, 1], "round_cost": [21_000],
+               "signal_200000": [7_000]}
     net = calibrate._by_length(samples, "net_")
     assert list(net) == [20_000, 1_000_000]
     assert net[1_000_000].tolist() == [5.0, 6.0] and net[20_000].dtype == float
     assert list(calibrate._by_length(samples, "late_")) == [20_000]
     wake = calibrate._by_length(samples, "wake_")
     assert {x: v.tolist() for x, v in wake.items()} == {200_000: [8.0, 1.0], 2_000_000: [4.0]}
+    assert {x: v.tolist() for x, v in calibrate._by_length(samples, "signal_").items()} == {
+        200_000: [7_000.0]}
 
 
 def test_calibrate_writes_the_profile_a_config_then_uses(tmp_path: Path, monkeypatch,

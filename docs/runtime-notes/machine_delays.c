@@ -1,9 +1,10 @@
-/* How late the kernel ends a timed wait, and how long a woken thread takes to run: the
- * measurements behind the linux profile's timer_lateness, wake_latency and
- * net_wake_latency (sim/machine.py).
+/* How late the kernel ends a timed wait, how long a woken thread takes to run and what
+ * waking it costs the waker: the measurements behind the linux profile's timer_lateness,
+ * wake_latency, signal_cost and net_wake_latency (sim/machine.py).
  *
  *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
- *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar and
+ *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar
+ *                                        # wake-ups and their signals' costs,
  *                                        # 4,200 + 1,000 socket wake-ups, 9 round costs,
  *                                        # 4,500 sleeps beside a spinner;
  *                                        # about 70 s
@@ -20,6 +21,9 @@
  * the time from the stamp to the waiter running. 600 wake-ups of each of the sleeps'
  * lengths, in turn as they are (about 23 s). A CPU idle longer wakes later; a waiter free
  * to run on the signaller's CPU (neither pinned) wakes sooner, that CPU being awake.
+ * "signal_L": what each of those signals cost the signaller: the time from just before it
+ * locks the mutex to just after it unlocks it (pthread_cond_signal's futex wake; on a VM
+ * an interrupt to the waiter's idle vCPU, dearer the longer that vCPU has been idle).
  * "net_L": a wake-up through a socket, as a server's, after the receiver was parked L ns:
  * a thread on the first allowed CPU blocks in epoll_wait on a loopback TCP connection
  * (TCP_NODELAY), publishing its CLOCK_MONOTONIC time just before; the main thread, on the
@@ -66,7 +70,8 @@ static long now(void) {
 enum { SLEEPS = 600, NET_SAME = 1000 };  /* SLEEPS: of a length, also wake-ups */
 static const long lengths[] = {20000, 200000, 1000000, 2000000, 5000000, 10000000, 20000000};
 enum { LENGTHS = sizeof lengths / sizeof lengths[0] };
-static long wake[SLEEPS * LENGTHS], net[SLEEPS * LENGTHS], net_same[NET_SAME];
+static long wake[SLEEPS * LENGTHS], signals[SLEEPS * LENGTHS], net[SLEEPS * LENGTHS],
+    net_same[NET_SAME];
 
 static void pin(int cpu) {
     cpu_set_t set;
@@ -128,9 +133,10 @@ static void *wait_signals(void *arg) {
 
 /* ``count`` signals from ``signaller_cpu`` to a thread waiting on a condition variable on
  * ``waiter_cpu``, the i-th once the waiter has taken the last and has been parked
- * ``parked_for[i]`` ns; ``woken[i]`` from that signal's stamp to the waiter running */
+ * ``parked_for[i]`` ns; ``woken[i]`` from that signal's stamp to the waiter running,
+ * ``cost[i]`` the signaller's time from locking the mutex to having unlocked it */
 static void cond_wakes(int waiter_cpu, int signaller_cpu, int count, const long *parked_for,
-                       long *woken) {
+                       long *woken, long *cost) {
     struct waiter w = {.cpu = waiter_cpu, .count = count, .woken = woken,
                        .mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
                        .parked = -1};
@@ -141,11 +147,13 @@ static void cond_wakes(int waiter_cpu, int signaller_cpu, int count, const long 
     for (int i = 0; i < count; i++) {
         until_parked(&w.parked, i, spin);
         wait_until(atomic_load(&w.parked_at) + parked_for[i], spin);
+        long start = now();
         pthread_mutex_lock(&w.mutex);
         w.flag = 1;
         w.signalled_at = now();
         pthread_cond_signal(&w.cond);
         pthread_mutex_unlock(&w.mutex);
+        cost[i] = now() - start;
     }
     pthread_join(thread, NULL);
 }
@@ -290,11 +298,13 @@ int main(void) {
     for (int i = 0; i < NET_SAME; i++)  /* 0.5-1.5 ms, stepped */
         paced[i] = 500000 + (i * 337L) % 1000 * 1000;
     int waker = found > 1 ? cpus[1] : cpus[0];
-    cond_wakes(cpus[0], waker, SLEEPS * LENGTHS, parked_for, wake);
+    cond_wakes(cpus[0], waker, SLEEPS * LENGTHS, parked_for, wake, signals);
     net_wakes(cpus[0], waker, SLEEPS * LENGTHS, parked_for, net);
     net_wakes(cpus[0], cpus[0], NET_SAME, paced, net_same);
     for (int i = 0; i < SLEEPS * LENGTHS; i++)
         printf("wake_%ld,%ld\n", lengths[i % LENGTHS], wake[i]);
+    for (int i = 0; i < SLEEPS * LENGTHS; i++)
+        printf("signal_%ld,%ld\n", lengths[i % LENGTHS], signals[i]);
     for (int i = 0; i < SLEEPS * LENGTHS; i++)
         printf("net_%ld,%ld\n", lengths[i % LENGTHS], net[i]);
     for (int i = 0; i < NET_SAME; i++)

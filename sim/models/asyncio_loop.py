@@ -16,6 +16,8 @@ order):
    arrival) and ``wake_latency`` for an executor's result (the self-pipe, written by a
    thread of the same process), and its first work costs ``wake_cost`` more (cold caches).
    A loop that is running when the event comes pays neither: its next select finds it.
+   ``run_in_executor`` waking an idle executor thread costs the loop ``signal_cost`` (for
+   the time the thread was parked), paid with its next step (``Executor.submit``).
 4. ``_process_events``: readiness callbacks of ready fds join the ready deque.
 5. Timers whose ``when < now + clock_resolution`` join it.
 6. Exactly the ``ntodo = len(self._ready)`` handles present at that moment run; what they
@@ -185,26 +187,35 @@ class Executor:
         self.idle = [PyThread() if self.gil else Thread() for _ in range(size)]
         self.queue: deque[tuple[int, int, int, Loop]] = deque()
 
-    def submit(self, task: int, kind: int, work: int, loop: Loop) -> None:
+    def submit(self, task: int, kind: int, work: int, loop: Loop) -> int:
+        """``run_in_executor``: the job joins the queue; what waking an idle thread for it
+        cost the loop (OS: ``signal_cost``)."""
         rec = self.model.engine.rec
         rec.ready(task, self.model.engine.now, False)  # waiting for a worker thread
         self.queue.append((task, kind, work, loop))
-        self._start()
+        return self._start()
 
-    def _start(self, running: Thread | None = None) -> None:
+    def _start(self, running: Thread | None = None) -> int:
         """Idle threads take queued jobs. A thread parked in ``work_queue.get`` is woken by
         the queue's condition (``queue.SimpleQueue``): it starts ``wake_latency`` (for the
-        time it has been parked) later; ``running``, the thread that has just finished a
-        job, takes the next one at once."""
+        time it has been parked) later, and waking it costs the waker ``signal_cost`` (the
+        total is returned); ``running``, the thread that has just finished a job, takes the
+        next one at once."""
         engine = self.model.engine
+        cost = 0
         while self.idle and self.queue:
             thread = self.idle.pop()
             item = self.queue.popleft()
-            delay = 0 if thread is running else engine.os.wake(engine.now - thread.parked_at)
+            delay = 0
+            if thread is not running:
+                parked = engine.now - thread.parked_at
+                delay = engine.os.wake(parked)
+                cost += engine.os.signal(parked)
             if delay:
                 self.model.engine.after(delay, self._begin, (thread, item))
             else:
                 self._begin((thread, item))
+        return cost
 
     def _begin(self, job: tuple[Thread, tuple[int, int, int, Loop]]) -> None:
         """The thread returns from ``work_queue.get`` with its job and runs it."""
@@ -734,7 +745,8 @@ class Loop:
                 rec.carry(task, self.carried)
                 self.carried = -1
                 self._end_step(task)
-                self.executor.submit(task, kind, arg, self)
+                # OS: waking an idle worker for it costs the loop (with the next step)
+                self.unpaid += self.executor.submit(task, kind, arg, self)
                 return True
             if kind in BURSTS:  # Python code, or native code holding the loop's thread
                 if arg:

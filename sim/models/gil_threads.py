@@ -34,6 +34,12 @@ Where the machine (``sim/machine.py``, ``engine.os``) adds time, each marked ``O
   calls ``take_gil`` first takes it, and the signalled waiter then finds it held and
   starts a new full-interval wait (its saved ``switch_number`` the new one), as in
   ``ceval_gil.h``.
+- signal cost: waking a parked thread costs the waker ``signal(parked)`` of CPU, charged
+  where the waker goes on computing, as its task's overhead: the new holder that signals
+  ``switch_cond`` (``_ready``: before its own work), a holder whose ``drop_gil`` wakes a
+  waiter on its way into ``native`` code (``call``) and a spawn's ``submit`` that wakes an
+  idle worker (``GilThreads.spawn``). A dropper that waits on ``switch_cond`` or blocks
+  next pays nothing here (its own wait covers the cost).
 - net wake latency: a thread woken by readiness on its socket runs ``net_wake(parked)``
   after it, by how long it has been parked: one blocked in ``io`` (``_call``: the io's
   length), and the idle thread a request arrives for (``GilThreads.arrive``: a thread per
@@ -82,7 +88,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..machine import Delays
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_THREADS, Count, Duration
 from .base import Cores, Engine, MessageCost, Model, Thread
 
@@ -118,10 +124,11 @@ class PyThread(Thread):
     burst; ``then``: what it does next, holding the GIL; ``kind``, ``arg``, ``due``: the
     blocking call it makes, and when a sleep is due)."""
 
-    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due")
+    __slots__ = ("since", "wait", "left", "then", "kind", "arg", "due", "owed")
 
     def __init__(self, lane: str | None = None):
         super().__init__(lane)
+        self.owed = 0  # a signal's cost not yet paid (a thread on its own behalf: ``take``)
         self.since = 0
         self.wait: TimedWait | None = None
         self.left = 0
@@ -153,7 +160,7 @@ class Gil:
 
     __slots__ = ("engine", "rec", "cores", "interval", "fifo", "holder", "last_holder",
                  "switch_number", "held_since", "drop_request", "waiting", "switcher",
-                 "shared", "late", "wake", "net_wake", "lane")
+                 "shared", "late", "wake", "net_wake", "signal", "paid", "lane")
 
     def __init__(self, engine: Engine, cores: Cores, interval: int = DEFAULT_INTERVAL,
                  fifo: bool = True):
@@ -173,6 +180,8 @@ class Gil:
         self.late = engine.os.timer_late  # OS: a timed wait ends this late
         self.wake = engine.os.wake  # OS: a woken thread runs this late
         self.net_wake = engine.os.net_wake  # OS: a thread woken by its socket, this late
+        self.signal = engine.os.signal  # OS: what waking a parked thread costs the waker
+        self.paid = 0  # what the last drop_gil's signal cost the thread that dropped
         self.lane = "GIL"  # where its holds are recorded (Recorder.occupy)
 
     # --- what threads do --------------------------------------------------------------------
@@ -237,13 +246,13 @@ class Gil:
             self.cores.release(th)  # it will block
         if self.holder is not th:
             self._call(th)
-        elif not self.drop_request:  # drop_gil returns at once: the call, then the drop
-            self._call(th)
+        elif not self.drop_request and self.signal.zero:  # drop_gil returns at once: the
+            self._call(th)  # call, then the drop
             self.drop_gil(th, None)
         elif not self.drop_gil(th, self._call):  # FORCE_SWITCHING may hold it back
             self.rec.ready(task, now, False)  # (the call begins once the GIL changed hands)
-        else:
-            self._call(th)
+        else:  # OS: drop_gil's signal to a waiter costs the thread its time first
+            self._call(th, self.paid)
 
     # --- ceval_gil.h ------------------------------------------------------------------------
 
@@ -322,6 +331,7 @@ class Gil:
             self.switch_number += 1
         if self.switcher is not None:
             switcher, self.switcher = self.switcher, None
+            self._owe(th, self.signal(now - switcher[0].parked_at))
             if switcher[1] is None:
                 pass  # (it only blocks next: its waking up changes nothing here)
             elif self.wake.zero:
@@ -331,6 +341,18 @@ class Gil:
                                   switcher)
         self.drop_request = False
 
+    def _owe(self, th: PyThread, cost: int) -> None:
+        """OS: ``th``, the new holder, paid ``cost`` signalling ``switch_cond`` before its
+        own work: its task's overhead (a thread on its own behalf pays it with its next
+        work, ``GilLoopThread.compute``)."""
+        if not cost:
+            return
+        if th.task < 0:
+            th.owed += cost
+        else:
+            th.left += cost
+            self.rec.charge(th.task, cost)
+
     def drop_gil(self, th: PyThread, then) -> bool:
         """``drop_gil(tstate)``: unlock, signal one waiter. FORCE_SWITCHING: if a drop was
         requested and no thread has taken the GIL since, reset the request and wait on
@@ -338,7 +360,7 @@ class Gil:
         True: ``drop_gil`` has returned."""
         self.holder = None  # gil->locked = 0
         self.rec.occupy(self.lane, self.held_since, self.engine.now)
-        self._signal()  # COND_SIGNAL(gil->cond)
+        self.paid = self._signal()  # COND_SIGNAL(gil->cond)
         if self.drop_request and self.last_holder is th:
             self.drop_request = False  # RESET_GIL_DROP_REQUEST
             if self.shared:
@@ -348,27 +370,30 @@ class Gil:
             return False
         return True
 
-    def _signal(self) -> None:
+    def _signal(self) -> int:
         """``COND_SIGNAL(gil->cond)``: one thread in a timed wait (``wake_order`` picks it)
-        is woken; its wait ends (its timeout will not count). Nobody waits: nothing."""
+        is woken; its wait ends (its timeout will not count). What it cost the signaller
+        (OS: ``signal_cost``); nobody waits: nothing, free."""
         waiting = self.waiting
         if self.fifo:
             for th in waiting:
                 if th.wait is not None:
                     break
             else:
-                return
+                return 0
         else:
             asleep = [w for w in waiting if w.wait is not None]
             if not asleep:
-                return
+                return 0
             th = asleep[0] if len(asleep) == 1 else \
                 asleep[int(self.engine.rng.integers(len(asleep)))]
         th.wait = None
+        parked = self.engine.now - th.parked_at
         if self.wake.zero:
             self._signalled(th)
         else:  # OS: the signalled waiter runs wake latency later; the GIL is free meanwhile
-            self.engine.after(self.wake(self.engine.now - th.parked_at), self._signalled, th)
+            self.engine.after(self.wake(parked), self._signalled, th)
+        return self.signal(parked)
 
     def _switched(self, switcher: tuple[PyThread, object]) -> None:
         """The thread waiting on ``switch_cond`` runs: ``drop_gil`` returns. The trace
@@ -406,12 +431,16 @@ class Gil:
 
     # --- the calls around ------------------------------------------------------------------
 
-    def _call(self, th: PyThread) -> None:
-        """The call itself, after ``drop_gil`` returned: native code computes on a core;
-        a blocking call blocks, and its thread runs again when it returns."""
+    def _call(self, th: PyThread, owed: int = 0) -> None:
+        """The call itself, after ``drop_gil`` returned: native code computes on a core
+        (after ``owed``, what the drop's signal cost the thread: the task's overhead); a
+        blocking call blocks, and its thread runs again when it returns (a signal's cost
+        before it is not modelled: its thread is off the CPU soon after)."""
         task, kind, arg = th.task, th.kind, th.arg
         if kind == NATIVE:
-            self.cores.compute(th, task, arg, self._returned)
+            if owed:
+                self.rec.charge(task, owed)
+            self.cores.compute(th, task, arg + owed, self._returned)
             return
         now = self.engine.now
         self.rec.running(task, now)
@@ -538,6 +567,8 @@ class GilThreads(Model):
         gil = NoGil if options.free_threaded else Gil
         self.gil = gil(engine, self.cores, options.switch_interval, options.wake_order == "fifo")
         self.wake, self.net_wake = engine.os.wake, engine.os.net_wake
+        self.signal = engine.os.signal
+        self.owed = 0  # what a spawn's submit cost the spawning thread (spawn, _walk)
         self.idle = [PyThread(f"thread {i}") for i in reversed(range(options.threads))]
         self.queue: deque[int] = deque()  # ThreadPoolExecutor._work_queue
 
@@ -549,7 +580,10 @@ class GilThreads(Model):
 
     def spawn(self, parent: int, child: int) -> None:
         """``submit`` from a running thread: the worker blocked in ``work_queue.get`` is
-        woken by its condition (``wake_latency``)."""
+        woken by its condition (``wake_latency``), which costs the spawning thread
+        ``signal_cost`` (OS) before its next phase (``_walk``)."""
+        if self.idle:
+            self.owed = self.signal(self.engine.now - self.idle[-1].parked_at)
         self._submit(child, self.wake)
 
     def _submit(self, task: int, wake: Delays) -> None:
@@ -591,6 +625,11 @@ class GilThreads(Model):
             elif kind == YIELD:
                 if gil.yield_(th, self._walk):
                     return
+            elif kind == SPAWN and self.owed:  # OS: waking the pool's worker cost this
+                owed, self.owed = self.owed, 0  # thread its time (the task's overhead)
+                engine.rec.charge(task, owed)
+                gil.run(th, task, owed, self._walk)
+                return
             elif kind == DONE:  # (the thread holds the GIL and a core: the task is running)
                 engine.finish(task)
                 if not self.queue:  # the worker blocks in work_queue.get: GIL released
@@ -623,9 +662,16 @@ class GilLoopThread:
         self.thread = PyThread()
 
     def compute(self, thread: Thread, task: int, work: int, done) -> None:
-        """Python work on the loop (a step's overhead, a ``cpu`` phase): with the GIL."""
-        self.thread.lane = thread.lane  # the loop's name on the timeline (--trace)
-        self.gil.run(self.thread, task, work, done)
+        """Python work on the loop (a step's overhead, a ``cpu`` phase): with the GIL, after
+        what the loop owes for signalling ``switch_cond`` when it took the GIL for itself
+        (``Gil._owe``: this task's overhead)."""
+        mine = self.thread
+        mine.lane = thread.lane  # the loop's name on the timeline (--trace)
+        if mine.owed:
+            owed, mine.owed = mine.owed, 0
+            self.engine.rec.charge(task, owed)
+            work += owed
+        self.gil.run(mine, task, work, done)
 
     def native(self, thread: Thread, task: int, work: int, done) -> None:
         """A ``native`` phase on the loop: the GIL released around it, taken back after."""

@@ -36,7 +36,9 @@ thread woken by another runs after a draw of ``machine.wake_latency`` (``startm`
 ``notewakeup(&sched.sysmonnote)`` of a deep-sleeping sysmon), and the M blocked in
 ``epoll_wait`` runs a draw of ``machine.net_wake_latency`` after readiness on a socket
 (an ``io`` completion, a connection) wakes it; readiness that finds every P busy waits
-for a poll and pays none. ``preemptM``'s signal
+for a poll and pays none. Starting an M (``wakep``) from ``newproc`` or from a spinning M
+that found work (``resetspinning``) costs the waking M a draw of ``machine.signal_cost``
+(the futex wake of ``notewakeup``), before its G goes on: the G's overhead. ``preemptM``'s signal
 (signal_unix.go: ``tgkill`` SIGURG, one pending per M) to an M that waits for a core stays
 pending and is taken when the OS next runs the M (``GoCores``), as the kernel delivers it.
 
@@ -470,7 +472,7 @@ class GoModel(Model):
                  "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
                  "sleep_until", "sleep_from", "m_stopped_at", "sm_at", "sm_gen", "dirty",
                  "limit", "nsys", "poll_at", "poll_gen", "resolution", "entry", "poll_until",
-                 "poll_timer", "arrival_wake")
+                 "poll_timer", "arrival_wake", "owed")
     Options = GoOptions
     pulls_arrivals = True  # connections wait in the netpoller until someone polls
 
@@ -519,6 +521,7 @@ class GoModel(Model):
         self.nocheck = -1  # the round that ends a deep sleep skips the all-idle check
         self.sleep_from = 0  # when it began (its thread parked on sched.sysmonnote)
         self.m_stopped_at = 0  # when an M last stopped (stopm: parked on its note)
+        self.owed = 0  # what a spawn's notewakeup cost the spawning M (spawn, _advance)
         self.sleep_until = -1  # sysmon's deep sleep (sysmonwait) lasts until
         self.sm_at, self.sm_gen = FOREVER, 0
         self.dirty = False  # something may have moved sysmon's next act earlier
@@ -558,9 +561,13 @@ class GoModel(Model):
         self._plan()
 
     def spawn(self, parent: int, child: int) -> None:
-        """proc.go:newproc: ``runqput(pp, newg, true)`` then ``wakep()``."""
+        """proc.go:newproc: ``runqput(pp, newg, true)`` then ``wakep()``. OS: an M that
+        ``wakep`` starts is woken by ``notewakeup`` (a futex wake), which costs the spawning
+        G's M ``signal_cost`` before the G goes on (``_advance``)."""
         self._runqput(self.cur_p, child, True)
-        self._wakep()
+        parked = self.engine.now - self.m_stopped_at
+        if self._wakep():
+            self.owed = self.os.signal(parked)
 
     def _io_ready(self, g: int) -> None:
         now = self.engine.now
@@ -748,7 +755,9 @@ class GoModel(Model):
                 p.spinning = False
                 self.nmspinning -= 1
                 if found is not None:
-                    self._wakep()
+                    parked = self.engine.now - self.m_stopped_at
+                    if self._wakep():  # OS: notewakeup costs this M before the G runs
+                        self._owe(found[0], self.os.signal(parked))
             if found is None:
                 self._idle(p)
                 return
@@ -917,6 +926,11 @@ class GoModel(Model):
             elif kind == SPAWN:
                 self.cur_p = p  # newproc puts the child on the spawner's P
                 engine.spawn(g, arg, now)
+                if self.owed:  # OS: waking an M cost this M its time (the G's overhead)
+                    owed, self.owed = self.owed, 0
+                    rec.charge(g, owed)
+                    self._compute(p, g, owed)
+                    return True
 
     def _compute(self, p: P, g: int, work: int) -> None:
         """The P's M runs ``work`` ns of ``g``'s cpu (then ``_burst_done``)."""
@@ -1063,11 +1077,20 @@ class GoModel(Model):
         now = self.engine.now
         self.engine.after(self.os.wake(now - self.m_stopped_at), self._mstart, p)
 
-    def _wakep(self) -> None:
-        """proc.go:wakep: one spinning M at a time, only if a P is idle."""
+    def _owe(self, g: int, cost: int) -> None:
+        """``g``'s M spends ``cost`` (waking another M) before it runs ``g``: a burst of
+        the G's overhead ahead of what it has left (``_execute``)."""
+        if cost:
+            self.rec.charge(g, cost)
+            self.resume[g] += cost
+
+    def _wakep(self) -> bool:
+        """proc.go:wakep: one spinning M at a time, only if a P is idle (True: an M was
+        started)."""
         if self.nmspinning or not self.pidle:
-            return
+            return False
         self._startm(self._pidleget(), True)
+        return True
 
     def _handoffp(self, p: P) -> None:
         """proc.go:handoffp (its last-P-and-nobody-polling case cannot arise here: an idle

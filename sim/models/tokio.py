@@ -46,9 +46,11 @@ tick wakes ``timer_lateness`` late when that timeout ends the park; a worker unp
 another (``Unparker::unpark``: its condvar or the driver's waker) and an idle
 ``spawn_blocking`` thread signalled by ``notify_one`` run ``wake_latency`` after the
 wake-up; the worker parked in epoll runs ``net_wake_latency`` after readiness on a socket
-(an ``io`` completion, a connection) wakes it. A zero-timeout driver poll (maintenance,
-``park_yield``) never sleeps, so it is never late, and readiness that comes while the
-driver's holder runs waits for its next poll at no extra cost.
+(an ``io`` completion, a connection) wakes it. A spawn that unparks a worker, and the last
+searching worker that found work unparking another (``notify_parked``), cost the waking
+worker ``signal_cost`` (the task's overhead) before its task goes on. A zero-timeout
+driver poll (maintenance, ``park_yield``) never sleeps, so it is never late, and readiness
+that comes while the driver's holder runs waits for its next poll at no extra cost.
 
 Not modelled: thread creation and scheduler CPU costs (all zero), ``block_in_place``, the
 unstable eager driver hand-off, the ``#[tokio::main]`` thread's own wake-up before it
@@ -72,7 +74,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..machine import tick_origin
-from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, YIELD
+from ..phases import BLOCK, CPU, DONE, IO, NATIVE, SLEEP, SPAWN, YIELD
 from ..schema import MAX_CORES, MAX_QUEUE, MAX_THREADS, MAX_TICKS, Count, Duration
 from .base import Cores, Engine, MessageCost, Model, Thread
 from .offload import offload_flags, offloads_kinds, offloads_next
@@ -387,7 +389,7 @@ class TokioModel(Model):
                  "inject", "idle", "time", "driver", "owes", "replay", "cur", "active",
                  "peak", "random", "direct", "late", "wake", "net_wake", "coop_wake",
                  "inject_batch",
-                 "eager", "flagged", "hands_off")
+                 "eager", "flagged", "hands_off", "signal", "owed")
     Options = TokioOptions
     # The fast path ``direct``: with no more workers than cores a burst is one timer and
     # ``Cores`` is never asked. False runs every burst through ``Cores`` (the plain
@@ -442,9 +444,11 @@ class TokioModel(Model):
                        and not offloads_kinds(engine.workload.templates, (CPU, NATIVE)))
         # the OS (sim/machine.py): a driver park that ends by its timeout is late by
         # late(); a thread unparked by another runs after wake(), one handed readiness on
-        # a socket after net_wake(time parked)
+        # a socket after net_wake(time parked); unparking one costs the waker signal()
         self.late = engine.os.timer_late
         self.wake, self.net_wake = engine.os.wake, engine.os.net_wake
+        self.signal = engine.os.signal
+        self.owed = 0  # what a spawn's unpark cost the spawning worker (spawn, _poll)
         for w in self.workers:
             w.lifo_enabled = self.lifo_on
             w.resume = lambda _x=None, w=w: self._resume(w)
@@ -460,8 +464,13 @@ class TokioModel(Model):
             self._request_wake(driver.holder, through_socket=True)
 
     def spawn(self, parent: int, child: int) -> None:
-        """``tokio::spawn`` from a running task: ``schedule_local`` on its worker."""
-        self._schedule_local(self.cur, child)
+        """``tokio::spawn`` from a running task: ``schedule_local`` on its worker. OS: a
+        parked worker it unparks (``notify_parked``: a condvar signal, or the driver's
+        waker) costs the spawning worker ``signal_cost`` before the task goes on
+        (``_poll``)."""
+        woken = self._schedule_local(self.cur, child)
+        if woken is not None:
+            self.owed = self.signal(self.engine.now - woken.thread.parked_at)
 
     def _io_ready(self, task: int) -> None:
         now = self.engine.now
@@ -507,10 +516,10 @@ class TokioModel(Model):
             w.searching = False
             idle = self.idle
             if idle.transition_worker_from_searching() and idle.num_unparked < self.n:
-                self._notify()
+                self._unpark_before(task)
         if w.drove and self.eager:  # hand the driver off: a parked sibling may take it
             w.drove = False
-            self._notify()
+            self._unpark_before(task)
         w.polled += 1
         w.budget = self.budget
         w.lifo_polls = 0
@@ -625,6 +634,16 @@ class TokioModel(Model):
         self.rec.ready(w.current, returned, True)
         self._resume(w)
 
+    def _burst(self, w: Worker, task: int, work: int) -> None:
+        """``work`` ns of the task on the worker's thread, then ``_resume``: one timer
+        (``direct``) or through ``Cores``."""
+        if self.direct:
+            w.thread.seg_start = self.engine.now
+            w.thread.pending = True
+            self.engine.after(work, self._burst_end, w)
+        else:
+            self.cores.compute(w.thread, task, work, w.resume)
+
     def _burst_end(self, w: Worker) -> None:
         """A burst's end without ``Cores`` (``direct``): its busy span, then ``_resume``."""
         w.thread.pending = False
@@ -646,6 +665,12 @@ class TokioModel(Model):
             # (else ``Cores.compute`` records it as the worker's thread gets a core)
         w.current = task
         self.cur = w
+        if self.owed:  # OS: unparking a sibling cost the worker its time before this poll
+            owed, self.owed = self.owed, 0
+            if carried < 0:  # (not modelled before a poll that only hands a phase over)
+                rec.charge(task, owed)
+                self._burst(w, task, owed)
+                return HELD
         if self.owes[task]:  # the awaited op is ready: poll_proceed spends one unit
             self.owes[task] = 0
             w.budget -= 1
@@ -667,12 +692,7 @@ class TokioModel(Model):
                 return RETURNED
             if kind == CPU or (kind == NATIVE and NATIVE not in self.offload):
                 if arg:
-                    if self.direct:
-                        w.thread.seg_start = now
-                        w.thread.pending = True
-                        engine.after(arg, self._burst_end, w)
-                    else:
-                        self.cores.compute(w.thread, task, arg, w.resume)
+                    self._burst(w, task, arg)
                     return HELD
             elif kind == DONE:
                 engine.finish(task)
@@ -725,22 +745,26 @@ class TokioModel(Model):
                     self.cores.release(w.thread)
                 engine.after(woken, self._returned, (w, now + arg))
                 return HELD
-            # SPAWN: spawn() has already scheduled the child
+            elif kind == SPAWN and self.owed:  # (spawn() has scheduled the child) OS:
+                owed, self.owed = self.owed, 0  # unparking a worker cost this one its time
+                rec.charge(task, owed)
+                self._burst(w, task, owed)
+                return HELD
 
     # --- scheduling -------------------------------------------------------------------------
 
-    def _schedule_local(self, w: Worker, task: int) -> None:
+    def _schedule_local(self, w: Worker, task: int) -> Worker | None:
         """``Handle::schedule_local``: into the LIFO slot; a displaced occupant goes to the
-        queue and wakes a sibling, unless the worker is inside park (notify deferred)."""
+        queue and wakes a sibling, unless the worker is inside park (notify deferred). The
+        parked worker it woke, if any."""
         if w.lifo_enabled:
             prev = w.lifo
             w.lifo = task
             if prev < 0:
-                return
+                return None
             task = prev
         self._push_back(w, task)
-        if not w.in_park:
-            self._notify()
+        return None if w.in_park else self._notify()
 
     def _push_back(self, w: Worker, task: int) -> None:
         """``push_back_or_overflow``: a full queue sends its newest half and the task to
@@ -762,15 +786,25 @@ class TokioModel(Model):
 
     # --- idle.rs ----------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        """``notify_parked``: unpark the latest sleeper, unless a worker is searching."""
+    def _unpark_before(self, task: int) -> None:
+        """``notify_parked`` by a worker about to poll ``task``: OS: unparking a sibling
+        costs it ``signal_cost`` first (the task's overhead, paid as its poll begins)."""
+        woken = self._notify()
+        if woken is not None:
+            self.owed += self.signal(self.engine.now - woken.thread.parked_at)
+
+    def _notify(self) -> Worker | None:
+        """``notify_parked``: unpark the latest sleeper, unless a worker is searching. The
+        worker it woke from a park (blocked), if any."""
         index = self.idle.worker_to_notify()
         if index < 0:
-            return
+            return None
         w = self.workers[index]
         w.state = NOTIFIED  # Unparker::unpark (MT/park.rs): a sleeping worker wakes
-        if w.blocked:
-            self._request_wake(w)
+        if not w.blocked:
+            return None
+        self._request_wake(w)
+        return w
 
     def _to_parked(self, w: Worker) -> bool:
         """``transition_to_parked`` (False: local work, the worker stays up); the last

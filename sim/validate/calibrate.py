@@ -1,10 +1,12 @@
 """This machine measured once and written as a machine profile (``--calibrate --write``).
 
-What the OS adds (``timer_lateness``, ``wake_latency``, ``net_wake_latency``) is measured
-the way the built-in ``linux`` profile was: ``docs/runtime-notes/machine_delays.c`` (600
-``nanosleep``\\ s of each of 20 us, 200 us, 1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about
-23 s; 600 condvar signals to a thread waiting on one CPU, by a signaller spinning on
-another, after the thread was parked each of the same lengths, in turn, about 23 s; 600
+What the OS adds (``timer_lateness``, ``wake_latency``, ``signal_cost``,
+``net_wake_latency``) is measured the way the built-in ``linux`` profile was:
+``docs/runtime-notes/machine_delays.c`` (600 ``nanosleep``\\ s of each of 20 us, 200 us,
+1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about 23 s; 600 condvar signals to a thread
+waiting on one CPU, by a signaller spinning on another, after the thread was parked each
+of the same lengths, in turn, about 23 s, timing the wake-up and what the signal cost the
+signaller (``signal_cost``: the Python stand-in does not measure it); 600
 wake-ups through a loopback TCP socket of a thread blocked in ``epoll_wait`` on one CPU, by
 a sender on another, after it was parked each of those lengths, about 24 s; and 1,000 with
 both on one CPU, reported only), built with ``cc`` when there is one, else its Python
@@ -18,12 +20,12 @@ is L a / (a - 1); a shape of 2 or less (infinite variance) is bounded by the lar
 
 A timed wait ends later the longer it lasts, and a thread woken by a condvar or through its
 socket runs later the longer it had been parked (a CPU idle longer wakes more slowly), so
-``timer_lateness`` is a law per wait length and ``wake_latency`` and ``net_wake_latency``
-laws per time parked (``{length: law}``), fitted alike (``fit_lateness``): each length's
-samples are fitted on their own, and neighbouring lengths whose samples' p50 and p90 are
-within 10 % of each other (``CLOSE``) share one law fitted to their samples together, keyed
-by the shorter length (a length between two keys takes the shorter key's law, the
-shortest's below it).
+``timer_lateness`` is a law per wait length and ``wake_latency``, ``signal_cost`` and
+``net_wake_latency`` laws per time parked (``{length: law}``), fitted alike
+(``fit_lateness``): each length's samples are fitted on their own, and neighbouring
+lengths whose samples' p50 and p90 are within 10 % of each other (``CLOSE``) share one
+law fitted to their samples together, keyed by the shorter length (a length between two
+keys takes the shorter key's law, the shortest's below it).
 
 The wake-ups' outliers are mostly the scheduler's tick (``CONFIG_HZ=250``: up to 4 ms),
 when the woken thread's CPU runs another process that the thread must wait out;
@@ -93,6 +95,9 @@ class Measured:
     # socket message that makes up the difference; asyncio's also the burst probe's drain
     # and the cost per message to a loop that did not park (harness.measure_message_costs)
     messages: dict[str, dict[str, float]] = field(default_factory=dict)
+    # by time parked (ns): what each condvar signal cost the signaller (machine_delays.c
+    # "signal_L"; empty: not measured, as by the Python stand-in)
+    signal: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 def _delays_program(tools: Toolchains, scratch: Path) -> tuple[list[str], str]:
@@ -127,7 +132,8 @@ def measure(tools: Toolchains, log: Callable[[str], None] = print) -> Measured:
     return Measured(_by_length(samples, "late_"), _by_length(samples, "wake_"),
                     _by_length(samples, "net_"), np.array(samples["net_same"], dtype=float),
                     costs, source, np.array(samples["round_cost"], dtype=float),
-                    np.array(samples["busy_late"], dtype=float))
+                    np.array(samples["busy_late"], dtype=float),
+                    signal=_by_length(samples, "signal_"))
 
 
 def _by_length(samples: dict[str, list[int]], prefix: str) -> dict[int, np.ndarray]:
@@ -268,6 +274,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# {', '.join(format_duration(x) for x in found.wake)} in turn, the signaller "
         "spinning on another CPU; a wake-up after parked T takes",
         *_by_parked_comments(found.wake, wake),
+        *_signal_comments(found.signal),
         f"# net_wake_latency, by time parked: {len(found.net[min(found.net)])} wake-ups "
         f"through loopback TCP after the receiver (in epoll_wait) was parked each of",
         f"# {', '.join(format_duration(x) for x in found.net)} in turn, the sender on "
@@ -281,6 +288,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *_by_length_key("timer_lateness", lateness),
         *_by_length_key("wake_latency", wake),
         *_by_length_key("net_wake_latency", net),
+        *(_by_length_key("signal_cost", fit_lateness(found.signal)) if found.signal else []),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
         *_round_cost_lines(found.round_cost),
@@ -288,6 +296,18 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *_message_lines(found.messages),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _signal_comments(samples: dict[int, np.ndarray]) -> list[str]:
+    """The comments on ``signal_cost`` (a law per time parked, the waker's cost of those
+    condvar wake-ups); nothing when it was not measured (the profile then takes
+    ``linux``'s)."""
+    if not samples:
+        return []
+    return ["# signal_cost, by time parked: what each of those signals cost the signaller "
+            "(locking the mutex to having unlocked it);",
+            "# a signal to a thread parked T takes",
+            *_group_comments(samples, fit_lateness(samples))]
 
 
 def _round_cost_lines(samples: np.ndarray) -> list[str]:
@@ -374,6 +394,7 @@ def summary(found: Measured) -> str:
 
     return json.dumps({"timer_lateness_us": by_length(found.late),
                        "wake_latency_us": by_length(found.wake),
+                       "signal_cost_us": by_length(found.signal),
                        "net_wake_latency_us": by_length(found.net),
                        "net_wake_same_cpu_us": _us(found.net_same),
                        "usleep_20us_us": _us(found.late[SHORT_SLEEP]),
