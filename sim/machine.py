@@ -16,7 +16,7 @@ What the OS layer models today:
   with the wait (a CPU idle longer wakes more slowly). ``linux``: ``LINUX_TIMER_LATENESS``,
   a Pareto law per length (never under 69 us: the slack is a floor), fitted as
   ``python -m sim.validate --calibrate`` fits them to C ``nanosleep`` on the development
-  machine (2 vCPU VM, ``docs/runtime-notes/machine_delays.c``: 600 sleeps of each of 20
+  machine (2 vCPU VM, ``sim/validate/machine_delays.c``: 600 sleeps of each of 20
   us, 200 us, 1, 2, 5, 10 and 20 ms in turn, 3 runs at a load average of 0.5-0.9, pooled).
   Late by (us), measured at each length, and each law (its draws):
 
@@ -49,7 +49,7 @@ What the OS layer models today:
   CPU, from a thread on the second that spins until the waiter has been parked that long
   and spins on after it (as a GIL holder or a Go or Tokio worker that wakes another goes
   on computing; a signaller that slept instead would let the kernel run the waiter on its
-  own, awake CPU: p50 13 us). ``docs/runtime-notes/machine_delays.c``: 600 wake-ups after
+  own, awake CPU: p50 13 us). ``sim/validate/machine_delays.c``: 600 wake-ups after
   each of 20 us to 20 ms parked, in turn; 3 quiet runs, pooled (0.2-0.6 % over 1 ms).
   Took (us), measured and each law:
 
@@ -123,7 +123,7 @@ What the OS layer models today:
   Pareto law per time parked fitted to a C loopback TCP write (TCP_NODELAY) from one CPU
   to a thread blocked in ``epoll_wait`` on the other, as ``python -m sim.validate``'s load
   generator and server are placed, the sender spinning until the receiver has been parked
-  that long (``docs/runtime-notes/machine_delays.c``: 600 wake-ups after each of 20 us to
+  that long (``sim/validate/machine_delays.c``: 600 wake-ups after each of 20 us to
   20 ms parked, in turn; 3 runs on the development machine at a load average of 0.2-0.5,
   pooled; 0.3-0.4 % took over 1 ms, other load). Took (us), measured and each law:
 

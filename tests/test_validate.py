@@ -82,6 +82,30 @@ def as_real_output(tasks: pd.DataFrame, wakeups: pd.DataFrame) -> list[dict]:
     return out
 
 
+def test_every_program_validation_builds_is_installed_with_the_package():
+    """The C, Go and Rust sources beside sim/validate's modules (what it builds and runs:
+    machine_delays.c, native.c, the Go and Tokio programs) are package data, so an
+    installed sim (a wheel, not a checkout) has them: every file of the package that is not
+    Python matches pyproject.toml's package-data patterns."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    root = Path(__file__).resolve().parents[1]
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = data["tool"]["setuptools"]["package-data"]
+    package = root / "sim"
+    others = sorted(path for path in package.rglob("*") if path.is_file()
+                    and path.suffix not in (".py", ".pyc") and "__pycache__" not in path.parts)
+    assert {calibrate.C_SOURCE, runners.HERE / "native.c", runners.HERE / "go" / "main.go",
+            runners.HERE / "tokio" / "Cargo.toml"} <= set(others)
+    for path in others:
+        name = ".".join(path.parent.relative_to(root).parts)
+        owner = next(pkg for pkg in sorted(patterns, key=len, reverse=True)
+                     if name == pkg or name.startswith(pkg + "."))
+        inside = path.relative_to(root / owner.replace(".", "/")).as_posix()
+        assert any(fnmatch(inside, pattern) for pattern in patterns[owner]), inside
+
+
 def test_real_output_gives_the_simulators_figures():
     """The same timings give the same figures on both sides (one metrics code path), and
     those figures are the ones a direct computation on the timings gives."""

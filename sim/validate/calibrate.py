@@ -2,7 +2,7 @@
 
 What the OS adds (``timer_lateness``, ``wake_latency``, ``signal_cost``,
 ``net_wake_latency``) is measured the way the built-in ``linux`` profile was:
-``docs/runtime-notes/machine_delays.c`` (600 ``nanosleep``\\ s of each of 20 us, 200 us,
+``sim/validate/machine_delays.c`` (600 ``nanosleep``\\ s of each of 20 us, 200 us,
 1 ms, 2 ms, 5 ms, 10 ms and 20 ms in turn, about 23 s; 600 condvar signals to a thread
 waiting on one CPU, by a signaller spinning on another, after the thread was parked each
 of the same lengths, in turn, about 23 s, timing the wake-up and what the signal cost the
@@ -69,7 +69,7 @@ from . import runners
 from .runners import Toolchains
 
 QUANTILES = (0.10, 0.25, 0.50, 0.75, 0.90, 0.99)
-C_SOURCE = Path(__file__).parents[2] / "docs" / "runtime-notes" / "machine_delays.c"
+C_SOURCE = Path(__file__).parent / "machine_delays.c"
 PROBE = Path(__file__).parent / "probe.py"
 SHORT_SLEEP = 20_000  # ns: Go's sysmon usleep(20), machine_delays' shortest sleep
 CLOSE = 0.10  # neighbouring lengths share a law when their p50s and p90s are this close

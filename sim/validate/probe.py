@@ -8,7 +8,7 @@ Run as a script, like ``realpy.py`` (only the standard library in the measured p
                              # (1,000)
     python probe.py asyncio  # one JSON line: asyncio's loop costs, the lost-core gaps
 
-``delays`` is the Python stand-in for ``docs/runtime-notes/machine_delays.c`` (used when no
+``delays`` is the Python stand-in for ``sim/validate/machine_delays.c`` (used when no
 C compiler is found), same method and output: ``time.sleep`` of 20 us, 200 us, 1 ms, 2 ms,
 5 ms, 10 ms and 20 ms in turn (600 of each), a ``threading.Condition`` signalled to a
 thread waiting on another CPU, and a stamp written on loopback TCP to a thread blocked in

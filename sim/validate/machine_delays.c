@@ -2,7 +2,7 @@
  * waking it costs the waker: the measurements behind the linux profile's timer_lateness,
  * wake_latency, signal_cost and net_wake_latency (sim/machine.py).
  *
- *   gcc -O2 -pthread docs/runtime-notes/machine_delays.c -o /tmp/machine_delays
+ *   gcc -O2 -pthread sim/validate/machine_delays.c -o /tmp/machine_delays
  *   /tmp/machine_delays > delays.csv     # kind,ns: 4,200 sleeps, 4,200 condvar
  *                                        # wake-ups and their signals' costs,
  *                                        # 4,200 + 1,000 socket wake-ups, 9 round costs,
