@@ -204,8 +204,9 @@ What the OS layer models today:
   170-190 us late, p50, 2 ms + 2 us about 90 us).
 - ``asyncio_busy_message_cost``: asyncio's cost for a message its loop reads without
   having parked before it (a queue's drain; ``asyncio_message_cost`` is the first after a
-  select that slept). Measured by ``--calibrate`` from 60 requests sent at once (the
-  drain's end, real against simulated without the costs, over its 120 messages).
+  select that slept). Measured by ``--calibrate`` from five bursts of 60 requests sent at
+  once (a burst's drain, real against simulated without the costs, the median over the
+  bursts and 9 real runs, over its 120 messages).
   ``linux``: 43.5 us, the median of three calibrations (38.0, 43.5, 62.8 us).
 
 A profile is ``linux``, ``ideal`` or a YAML file of these keys (``profile: machine.yaml``,

@@ -729,9 +729,10 @@ def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_mes
     """The probes' real runs replaced. Light load: every request ends 100 us after its
     phases would (arrival plus demand), and on a profile that adds nothing the simulator
     gives each 0 beyond them (the light load rarely queues: the median is 0), so the cost
-    is 50 us over the request's two messages. asyncio's burst: the real drain ends 3.6 ms
-    after the simulated one, 30 us over each of its 120 messages, so a loop that did not
-    park pays 30 us a message. A runtime that cannot be run is left out."""
+    is 50 us over the request's two messages. asyncio's bursts: the real drains end 3.6 ms
+    after the simulated one (the median of five: two 3.6, one 1 ms sooner, one 1 ms and
+    one 5 ms later), 30 us over each of its 120 messages, so a loop that did not park
+    pays 30 us a message. A runtime that cannot be run is left out."""
     profile = tmp_path / "quiet.yaml"
     profile.write_text("".join(f"{key}: 0\n" for key in (
         "timer_lateness", "wake_latency", "net_wake_latency", "asyncio_iteration_cost",
@@ -743,14 +744,21 @@ def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_mes
     assert options.message_cost == options.busy_message_cost_on(cfg.machine) == 0
     burst = harness.burst_probe(scenario, profile)
     burst_workload = generate(burst, burst.seed)
-    assert burst_workload.n == harness.BURST and set(burst_workload.arrival) == {100 * MS}
-    drain = simulate_tables(burst, burst_workload, "asyncio", burst.seed)[1]
-    drain_end = int(drain["finish_ns"].max()) + 2 * harness.BURST * 30 * US
+    starts = [(100 + harness.BURST_GAP_MS * i) * MS for i in range(harness.BURSTS)]
+    assert burst_workload.n == harness.BURST * harness.BURSTS
+    assert sorted(set(burst_workload.arrival)) == starts
+    drains = simulate_tables(burst, burst_workload, "asyncio", burst.seed)[1].groupby(
+        "class")["finish_ns"].max().to_numpy() - starts
+    assert len(set(drains)) == 1  # (on a profile that adds nothing every burst drains alike)
+    real_drains = drains[0] + 2 * harness.BURST * 30 * US + np.array([0, 0, -1, 1, 5]) * MS
 
     def records(workload):
-        if workload.n == harness.BURST:  # the burst: every request ends with the drain
-            return [{"kind": "task", "id": i, "arrival": 100 * MS, "start": 100 * MS,
-                     "finish": drain_end} for i in range(workload.n)]
+        if workload.n == harness.BURST * harness.BURSTS:  # every request ends with its
+            return [{"kind": "task", "id": i, "arrival": int(workload.arrival[i]),  # burst
+                     "start": int(workload.arrival[i]),
+                     "finish": int(workload.arrival[i]) + int(
+                         real_drains[starts.index(workload.arrival[i])])}
+                    for i in range(workload.n)]
         return [{"kind": "task", "id": i, "arrival": int(workload.arrival[i]),
                  "start": int(workload.arrival[i]),
                  "finish": int(workload.arrival[i] + workload.demand[i]) + 100_000}
@@ -770,8 +778,8 @@ def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_mes
     assert sorted(costs) == ["asyncio", "gil_threads"]
     assert costs["asyncio"] == pytest.approx({
         "real": 100_000.0, "simulated": 0.0, "cost": 50_000.0, "burst": harness.BURST,
-        "burst_real": drain_end - 100 * MS,
-        "burst_simulated": drain_end - 100 * MS - 3_600_000, "busy": 30_000.0})
+        "bursts": harness.BURSTS, "burst_real": drains[0] + 3_600_000, "burst_simulated": drains[0],
+        "busy": 30_000.0})
     keys = [line for line in calibrate._message_lines(costs) if not line.startswith("#")]
     assert keys == ["asyncio_message_cost: 50us", "gil_threads_message_cost: 50us",
                     "asyncio_busy_message_cost: 30us"]

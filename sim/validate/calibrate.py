@@ -348,10 +348,11 @@ def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
     if "busy" in messages.get("asyncio", {}):
         m = messages["asyncio"]
         burst = int(m["burst"])
-        lines += [f"# asyncio_busy_message_cost: {burst} of those requests with 200 us CPU at "
-                  "once, the drain real / simulated without the cost,",
-                  f"#   {m['burst_real'] / 1e6:.2f} / {m['burst_simulated'] / 1e6:.2f} ms, "
-                  f"over its {2 * burst} messages (read by a loop that did not park)"]
+        lines += [f"# asyncio_busy_message_cost: {int(m.get('bursts', 1))} bursts of {burst} "
+                  "of those requests with 200 us CPU at once, a burst's drain (median)",
+                  f"# real / simulated without the cost, {m['burst_real'] / 1e6:.2f} / "
+                  f"{m['burst_simulated'] / 1e6:.2f} ms, over its {2 * burst} messages "
+                  "(read by a loop that did not park)"]
         keys["asyncio_busy_message_cost"] = m["busy"]
     return lines + [f"{key}: {format_duration(round(ns / 100) * 100)}"
                     for key, ns in keys.items()]

@@ -361,9 +361,11 @@ def default_nice() -> int:
 # --- a socket message's cost to each runtime (calibration) ----------------------------------
 
 MESSAGE_RUNS, MESSAGE_SEEDS = 3, 5  # real runs and simulated seeds per runtime
-# the burst probe's requests (all at once), its real runs (a run's drain is ~30 ms; the
-# median of three runs came out between 36 and 60 us in six calibrations minutes apart)
-BURST, BURST_RUNS = 60, 9
+# the burst probe's requests (all at once), its bursts per run (200 ms apart: a drain is
+# ~30 ms) and its real runs. One burst a run, the median of three runs gave 22-36 us a
+# message in three tries minutes apart; the drain behind a hog in asyncio_sockets ~45 us
+BURST, BURSTS, BURST_RUNS = 60, 5, 9
+BURST_GAP_MS = 200
 MESSAGE_RATE = "300/s"  # the probe's load: a server parked most of the time, 3 ms apart
 MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_sockets")
 
@@ -371,30 +373,38 @@ MESSAGE_PROBES = ("asyncio_sockets", "threads_sockets", "go_sockets", "tokio_soc
 def message_probe(scenario: Scenario, profile: Path, rate: str = MESSAGE_RATE) -> Config:
     """``scenario``'s server on a light load: ``rate`` requests, each 20 us of CPU, a 1 ms
     ``io``, 20 us of CPU; the simulator with no message cost, on ``profile``."""
-    return _probe(scenario, profile, {"poisson": rate}, "20us")
+    return _probe(scenario, profile, {"req": {"poisson": rate}}, "20us")
 
 
 def burst_probe(scenario: Scenario, profile: Path) -> Config:
-    """``scenario``'s server sent ``BURST`` requests at once (at 100 ms), each 200 us of
-    CPU, a 1 ms ``io``, 200 us of CPU (the served scenarios' requests): it reads message
-    after message, as when it drains the queue behind a long request; the simulator with
-    no message cost, on ``profile``."""
-    return _probe(scenario, profile, {"batch": {"count": BURST, "at": "100ms"}}, "200us",
-                  horizon="1s", warmup="0")
+    """``scenario``'s server sent ``BURST`` requests at once, ``BURSTS`` times (a class
+    each, from 100 ms, ``BURST_GAP_MS`` apart), each 200 us of CPU, a 1 ms ``io``, 200 us
+    of CPU (the served scenarios' requests): it reads message after message, as when it
+    drains the queue behind a long request; the simulator with no message cost, on
+    ``profile``."""
+    arrivals = {f"burst{i}": {"batch": {"count": BURST, "at": f"{100 + BURST_GAP_MS * i}ms"}}
+                for i in range(BURSTS)}
+    return _probe(scenario, profile, arrivals, "200us",
+                  horizon=f"{100 + BURST_GAP_MS * BURSTS}ms", warmup="0")
 
 
-def _probe(scenario: Scenario, profile: Path, arrival: dict, cpu: str, **top) -> Config:
+def _probe(scenario: Scenario, profile: Path, arrivals: dict, cpu: str, **top) -> Config:
+    """``scenario``'s server on ``arrivals`` (a class each: {name: arrival}) of requests
+    of ``cpu``, a 1 ms ``io``, ``cpu``."""
     raw = {**copy.deepcopy(scenario.config), **top}
-    raw["workload"] = {"req": {"arrival": arrival,
-                               "phases": [{"cpu": cpu}, {"io": "1ms"}, {"cpu": cpu}]}}
+    raw["workload"] = {name: {"arrival": arrival,
+                              "phases": [{"cpu": cpu}, {"io": "1ms"}, {"cpu": cpu}]}
+                       for name, arrival in arrivals.items()}
     raw["machine"]["profile"] = str(profile)
     next(iter(raw["schedulers"].values()))["message_cost"] = 0  # (asyncio's busy one too)
     return validate(raw)
 
 
 def _span(tasks: pd.DataFrame) -> float:
-    """From the first arrival to the last end (ns)."""
-    return float(tasks["finish_ns"].max() - tasks["arrival_ns"].min())
+    """A burst's drain: from its first arrival to its last end (ns), the median over the
+    bursts (a class each)."""
+    spans = tasks.groupby("class").agg(first=("arrival_ns", "min"), last=("finish_ns", "max"))
+    return float(np.median(spans["last"] - spans["first"]))
 
 
 def _excess(tasks: pd.DataFrame) -> float:
@@ -427,9 +437,9 @@ def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str],
     the machine ``profile`` without the cost (over ``MESSAGE_SEEDS`` seeds), over the two
     messages a request reads (itself and its ``io``'s reply): each read after the server
     parked. asyncio's loop also has a cost for a message it reads without having parked
-    (``busy``, ``asyncio_busy_message_cost``): the burst probe's drain, real less
-    simulated, over its ``2 * BURST`` messages. A runtime that is not installed is left
-    out (the profile then takes ``linux``'s)."""
+    (``busy``, ``asyncio_busy_message_cost``): the burst probe's drain (the median over
+    its bursts and real runs), real less simulated, over its ``2 * BURST`` messages. A
+    runtime that is not installed is left out (the profile then takes ``linux``'s)."""
     costs = {}
     for name in MESSAGE_PROBES:
         scenario = SCENARIOS[name]
@@ -443,7 +453,8 @@ def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str],
             if model == "asyncio":
                 real, sim = _real_and_simulated(scenario, burst_probe(scenario, profile),
                                                 tools, BURST_RUNS, _span)
-                costs[model] |= {"burst": BURST, "burst_real": real, "burst_simulated": sim,
+                costs[model] |= {"burst": BURST, "bursts": BURSTS, "burst_real": real,
+                                 "burst_simulated": sim,
                                  "busy": max(0.0, (real - sim) / (2 * BURST))}
         except Skip as skip:
             log(f"  {scenario.runtime}: skipped: {skip}")
