@@ -801,7 +801,10 @@ def test_validation_refuses_a_bad_profile_or_count_before_running(tmp_path: Path
             (["--profile", str(tmp_path / "none.yaml")], "cannot read"),
             (["--profile", str(tmp_path / "bad.yaml")], "timer_lateness: cannot read duration"),
             (["--profile", "fast"], "expected linux, ideal or a YAML file"),
-            (["--seeds", "0"], "--seeds must be at least 1")):
+            (["--seeds", "0"], "--seeds must be 1 to 1,000, got 0"),
+            (["--seeds", "1000000000"], "--seeds must be 1 to 1,000, got 1,000,000,000"),
+            (["--repeat", "101"], "--repeat must be 1 to 100, got 101"),
+            (["--nice", "20"], "--nice must be -20 to 19, got 20")):
         assert main([*args, "--out", str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1

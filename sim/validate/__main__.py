@@ -14,6 +14,10 @@ from .harness import calibrate_machine, default_nice, run_validation
 from .runners import Toolchains
 from .scenarios import SCENARIOS
 
+# a scenario's real runs take 1-7 s each and its simulated ones 0.1-1 s: beyond these a
+# run takes hours (a typo, not a plan)
+MAX_REPEAT, MAX_SEEDS = 100, 1000
+
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -54,8 +58,12 @@ def problem(args: argparse.Namespace) -> str | None:
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         return f"unknown scenario {', '.join(unknown)}; known: {', '.join(SCENARIOS)}"
-    if args.repeat < 1 or args.seeds < 1:
-        return "--repeat and --seeds must be at least 1"
+    for flag, value, most in (("--repeat", args.repeat, MAX_REPEAT),
+                              ("--seeds", args.seeds, MAX_SEEDS)):
+        if not 1 <= value <= most:
+            return f"{flag} must be 1 to {most:,}, got {value:,}"
+    if not -20 <= args.nice <= 19:  # (setpriority's range)
+        return f"--nice must be -20 to 19, got {args.nice:,}"
     if args.write is not None:
         if not args.calibrate:
             return "--write goes with --calibrate"
