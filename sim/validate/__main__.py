@@ -38,7 +38,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--calibrate", action="store_true",
                         help="only measure this machine (timer lateness by wait length, "
-                             "wake-ups by time parked through a condvar and a socket, Go's "
+                             "wake-ups by time parked through a condvar (and the signal's "
+                             "cost to the waker) and a socket, Go's "
                              "usleep overshoot, asyncio's loop costs, each installed "
                              "runtime's cost per socket message; about 3-4 min with "
                              "building the Go and Tokio servers) and print its profile")
