@@ -120,7 +120,7 @@ def _terminate(signum, frame) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     """While the command runs, SIGTERM stops it as Ctrl-C does (only the main thread may
     set a handler: elsewhere, as under some test runners, the default stays)."""
     try:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     """The command; Ctrl-C ends it with one line and status 130, SIGTERM with 143 (nothing
     half-written either way)."""
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             return _main(argv)
     except KeyboardInterrupt as stop:
         how = "terminated" if isinstance(stop, Terminated) else "interrupted"

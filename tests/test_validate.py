@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import stat
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim import cli
 from sim.config import validate
 from sim.machine import Machine
 from sim.runner import simulate_tables
@@ -32,6 +34,7 @@ from sim.validate import (
     run_validation,
     runners,
 )
+from sim.validate import __main__ as validate_main
 from sim.validate.__main__ import main
 from sim.validate.harness import (
     figures,
@@ -420,6 +423,64 @@ def test_the_simulator_runs_on_the_profile_given_and_keeps_it_with_the_results(
     assert 1.4 < latency["linux"] < 1.6 and 4.4 < latency["slow"] < 5
     assert (tmp_path / "slow" / "machine.yaml").read_text() == slow.read_text()
     assert not (tmp_path / "linux" / "machine.yaml").exists()
+
+
+def test_results_are_written_whole_or_not_at_all(tmp_path: Path, monkeypatch):
+    """A run that fails while writing (the chart, here) leaves the last run's results as
+    they were, and no temporary file beside them."""
+    tools = Toolchains(build_dir=tmp_path / "build", go=str(tmp_path / "missing" / "go"))
+    kept = {name: f"{name} of the last run" for name in
+            ("validation.csv", "validation.md", "validation.png")}
+    for name, text in kept.items():
+        (tmp_path / name).write_text(text)
+
+    def broken(table, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(harness, "chart", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_validation(["go_p1_hog"], tmp_path, repeat=1, seeds=1, tools=tools,
+                       profile="linux", log=lambda _msg: None)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()} == kept
+
+
+@pytest.mark.parametrize("stop, status, word", [
+    (KeyboardInterrupt, 130, "interrupted"), (cli.Terminated, 143, "terminated")])
+def test_a_stopped_validation_says_so_in_one_line_and_writes_no_result(
+        tmp_path: Path, monkeypatch, capsys, stop, status, word):
+    def stopped(*args, **kwargs):
+        raise stop
+
+    monkeypatch.setattr(validate_main, "run_validation", stopped)
+    assert main(["go_p1_hog", "--profile", "linux", "--out", str(tmp_path / "out")]) == status
+    err = capsys.readouterr().err
+    assert err == f"{word}: no results written; rerun the command to start again\n"
+    assert not list((tmp_path / "out").glob("validation.*"))
+
+
+def test_a_stopped_real_run_takes_the_programs_children_with_it(tmp_path: Path,
+                                                                monkeypatch):
+    """Ctrl-C while a real program runs kills its whole process group: a served run's
+    server (loadgen's child) does not outlive it. Here a shell's background sleep."""
+    started = []
+    communicate = subprocess.Popen.communicate
+
+    def interrupted(self, *args, **kwargs):
+        started.append(int(self.stdout.readline()))  # the grandchild is running
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runners.run_text(["sh", "-c", "sleep 60 & echo $!; wait"], {}, "")
+    monkeypatch.setattr(subprocess.Popen, "communicate", communicate)
+    (grandchild,) = started
+    state = Path(f"/proc/{grandchild}/stat")
+    for _ in range(500):  # (killed at once; the kernel reaps it as soon as init waits)
+        if not state.exists() or state.read_text().split(") ")[1].startswith("Z"):
+            break
+        time.sleep(0.01)
+    else:
+        raise AssertionError(f"sleep {grandchild} outlived the interrupted run")
 
 
 def test_the_overview_gives_each_other_class_a_row_of_its_own():

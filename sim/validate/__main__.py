@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 from ..config import ConfigError, validate
 from . import calibrate
 from .harness import calibrate_machine, default_nice, run_validation
@@ -85,6 +86,21 @@ def problem(args: argparse.Namespace) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; Ctrl-C ends it with one line and status 130, SIGTERM with 143: the
+    real program in hand is killed and no result is half-written (each file of OUT is
+    written whole; what a stopped run leaves there is the machine profile and the
+    servers' builds)."""
+    try:
+        with sigterm_as_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt as stop:
+        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"{how}: no results written; rerun the command to start again",
+              file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse(argv)
     if args.list:
         for name, scenario in SCENARIOS.items():

@@ -12,12 +12,13 @@ lateness; a figure whose real runs spread wider than half their median is uninfo
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..config import Config, validate
+from ..folders import atomic_write
 from ..machine import Machine
 from ..metrics import summary_rows, task_table, wakeup_table
 from ..phases import BLOCK, SLEEP
@@ -259,7 +261,7 @@ def _range(part: pd.DataFrame, side: str) -> np.ndarray:
                       part[f"{side}_max"].to_numpy(float) - mid])
 
 
-def chart(table: pd.DataFrame, path: Path) -> None:
+def chart(table: pd.DataFrame, path: Path | BinaryIO) -> None:
     """One panel per scenario: real and simulated medians side by side, each with a bar
     from its min to its max, per figure in ms on a log scale; throughputs in the panel's
     title; a disagreeing figure's label is red, an uninformative one's grey."""
@@ -298,7 +300,7 @@ def chart(table: pd.DataFrame, path: Path) -> None:
         ax.set_title(title, fontsize=8)
         if k == 0:
             ax.legend(fontsize=8)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
 
 
 MARKS = {"yes": "✓", "no": "✗", "uninformative": "?", "skipped": "–"}
@@ -500,7 +502,10 @@ def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20
         log(f"{name}: {SCENARIOS[name].about}")
         rows += compare_scenario(SCENARIOS[name], repeat, seeds, tools, str(profile), log)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table.to_csv(out / "validation.csv", index=False, float_format="%.6g")
-    (out / "validation.md").write_text(markdown(table))
-    chart(table, out / "validation.png")
+    png = io.BytesIO()
+    chart(table, png)
+    files = {"validation.csv": table.to_csv(index=False, float_format="%.6g").encode(),
+             "validation.md": markdown(table).encode(), "validation.png": png.getvalue()}
+    for name, data in files.items():  # each whole or not at all (a temporary file, renamed)
+        atomic_write(out / name, data)
     return table

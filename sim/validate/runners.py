@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -207,11 +208,11 @@ def command(runtime: str, options: dict[str, Any], tools: Toolchains,
 
 
 def _niced(level: int):
-    """Run the child in a session of its own at niceness ``level``. With the kernel's
-    autogroups (sched_autogroup_enabled) a session's CPU share is its group's, so the
-    group's niceness is set too (/proc/self/autogroup); both need root, else nothing."""
+    """Run the child at niceness ``level`` (in the session of its own ``run_text`` gives
+    it). With the kernel's autogroups (sched_autogroup_enabled) a session's CPU share is
+    its group's, so the group's niceness is set too (/proc/self/autogroup); both need
+    root, else nothing."""
     def preexec() -> None:
-        os.setsid()
         with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
             group.write(str(level))
         with contextlib.suppress(OSError):
@@ -221,12 +222,22 @@ def _niced(level: int):
 
 def run_text(argv: list[str], env: dict[str, str], stdin: str, nice: int = 0,
              timeout: float = 300) -> str:
-    """Run a program once (in a niced session of its own); its standard output."""
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **env}, preexec_fn=_niced(nice))
-    if done.returncode:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-500:]}")
-    return done.stdout
+    """Run a program once (niced, in a session of its own); its standard output. Whatever
+    stops the wait (Ctrl-C, the timeout) kills the program's whole process group: a
+    served run's server, started by loadgen, would otherwise outlive it."""
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+                          start_new_session=True, preexec_fn=_niced(nice)) as child:
+        try:
+            out, err = child.communicate(stdin, timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            raise
+    if child.returncode:
+        raise RuntimeError(f"{' '.join(argv)} exited {child.returncode}: {err[-500:]}")
+    return out
 
 
 def run(argv: list[str], env: dict[str, str], stdin: str, nice: int = 0,
