@@ -47,7 +47,6 @@ runs asyncio at this machine's costs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -63,6 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from ..distributions import Distribution, _bounded_pareto_moment
+from ..folders import atomic_write
 from ..machine import Machine
 from ..units import format_duration
 from . import runners
@@ -371,21 +371,9 @@ def writable(path: Path) -> str | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a
-    rename: a reader sees the old file or the whole new one, never a part."""
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
-    try:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp's is 0600)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` whole (``sim.folders.atomic_write``: a temporary file in
+    the same directory, renamed): a reader sees the old file or the whole new one."""
+    atomic_write(path, text.encode())
 
 
 def summary(found: Measured) -> str:
