@@ -379,6 +379,14 @@ def test_every_scenario_is_a_valid_config_the_real_programs_can_run():
     assert tokio.global_queue_interval == 61
 
 
+def test_a_failing_toolchain_is_a_skip_that_says_how(tmp_path: Path):
+    """A `--go` that is not Go (here `false`: no output, status 1) skips the Go
+    scenarios with the command and its status, not an empty reason."""
+    tools = Toolchains(build_dir=tmp_path, go=shutil.which("false"))
+    with pytest.raises(runners.Skip, match=r"^Go build failed \(\S*false exited 1\): no output$"):
+        runners.build_go(tools)
+
+
 def test_missing_runtimes_give_skipped_rows(tmp_path: Path, monkeypatch):
     """No go binary, no Tokio crates, no C compiler for native phases: rows say skipped
     and why; nothing fails."""

@@ -108,7 +108,8 @@ def _build(argv: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
                           text=True, timeout=900)
     if done.returncode:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise Skip(f"{what} build failed: " + " | ".join(tail))
+        raise Skip(f"{what} build failed ({argv[0]} exited {done.returncode}): "
+                   + (" | ".join(tail) or "no output"))
 
 
 def build_go(tools: Toolchains) -> tuple[list[str], str]:
