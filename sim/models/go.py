@@ -565,9 +565,7 @@ class GoModel(Model):
         ``wakep`` starts is woken by ``notewakeup`` (a futex wake), which costs the spawning
         G's M ``signal_cost`` before the G goes on (``_advance``)."""
         self._runqput(self.cur_p, child, True)
-        parked = self.engine.now - self.m_stopped_at
-        if self._wakep():
-            self.owed = self.os.signal(parked)
+        self.owed = self._wakep_paid()
 
     def _io_ready(self, g: int) -> None:
         now = self.engine.now
@@ -754,10 +752,8 @@ class GoModel(Model):
             if p.spinning:  # resetspinning: a spinning M that found work wakes another
                 p.spinning = False
                 self.nmspinning -= 1
-                if found is not None:
-                    parked = self.engine.now - self.m_stopped_at
-                    if self._wakep():  # OS: notewakeup costs this M before the G runs
-                        self._owe(found[0], self.os.signal(parked))
+                if found is not None:  # OS: notewakeup costs this M before the G runs
+                    self._owe(found[0], self._wakep_paid())
             if found is None:
                 self._idle(p)
                 return
@@ -1091,6 +1087,12 @@ class GoModel(Model):
             return False
         self._startm(self._pidleget(), True)
         return True
+
+    def _wakep_paid(self) -> int:
+        """``wakep`` by an M that goes on running: what starting an M cost it (OS:
+        ``signal_cost`` for the time the M had been parked; 0 when none was started)."""
+        parked = self.engine.now - self.m_stopped_at
+        return self.os.signal(parked) if self._wakep() else 0
 
     def _handoffp(self, p: P) -> None:
         """proc.go:handoffp (its last-P-and-nobody-polling case cannot arise here: an idle

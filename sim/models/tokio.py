@@ -468,9 +468,7 @@ class TokioModel(Model):
         parked worker it unparks (``notify_parked``: a condvar signal, or the driver's
         waker) costs the spawning worker ``signal_cost`` before the task goes on
         (``_poll``)."""
-        woken = self._schedule_local(self.cur, child)
-        if woken is not None:
-            self.owed = self.signal(self.engine.now - woken.thread.parked_at)
+        self._owe_unpark(self._schedule_local(self.cur, child))
 
     def _io_ready(self, task: int) -> None:
         now = self.engine.now
@@ -516,10 +514,10 @@ class TokioModel(Model):
             w.searching = False
             idle = self.idle
             if idle.transition_worker_from_searching() and idle.num_unparked < self.n:
-                self._unpark_before(task)
+                self._owe_unpark(self._notify())
         if w.drove and self.eager:  # hand the driver off: a parked sibling may take it
             w.drove = False
-            self._unpark_before(task)
+            self._owe_unpark(self._notify())
         w.polled += 1
         w.budget = self.budget
         w.lifo_polls = 0
@@ -786,10 +784,9 @@ class TokioModel(Model):
 
     # --- idle.rs ----------------------------------------------------------------------------
 
-    def _unpark_before(self, task: int) -> None:
-        """``notify_parked`` by a worker about to poll ``task``: OS: unparking a sibling
-        costs it ``signal_cost`` first (the task's overhead, paid as its poll begins)."""
-        woken = self._notify()
+    def _owe_unpark(self, woken: Worker | None) -> None:
+        """OS: unparking ``woken`` (None: nobody was parked) costs the running worker
+        ``signal_cost``, paid before its task goes on (``_poll``: the task's overhead)."""
         if woken is not None:
             self.owed += self.signal(self.engine.now - woken.thread.parked_at)
 

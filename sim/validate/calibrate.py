@@ -249,7 +249,8 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
     """The profile file: the timer lateness by wait length, the condvar's and the socket's
     wake-up by time parked and asyncio's costs, and as comments what the laws were fitted
     to and Go's usleep overshoot."""
-    lateness, wake, net = (fit_lateness(x) for x in (found.late, found.wake, found.net))
+    lateness, wake, net, signal = (fit_lateness(x) for x in (found.late, found.wake,
+                                                               found.net, found.signal))
     short = found.late[SHORT_SLEEP]
     a = found.asyncio
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -274,7 +275,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         f"# {', '.join(format_duration(x) for x in found.wake)} in turn, the signaller "
         "spinning on another CPU; a wake-up after parked T takes",
         *_by_parked_comments(found.wake, wake),
-        *_signal_comments(found.signal),
+        *_signal_comments(found.signal, signal),
         f"# net_wake_latency, by time parked: {len(found.net[min(found.net)])} wake-ups "
         f"through loopback TCP after the receiver (in epoll_wait) was parked each of",
         f"# {', '.join(format_duration(x) for x in found.net)} in turn, the sender on "
@@ -288,7 +289,7 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
         *_by_length_key("timer_lateness", lateness),
         *_by_length_key("wake_latency", wake),
         *_by_length_key("net_wake_latency", net),
-        *(_by_length_key("signal_cost", fit_lateness(found.signal)) if found.signal else []),
+        *(_by_length_key("signal_cost", signal) if signal else []),
         *(f"asyncio_{key}: {format_duration(max(0, round(a[key])))}"
           for key in ("iteration_cost", "handle_cost", "step_overhead", "wake_cost")),
         *_round_cost_lines(found.round_cost),
@@ -298,7 +299,8 @@ def profile_text(found: Measured, profile_name: str = "machine.yaml") -> str:
     return "\n".join(lines) + "\n"
 
 
-def _signal_comments(samples: dict[int, np.ndarray]) -> list[str]:
+def _signal_comments(samples: dict[int, np.ndarray],
+                     fitted: dict[int, tuple[list[int], str]]) -> list[str]:
     """The comments on ``signal_cost`` (a law per time parked, the waker's cost of those
     condvar wake-ups); nothing when it was not measured (the profile then takes
     ``linux``'s)."""
@@ -307,7 +309,7 @@ def _signal_comments(samples: dict[int, np.ndarray]) -> list[str]:
     return ["# signal_cost, by time parked: what each of those signals cost the signaller "
             "(locking the mutex to having unlocked it);",
             "# a signal to a thread parked T takes",
-            *_group_comments(samples, fit_lateness(samples))]
+            *_group_comments(samples, fitted)]
 
 
 def _round_cost_lines(samples: np.ndarray) -> list[str]:
@@ -348,7 +350,7 @@ def _message_lines(messages: dict[str, dict[str, float]]) -> list[str]:
     if "busy" in messages.get("asyncio", {}):
         m = messages["asyncio"]
         burst = int(m["burst"])
-        lines += [f"# asyncio_busy_message_cost: {int(m.get('bursts', 1))} bursts of {burst} "
+        lines += [f"# asyncio_busy_message_cost: {int(m['bursts'])} bursts of {burst} "
                   "of those requests with 200 us CPU at once, a burst's drain (median)",
                   f"# real / simulated without the cost, {m['burst_real'] / 1e6:.2f} / "
                   f"{m['burst_simulated'] / 1e6:.2f} ms, over its {2 * burst} messages "
