@@ -19,6 +19,7 @@ from .capacity import occupancy_warnings, overload_warnings, overloads, rates_li
 from .compare import comparison
 from .config import ConfigError, load_config
 from .folders import RUN, SWEEP, OutputError, atomic_write, check_output
+from .metrics import thin_tail_notes
 from .models import MODELS
 from .outputs import draw_plots, dump_config, sweep_table, table, write_results
 from .runner import run
@@ -195,7 +196,8 @@ def _main(argv: list[str] | None) -> int:
     except (OutputError, ConfigError) as exc:  # (a size limit met inside the run, too)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for line in occupancy_warnings(result.summary, warned):
+    for line in [*occupancy_warnings(result.summary, warned),
+                 *thin_tail_notes(result.summary, args.classes)]:
         print(line, file=sys.stderr)
     if not args.quiet:
         print(table(result.summary, args.classes, compared))
@@ -256,7 +258,8 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
                   "complete; rerun the command to draw the charts", file=sys.stderr)
             return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     compared = _sweep_comparison(result.summary, args.baseline, out)
-    for line in occupancy_warnings(result.summary, warned):
+    for line in [*occupancy_warnings(result.summary, warned),
+                 *thin_tail_notes(result.summary, args.classes)]:
         print(line, file=sys.stderr)
     if not args.quiet:
         if len(result.aggregate):

@@ -104,6 +104,28 @@ def occupancy_of(rec: Recorder, window_ns: int) -> float:
     return max(rec.occupied.values()) / window_ns
 
 
+# a p99 over fewer finished tasks lies between the two largest latencies (numpy's linear
+# method): one task more or less moves it
+P99_TASKS = 100
+
+
+def thin_tail_notes(summary: pd.DataFrame, classes: list[str] | None = None) -> list[str]:
+    """One line per class (of ``classes`` if given; ``all`` only when named) whose latency
+    p99 rests on fewer than ``P99_TASKS`` finished tasks in some run, at its fewest."""
+    finished = summary["tasks"] - summary["unfinished"]
+    thin = summary[(finished < P99_TASKS)
+                   & (summary["class"].isin(classes) if classes else summary["class"] != "all")]
+    runs = len(summary[["point", "replication"]].drop_duplicates())  # (of a sweep)
+    lines = []
+    for name, rows in thin.groupby("class", sort=False):
+        fewest = int(finished[rows.index].min())
+        where = " in a run" if runs > 1 else ""
+        lines.append(f"note: class {name!r}: its latency p99 rests on {fewest} finished "
+                     f"tasks{where} (under {P99_TASKS}, a p99 lies between the two largest "
+                     "latencies); a longer horizon gives one that rests on more")
+    return lines
+
+
 def summary_rows(tasks: pd.DataFrame, wakeups: pd.DataFrame, rec: Recorder,
                  workload: Workload, cores: int) -> list[dict]:
     """One row per class, then ``all``: the contract's columns (times in ms)."""

@@ -368,7 +368,48 @@ def test_a_loop_over_capacity_is_warned_of_though_the_cores_are_idle(tmp_path, c
     config = tmp_path / "loop.yaml"
     config.write_text(LOOP.format(block=block))
     assert main([str(config), "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]) == 0
-    assert capsys.readouterr().err.splitlines() == lines
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("warning:")] == lines
+
+
+THIN = """
+name: thin
+horizon: {horizon}
+machine: {{profile: ideal}}
+workload:
+  api:
+    arrival: {{periodic: 1ms}}
+    phases: [{{cpu: 100us}}]
+  report:
+    arrival: {{periodic: 10ms}}
+    phases: [{{cpu: 1ms}}]
+schedulers:
+  fcfs: {{model: fcfs}}
+"""
+
+
+@pytest.mark.parametrize("horizon,args,notes", [
+    ("500ms", [], ["report"]),  # 50 reports, 500 api requests
+    ("500ms", ["--class", "api"], []),  # the table shows api only
+    ("500ms", ["--class", "all"], []),  # all: 550 tasks
+    ("1s", [], []),  # 100 reports
+    ("90ms", ["--class", "all"], ["all"]),  # 90 api requests and 9 reports
+])
+def test_a_p99_over_under_100_tasks_is_noted(tmp_path, capsys, horizon, args, notes):
+    """A class's p99 over fewer than 100 finished tasks lies between its two largest
+    latencies: the note names the class (of those shown) and its count, on stderr."""
+    from sim.metrics import P99_TASKS
+
+    config = tmp_path / "thin.yaml"
+    config.write_text(THIN.format(horizon=horizon))
+    assert main([str(config), "--out", str(tmp_path / "out"), "--no-plots", *args]) == 0
+    printed = capsys.readouterr()
+    counts = {"report": 50, "all": 90 + 9}
+    assert [line for line in printed.err.splitlines() if line.startswith("note:")] == [
+        f"note: class {name!r}: its latency p99 rests on {counts[name]} finished tasks "
+        f"(under {P99_TASKS}, a p99 lies between the two largest latencies); a longer "
+        "horizon gives one that rests on more" for name in notes]
+    assert "note:" not in printed.out  # the table stays clean to pipe
 
 
 def test_check_prints_the_rates_that_load_resolves_to(small, capsys):
