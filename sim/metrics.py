@@ -120,9 +120,11 @@ def thin_tail_notes(summary: pd.DataFrame, classes: list[str] | None = None) -> 
     for name, rows in thin.groupby("class", sort=False):
         fewest = int(finished[rows.index].min())
         where = " in a run" if runs > 1 else ""
-        lines.append(f"note: class {name!r}: its latency p99 rests on {fewest} finished "
-                     f"tasks{where} (under {P99_TASKS}, a p99 lies between the two largest "
-                     "latencies); a longer horizon gives one that rests on more")
+        rests = (f"its latency p99 rests on {fewest} finished tasks{where} (under "
+                 f"{P99_TASKS}, a p99 lies between the two largest latencies)" if fewest else
+                 f"none of its counted tasks finished{where}, so it has no latency p99")
+        lines.append(f"note: class {name!r}: {rests}; a longer horizon gives one that "
+                     "rests on more")
     return lines
 
 

@@ -375,6 +375,7 @@ def test_a_loop_over_capacity_is_warned_of_though_the_cores_are_idle(tmp_path, c
 THIN = """
 name: thin
 horizon: {horizon}
+warmup: {warmup}
 machine: {{profile: ideal}}
 workload:
   api:
@@ -394,6 +395,8 @@ schedulers:
     ("500ms", ["--class", "all"], []),  # all: 550 tasks
     ("1s", [], []),  # 100 reports
     ("90ms", ["--class", "all"], ["all"]),  # 90 api requests and 9 reports
+    ("5ms", ["--class", "report"], ["report"]),  # 5 api requests, 1 report
+    ("100ms:95ms", ["--class", "report"], ["report"]),  # none arrived in the window
 ])
 def test_a_p99_over_under_100_tasks_is_noted(tmp_path, capsys, horizon, args, notes):
     """A class's p99 over fewer than 100 finished tasks lies between its two largest
@@ -401,14 +404,18 @@ def test_a_p99_over_under_100_tasks_is_noted(tmp_path, capsys, horizon, args, no
     from sim.metrics import P99_TASKS
 
     config = tmp_path / "thin.yaml"
-    config.write_text(THIN.format(horizon=horizon))
+    horizon, _, warmup = horizon.partition(":")
+    config.write_text(THIN.format(horizon=horizon, warmup=warmup or "0s"))
     assert main([str(config), "--out", str(tmp_path / "out"), "--no-plots", *args]) == 0
     printed = capsys.readouterr()
-    counts = {"report": 50, "all": 90 + 9}
+    counts = {"report": {"500ms": 50, "5ms": 1, "100ms": 0}.get(horizon), "all": 90 + 9}
+    rests = {name: f"its latency p99 rests on {counts[name]} finished tasks (under "
+                   f"{P99_TASKS}, a p99 lies between the two largest latencies)"
+             if counts[name] else "none of its counted tasks finished, so it has no latency p99"
+             for name in notes}
     assert [line for line in printed.err.splitlines() if line.startswith("note:")] == [
-        f"note: class {name!r}: its latency p99 rests on {counts[name]} finished tasks "
-        f"(under {P99_TASKS}, a p99 lies between the two largest latencies); a longer "
-        "horizon gives one that rests on more" for name in notes]
+        f"note: class {name!r}: {rests[name]}; a longer horizon gives one that rests on more"
+        for name in notes]
     assert "note:" not in printed.out  # the table stays clean to pipe
 
 
