@@ -42,7 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                              "wake-ups by time parked through a condvar (and the signal's "
                              "cost to the waker) and a socket, Go's "
                              "usleep overshoot, asyncio's loop costs, each installed "
-                             "runtime's cost per socket message; about 3-4 min with "
+                             "runtime's cost per socket message; about 5-6 min with "
                              "building the Go and Tokio servers) and print its profile")
     parser.add_argument("--write", type=Path, metavar="FILE",
                         help="with --calibrate: write the profile to FILE (atomically)")

@@ -362,7 +362,10 @@ def default_nice() -> int:
 
 # --- a socket message's cost to each runtime (calibration) ----------------------------------
 
-MESSAGE_RUNS, MESSAGE_SEEDS = 3, 5  # real runs and simulated seeds per runtime
+# real runs and simulated seeds per runtime: a run's excess moves by 20-40 us from one run
+# to the next (Tokio 123-146 us, threads 107-174 in nine runs), so the median of three
+# gave a cost anywhere in 28-36 us (Tokio) or 23-44 (threads) a message
+MESSAGE_RUNS, MESSAGE_SEEDS = 9, 5
 # the burst probe's requests (all at once), its bursts per run (200 ms apart: a drain is
 # ~30 ms) and its real runs. One burst a run, the median of three runs gave 22-36 us a
 # message in three tries minutes apart; the drain behind a hog in asyncio_sockets ~45 us
