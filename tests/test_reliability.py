@@ -83,6 +83,7 @@ def test_a_folder_with_foreign_files_is_refused_and_kept(run_cfg, tmp_path, caps
 def test_a_foreign_file_inside_an_earlier_result_makes_it_foreign(run_cfg, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli(run_cfg, "--out", out) == 0
+    capsys.readouterr()  # (the run's own notes)
     (out / "plots").mkdir()
     (out / "plots" / "my_notes.md").write_text("mine")
     assert cli(run_cfg, "--out", out) == 2
@@ -145,6 +146,7 @@ def test_a_run_and_a_sweep_never_replace_each_others_folder(run_cfg, sweep_cfg, 
                                                             capsys):
     swept, single = tmp_path / "swept", tmp_path / "single"
     assert cli(sweep_cfg, "--out", swept, "--jobs", "1") == 0
+    capsys.readouterr()  # (the sweep's own notes)
     runs = sorted(p.name for p in (swept / "runs").iterdir())
     assert len(runs) == 2
     assert cli(run_cfg, "--out", swept) == 2
@@ -153,6 +155,7 @@ def test_a_run_and_a_sweep_never_replace_each_others_folder(run_cfg, sweep_cfg, 
     assert (swept / "aggregate.csv").exists()
 
     assert cli(run_cfg, "--out", single) == 0
+    capsys.readouterr()
     summary = (single / "summary.csv").read_bytes()
     assert cli(sweep_cfg, "--out", single, "--jobs", "1") == 2
     assert "a single run's results" in one_error_line(capsys)
