@@ -967,23 +967,30 @@ def test_native_and_offloaded_phases_report_their_returns(tmp_path: Path):
             assert t["finish"] - t["arrival"] >= workload.demand[t["id"]]
 
 
+def real_thread_runs(tmp_path: Path, workload: dict, runs: int, **top) -> list[tuple]:
+    """``runs`` real runs of ``workload`` on two Python threads, switch interval 20 ms: each
+    run's task starts and finishes (ns since t0) by task id."""
+    cfg = validate({**TINY, **top, "workload": workload})
+    drawn = generate(cfg, cfg.seed)
+    argv, env, _ = runners.command("threads", {"threads": 2, "switch_interval": 20 * MS},
+                                   Toolchains(build_dir=tmp_path))
+    found = []
+    for _ in range(runs):
+        tasks = [r for r in runners.run(argv, env, runners.encode(drawn), timeout=60)
+                 if r["kind"] == "task"]
+        found.append(({r["id"]: r["start"] for r in tasks},
+                      {r["id"]: r["finish"] for r in tasks}))
+    return found
+
+
 def test_real_threads_let_every_root_go_at_t0_in_id_order(tmp_path: Path):
     """Roots at 0 go to the pool's queue at t0 in id order, all at once: the first worker
     to take the GIL takes root 0, as the model's pool does, and the second of two CPU-bound
     roots starts one switch interval after it (20 ms, as the model has it), not two (it
     did when the main thread submitted it while the first held the GIL); a third root,
-    beyond the pool's two threads, runs when one of them is free. Three runs: with each
-    root bound to its own thread, root 1 started first about half the time."""
-    raw = {**TINY, "workload": {"t": {"arrival": {"batch": {"count": 3}}, "phases": [
-        {"cpu": "60ms"}]}}}
-    cfg = validate(raw)
-    workload = generate(cfg, cfg.seed)
-    argv, env, _ = runners.command("threads", {"threads": 2, "switch_interval": 20 * MS},
-                                   Toolchains(build_dir=tmp_path))
-    for _ in range(3):
-        records = runners.run(argv, env, runners.encode(workload), timeout=60)
-        start = {r["id"]: r["start"] for r in records if r["kind"] == "task"}
-        finish = {r["id"]: r["finish"] for r in records if r["kind"] == "task"}
+    beyond the pool's two threads, runs when one of them is free."""
+    workload = {"t": {"arrival": {"batch": {"count": 3}}, "phases": [{"cpu": "60ms"}]}}
+    for start, finish in real_thread_runs(tmp_path, workload, 3):
         assert start[0] < 5 * MS
         assert 19 * MS < start[1] < 32 * MS
         assert start[2] >= min(finish[0], finish[1])
@@ -995,17 +1002,11 @@ def test_real_threads_start_root_0_first_though_root_1_would_drop_the_gil_at_onc
     0 takes the GIL at t0 and root 1 starts a switch interval later, in every run (bound to
     their own threads, root 1 took it first in 12 of 40 runs, and ran 5 ms earlier in
     ``threads_native``)."""
-    raw = {**TINY, "machine": {"cores": 2}, "workload": {
+    workload = {
         "cruncher": {"arrival": {"batch": {"count": 1}}, "phases": [{"cpu": "60ms"}]},
         "hasher": {"arrival": {"batch": {"count": 1}}, "phases": [{"native": "10ms"},
-                                                                 {"cpu": "100us"}]}}}
-    cfg = validate(raw)
-    workload = generate(cfg, cfg.seed)
-    argv, env, _ = runners.command("threads", {"threads": 2, "switch_interval": 20 * MS},
-                                   Toolchains(build_dir=tmp_path))
-    for _ in range(10):
-        records = runners.run(argv, env, runners.encode(workload), timeout=60)
-        start = {r["id"]: r["start"] for r in records if r["kind"] == "task"}
+                                                                 {"cpu": "100us"}]}}
+    for start, _ in real_thread_runs(tmp_path, workload, 10, machine={"cores": 2}):
         assert start[0] < 5 * MS
         assert 19 * MS < start[1] < 32 * MS
 
