@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .capacity import occupancy_warnings, overload_warnings, overloads, rates_lines
-from .compare import comparison
+from .compare import comparison, few_replications_note
 from .config import ConfigError, load_config
 from .folders import RUN, SWEEP, OutputError, atomic_write, check_output
 from .metrics import thin_tail_notes
@@ -259,7 +259,8 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
             return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     compared = _sweep_comparison(result.summary, args.baseline, out)
     for line in [*occupancy_warnings(result.summary, warned),
-                 *thin_tail_notes(result.summary, args.classes)]:
+                 *thin_tail_notes(result.summary, args.classes),
+                 *(few_replications_note(compared) if compared is not None else [])]:
         print(line, file=sys.stderr)
     if not args.quiet:
         if len(result.aggregate):

@@ -58,6 +58,29 @@ def comparison(summary: pd.DataFrame, baseline: str, confidence: float = 0.95) -
     return out
 
 
+#: below this many replications a ratio's t-interval is wide enough to need saying so
+FEW_REPLICATIONS = 5
+
+
+def few_replications_note(comparison_: pd.DataFrame, confidence: float = 0.95) -> list[str]:
+    """One line when the ratios' intervals rest on 2 to ``FEW_REPLICATIONS - 1``
+    replications (at the fewest): Student's t with so few degrees of freedom puts the
+    bounds many standard errors out (12.7 at two replications), and an interval such as
+    [0.00, 3353] reads like a fault when it is the arithmetic."""
+    from .outputs import t_quantile
+
+    fewest = int(comparison_["replications"].min()) if len(comparison_) else 0
+    if not 2 <= fewest < FEW_REPLICATIONS:
+        return []
+    t = t_quantile(0.5 + confidence / 2, fewest - 1)
+    wide = t_quantile(0.5 + confidence / 2, FEW_REPLICATIONS - 1)
+    return [f"note: the ratios' {confidence:.0%} intervals rest on {fewest} replications: "
+            f"Student's t with {fewest - 1} degree{'s' if fewest > 2 else ''} of freedom "
+            f"puts their bounds {t:.1f} standard errors out ({wide:.1f} at "
+            f"{FEW_REPLICATIONS}), so they are wide; more replications "
+            "(sweep.replications) narrow them"]
+
+
 #: comparison column -> its terminal header (the baseline's name is appended)
 SHOWN = {"latency_p50": "p50", "latency_p99": "p99", "throughput": "tput"}
 

@@ -324,7 +324,12 @@ def test_a_sweep_compares_per_point_with_a_t_interval_on_paired_log_ratios(small
                                                             rel=1e-9)
     assert row["latency_p99_ratio_ci_high"] == pytest.approx(np.exp(logs.mean() + half),
                                                              rel=1e-9)
-    rows = data_rows(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert printed.err.splitlines()[-1] == (  # t(2) = 4.30, t(4) = 2.78
+        "note: the ratios' 95% intervals rest on 3 replications: Student's t with 2 degrees "
+        "of freedom puts their bounds 4.3 standard errors out (2.8 at 5), so they are wide; "
+        "more replications (sweep.replications) narrow them")
+    rows = data_rows(printed.out)
     assert [r[:3] for r in rows] == [["asyncio", "0.3", "api"], ["asyncio", "0.6", "api"],
                                      ["fcfs", "0.3", "api"], ["fcfs", "0.6", "api"]]
     assert " ".join(rows[1][-6:-3]) == (  # the p99 column: ratio [low, high]
@@ -333,6 +338,7 @@ def test_a_sweep_compares_per_point_with_a_t_interval_on_paired_log_ratios(small
     # the same sweep without --baseline: no comparison.csv left behind to mislead
     assert main([str(config), "--out", str(out), "--no-plots", "--jobs", "1", "--quiet"]) == 0
     assert not (out / "comparison.csv").exists()
+    assert "intervals rest on" not in capsys.readouterr().err
 
 
 LOOP = """
@@ -518,3 +524,22 @@ def test_a_busy_machine_is_not_a_hidden_bottleneck():
         assert summary["occupancy"].iloc[-1] == pytest.approx(0.96, abs=1e-12)
         assert bool(occupancy_warnings(summary)) is warned
         assert occupancy_warnings(summary, warned={"one"}) == []
+
+
+@pytest.mark.parametrize("replications,t", [(1, None), (2, "12.7"), (4, "3.2"), (5, None)])
+def test_ratio_intervals_on_few_replications_are_noted(replications, t):
+    """Two to four replications: a note gives Student's t (12.71 at 1 degree of freedom,
+    3.18 at 3); one has no interval, five or more need no note."""
+    from sim.compare import few_replications_note
+
+    compared = pd.DataFrame({"replications": [replications, replications + 3]})
+    lines = few_replications_note(compared)
+    if t is None:
+        assert lines == []
+    else:
+        df = replications - 1
+        assert lines == [
+            f"note: the ratios' 95% intervals rest on {replications} replications: Student's "
+            f"t with {df} degree{'s' if df > 1 else ''} of freedom puts their bounds {t} "
+            "standard errors out (2.8 at 5), so they are wide; more replications "
+            "(sweep.replications) narrow them"]
