@@ -219,6 +219,9 @@ def _latency(rows: pd.DataFrame, name: str) -> np.ndarray:
     return latency.to_numpy(dtype=float, na_value=np.nan)
 
 
+TITLE_CHARS = 56  # a title line longer than this overruns a sweep panel at 110 dpi
+
+
 def _of(cls: str | None) -> str:
     return "" if cls in (None, "all") else f" of class '{cls}'"
 
@@ -292,7 +295,10 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
             else f"{quantity} percentiles" if quantity
             else ", ".join(_metric_label(m) for m in metrics))
     against = "load" if column == "load" else _axis_label(column).split(" (")[0]
-    ax.set_title(f"{what[0].upper()}{what[1:]} against {against}{_of(cls)}\n({band})")
+    head = f"{what[0].upper()}{what[1:]} against {against}"
+    # (a long swept key and a class on one line overran the panel: the class gets its own)
+    of = _of(cls) if len(head + _of(cls)) <= TITLE_CHARS else "\n" + _of(cls).strip()
+    ax.set_title(f"{head}{of}\n({band})")
     by_scheduler = ax.legend([Line2D([], [], color=colours[n]) for n in names], names,
                              title="scheduler", fontsize=8, title_fontsize=8, loc="upper left")
     keys = [(Line2D([], [], color="black", ls=s), _metric_label(m))

@@ -188,6 +188,18 @@ def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
     assert ax.get_ylabel() == "latency_p99_ms, jain (log scale)"
     with pytest.raises(ValueError, match="no swept key 'quantum'.*switch_interval_ms"):
         plots.sweep_curves(summary, x="quantum")
+    # a class beside a long key goes to a line of its own, which keeps the title in its panel
+    api = summary.assign(**{"class": "api"})
+    long = api.rename(columns={"schedulers.g.switch_interval_ms":
+                               "schedulers.threads.switch_interval_ms"})
+    title = plots.sweep_curves(long, x="schedulers.threads.switch_interval",
+                               metrics=["latency_p99_ms"], cls="api").get_title()
+    assert title == ("P99 latency against schedulers.threads.switch_interval\n"
+                     "of class 'api'\n(bands: 95 % CI over 2 replications)")
+    short = plots.sweep_curves(api.rename(columns={"schedulers.g.switch_interval_ms":
+                                                   "quantum_ms"}),
+                               x="quantum", metrics=["latency_p99_ms"], cls="api").get_title()
+    assert short.startswith("P99 latency against quantum of class 'api'\n")
 
 
 def test_a_rows_p50_and_p99_panels_share_one_range_that_holds_every_curve():
