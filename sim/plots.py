@@ -297,7 +297,9 @@ def sweep_curves(summary: pd.DataFrame, x: str, ax: Axes | None = None,
     against = "load" if column == "load" else _axis_label(column).split(" (")[0]
     head = f"{what[0].upper()}{what[1:]} against {against}"
     # (a long swept key and a class on one line overran the panel: the class gets its own)
-    of = _of(cls) if len(head + _of(cls)) <= TITLE_CHARS else "\n" + _of(cls).strip()
+    of = _of(cls)
+    if of and len(head + of) > TITLE_CHARS:
+        of = "\n" + of.strip()
     ax.set_title(f"{head}{of}\n({band})")
     by_scheduler = ax.legend([Line2D([], [], color=colours[n]) for n in names], names,
                              title="scheduler", fontsize=8, title_fontsize=8, loc="upper left")

@@ -200,6 +200,10 @@ def test_sweep_curves_against_any_key_one_curve_per_value_of_the_others():
                                                    "quantum_ms"}),
                                x="quantum", metrics=["latency_p99_ms"], cls="api").get_title()
     assert short.startswith("P99 latency against quantum of class 'api'\n")
+    longer = summary.rename(columns={"schedulers.g.switch_interval_ms":
+                                     "schedulers.tokio_spawn_blocking.switch_interval_ms"})
+    assert "\n\n" not in plots.sweep_curves(  # a long key and no class: no empty line
+        longer, x="schedulers.tokio_spawn_blocking.switch_interval").get_title()
 
 
 def test_a_rows_p50_and_p99_panels_share_one_range_that_holds_every_curve():
