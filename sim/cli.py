@@ -196,13 +196,19 @@ def _main(argv: list[str] | None) -> int:
     except (OutputError, ConfigError) as exc:  # (a size limit met inside the run, too)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    for line in [*occupancy_warnings(result.summary, warned),
-                 *thin_tail_notes(result.summary, args.classes)]:
-        print(line, file=sys.stderr)
+    _after_run(result.summary, warned, args.classes, compared)
     if not args.quiet:
         print(table(result.summary, args.classes, compared))
         print(f"\nresults in {out}/")
     return 0
+
+
+def _after_run(summary, warned: set[str], classes: list[str] | None, compared) -> None:
+    """What a finished run or sweep says on stderr: the occupancy warnings, the classes
+    whose p99 rests on few tasks, the ratios' intervals over few replications."""
+    for line in [*occupancy_warnings(summary, warned), *thin_tail_notes(summary, classes),
+                 *(few_replications_note(compared) if compared is not None else [])]:
+        print(line, file=sys.stderr)
 
 
 def check_focus(cfg, classes: list[str] | None, baseline: str | None) -> None:
@@ -258,10 +264,7 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
                   "complete; rerun the command to draw the charts", file=sys.stderr)
             return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
     compared = _sweep_comparison(result.summary, args.baseline, out)
-    for line in [*occupancy_warnings(result.summary, warned),
-                 *thin_tail_notes(result.summary, args.classes),
-                 *(few_replications_note(compared) if compared is not None else [])]:
-        print(line, file=sys.stderr)
+    _after_run(result.summary, warned, args.classes, compared)
     if not args.quiet:
         if len(result.aggregate):
             print(sweep_table(result.aggregate, args.classes, compared))
