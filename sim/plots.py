@@ -127,6 +127,12 @@ def _distribution(ax: Axes, samples: dict[str, np.ndarray], tail: bool, what: st
     Zeros cannot sit on a log axis and NaN (a task that never finished) has no place on
     it; both still count in n, so a curve's height stays the fraction of *all* samples
     (an ECDF with unfinished tasks never reaches 1), and the legend says how many."""
+    if not samples:  # (e.g. a class whose only task arrived before the warmup ended)
+        ax.text(0.5, 0.5, f"no {what} in the measured window", transform=ax.transAxes,
+                ha="center", va="center", color="grey")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     colours, dashes = _colours(list(samples)), _dashes(list(samples))
     for name, values in samples.items():
         x = np.sort(values[~np.isnan(values)]) / MS

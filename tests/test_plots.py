@@ -71,6 +71,20 @@ def test_wake_delay_says_when_no_wake_up_waited(result):
     assert labelled(ax)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("chart", [plots.latency_cdf, plots.latency_tail, plots.wake_delay])
+def test_a_class_with_nothing_in_the_window_says_so_without_a_warning(result, chart):
+    """configs/gil_convoy.yaml's cruncher arrives at 0, before the warmup ends: its panels
+    have no sample (matplotlib warned 'No artists with labels' three times a run)."""
+    data = result.wakeups if chart is plots.wake_delay else result.tasks
+    ax = chart(data[~data["counted"]], cls="ticker")
+    assert ax.get_legend() is None and not ax.get_lines()
+    assert [t.get_text() for t in ax.texts] == [
+        f"no {'wake-ups' if chart is plots.wake_delay else 'tasks'} in the measured window"]
+    ax.figure.canvas.draw()
+    assert not ax.get_xticklabels() and not ax.get_yticklabels()
+
+
 def test_unfinished_tasks_keep_the_ecdf_below_one(result):
     tasks = result.tasks[result.tasks["scheduler"] == "ps"].copy()
     cut = tasks.index[tasks["counted"]][-2:]
