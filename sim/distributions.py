@@ -322,7 +322,9 @@ def parse_distribution(text: object, base_dir: Path | None = None) -> Distributi
         "const": 1, "exp": 1, "uniform": 2, "lognormal": 2, "bimodal": 3, "pareto": 2,
     }
     if name not in expected:
-        raise UnitError(f"unknown distribution {quote(name)}; expected one of "
+        hint = next((f" (did you mean {k}(...)?)" for k in expected
+                     if name.startswith(k) or k.startswith(name)), "")
+        raise UnitError(f"unknown distribution {quote(name)}{hint}; expected one of "
                         "const, exp, uniform, lognormal, bimodal, pareto, empirical")
     if len(pos) != expected[name] or (named and (name != "pareto" or set(named) != {"max"})):
         raise UnitError(f"{name}() takes {expected[name]} arguments, got {quote(text)}")
@@ -339,18 +341,21 @@ def parse_distribution(text: object, base_dir: Path | None = None) -> Distributi
             raise UnitError(f"uniform({pos[0]}, {pos[1]}): the upper bound is below the lower")
         return Uniform(low, high)
     if name == "lognormal":
-        mean, cv = _duration(pos[0]), parse_number(pos[1], "lognormal cv")
+        mean, cv = _duration(pos[0]), parse_number(
+            pos[1], "lognormal's cv", "standard deviation / mean, e.g. 0.5")
         if mean <= 0 or not 0 <= cv <= MAX_CV:
             raise UnitError(f"lognormal() needs a positive mean and a cv from 0 to {MAX_CV:g} "
                             "(a larger cv puts draws past any sensible range)")
         return Lognormal(mean, cv)
     if name == "bimodal":
         short, long_ = _duration(pos[0]), _duration(pos[1])
-        p = parse_number(pos[2], "bimodal p_long")
+        p = parse_number(
+            pos[2], "bimodal's p_long", "the chance of the long value, e.g. 0.1")
         if not 0 <= p <= 1:
             raise UnitError(f"bimodal p_long must be in [0, 1], got {p}")
         return Bimodal(short, long_, p)
-    mean, alpha = _duration(pos[0]), parse_number(pos[1], "pareto alpha")
+    mean, alpha = _duration(pos[0]), parse_number(
+        pos[1], "pareto's alpha", "the tail index, e.g. 2.5")
     cap = _duration(named["max"]) if "max" in named else None
     if mean <= 0 or not 1 < alpha <= MAX_ALPHA:
         raise UnitError(f"pareto() needs a positive mean and 1 < alpha <= {MAX_ALPHA:g}")

@@ -109,12 +109,14 @@ def parse_duration(text: object, limit: int = MAX_TIME) -> int:
     return max(1, int(exact.to_integral_value(ROUND_HALF_UP)))
 
 
-def parse_number(text: str, what: str) -> float:
-    """A plain finite number (``0.5``, ``1e-3``): no ``nan``, ``inf`` or ``1_0``."""
+def parse_number(text: str, what: str, about: str = "") -> float:
+    """A plain finite number (``0.5``, ``1e-3``): no ``nan``, ``inf`` or ``1_0``. ``about``
+    says what the number is, for the error."""
     match = _PLAIN.match(text)
     value = float(match.group(1) + match.group(2)) if match else math.nan
     if not math.isfinite(value):
-        raise UnitError(f"{what} must be a finite number, got {quote(text)}")
+        about = f" ({about})" if about else ""
+        raise UnitError(f"{what} must be a finite number{about}, got {quote(text)}")
     return value
 
 

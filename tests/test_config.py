@@ -114,6 +114,24 @@ def test_distributions_know_their_moments_and_sample_them(spec, mean, var):
     assert draws.var() == pytest.approx(var, rel=0.05, abs=1.0)
 
 
+@pytest.mark.parametrize("spec, says", [
+    ("exponential(3ms)", "unknown distribution 'exponential' (did you mean exp(...)?)"),
+    ("log(3ms, 0.5)", "unknown distribution 'log' (did you mean lognormal(...)?)"),
+    ("normal(3ms)", "unknown distribution 'normal'; expected one of const, exp,"),
+    ("lognormal(2ms, 1ms)", "lognormal's cv must be a finite number (standard deviation / "
+                            "mean, e.g. 0.5), got '1ms'"),
+    ("bimodal(1ms, 9ms, 10%)", "bimodal's p_long must be a finite number (the chance of the "
+                               "long value, e.g. 0.1), got '10%'"),
+    ("pareto(3ms, 2ms)", "pareto's alpha must be a finite number (the tail index, e.g. "
+                         "2.5), got '2ms'"),
+])
+def test_a_mistyped_distribution_says_what_was_meant(spec, says):
+    """Found as a user: `exponential(300us)` and `lognormal(2ms, 1ms)` (a cv in ms)."""
+    with pytest.raises(UnitError) as error:
+        parse_distribution(spec)
+    assert str(error.value).startswith(says)
+
+
 def test_bounded_pareto_keeps_its_mean():
     law = parse_distribution("pareto(3ms, 1.5, max=1s)")
     assert law.mean == 3e6
