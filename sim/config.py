@@ -777,6 +777,8 @@ def _message(error: dict[str, Any]) -> str:
                                 f"; known keys: {', '.join(known)}" if known else ""))
         if key == "offload" and "phases" in error["loc"]:
             msg = "only a cpu, native or block phase can be offloaded"
+        elif error["loc"][:-1] == ("sweep",) and isinstance(key, str) and not best:
+            msg += f"; a swept key goes under grid: sweep: {{grid: {{{key}: [...]}}}}"
     elif error["type"] == "missing":
         msg = "required key is missing"
     elif error["type"] == "phase":

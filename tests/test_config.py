@@ -276,6 +276,10 @@ BAD = [
      "workload.a.arrival.batch.at: must be before horizon"),
     ("workload: {}", "workload"),
     ("sweep: {grid: {machine.cpus: [1, 2]}}", "sweep.grid.machine.cpus: no such key"),
+    ("sweep: {machine.cores: [1, 2]}",  # (found as a user: the grid: level left out)
+     "sweep['machine.cores']: unknown key; known keys: grid, replications; a swept key goes "
+     "under grid: sweep: {grid: {machine.cores: [...]}}"),
+    ("sweep: {replication: 3}", "sweep.replication: unknown key; did you mean replications?"),
     ("sweep: {grid: {machine.cores: [1, 0]}}", "machine.cores"),
     ("schedulers: {a: {model: asyncio, offload: [io]}}", "schedulers.a.offload"),
     ("[1, 2", "malformed YAML"),
