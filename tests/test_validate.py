@@ -415,6 +415,29 @@ def test_missing_runtimes_give_skipped_rows(tmp_path: Path, monkeypatch):
     assert row.count("| – / ") == 6 and row.endswith(") – |")  # real skipped / simulated
 
 
+def test_real_runs_go_in_rounds_across_the_scenarios(tmp_path: Path, monkeypatch):
+    """Each round runs every scenario once (the machine's speed shifts from one half-minute
+    to the next: a scenario's runs in a row would share one state); a scenario whose
+    runtime is missing takes no part and its rows say skipped."""
+    order = []
+
+    def run_once(side):
+        order.append(side.scenario.name)
+        for values in side.figures.values():
+            values.append(1.0 + len(values))
+
+    monkeypatch.setattr(harness.RealSide, "run_once", run_once)
+    tools = Toolchains(build_dir=tmp_path / "build", go=str(tmp_path / "missing" / "go"))
+    table = run_validation(["asyncio_hog", "go_p1_hog", "gil_convoy_1ms"], tmp_path, repeat=3,
+                           seeds=1, tools=tools, profile="linux", log=lambda _msg: None)
+    assert order == ["asyncio_hog", "gil_convoy_1ms"] * 3
+    runs = table.groupby("scenario")["runs"].first()
+    assert runs.to_dict() == {"asyncio_hog": 3, "gil_convoy_1ms": 3, "go_p1_hog": 0}
+    assert (table.loc[table["scenario"] == "go_p1_hog", "agree"] == "skipped").all()
+    assert (table.loc[table["scenario"] != "go_p1_hog", ["real_min", "real", "real_max"]]
+            .to_numpy() == [1.0, 2.0, 3.0]).all()
+
+
 def test_the_simulator_runs_on_the_profile_given_and_keeps_it_with_the_results(
         tmp_path: Path):
     """A profile whose timers are all 3 ms late moves go_p1_hog's simulated median request
@@ -852,6 +875,23 @@ def test_a_message_cost_is_what_a_request_takes_beyond_the_simulated_one_per_mes
     keys = [line for line in calibrate._message_lines(costs) if not line.startswith("#")]
     assert keys == ["asyncio_message_cost: 50us", "gil_threads_message_cost: 50us",
                     "asyncio_busy_message_cost: 30us"]
+
+
+def test_the_message_probes_run_in_rounds(tmp_path: Path, monkeypatch):
+    """Each round runs every runtime's light-load probe, then asyncio's burst probe: nine
+    rounds, not nine runs of one probe in a row."""
+    order = []
+    monkeypatch.setattr(harness.runners, "command", lambda *a, **k: (["true"], {}, ""))
+    monkeypatch.setattr(harness.Probe, "run_once",
+                        lambda probe: order.append((probe.model, probe.of.__name__)))
+    monkeypatch.setattr(harness.Probe, "medians", lambda probe: (3.0, 1.0))
+    costs = harness.measure_message_costs(Path("linux"), Toolchains(build_dir=tmp_path),
+                                          lambda _msg: None)
+    one_round = [("asyncio", "_excess"), ("gil_threads", "_excess"), ("go", "_excess"),
+                 ("tokio", "_excess"), ("asyncio", "_span")]
+    assert order == one_round * harness.MESSAGE_RUNS
+    assert costs["go"] == {"real": 3.0, "simulated": 1.0, "cost": 1.0}
+    assert costs["asyncio"]["busy"] == 2.0 / (2 * harness.BURST)
 
 
 def test_calibrate_refuses_a_path_it_cannot_write_before_measuring(tmp_path: Path, capsys):

@@ -3,7 +3,8 @@
 A real run's timings are loaded into a ``Recorder`` and go through the very functions the
 simulator's results go through (``task_table``, ``wakeup_table``, ``summary_rows``), so a
 figure means the same on both sides. Both sides are replicated: the real program runs
-``repeat`` times, the simulator the same drawn workload over ``seeds`` seeds, on the
+``repeat`` times (in rounds across the scenarios, ``run_real``), the simulator the same
+drawn workload over ``seeds`` seeds, on the
 machine profile measured by ``--calibrate`` (or one given). The verdict (``judge``) compares
 the two medians against a tolerance made of both sides' spreads and the machine's timer
 lateness; a figure whose real runs spread wider than half their median is uninformative.
@@ -196,22 +197,37 @@ def simulate(cfg: Config, workload: Workload, seeds: int, wanted
     return found
 
 
-def run_real(scenario: Scenario, cfg: Config, workload: Workload, repeat: int,
-             tools: Toolchains, log: Callable[[str], None]
-             ) -> tuple[dict[tuple[str, str], list[float]], str]:
-    """Each figure over ``repeat`` real runs, and the runtime's description."""
-    runners.check_native(scenario.runtime, workload)
-    served = cfg.machine.cores if scenario.served else None
-    argv, env, note = runners.command(scenario.runtime, real_options(cfg), tools, served)
-    text = runners.encode(workload, served=scenario.served)
-    real: dict[tuple[str, str], list[float]] = {f: [] for f in scenario.figures}
-    for i in range(repeat):
-        log(f"  {scenario.name}: real run {i + 1}/{repeat}")
-        found = figures(real_rows(runners.run(argv, env, text, tools.nice), workload, cfg),
-                        scenario.figures)
+class RealSide:
+    """A scenario's real program, ready to run (built, its input encoded), and the figures
+    of the runs so far. ``prepare`` raises ``Skip`` when the runtime is not installed."""
+
+    def __init__(self, scenario: Scenario, cfg: Config, workload: Workload,
+                 tools: Toolchains):
+        runners.check_native(scenario.runtime, workload)
+        served = cfg.machine.cores if scenario.served else None
+        self.argv, self.env, self.note = runners.command(scenario.runtime, real_options(cfg),
+                                                         tools, served)
+        self.text = runners.encode(workload, served=scenario.served)
+        self.scenario, self.cfg, self.workload, self.nice = scenario, cfg, workload, tools.nice
+        self.figures: dict[tuple[str, str], list[float]] = {f: [] for f in scenario.figures}
+
+    def run_once(self) -> None:
+        found = figures(real_rows(runners.run(self.argv, self.env, self.text, self.nice),
+                                  self.workload, self.cfg), self.scenario.figures)
         for key, value in found.items():
-            real[key].append(value)
-    return real, note
+            self.figures[key].append(value)
+
+
+def run_real(sides: list[RealSide], repeat: int, log: Callable[[str], None]) -> None:
+    """``repeat`` real runs of each scenario, in rounds: each round runs every scenario
+    once. The machine's speed shifts from one half-minute to the next (a probe's five runs
+    in a row agree within 0.4 ms and move 1.6 ms between rounds: docs/validation.md), so
+    runs in a row would share one state; a round apart, a scenario's runs sample the
+    machine as the tolerance assumes, and its median is not one state's."""
+    for i in range(repeat):
+        for side in sides:
+            log(f"  {side.scenario.name}: real run {i + 1}/{repeat}")
+            side.run_once()
 
 
 def verdicts(scenario: Scenario, workload: Workload,
@@ -224,26 +240,22 @@ def verdicts(scenario: Scenario, workload: Workload,
             for cls, metric in scenario.figures}
 
 
-def compare_scenario(scenario: Scenario, repeat: int, seeds: int, tools: Toolchains,
-                     profile: str, log: Callable[[str], None]) -> list[dict]:
-    """Simulate the scenario over ``seeds`` seeds, run it ``repeat`` times for real, and
-    judge each figure."""
-    cfg = scenario_config(scenario, profile)
-    workload = generate(cfg, cfg.seed)
+def scenario_rows(scenario: Scenario, cfg: Config, workload: Workload, seeds: int,
+                  profile: str, real: RealSide | str) -> list[dict]:
+    """Simulate the scenario over ``seeds`` seeds and judge each figure against its real
+    runs (``real``: the scenario's real side, or why it was skipped)."""
     lateness = timer_lateness(profile)
     simulated = simulate(cfg, workload, seeds, scenario.figures)
-    try:
-        real, note = run_real(scenario, cfg, workload, repeat, tools, log)
-        note = describe(note, scenario, profile, lateness)
-    except Skip as skip:
-        log(f"  {scenario.name}: skipped: {skip}")
-        real, note = {}, f"skipped: {skip}"
-    judged = verdicts(scenario, workload, real, simulated, lateness) if real else {}
+    if isinstance(real, RealSide):
+        judged = verdicts(scenario, workload, real.figures, simulated, lateness)
+        note = describe(real.note, scenario, profile, lateness)
+    else:
+        judged, note = {}, f"skipped: {real}"
     rows = []
     for cls, metric in scenario.figures:
         row = {"scenario": scenario.name, "metric": f"{cls}.{metric}", "note": note}
         sim = simulated[cls, metric]
-        if real:
+        if judged:
             row.update(judged[cls, metric])
         else:
             row.update({"real": math.nan, "real_min": math.nan, "real_max": math.nan,
@@ -418,20 +430,30 @@ def _excess(tasks: pd.DataFrame) -> float:
     return float(np.median(done["latency_ns"] - done["demand_ns"]))
 
 
-def _real_and_simulated(scenario: Scenario, cfg: Config, tools: Toolchains, runs: int,
-                        of: Callable[[pd.DataFrame], float]) -> tuple[float, float]:
-    """``of`` the task table: the median over ``runs`` real runs of the scenario's server
-    and over ``MESSAGE_SEEDS`` simulated ones (Skip when the runtime is not installed)."""
-    workload = generate(cfg, cfg.seed)
-    argv, env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
-                                   cfg.machine.cores)
-    text = runners.encode(workload, served=True)
-    real = [of(task_table(real_recorder(runners.run(argv, env, text, tools.nice),
-                                        workload, cfg), workload)) for _ in range(runs)]
-    model = scenario.scheduler["model"]
-    sim = [of(simulate_tables(cfg, workload, model, seed)[1])
-           for seed in range(cfg.seed, cfg.seed + MESSAGE_SEEDS)]
-    return float(np.median(real)), float(np.median(sim))
+class Probe:
+    """A message probe's server, ready to run, and ``of`` its task table over the runs so
+    far (``Skip`` when the runtime is not installed)."""
+
+    def __init__(self, scenario: Scenario, cfg: Config, tools: Toolchains,
+                 of: Callable[[pd.DataFrame], float]):
+        self.workload = generate(cfg, cfg.seed)
+        self.argv, self.env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
+                                                 cfg.machine.cores)
+        self.text = runners.encode(self.workload, served=True)
+        self.cfg, self.of, self.nice = cfg, of, tools.nice
+        self.model = scenario.scheduler["model"]
+        self.real: list[float] = []
+
+    def run_once(self) -> None:
+        records = runners.run(self.argv, self.env, self.text, self.nice)
+        self.real.append(self.of(task_table(real_recorder(records, self.workload, self.cfg),
+                                            self.workload)))
+
+    def medians(self) -> tuple[float, float]:
+        """The real runs' median and the median over ``MESSAGE_SEEDS`` simulated runs."""
+        sim = [self.of(simulate_tables(self.cfg, self.workload, self.model, seed)[1])
+               for seed in range(self.cfg.seed, self.cfg.seed + MESSAGE_SEEDS)]
+        return float(np.median(self.real)), float(np.median(sim))
 
 
 def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str], None],
@@ -443,26 +465,36 @@ def measure_message_costs(profile: Path, tools: Toolchains, log: Callable[[str],
     messages a request reads (itself and its ``io``'s reply): each read after the server
     parked. asyncio's loop also has a cost for a message it reads without having parked
     (``busy``, ``asyncio_busy_message_cost``): the burst probe's drain (the median over
-    its bursts and real runs), real less simulated, over its ``2 * BURST`` messages. A
-    runtime that is not installed is left out (the profile then takes ``linux``'s)."""
-    costs = {}
+    its bursts and real runs), real less simulated, over its ``2 * BURST`` messages. The
+    probes' real runs go in rounds (each round runs every probe once), as the validation's
+    do (``run_real``). A runtime that is not installed is left out (the profile then
+    takes ``linux``'s)."""
+    light: dict[str, Probe] = {}
+    burst: dict[str, Probe] = {}
     for name in MESSAGE_PROBES:
         scenario = SCENARIOS[name]
-        model = scenario.scheduler["model"]
-        log(f"calibrating: a socket message's cost to {scenario.runtime}")
         try:
-            real, sim = _real_and_simulated(scenario, message_probe(scenario, profile, rate),
-                                            tools, MESSAGE_RUNS, _excess)
-            costs[model] = {"real": real, "simulated": sim,
-                            "cost": max(0.0, (real - sim) / 2)}
+            model = scenario.scheduler["model"]
+            light[model] = Probe(scenario, message_probe(scenario, profile, rate), tools,
+                                 _excess)
             if model == "asyncio":
-                real, sim = _real_and_simulated(scenario, burst_probe(scenario, profile),
-                                                tools, BURST_RUNS, _span)
-                costs[model] |= {"burst": BURST, "bursts": BURSTS, "burst_real": real,
-                                 "burst_simulated": sim,
-                                 "busy": max(0.0, (real - sim) / (2 * BURST))}
+                burst[model] = Probe(scenario, burst_probe(scenario, profile), tools, _span)
         except Skip as skip:
             log(f"  {scenario.runtime}: skipped: {skip}")
+    for i in range(max(MESSAGE_RUNS, BURST_RUNS)):
+        log(f"calibrating: the socket message probes, round {i + 1}/"
+            f"{max(MESSAGE_RUNS, BURST_RUNS)}")
+        for probes, runs in ((light, MESSAGE_RUNS), (burst, BURST_RUNS)):
+            for probe in probes.values() if i < runs else ():
+                probe.run_once()
+    costs = {}
+    for model, probe in light.items():
+        real, sim = probe.medians()
+        costs[model] = {"real": real, "simulated": sim, "cost": max(0.0, (real - sim) / 2)}
+    for model, probe in burst.items():
+        real, sim = probe.medians()
+        costs[model] |= {"burst": BURST, "bursts": BURSTS, "burst_real": real,
+                         "burst_simulated": sim, "busy": max(0.0, (real - sim) / (2 * BURST))}
     return costs
 
 
@@ -500,10 +532,24 @@ def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20
         kept = out.resolve() / "machine.yaml"  # the profile beside the results it gave
         if kept != profile:
             calibrate.write_atomic(kept, profile.read_text())
-    rows = []
+    prepared: dict[str, tuple[Config, Workload, RealSide | str]] = {}
     for name in names:
-        log(f"{name}: {SCENARIOS[name].about}")
-        rows += compare_scenario(SCENARIOS[name], repeat, seeds, tools, str(profile), log)
+        scenario = SCENARIOS[name]
+        log(f"{name}: {scenario.about}")
+        cfg = scenario_config(scenario, str(profile))
+        workload = generate(cfg, cfg.seed)
+        try:
+            real: RealSide | str = RealSide(scenario, cfg, workload, tools)
+        except Skip as skip:
+            log(f"  {name}: skipped: {skip}")
+            real = str(skip)
+        prepared[name] = (cfg, workload, real)
+    run_real([real for _, _, real in prepared.values() if isinstance(real, RealSide)],
+             repeat, log)
+    rows = []
+    for name, (cfg, workload, real) in prepared.items():
+        log(f"{name}: simulating {seeds} seeds")
+        rows += scenario_rows(SCENARIOS[name], cfg, workload, seeds, str(profile), real)
     table = pd.DataFrame(rows, columns=COLUMNS)
     png = io.BytesIO()
     chart(table, png)
