@@ -310,18 +310,47 @@ def _outcomes(specs: Iterable[RunSpec], pool, window: int) -> Iterator[tuple[Run
     queue = iter(specs)
     pending = {}
     while True:
-        for spec in islice(queue, window - len(pending)):
-            pending[pool.submit(execute_run, spec)] = spec
-        if not pending:
-            return
-        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in finished:
-            spec = pending.pop(future)
-            try:
-                outcome = future.result()
-            except Exception:  # the worker died or could not take the run
-                outcome = Outcome(spec.key, error=traceback.format_exc())
-            yield spec, outcome
+        with _signals_deferred():  # (the pool's and the futures' locks taken in here)
+            for spec in islice(queue, window - len(pending)):
+                pending[pool.submit(execute_run, spec)] = spec
+            if not pending:
+                return
+            finished, _ = wait(pending, timeout=POLL, return_when=FIRST_COMPLETED)
+            outcomes = []
+            for future in finished:
+                spec = pending.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception:  # the worker died or could not take the run
+                    outcome = Outcome(spec.key, error=traceback.format_exc())
+                outcomes.append((spec, outcome))
+        yield from outcomes
+
+
+POLL = 0.25  # s: how long Ctrl-C may wait for the sweep's loop to take it
+
+
+@contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM while the block runs, then deliver them. Raised anywhere,
+    they could leave a lock held: ``concurrent.futures.wait`` takes each future's lock in
+    a Python loop, and one left held made the pool's shutdown (whose thread cancels the
+    futures) wait for it forever (a SIGTERM'd two-worker sweep hung, about 1 test run in
+    20). Only the main thread handles signals; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(signum, lambda signum, _frame: caught.append(signum))
+                for signum in held]
+    try:
+        yield
+    finally:
+        for signum, handler in zip(held, previous, strict=True):
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)  # its own handler runs now: out of every lock
 
 
 def run_sweep(cfg: Config, out: Path, jobs: int = 1, executor: str = "local",

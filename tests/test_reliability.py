@@ -447,6 +447,37 @@ def test_ctrl_c_of_a_sweep_is_one_line_and_the_rerun_resumes(tmp_path, how, sig)
     assert len(pd.read_csv(out / "summary.csv")) == 6 * 2
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_the_sweeps_loop_is_delivered_when_the_loop_lets_go(signum):
+    """The sweep's loop holds locks (each future's, in concurrent.futures.wait): Ctrl-C or
+    SIGTERM raised in there once left one held and the pool's shutdown hung (a SIGTERM'd
+    sweep found still running 9 minutes later, its main thread joining the pool's thread,
+    which waited for a future's lock). Held, the signal is raised when the block ends,
+    by the handler that was there; without the hold it is raised inside the block."""
+    class Delivered(Exception):
+        pass
+
+    def handler(_signum, _frame):
+        raise Delivered
+
+    previous = signal.signal(signum, handler)
+    try:
+        steps = []
+        with pytest.raises(Delivered), sweep._signals_deferred():
+            os.kill(os.getpid(), signum)
+            steps += [1] * 1000  # (bytecodes where a handler could run)
+            steps.append("the block's end")
+        assert steps[-1] == "the block's end" and signal.getsignal(signum) is handler
+        steps = []
+        with pytest.raises(Delivered):
+            os.kill(os.getpid(), signum)
+            steps += [1] * 1000
+            steps.append("the block's end")
+        assert steps == []
+    finally:
+        signal.signal(signum, previous)
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_workers_exit_when_their_parent_is_killed(tmp_path):
     process, out = _start_sweep(tmp_path, "--jobs", "2")
