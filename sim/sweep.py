@@ -335,8 +335,8 @@ def _signals_deferred():
     """Hold Ctrl-C and SIGTERM while the block runs, then deliver them. Raised anywhere,
     they could leave a lock held: ``concurrent.futures.wait`` takes each future's lock in
     a Python loop, and one left held made the pool's shutdown (whose thread cancels the
-    futures) wait for it forever (a SIGTERM'd two-worker sweep hung, about 1 test run in
-    20). Only the main thread handles signals; elsewhere nothing is held."""
+    futures) wait for it forever (a SIGTERM'd two-worker sweep hung, once in a full test
+    run). Only the main thread handles signals; elsewhere nothing is held."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
