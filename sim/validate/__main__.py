@@ -29,7 +29,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                         help="default: all of them (--list shows them)")
     parser.add_argument("--out", type=Path, default=Path("results/validation"))
-    parser.add_argument("--repeat", type=int, default=5, help="real runs per scenario")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="real runs per scenario, in rounds (each round runs every "
+                        "scenario once)")
     parser.add_argument("--seeds", type=int, default=20,
                         help="simulated runs per scenario, one seed each")
     parser.add_argument("--profile", default=None,
