@@ -199,7 +199,7 @@ def simulate(cfg: Config, workload: Workload, seeds: int, wanted
 
 class RealSide:
     """A scenario's real program, ready to run (built, its input encoded), and the figures
-    of the runs so far. ``prepare`` raises ``Skip`` when the runtime is not installed."""
+    of the runs so far. Making one raises ``Skip`` when the runtime is not installed."""
 
     def __init__(self, scenario: Scenario, cfg: Config, workload: Workload,
                  tools: Toolchains):
