@@ -120,6 +120,13 @@ def _terminate(signum, frame) -> None:
     raise Terminated
 
 
+def how_stopped(stop: KeyboardInterrupt) -> tuple[str, int]:
+    """The word for a stop and the command's exit status: Ctrl-C 130, SIGTERM 143."""
+    if isinstance(stop, Terminated):
+        return "terminated", EXIT_TERMINATED
+    return "interrupted", EXIT_INTERRUPTED
+
+
 @contextmanager
 def sigterm_as_interrupt():
     """While the command runs, SIGTERM stops it as Ctrl-C does (only the main thread may
@@ -142,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             return _main(argv)
     except KeyboardInterrupt as stop:
-        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        how, status = how_stopped(stop)
         print(f"{_end_bar()}{how}: nothing half-written is left; rerun the command to "
               "start again (a sweep resumes from its stored runs)", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+        return status
 
 
 def _main(argv: list[str] | None) -> int:
@@ -259,10 +266,10 @@ def _sweep(cfg, configs, args, out: Path, warned: set[str]) -> int:
         try:
             _sweep_plots(result.summary, out, args.classes)
         except KeyboardInterrupt as stop:
-            how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+            how, status = how_stopped(stop)
             print(f"{_end_bar()}{how} while drawing the charts: the results in {out}/ are "
                   "complete; rerun the command to draw the charts", file=sys.stderr)
-            return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+            return status
     compared = _sweep_comparison(result.summary, args.baseline, out)
     _after_run(result.summary, warned, args.classes, compared)
     if not args.quiet:

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, sigterm_as_interrupt
+from ..cli import how_stopped, sigterm_as_interrupt
 from ..config import ConfigError, validate
 from . import calibrate
 from .harness import calibrate_machine, default_nice, run_validation
@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             return _main(argv)
     except KeyboardInterrupt as stop:
-        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        how, status = how_stopped(stop)
         print(f"{how}: no results written; rerun the command to start again",
               file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+        return status
 
 
 def _main(argv: list[str] | None) -> int:
