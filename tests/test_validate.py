@@ -418,7 +418,8 @@ def test_missing_runtimes_give_skipped_rows(tmp_path: Path, monkeypatch):
 def test_real_runs_go_in_rounds_across_the_scenarios(tmp_path: Path, monkeypatch):
     """Each round runs every scenario once (the machine's speed shifts from one half-minute
     to the next: a scenario's runs in a row would share one state); a scenario whose
-    runtime is missing takes no part and its rows say skipped."""
+    runtime is missing takes no part and its rows say skipped. Every run's value is
+    written to validation_runs.csv, the real ones by round."""
     order = []
 
     def run_once(side):
@@ -436,6 +437,16 @@ def test_real_runs_go_in_rounds_across_the_scenarios(tmp_path: Path, monkeypatch
     assert (table.loc[table["scenario"] == "go_p1_hog", "agree"] == "skipped").all()
     assert (table.loc[table["scenario"] != "go_p1_hog", ["real_min", "real", "real_max"]]
             .to_numpy() == [1.0, 2.0, 3.0]).all()
+    runs = pd.read_csv(tmp_path / "validation_runs.csv")
+    real = runs[runs["side"] == "real"]
+    assert set(real["scenario"]) == {"asyncio_hog", "gil_convoy_1ms"}
+    assert (real.groupby(["scenario", "metric"])["value"].agg(list).map(tuple)
+            == (1.0, 2.0, 3.0)).all()
+    assert (real["run"].to_numpy() == real["value"].to_numpy()).all()
+    simulated = runs[runs["side"] == "simulated"].set_index(["scenario", "metric"])["value"]
+    assert len(simulated) == len(table)  # one seed of every figure, the skipped ones too
+    assert np.allclose(simulated, table.set_index(["scenario", "metric"])["simulated"]
+                       .reindex(simulated.index), rtol=1e-5)
 
 
 def test_the_simulator_runs_on_the_profile_given_and_keeps_it_with_the_results(

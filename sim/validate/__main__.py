@@ -25,7 +25,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m sim.validate",
         description="Run scenarios on the real runtimes and on the simulator; write "
                     "validation.csv (real, simulated, both ranges, tolerance, agree), "
-                    "validation.md and validation.png.")
+                    "validation.md, validation.png and validation_runs.csv (every run's "
+                    "value).")
     parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                         help="default: all of them (--list shows them)")
     parser.add_argument("--out", type=Path, default=Path("results/validation"))

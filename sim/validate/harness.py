@@ -41,6 +41,7 @@ from .scenarios import SCENARIOS, Scenario
 
 COLUMNS = ["scenario", "metric", "real", "simulated", "ratio", "tolerance", "agree",
            "real_min", "real_max", "runs", "sim_min", "sim_max", "sim_runs", "note"]
+RUN_COLUMNS = ["scenario", "metric", "side", "run", "value"]
 STATS = ("mean", "p50", "p99")
 UNINFORMATIVE = 0.5  # a real spread (max - min) wider than this share of the median
 # phases whose real end is a timer's: a sleep, a blocking call (the programs' nanosleep or
@@ -240,12 +241,12 @@ def verdicts(scenario: Scenario, workload: Workload,
             for cls, metric in scenario.figures}
 
 
-def scenario_rows(scenario: Scenario, cfg: Config, workload: Workload, seeds: int,
-                  profile: str, real: RealSide | str) -> list[dict]:
-    """Simulate the scenario over ``seeds`` seeds and judge each figure against its real
-    runs (``real``: the scenario's real side, or why it was skipped)."""
+def scenario_rows(scenario: Scenario, workload: Workload,
+                  simulated: dict[tuple[str, str], list[float]], profile: str,
+                  real: RealSide | str) -> list[dict]:
+    """Judge each figure's simulated runs against its real runs (``real``: the scenario's
+    real side, or why it was skipped)."""
     lateness = timer_lateness(profile)
-    simulated = simulate(cfg, workload, seeds, scenario.figures)
     if isinstance(real, RealSide):
         judged = verdicts(scenario, workload, real.figures, simulated, lateness)
         note = describe(real.note, scenario, profile, lateness)
@@ -264,6 +265,19 @@ def scenario_rows(scenario: Scenario, cfg: Config, workload: Workload, seeds: in
                         "tolerance": math.nan, "ratio": math.nan, "agree": "skipped"})
         rows.append(row)
     return rows
+
+
+def run_rows(scenario: Scenario, simulated: dict[tuple[str, str], list[float]],
+             real: RealSide | str) -> list[dict]:
+    """Every run's value of each figure (``validation_runs.csv``): the real runs by round,
+    the simulated ones by seed offset, so a verdict can be re-judged or its runs split."""
+    sides = [("simulated", simulated)]
+    if isinstance(real, RealSide):
+        sides.insert(0, ("real", real.figures))
+    return [{"scenario": scenario.name, "metric": f"{cls}.{metric}", "side": side,
+             "run": i + 1, "value": value}
+            for side, values in sides for cls, metric in scenario.figures
+            for i, value in enumerate(values[cls, metric])]
 
 
 def _range(part: pd.DataFrame, side: str) -> np.ndarray:
@@ -522,7 +536,7 @@ def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20
                    log: Callable[[str], None] = print) -> pd.DataFrame:
     """Validate ``names`` on the machine ``profile`` (linux, ideal or a YAML file, copied
     to ``out/machine.yaml``; None: measured now into it); write validation.csv, .md and
-    .png in ``out``."""
+    .png, and every run's values in validation_runs.csv, in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     tools = tools or Toolchains(build_dir=out / "build", nice=default_nice())
     if profile is None:
@@ -546,14 +560,19 @@ def run_validation(names: list[str], out: Path, repeat: int = 5, seeds: int = 20
         prepared[name] = (cfg, workload, real)
     run_real([real for _, _, real in prepared.values() if isinstance(real, RealSide)],
              repeat, log)
-    rows = []
+    rows, runs = [], []
     for name, (cfg, workload, real) in prepared.items():
         log(f"{name}: simulating {seeds} seeds")
-        rows += scenario_rows(SCENARIOS[name], cfg, workload, seeds, str(profile), real)
+        scenario = SCENARIOS[name]
+        simulated = simulate(cfg, workload, seeds, scenario.figures)
+        rows += scenario_rows(scenario, workload, simulated, str(profile), real)
+        runs += run_rows(scenario, simulated, real)
     table = pd.DataFrame(rows, columns=COLUMNS)
     png = io.BytesIO()
     chart(table, png)
     files = {"validation.csv": table.to_csv(index=False, float_format="%.6g").encode(),
+             "validation_runs.csv": pd.DataFrame(runs, columns=RUN_COLUMNS).to_csv(
+                 index=False, float_format="%.6g").encode(),
              "validation.md": markdown(table).encode(), "validation.png": png.getvalue()}
     for name, data in files.items():  # each whole or not at all (a temporary file, renamed)
         atomic_write(out / name, data)
