@@ -1107,3 +1107,20 @@ def test_a_real_go_run_traces_and_says_where_its_clock_starts(tmp_path: Path):
     assert info["kind"] == "info" and before < info["t0"] < after
     assert path.read_bytes().startswith(b"go 1.")  # "go 1.19 trace\0..."
     assert len([r for r in records if r["kind"] == "task"]) == 2
+
+
+@pytest.mark.parametrize("repeat, noted", [(3, True), (20, False)])
+def test_fewer_than_twenty_real_runs_get_a_note_on_the_verdicts_chance(
+        tmp_path: Path, monkeypatch, capsys, repeat: int, noted: bool):
+    """Below 20 real runs a right model fails some figures by chance (docs/validation.md):
+    the summary says so on stderr, once; at 20 it does not."""
+    table = pd.DataFrame([{"scenario": "go_p1_hog", "metric": "req.latency_p50_ms",
+                           "real": 1.5, "simulated": 1.5, "agree": "yes", "note": ""}])
+    monkeypatch.setattr(validate_main, "run_validation", lambda *a, **k: table)
+    assert main(["go_p1_hog", "--profile", "linux", "--repeat", str(repeat),
+                 "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "1/1 figures agree" in out
+    assert err.count("fails some figures by chance") == noted
+    if noted:
+        assert f"on {repeat} real runs a scenario" in err and "--repeat 20" in err

@@ -18,6 +18,9 @@ from .scenarios import SCENARIOS
 # a scenario's real runs take 1-7 s each and its simulated ones 0.1-1 s: beyond these a
 # run takes hours (a typo, not a plan)
 MAX_REPEAT, MAX_SEEDS = 100, 1000
+# real runs at which the verdict's chance failures fall to ~3 % of figures at worst (a
+# right model whose seeds do not move the figure; docs/validation.md)
+DECISIVE_REPEAT = 20
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +35,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("results/validation"))
     parser.add_argument("--repeat", type=int, default=5,
                         help="real runs per scenario, in rounds (each round runs every "
-                        "scenario once)")
+                        "scenario once); at 5 a right model fails a few figures by chance, "
+                        "at 20 about one in thirty at worst")
     parser.add_argument("--seeds", type=int, default=20,
                         help="simulated runs per scenario, one seed each")
     parser.add_argument("--profile", default=None,
@@ -148,6 +152,11 @@ def _main(argv: list[str] | None) -> int:
     print(f"\n{(judged['agree'] == 'yes').sum()}/{len(judged)} figures agree, "
           f"{(table['agree'] == 'uninformative').sum()} uninformative, "
           f"{(table['agree'] == 'skipped').sum()} skipped; written to {args.out}/")
+    if args.repeat < DECISIVE_REPEAT and len(judged):
+        log(f"note: on {args.repeat} real run{'s' if args.repeat > 1 else ''} a scenario, a "
+            "model right on average fails some figures by chance, different ones from run "
+            f"to run; --repeat {DECISIVE_REPEAT} makes that about one figure in thirty at "
+            "worst (docs/validation.md, \"How a figure is judged\")")
     return 0
 
 
