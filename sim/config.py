@@ -882,7 +882,8 @@ def _lookup(tree: Any, path: list[str]) -> tuple[bool, Any]:
 
 def _closest_path(tree: Any, path: list[str]) -> str:
     """``'; did you mean workload.api.arrival?'``: the path with its first name that is not
-    in ``tree`` replaced by the closest one there (or nothing if none is close)."""
+    in ``tree`` replaced by the closest one there; if none is close, the names there (a
+    model's options: ``schedulers.threads.offload`` on a ``gil_threads``)."""
     node = tree
     for i, part in enumerate(path):
         if isinstance(node, dict) and part in node:
@@ -891,6 +892,9 @@ def _closest_path(tree: Any, path: list[str]) -> str:
             node = node[j]
         elif isinstance(node, dict) and (best := closest(part, node)):
             return f"; did you mean {key_path(*path[:i], best, *path[i + 1:])}?"
+        elif isinstance(node, dict) and node:
+            where = f" at {key_path(*path[:i])}" if i else ""
+            return f"; known keys{where}: {', '.join(map(str, node))}"
         else:
             return ""
     return ""

@@ -181,7 +181,12 @@ def test_overrides(base):
                                   "mean schedulers.rr.quantum?"),
     ("schedulers.r.quantum=1ms", "schedulers.r.quantum: no such key in the config; did you "
                                  "mean schedulers.rr.quantum?"),
-    ("zzz=1", "zzz: no such key in the config (override 'zzz=1')"),
+    # nothing close: the names there, a model's options (round_robin has no offload)
+    ("zzz=1", "zzz: no such key in the config; known keys: name, seed, horizon, warmup, "
+              "machine, workload, schedulers, load, max_tasks, drain_limit, output, sweep "
+              "(override 'zzz=1')"),
+    ("schedulers.rr.offload=[cpu]", "schedulers.rr.offload: no such key in the config; "
+                                    "known keys at schedulers.rr: model, quantum"),
 ])
 def test_bad_overrides(base, override, where):
     with pytest.raises(ConfigError) as info:
