@@ -5,6 +5,7 @@ asyncio run whose structure (not its timings) is checked."""
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import shutil
@@ -43,6 +44,7 @@ from sim.validate.harness import (
     real_options,
     scenario_config,
     simulate,
+    spread,
     timer_lateness,
     verdicts,
 )
@@ -1124,3 +1126,29 @@ def test_fewer_than_twenty_real_runs_get_a_note_on_the_verdicts_chance(
     assert err.count("fails some figures by chance") == noted
     if noted:
         assert f"on {repeat} real runs a scenario" in err and "--repeat 20" in err
+
+
+def test_verdict_subsets_judges_each_figure_on_every_k_of_its_runs(tmp_path: Path):
+    """docs/runtime-notes/verdict_subsets.py (the README's "judged again on 5 of its 20
+    runs") reads validation_runs.csv and judges with the validation's own rule: a model
+    off by more than the tolerance disagrees in every subset, reality against itself in
+    none; the timer-lateness part is the tolerance less both spreads."""
+    path = Path(__file__).parent.parent / "docs" / "runtime-notes" / "verdict_subsets.py"
+    spec = importlib.util.spec_from_file_location("verdict_subsets", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    real = [10.0, 10.1, 9.9, 10.0, 10.2, 9.8]
+    runs = [{"scenario": "s", "metric": m, "side": "real", "run": i + 1, "value": v}
+            for m in ("off", "right") for i, v in enumerate(real)]
+    runs += [{"scenario": "s", "metric": m, "side": "simulated", "run": i + 1, "value": v}
+             for m, v in (("off", 11.0), ("right", 10.0)) for i in range(20)]
+    pd.DataFrame(runs).to_csv(tmp_path / "validation_runs.csv", index=False)
+    table = [{"scenario": "s", "metric": m, "agree": "yes",
+              "tolerance": 0.3 + spread(real)} for m in ("off", "right")]
+    pd.DataFrame(table).to_csv(tmp_path / "validation.csv", index=False)
+    rows = script.load(tmp_path)
+    assert rows["floor"].to_numpy() == pytest.approx([0.3, 0.3])
+    judged = script.verdicts(rows, 3)
+    assert judged["simulated"].shape == (2, 20)  # C(6, 3) subsets of each figure
+    assert set(judged["simulated"][0]) == {"no"} and set(judged["simulated"][1]) == {"yes"}
+    assert set(judged["real against real"].ravel()) == {"yes"}

@@ -77,6 +77,11 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--k", type=int, default=5, help="real runs in a subset (5)")
     args = parser.parse_args()
+    missing = [name for name in ("validation.csv", "validation_runs.csv")
+               if not (args.out / name).is_file()]
+    if missing:
+        raise SystemExit(f"{args.out} has no {' or '.join(missing)} (python -m sim.validate "
+                         "--out DIR writes both)")
     rows = load(args.out)
     n = min(len(r) for r in rows["real"])
     if n <= args.k:
