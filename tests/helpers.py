@@ -214,11 +214,9 @@ def check_lanes(rec: Probe, cores: int) -> None:
     """No lane (an OS thread: a loop, a worker, a P's M, a pool thread) is in two states at
     once, e.g. running two segments or running while blocked; at no instant do more lanes
     run than there are cores; a lane waits for a core (``runnable``) only while every core
-    runs. (Go's ``cgo`` lane is every M in a cgo call: only the core count applies to it.)"""
+    runs. (A Go M in a cgo call has a lane of its own, ``cgo M3``.)"""
     s = spans(rec)
     for lane, group in s.groupby("lane", sort=False):
-        if lane == "cgo":
-            continue
         g = group.sort_values(["t0", "t1"])
         t0, t1 = g["t0"].to_numpy(), g["t1"].to_numpy()
         clash = np.flatnonzero(t0[1:] < t1[:-1])

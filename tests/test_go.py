@@ -420,6 +420,18 @@ def test_a_cgo_call_holds_a_core_while_its_p_is_handed_off():
     assert finish[0] == 7 * MS
 
 
+def test_overlapping_cgo_calls_run_on_lanes_of_their_own_ms():
+    """Two Gs enter 5 ms cgo calls at 0 on two Ps: each M computes in C on a core of its
+    own, and the timeline names each by its M (one shared lane drew them on top of each
+    other, and no check could see one M in two places)."""
+    cfg = go_cfg({"a": one([{"native": "5ms"}]), "b": one([{"native": "5ms"}])}, cores=2,
+                 gomaxprocs=2)
+    rec = run_probed(cfg, "go")[2]
+    cgo = sorted((lane, task, t0, t1) for lane, task, t0, t1, _ in rec.spans
+                 if lane.startswith("cgo"))
+    assert cgo == [("cgo M0", 0, 0, 5 * MS), ("cgo M1", 1, 0, 5 * MS)]
+
+
 def test_a_thread_wakeup_latency_delays_every_parked_m():
     """The machine's net wake latency 8 us: the M in netpoll, woken by G1's connection,
     runs G1 at 8 us; its wake latency 5 us: the M that handoffp starts at the 40 us

@@ -407,11 +407,12 @@ class M(Thread):
     """runtime2.go:m as the cores see it: an OS thread, with ``signalPending``: the P whose
     G a preemption signal sent to this M (while it waited for a core) is for."""
 
-    __slots__ = ("sigp",)
+    __slots__ = ("sigp", "id")
 
-    def __init__(self):
+    def __init__(self, id: int):
         super().__init__()
         self.sigp: P | None = None
+        self.id = id  # m.id (sched.mnext): names its lane while in a cgo call
 
 
 class GoCores(Cores):
@@ -439,10 +440,10 @@ class P:
                  "sys_from", "check_from", "spinning", "done", "ev", "eid", "seg",
                  "left", "lane", "idle_at")
 
-    def __init__(self, lane: str):
+    def __init__(self, lane: str, m: M):
         self.status = IDLE
         self.idle_at = 0  # when it last went idle (pidleput)
-        self.m = M()
+        self.m = m
         self.curg = -1
         self.runq: deque[int] = deque()
         self.runnext = -1
@@ -466,7 +467,7 @@ class GoModel(Model):
     # Slots, not a __dict__: past 30 attributes an instance's dict is materialised and
     # CPython 3.11 no longer specialises self.method() calls on it (15% of this model's
     # CPU time in the benchmark).
-    __slots__ = ("rec", "cores", "nprocs", "allp", "direct", "pidle", "glob", "netq",
+    __slots__ = ("rec", "cores", "nprocs", "allp", "mnext", "direct", "pidle", "glob", "netq",
                  "lastpoll", "nmspinning", "ms", "resume", "flag", "netwake", "sysp", "systh",
                  "seq", "ntimers", "cur_p", "ahead", "slice", "async_pre", "cap", "gqi",
                  "tries", "os", "coprimes", "draws", "clock", "idle_since", "nocheck",
@@ -484,7 +485,8 @@ class GoModel(Model):
         self.cores.deliver = self._signal
         self.cores.signalled = []
         n = self.nprocs = options.procs(cfg.machine.cores)
-        self.allp = [P(f"P{i}") for i in range(n)]
+        self.allp = [P(f"P{i}", M(i)) for i in range(n)]
+        self.mnext = n  # the next M's id
         for p in self.allp:
             p.done = lambda _thread, p=p: self._burst_done(p)
             self.rec.server(p.lane)  # its occupancy counts
@@ -910,7 +912,7 @@ class GoModel(Model):
             elif kind == NATIVE:
                 if arg:  # cgocall: entersyscall, then the C code computes on the M
                     thread = p.m
-                    thread.lane = "cgo"
+                    thread.lane = f"cgo M{thread.id}"  # (one lane per M: calls overlap)
                     self._entersyscall(p, g)
                     self.cores.compute(thread, g, arg, partial(self._cgo_return, g))
                     return True
@@ -1156,12 +1158,17 @@ class GoModel(Model):
             self._schedule(p)
         self._plan()
 
+    def _newm(self) -> M:
+        """proc.go:newm (mcommoninit numbers it from sched.mnext)."""
+        self.mnext += 1
+        return M(self.mnext - 1)
+
     def _retake(self, p: P) -> None:
         """proc.go:retake's hand-off: the G's M keeps blocking, the P goes to a new M."""
         p.curg = -1
         p.syscalltick += 1
         self.nsys -= 1
-        p.m = self.ms.pop() if self.ms else M()
+        p.m = self.ms.pop() if self.ms else self._newm()
         p.status = RUN
         self._handoffp(p)
 
