@@ -202,23 +202,38 @@ def simulate(cfg: Config, workload: Workload, seeds: int, wanted
     return found
 
 
+class RealProgram:
+    """A runtime's real program for one workload, ready to run: built, its input encoded
+    (served: under loadgen, the server on ``cfg.machine.cores``). Making one raises
+    ``Skip`` when the runtime is not installed."""
+
+    def __init__(self, runtime: str, cfg: Config, workload: Workload, tools: Toolchains,
+                 served: bool):
+        runners.check_native(runtime, workload)
+        self.argv, self.env, self.note = runners.command(
+            runtime, real_options(cfg), tools, cfg.machine.cores if served else None)
+        self.text = runners.encode(workload, served=served)
+        self.nice = tools.nice
+
+    def run(self) -> list[dict[str, Any]]:
+        """One real run's JSON lines."""
+        return runners.run(self.argv, self.env, self.text, self.nice)
+
+
 class RealSide:
-    """A scenario's real program, ready to run (built, its input encoded), and the figures
-    of the runs so far. Making one raises ``Skip`` when the runtime is not installed."""
+    """A scenario's real program and the figures of its runs so far (``Skip`` when the
+    runtime is not installed)."""
 
     def __init__(self, scenario: Scenario, cfg: Config, workload: Workload,
                  tools: Toolchains):
-        runners.check_native(scenario.runtime, workload)
-        served = cfg.machine.cores if scenario.served else None
-        self.argv, self.env, self.note = runners.command(scenario.runtime, real_options(cfg),
-                                                         tools, served)
-        self.text = runners.encode(workload, served=scenario.served)
-        self.scenario, self.cfg, self.workload, self.nice = scenario, cfg, workload, tools.nice
+        self.program = RealProgram(scenario.runtime, cfg, workload, tools, scenario.served)
+        self.note = self.program.note
+        self.scenario, self.cfg, self.workload = scenario, cfg, workload
         self.figures: dict[tuple[str, str], list[float]] = {f: [] for f in scenario.figures}
 
     def run_once(self) -> None:
-        found = figures(real_rows(runners.run(self.argv, self.env, self.text, self.nice),
-                                  self.workload, self.cfg), self.scenario.figures)
+        found = figures(real_rows(self.program.run(), self.workload, self.cfg),
+                        self.scenario.figures)
         for key, value in found.items():
             self.figures[key].append(value)
 
@@ -455,17 +470,14 @@ class Probe:
     def __init__(self, scenario: Scenario, cfg: Config, tools: Toolchains,
                  of: Callable[[pd.DataFrame], float]):
         self.workload = generate(cfg, cfg.seed)
-        self.argv, self.env, _ = runners.command(scenario.runtime, real_options(cfg), tools,
-                                                 cfg.machine.cores)
-        self.text = runners.encode(self.workload, served=True)
-        self.cfg, self.of, self.nice = cfg, of, tools.nice
+        self.program = RealProgram(scenario.runtime, cfg, self.workload, tools, served=True)
+        self.cfg, self.of = cfg, of
         self.model = scenario.scheduler["model"]
         self.real: list[float] = []
 
     def run_once(self) -> None:
-        records = runners.run(self.argv, self.env, self.text, self.nice)
-        self.real.append(self.of(task_table(real_recorder(records, self.workload, self.cfg),
-                                            self.workload)))
+        rec = real_recorder(self.program.run(), self.workload, self.cfg)
+        self.real.append(self.of(task_table(rec, self.workload)))
 
     def medians(self) -> tuple[float, float]:
         """The real runs' median and the median over ``MESSAGE_SEEDS`` simulated runs."""
